@@ -1,0 +1,20 @@
+"""adprf: adversarial attacks on biological decision-makers, in JAX.
+
+The public API is re-exported here; submodules: `adprf.attacks` (the engine),
+`adprf.nets` (classifiers and training), `adprf.data` (MNIST and friends),
+`adprf.experiments` (registered paper reproductions).
+"""
+
+__version__ = "0.1.0"
+
+from . import attacks as attacks
+from .attacks import (
+    FGSM as FGSM,
+    PGD as PGD,
+    GradientDescent as GradientDescent,
+    Minimal as Minimal,
+    attack as attack,
+    l2 as l2,
+    linf as linf,
+    robust_accuracy as robust_accuracy,
+)

@@ -1,0 +1,16 @@
+"""jaxtyping aliases shared across adprf."""
+
+from typing import Any, TypeAlias
+
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+
+Scalar: TypeAlias = Float[Array, ""]
+Logits: TypeAlias = Float[Array, " classes"]
+Label: TypeAlias = Int[Array, ""]
+Input: TypeAlias = PyTree[Float[Array, "..."]]
+"""One unbatched model input: an image, or a pytree such as `Ligands`."""
+Target: TypeAlias = Any
+"""What an objective compares the output with: a label, or nothing for scalar thresholds."""
+
+__all__ = ["Array", "Bool", "Float", "Int", "PRNGKeyArray", "PyTree", "Scalar", "Logits",
+           "Label", "Input", "Target"]

@@ -1,0 +1,238 @@
+"""The attack engine: one compiled loop shared by every model and every method.
+
+An attack is (model, input pytree, objective, threat, method). The engine flattens the
+work into a queue of (ε, example) pairs and runs it through a fixed pool of `batch_size`
+slots inside a single `lax.while_loop`: each iteration evaluates the objective and its
+gradient for every slot (`vmap` of `jax.value_and_grad`), stops examples that succeeded
+(per-example early stopping as a mask), restarts those that failed with restarts left,
+and refills finished slots with the next pairs of the queue. A slot therefore never
+idles while work remains, so early stopping saves compute rather than only masking it.
+Results do not depend on `batch_size`: every pair's random start comes from
+`fold_in(fold_in(key, pair), restart)`.
+"""
+
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
+from .methods import AbstractMethod
+from .objectives import AbstractObjective, as_objective
+from .straight_through import straight_through as _straight_through
+from .threats import ThreatModel
+
+
+class AttackResult(eqx.Module):
+    """What an attack found, per (ε, example) pair.
+
+    - `adversarial`: the worst-case input found per example (the first success, the
+      smallest successful perturbation for minimal attacks, else the highest-loss point);
+      `None` when not kept. Leading axes `(n,)` for `attack`, `(n_eps, n)` for sweeps.
+    - `success`: whether the objective's success criterion was met.
+    - `distance`: the threat norm (L2 without a ball) of the kept perturbation.
+    - `gradient_evaluations`: objective-gradient evaluations spent on each pair.
+    """
+
+    adversarial: Input | None
+    success: Bool[Array, "*pairs"]
+    distance: Float[Array, "*pairs"]
+    gradient_evaluations: Int[Array, "*pairs"]
+
+
+def _select(mask, a, b):
+    """Leaf-wise where with a per-slot mask broadcast over the trailing axes."""
+    return jax.tree.map(lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v), a, b)
+
+
+@eqx.filter_jit
+def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel,
+         method: AbstractMethod, key, slots: int, keep_adversarial: bool):
+    n = jax.tree.leaves(x)[0].shape[0]
+    total = epsilons.shape[0] * n
+    restarts, steps = method.restarts, method.steps
+
+    def value_and_grad(xi, yi):
+        def loss_fn(z):
+            output = model(z)
+            return objective.loss(output, yi), output
+
+        (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
+        return loss, objective.success(output, yi), grad
+
+    def gather(p):
+        pc = jnp.minimum(p, total - 1)
+        i, e = pc % n, pc // n
+        return (jax.tree.map(lambda a: a[i], x), jax.tree.map(lambda a: a[i], y),
+                threat.with_epsilon(epsilons[e]), epsilons[e])
+
+    def distance(xi, xc, thr):
+        delta = jax.tree.map(jnp.subtract, xi, xc)
+        return thr.ball.norm(delta) if thr.ball is not None else jnp.sqrt(
+            sum(jnp.sum(d ** 2) for d in jax.tree.leaves(delta)))
+
+    def start(p, r):
+        xc, _, thr, _ = gather(p)
+        return method.init(jax.random.fold_in(jax.random.fold_in(key, p), r), xc, thr)
+
+    p0 = jnp.arange(slots, dtype=jnp.int32)
+    p0 = jnp.where(p0 < total, p0, total)
+    x0, s0 = jax.vmap(start)(p0, jnp.zeros(slots, jnp.int32))
+    zeros_i = jnp.zeros(slots, jnp.int32)
+    out_x = (jax.tree.map(lambda a: jnp.zeros((total,) + a.shape[1:], a.dtype), x)
+             if keep_adversarial else None)
+    carry = dict(
+        p=p0, r=zeros_i, t=zeros_i, evals=zeros_i, x=x0, state=s0, best_x=x0,
+        found=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
+        best_loss=jnp.full(slots, -jnp.inf), head=jnp.asarray(min(slots, total), jnp.int32),
+        out_success=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
+        out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
+    )
+
+    def cond(c):
+        return jnp.any(c["p"] < total)
+
+    def body(c):
+        p, active = c["p"], c["p"] < total
+        xc, yc, thr, eps = jax.vmap(gather)(p)
+        loss, success, grad = jax.vmap(value_and_grad)(c["x"], yc)
+        success = success & active
+        evals = c["evals"] + 1
+        dist = jax.vmap(distance)(c["x"], xc, thr)
+        # Worst case so far: a success beats a failure; among successes the smaller
+        # perturbation; among failures the higher loss.
+        better = jnp.where(c["found"], success & (dist < c["best_dist"]),
+                           success | (loss > c["best_loss"]))
+        best_x = _select(better, c["x"], c["best_x"])
+        best_dist = jnp.where(better, dist, c["best_dist"])
+        best_loss = jnp.where(better, loss, c["best_loss"])
+        found = c["found"] | success
+
+        run_over = c["t"] >= steps
+        if threat.ball is not None:
+            run_over = run_over | (eps <= 0)
+        if method.stop_at_success:
+            run_over = run_over | success
+        finished = active & run_over & (found | (c["r"] + 1 >= restarts))
+        restart = active & run_over & ~finished
+
+        drop = jnp.where(finished, p, total)
+        out_success = c["out_success"].at[drop].set(found, mode="drop")
+        out_dist = c["out_dist"].at[drop].set(jnp.where(found, best_dist, jnp.inf), mode="drop")
+        out_evals = c["out_evals"].at[drop].set(evals, mode="drop")
+        out_x = c["out_x"]
+        if keep_adversarial:
+            out_x = jax.tree.map(lambda o, b: o.at[drop].set(b, mode="drop"), out_x, best_x)
+
+        x_step, s_step = jax.vmap(method.update)(c["x"], c["state"], loss, grad, xc, thr)
+        rank = jnp.cumsum(finished) - 1
+        refill = jnp.minimum(c["head"] + rank, total)
+        new_p = jnp.where(finished, refill, p).astype(jnp.int32)
+        head = jnp.minimum(c["head"] + jnp.sum(finished), total).astype(jnp.int32)
+        new_r = jnp.where(finished, 0, jnp.where(restart, c["r"] + 1, c["r"]))
+        need_init = finished | restart
+        x_new, s_new = jax.lax.cond(
+            jnp.any(need_init),
+            lambda: _select(need_init, jax.vmap(start)(new_p, new_r), (x_step, s_step)),
+            lambda: (x_step, s_step))
+        return dict(
+            p=new_p, r=new_r, t=jnp.where(need_init, 0, c["t"] + 1),
+            evals=jnp.where(finished, 0, evals), x=x_new, state=s_new,
+            best_x=_select(finished, x_new, best_x), found=found & ~finished,
+            best_dist=jnp.where(finished, jnp.inf, best_dist),
+            best_loss=jnp.where(finished, -jnp.inf, best_loss), head=head,
+            out_success=out_success, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
+        )
+
+    c = jax.lax.while_loop(cond, body, carry)
+    return c["out_success"], c["out_dist"], c["out_evals"], c["out_x"]
+
+
+def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
+    leaves = jax.tree.leaves(x)
+    if not leaves:
+        raise ValueError("the input pytree has no arrays")
+    n = np.shape(leaves[0])[0] if np.ndim(leaves[0]) else None
+    for leaf in leaves:
+        if np.ndim(leaf) == 0 or np.shape(leaf)[0] != n:
+            raise ValueError(f"every input leaf needs the same leading batch axis; got shapes "
+                             f"{[np.shape(a) for a in leaves]}: add a batch axis (x[None]) for one example")
+        if not np.all(np.isfinite(leaf)):
+            raise ValueError("the inputs contain NaN or infinite values: clean the data before attacking")
+    if n == 0:
+        raise ValueError("empty batch: the attack needs at least one example")
+    if y is not None and np.shape(jax.tree.leaves(y)[0])[0] != n:
+        raise ValueError(f"{np.shape(jax.tree.leaves(y)[0])[0]} targets for {n} inputs: pass one target per example")
+    eps = np.asarray(epsilons, dtype=np.float64)
+    if eps.ndim != 1 or eps.size == 0 or np.any(np.isnan(eps)) or np.any(eps < 0):
+        raise ValueError(f"epsilons must be a non-empty 1-D list of values ≥ 0 (inf allowed), got {epsilons!r}")
+    bounds = threat.bounds()
+    if bounds is not None:
+        lo, hi = min(float(np.min(a)) for a in leaves), max(float(np.max(a)) for a in leaves)
+        if lo < bounds[0] - 1e-6 or hi > bounds[1] + 1e-6:
+            raise ValueError(f"inputs span [{lo:.4g}, {hi:.4g}] but the threat's box is {list(bounds)}: "
+                             f"rescale the inputs (e.g. pixels / 255) or pass matching bounds")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return n
+
+
+def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod,
+               threat: ThreatModel, objective: AbstractObjective | str, key: PRNGKeyArray,
+               batch_size: int = 256, straight_through: str | Sequence[str] = (),
+               keep_adversarial: bool = True) -> AttackResult:
+    """Attack a batch of examples at every radius of `epsilons` in one compiled call.
+
+    The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
+    leading `(n_eps,)` axis before the example axis.
+    """
+    if not callable(model):
+        raise TypeError(f"model must be callable on one example, got {type(model).__name__}")
+    if not isinstance(method, AbstractMethod):
+        raise TypeError(f"method must be an attack method such as PGD() or FGSM(), got {method!r}")
+    if not isinstance(threat, ThreatModel):
+        raise TypeError(f"threat must be a ThreatModel (e.g. adprf.attacks.linf(0.3)), got {threat!r}")
+    objective = as_objective(objective)
+    n = _validate(x, y, epsilons, threat, batch_size)
+    if y is None:
+        y = jnp.zeros(n, jnp.int32)
+    if straight_through:
+        model = _straight_through(model, straight_through)
+    x = jax.tree.map(jnp.asarray, x)
+    y = jax.tree.map(jnp.asarray, y)
+    epsilons = jnp.asarray(epsilons, jnp.float32)
+    n_eps = epsilons.shape[0]
+    slots = min(batch_size, n_eps * n)
+    success, dist, evals, adv = _run(model, x, y, epsilons, objective, threat, method, key,
+                                     slots, keep_adversarial)
+    shape = (n_eps, n)
+    if adv is not None:
+        adv = jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), adv)
+    return AttackResult(adv, success.reshape(shape), dist.reshape(shape), evals.reshape(shape))
+
+
+def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
+           objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
+           batch_size: int = 256, straight_through: str | Sequence[str] = ()) -> AttackResult:
+    """Attack a batch of inputs: one jitted call, vmapped over examples.
+
+    **Arguments:**
+    - `model`: a function (e.g. an equinox module) of ONE unbatched input pytree.
+    - `x`: the inputs, a pytree whose leaves share a leading batch axis.
+    - `y`: the targets (labels; `None` for scalar-threshold objectives).
+    - `method`: `FGSM()`, `PGD(...)`, `GradientDescent(...)`, `Minimal(...)`.
+    - `threat`: the perturbation set, e.g. `linf(0.3)` or `unbounded([NonNegative()])`.
+    - `objective`: an objective or "cross-entropy" | "margin" | "mse".
+    - `key`: PRNG key; results are deterministic for a given key.
+    - `batch_size`: number of examples processed at once.
+    - `straight_through`: names of sub-modules of `model` to attack through with an
+      identity stand-in on the backward pass (BPDA); see `straight_through`.
+
+    **Returns:** an `AttackResult` with a leading example axis.
+    """
+    result = run_attack(model, x, y, jnp.reshape(threat.epsilon, (1,)), method=method,
+                        threat=threat, objective=objective, key=key, batch_size=batch_size,
+                        straight_through=straight_through)
+    return jax.tree.map(lambda a: a[0], result)

@@ -1,0 +1,65 @@
+"""Robust accuracy over a grid of radii, in one compiled call."""
+
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from .._types import Array, Bool, Float, Int, Input, PRNGKeyArray
+from .engine import run_attack
+from .methods import AbstractMethod
+from .objectives import AbstractObjective
+from .threats import THREATS, ThreatModel
+
+
+class RobustAccuracy(eqx.Module):
+    """Accuracy under attack at each ε.
+
+    - `epsilons`: the radii, shape `(n_eps,)`.
+    - `accuracy`: fraction of examples neither misclassified nor fooled, per ε.
+    - `success`: per (ε, example), whether the attack succeeded (at ε = 0: the clean
+      example is already misclassified).
+    - `gradient_evaluations`: gradient evaluations spent per (ε, example).
+    """
+
+    epsilons: Float[Array, " eps"]
+    accuracy: Float[Array, " eps"]
+    success: Bool[Array, "eps n"]
+    gradient_evaluations: Int[Array, "eps n"]
+
+    def as_dict(self) -> dict[str, list[float]]:
+        return {"epsilons": np.asarray(self.epsilons).tolist(),
+                "accuracy": np.asarray(self.accuracy).tolist()}
+
+
+def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], method: AbstractMethod,
+                    *, threat: ThreatModel | str = "linf",
+                    objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
+                    batch_size: int = 256, straight_through: str | Sequence[str] = (),
+                    bounds: tuple[float, float] | None = (0.0, 1.0)) -> RobustAccuracy:
+    """Robust accuracy of `model` on `(x, y)` at every ε of `epsilons`, one compiled call.
+
+    **Arguments:**
+    - `model`: function of one unbatched input returning logits.
+    - `x`, `y`: inputs (leading batch axis) and integer labels.
+    - `epsilons`: the radii; the (ε, example) pairs share one queue of work.
+    - `method`: e.g. `FGSM()` or `PGD(steps=40, step_size=0.01)`.
+    - `threat`: "linf" | "l2" (with box `bounds`), or a `ThreatModel` whose radius is
+      replaced by each ε.
+    - `objective`, `key`, `batch_size`, `straight_through`: as in `attack`.
+
+    **Returns:** a `RobustAccuracy`.
+    """
+    if isinstance(threat, str):
+        if threat not in THREATS:
+            raise ValueError(f"unknown threat {threat!r}: use one of {sorted(THREATS)} or a ThreatModel")
+        threat = THREATS[threat](0.0, bounds=bounds)
+    if threat.ball is None:
+        raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
+    result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,
+                        key=key, batch_size=batch_size, straight_through=straight_through,
+                        keep_adversarial=False)
+    accuracy = 1.0 - result.success.mean(axis=1)
+    return RobustAccuracy(jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy,
+                          result.success, result.gradient_evaluations)
