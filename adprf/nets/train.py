@@ -1,0 +1,102 @@
+"""Training classifiers with optax: one jitted call per epoch, a progress bar over epochs."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from .._types import Array, PRNGKeyArray
+
+
+def predict(model: Callable, images: Array, *, batch_size: int = 1000) -> Array:
+    """Predicted class of every image (vmapped, in chunks of `batch_size`)."""
+    return _predict(model, jnp.asarray(images), batch_size)
+
+
+@eqx.filter_jit
+def _predict(model, images, batch_size):
+    logits = jax.lax.map(model, images, batch_size=min(batch_size, images.shape[0]))
+    return jnp.argmax(logits, axis=-1)
+
+
+def accuracy(model: Callable, images: Array, labels: Array, *, batch_size: int = 1000) -> float:
+    """Fraction of `images` whose predicted class equals `labels`."""
+    return float(jnp.mean(predict(model, images, batch_size=batch_size) == jnp.asarray(labels)))
+
+
+def cross_entropy_loss(model: Callable, images: Array, labels: Array, key: PRNGKeyArray) -> Array:
+    """Mean softmax cross-entropy of a batch (the default training loss)."""
+    logits = jax.vmap(model)(images)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+@eqx.filter_jit
+def _epoch(model, opt_state, images, labels, key, optimizer, batch_size, loss_fn):
+    n_batches = images.shape[0] // batch_size
+    k_perm, k_steps = jax.random.split(key)
+    order = jax.random.permutation(k_perm, images.shape[0])[: n_batches * batch_size]
+    batches = (images[order].reshape((n_batches, batch_size) + images.shape[1:]),
+               labels[order].reshape(n_batches, batch_size),
+               jax.random.split(k_steps, n_batches))
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def step(carry, batch):
+        params, opt_state = carry
+        xb, yb, kb = batch
+        loss, grads = jax.value_and_grad(
+            lambda p: loss_fn(eqx.combine(p, static), xb, yb, kb))(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), batches)
+    return eqx.combine(params, static), opt_state, losses.mean()
+
+
+def train_classifier(model: eqx.Module, images: Array, labels: Array, *, key: PRNGKeyArray,
+                     epochs: int = 5, batch_size: int = 128,
+                     optimizer: optax.GradientTransformation | None = None,
+                     loss_fn: Callable = cross_entropy_loss, eval_data: tuple | None = None,
+                     progress: bool = True, description: str = "training") -> tuple[eqx.Module, dict]:
+    """Train `model` with optax; each epoch is one jitted `lax.scan` over shuffled batches.
+
+    **Arguments:**
+    - `model`: an equinox classifier of one example.
+    - `images`, `labels`: the training set (leading batch axis).
+    - `key`: PRNG key (shuffling, and passed to `loss_fn` per batch).
+    - `epochs`, `batch_size`: the schedule (the last incomplete batch is dropped).
+    - `optimizer`: default `optax.adam(1e-3)`.
+    - `loss_fn`: `(model, images, labels, key) -> scalar`, default cross-entropy; adversarial
+      training passes a loss that attacks the batch first.
+    - `eval_data`: optional `(images, labels)` whose accuracy is recorded every epoch.
+    - `progress`: show a tqdm bar over epochs.
+
+    **Returns:** `(trained model, history)` with per-epoch `loss` (and `eval_accuracy`).
+    """
+    images, labels = jnp.asarray(images), jnp.asarray(labels)
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    if not 1 <= batch_size <= images.shape[0]:
+        raise ValueError(f"batch_size must be in [1, {images.shape[0]}] (the training-set size), got {batch_size}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+    optimizer = optimizer or optax.adam(1e-3)
+    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    history: dict[str, list[float]] = {"loss": []}
+    bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
+    for _, k in zip(bar, jax.random.split(key, epochs)):
+        model, opt_state, loss = _epoch(model, opt_state, images, labels, k, optimizer,
+                                        batch_size, loss_fn)
+        history["loss"].append(float(loss))
+        postfix = {"loss": f"{float(loss):.4f}"}
+        if eval_data is not None:
+            acc = accuracy(model, *eval_data)
+            history.setdefault("eval_accuracy", []).append(acc)
+            postfix["eval_acc"] = f"{acc:.3f}"
+        bar.set_postfix(postfix)
+    if not np.isfinite(history["loss"][-1]):
+        raise FloatingPointError(f"training diverged (loss {history['loss'][-1]}): lower the learning rate")
+    return model, history

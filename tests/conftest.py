@@ -1,0 +1,53 @@
+"""Shared fixtures: small real-MNIST data and tiny trained models, built once per session."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+
+class LinearClassifier(eqx.Module):
+    """Two-class linear model: logits (−s/2, s/2) with s = w·x + b; the decision flips at s = 0."""
+
+    w: jax.Array
+    b: jax.Array
+
+    def __call__(self, x):
+        s = jnp.sum(self.w * x) + self.b
+        return jnp.stack([-s / 2, s / 2])
+
+
+@pytest.fixture(scope="session")
+def linear_problem():
+    """A linear classifier, inputs, their labels and the score s = w·x + b."""
+    k1, k2 = jax.random.split(jax.random.PRNGKey(42))
+    d = 16
+    model = LinearClassifier(jax.random.normal(k1, (d,)), jnp.asarray(0.3))
+    x = jax.random.uniform(k2, (64, d), minval=-1.0, maxval=1.0)
+    s = x @ model.w + model.b
+    y = (s > 0).astype(jnp.int32)
+    return model, x, y, s
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """300 train / 200 test images of the embedded real-MNIST subset."""
+    from adprf.data import load_mnist_subset
+
+    train, test = load_mnist_subset("train"), load_mnist_subset("test")
+    return train.images[:1500], train.labels[:1500], test.images[:200], test.labels[:200]
+
+
+@pytest.fixture(scope="session")
+def trained_mlp(mnist_small):
+    from adprf.nets import MLP, train_classifier
+
+    xtr, ytr, _, _ = mnist_small
+    model, _ = train_classifier(MLP(width=64, depth=1, key=jax.random.PRNGKey(0)), xtr, ytr,
+                                key=jax.random.PRNGKey(1), epochs=5, batch_size=50, progress=False)
+    return model

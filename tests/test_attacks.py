@@ -1,0 +1,222 @@
+"""The attack engine against closed forms, finite differences and a second method."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import enable_x64
+
+from adprf.attacks import (
+    FGSM, PGD, BIM, CrossEntropy, GradientDescent, Margin, Mask, Minimal, MSEOneHot,
+    NonNegative, ScalarThreshold, ThreatModel, attack, l2, linf, robust_accuracy, unbounded,
+)
+
+KEY = jax.random.PRNGKey(0)
+
+
+# --- linear classifier: closed-form minimal perturbations -----------------------------
+
+def _exact(model, s, norm):
+    return np.abs(np.asarray(s)) / float(jnp.linalg.norm(model.w, ord=norm))
+
+
+@pytest.mark.parametrize("method", [FGSM(), PGD(steps=20, step_size=0.05), BIM(steps=10)])
+def test_linf_success_matches_closed_form(linear_problem, method):
+    model, x, y, s = linear_problem
+    eps_star = _exact(model, s, 1)
+    grid = np.array([0.0, 0.05, 0.1, 0.2, 0.4])
+    result = robust_accuracy(model, x, y, grid, method, threat=linf(0.0, bounds=None), key=KEY)
+    expected = eps_star[None, :] < grid[:, None]
+    assert np.array_equal(np.asarray(result.success), expected)
+    np.testing.assert_allclose(result.accuracy, 1 - expected.mean(1))
+
+
+@pytest.mark.parametrize("threat, norm", [(linf, 1), (l2, 2)])
+@pytest.mark.parametrize("method", [FGSM(), PGD(steps=50, step_size=0.02, random_start=False)])
+def test_minimal_radius_is_exact(linear_problem, threat, norm, method):
+    """Just above ε* every attack succeeds, just below none can (FGSM is optimal here)."""
+    model, x, y, s = linear_problem
+    eps_star = _exact(model, s, norm)
+    for i in range(6):
+        xi, yi = x[i:i + 1], y[i:i + 1]
+        above = attack(model, xi, yi, method=method, threat=threat(eps_star[i] * 1.002, bounds=None), key=KEY)
+        below = attack(model, xi, yi, method=method, threat=threat(eps_star[i] * 0.998, bounds=None), key=KEY)
+        assert bool(above.success[0]) and not bool(below.success[0])
+        assert float(above.distance[0]) <= eps_star[i] * 1.002 + 1e-6
+
+
+def test_minimal_attack_finds_the_l2_distance(linear_problem):
+    model, x, y, s = linear_problem
+    result = attack(model, x, y, method=Minimal(steps=300), threat=ThreatModel(None),
+                    objective="margin", key=KEY)
+    assert bool(result.success.all())
+    exact, found = _exact(model, s, 2), np.asarray(result.distance)
+    assert np.all(found >= exact * (1 - 1e-5))          # nothing beats the minimal distance
+    assert np.all(found <= exact + 0.015)               # within ~ the Adam step (0.01) of it
+
+
+def test_l2_projection_and_zero_radius(linear_problem):
+    model, x, y, _ = linear_problem
+    ball = l2(0.5, bounds=None)
+    far = x[0] + 3.0
+    np.testing.assert_allclose(np.linalg.norm(ball.project(far, x[0]) - x[0]), 0.5, rtol=1e-6)
+    np.testing.assert_array_equal(ball.project(x[0] + 0.01, x[0]), x[0] + 0.01)   # inside: unchanged
+    zero = robust_accuracy(model, x, y, [0.0], PGD(steps=3, step_size=0.1), threat="l2", bounds=None, key=KEY)
+    assert float(zero.accuracy[0]) == 1.0 and np.all(np.isfinite(np.asarray(zero.accuracy)))
+
+
+def test_pgd_l2_random_start_stays_in_ball(linear_problem):
+    model, x, y, _ = linear_problem
+    for eps in (0.05, 0.5):
+        res = attack(model, x, y, method=PGD(steps=1, step_size=0.0), threat=l2(eps, bounds=None), key=KEY)
+        assert float(res.distance[~res.success].max(initial=0)) <= eps * (1 + 1e-5)
+
+
+# --- a trained network ----------------------------------------------------------------
+
+def test_pgd_beats_fgsm_and_accuracy_falls_with_eps(trained_mlp, mnist_small):
+    _, _, x, y = mnist_small
+    grid = [0.0, 0.05, 0.1, 0.2]
+    fgsm = robust_accuracy(trained_mlp, x, y, grid, FGSM(), key=KEY)
+    pgd = robust_accuracy(trained_mlp, x, y, grid, PGD(steps=20, step_size=0.01), key=KEY)
+    assert np.all(np.diff(np.asarray(pgd.accuracy)) <= 0)
+    assert np.all(np.asarray(pgd.accuracy) <= np.asarray(fgsm.accuracy) + 1e-6)
+    assert float(pgd.accuracy[0]) == float(fgsm.accuracy[0]) > 0.7   # ε = 0: clean accuracy
+    assert float(pgd.accuracy[-1]) < 0.1
+    # ε = 0 costs one evaluation; clean mistakes stop at once at every ε
+    assert np.all(np.asarray(pgd.gradient_evaluations[0]) == 1)
+    assert np.all(np.asarray(pgd.gradient_evaluations)[:, np.asarray(pgd.success[0])] == 1)
+
+
+def test_adversarials_respect_threat(trained_mlp, mnist_small):
+    _, _, x, y = mnist_small
+    res = attack(trained_mlp, x, y, method=PGD(steps=10, step_size=0.02), threat=linf(0.1), key=KEY)
+    adv = np.asarray(res.adversarial)
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert np.abs(adv - x).max() <= 0.1 + 1e-6
+    logits = jax.vmap(trained_mlp)(jnp.asarray(adv))
+    np.testing.assert_array_equal(np.asarray(jnp.argmax(logits, 1) != y), np.asarray(res.success))
+
+
+def test_deterministic_and_batch_size_invariant(trained_mlp, mnist_small):
+    _, _, x, y = mnist_small
+    kw = dict(method=PGD(steps=10, step_size=0.01), threat=linf(0.05), key=KEY)
+    a = attack(trained_mlp, x, y, batch_size=64, **kw)
+    b = attack(trained_mlp, x, y, batch_size=64, **kw)
+    c = attack(trained_mlp, x, y, batch_size=17, **kw)
+    np.testing.assert_array_equal(np.asarray(a.adversarial), np.asarray(b.adversarial))
+    np.testing.assert_array_equal(np.asarray(a.success), np.asarray(c.success))
+    np.testing.assert_allclose(np.asarray(a.adversarial), np.asarray(c.adversarial), atol=1e-5)
+    d = attack(trained_mlp, x, y, method=kw["method"], threat=kw["threat"], key=jax.random.PRNGKey(1))
+    assert not np.array_equal(np.asarray(a.adversarial), np.asarray(d.adversarial))
+
+
+def test_restarts_only_add_success(trained_mlp, mnist_small):
+    _, _, x, y = mnist_small
+    one = attack(trained_mlp, x, y, method=PGD(steps=5, step_size=0.01), threat=linf(0.04), key=KEY)
+    five = attack(trained_mlp, x, y, method=PGD(steps=5, step_size=0.01, restarts=5), threat=linf(0.04), key=KEY)
+    assert int(five.success.sum()) >= int(one.success.sum())
+    # robust examples spend all restarts: 5 runs of 6 evaluations
+    assert int(five.gradient_evaluations.max()) == 30
+    assert np.all(np.asarray(five.gradient_evaluations)[~np.asarray(five.success)] == 30)
+
+
+# --- objectives: finite differences ----------------------------------------------------
+
+@pytest.mark.parametrize("objective", [CrossEntropy(), Margin(), MSEOneHot(), CrossEntropy(targeted=True),
+                                       Margin(targeted=True)])
+def test_objective_gradients_match_finite_differences(objective):
+    with enable_x64():
+        z = jnp.asarray(np.random.default_rng(0).normal(size=10))
+        g = jax.grad(objective.loss)(z, 3)
+        h = 1e-6
+        fd = np.array([(objective.loss(z.at[j].add(h), 3) - objective.loss(z.at[j].add(-h), 3)) / (2 * h)
+                       for j in range(10)])
+        np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-6, atol=1e-8)
+
+
+def test_objective_success_criteria():
+    z = jnp.array([0.1, 2.0, -1.0])
+    assert bool(CrossEntropy().success(z, 0)) and not bool(CrossEntropy().success(z, 1))
+    assert bool(Margin(targeted=True).success(z, 1)) and not bool(Margin(targeted=True).success(z, 2))
+    assert float(Margin().loss(z, 0)) == pytest.approx(1.9)
+    below, above = ScalarThreshold(1.0), ScalarThreshold(1.0, direction="above")
+    assert bool(below.success(jnp.array(1.0), None)) and not bool(above.success(jnp.array(1.0), None))
+    with pytest.raises(ValueError, match="direction"):
+        ScalarThreshold(1.0, direction="sideways")
+
+
+# --- scalar-threshold descent against the closed-form iteration count -----------------
+
+def test_raw_gradient_descent_stops_at_threshold():
+    """T(x) = Σx²: x_k = x₀(1 − 2α)^k, so T ≤ 1 after ⌈log(1/T₀) / (2 log(1 − 2α))⌉ steps."""
+    x0 = jnp.array([[1.2, 1.6], [0.3, 0.4], [3.0, 4.0]])
+    alpha = 0.05
+    res = attack(lambda x: jnp.sum(x ** 2), x0, None, method=GradientDescent(step_size=alpha, steps=10_000),
+                 threat=unbounded(), objective=ScalarThreshold(1.0), key=KEY)
+    t0 = np.sum(np.asarray(x0) ** 2, axis=1)
+    steps = np.maximum(np.ceil(np.log(1 / t0) / (2 * np.log(1 - 2 * alpha))), 0)
+    np.testing.assert_array_equal(np.asarray(res.gradient_evaluations) - 1, steps)
+    assert np.all(np.sum(np.asarray(res.adversarial) ** 2, 1) <= 1.0)
+
+
+def test_mask_and_reset_constraints():
+    """Only masked coordinates move; coordinates pushed below 0 are reset to 0.1."""
+    x0 = jnp.array([[0.5, 2.0, 0.2]])
+    threat = unbounded([NonNegative(reset=0.1), Mask(lambda x: x < 1.0)])
+    res = attack(lambda x: jnp.sum(x), x0, None, method=GradientDescent(step_size=0.3, steps=3),
+                 threat=threat, objective=ScalarThreshold(-10.0), key=KEY)
+    adv = np.asarray(res.adversarial[0])
+    assert adv[1] == 2.0                      # masked out: never moves
+    assert not bool(res.success[0])
+    # steps of −0.3: 0.5 → 0.2 → 0.1 (reset from −0.1) → 0.1 (reset from −0.2); 0.2 → 0.1 → 0.1
+    np.testing.assert_allclose(adv[[0, 2]], [0.1, 0.1], atol=1e-6)
+
+
+# --- straight-through (BPDA) -----------------------------------------------------------
+
+class Quantised(eqx.Module):
+    """A linear classifier behind a staircase quantiser: zero input gradient everywhere."""
+
+    quantise: eqx.Module
+    head: eqx.Module
+
+    def __call__(self, x):
+        return self.head(self.quantise(x))
+
+
+class Staircase(eqx.Module):
+    def __call__(self, x):
+        return jnp.round(x * 8) / 8
+
+
+def test_straight_through_defeats_gradient_masking(linear_problem):
+    model, x, y, s = linear_problem
+    masked = Quantised(Staircase(), model)
+    y_q = jnp.argmax(jax.vmap(masked)(x), 1)
+    plain = attack(masked, x, y_q, method=PGD(steps=20, step_size=0.05), threat=linf(0.5, bounds=None), key=KEY)
+    bpda = attack(masked, x, y_q, method=PGD(steps=20, step_size=0.05), threat=linf(0.5, bounds=None), key=KEY,
+                  straight_through="quantise")
+    assert float(plain.success.mean()) < 0.2          # gradients are zero: only random starts
+    assert float(bpda.success.mean()) > 0.9
+    with pytest.raises(ValueError, match="no part named"):
+        attack(masked, x, y_q, method=FGSM(), threat=linf(0.1, bounds=None), key=KEY, straight_through="filter")
+
+
+# --- validation ------------------------------------------------------------------------
+
+def test_bad_inputs_raise_clear_errors(linear_problem):
+    model, x, y, _ = linear_problem
+    with pytest.raises(ValueError, match="box"):
+        attack(model, x, y, method=FGSM(), threat=linf(0.1), key=KEY)          # x in [−1, 1]
+    with pytest.raises(ValueError, match="targets"):
+        attack(model, x, y[:3], method=FGSM(), threat=linf(0.1, bounds=None), key=KEY)
+    with pytest.raises(ValueError, match="epsilons"):
+        robust_accuracy(model, x, y, [-0.1], FGSM(), threat=linf(0.0, bounds=None), key=KEY)
+    with pytest.raises(ValueError, match="NaN"):
+        attack(model, x.at[0, 0].set(jnp.nan), y, method=FGSM(), threat=linf(0.1, bounds=None), key=KEY)
+    with pytest.raises(ValueError, match="steps"):
+        PGD(steps=0)
+    with pytest.raises(ValueError, match="unknown threat"):
+        robust_accuracy(model, x, y, [0.1], FGSM(), threat="l7", key=KEY)
