@@ -7,9 +7,9 @@ from .results import atomic_write
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
-    """A GitHub-flavoured markdown table; floats printed with 3 significant decimals."""
+    """A GitHub-flavoured markdown table; floats printed with 4 significant digits."""
     def cell(v):
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]

@@ -77,7 +77,7 @@ def test_interrupted_run_resumes_and_finished_run_is_loaded(tmp_path, toy_experi
     run_experiment("toy-test", "quick", root=tmp_path)               # finished: loaded, not re-run
     assert toy_experiment["runs"] == 2
     report = write_report(tmp_path, order=["toy-test"]).read_text()
-    assert "| a | b |" in report and "| 1 | 0.500 |" in report
+    assert "| a | b |" in report and "| 1 | 0.5 |" in report
 
 
 def test_markdown_table():
