@@ -45,6 +45,15 @@ def _run_one(name: str, preset: str, out: str, force: bool) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args, parser)
+    except KeyboardInterrupt:
+        print("\n[adprf] interrupted: finished stages are saved; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+
+
+def _dispatch(args, parser) -> int:
     if args.command == "data":
         return _data(args, parser)
     from .experiments import REGISTRY
