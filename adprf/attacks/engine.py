@@ -105,8 +105,13 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
     )
 
-    def cond(c):
-        return jnp.any(c["p"] < total)
+    def cond_for(next_slots):
+        # Run this pool while work remains, until the queue is drained and the examples still
+        # in flight fit the next, smaller pool.
+        def cond(c):
+            active = jnp.sum(c["p"] < total)
+            return (active > 0) & ((c["head"] < total) | (active > next_slots))
+        return cond
 
     def body(c):
         p, active = c["p"], c["p"] < total
@@ -163,7 +168,21 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
             out_success=out_success, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
         )
 
-    c = jax.lax.while_loop(cond, body, carry)
+    # A cascade of shrinking pools: once the queue is drained, the few examples still in
+    # flight (robust ones run all their steps) move to a pool a quarter the size, so the tail
+    # of the work does not pay for empty slots.
+    pools = [slots]
+    while pools[-1] > 16:
+        pools.append(pools[-1] // 4)
+    per_slot = ("p", "r", "t", "evals", "x", "state", "best_x", "found", "best_dist", "best_loss")
+    for size, next_size in zip(pools, pools[1:] + [0]):
+        if size != carry["p"].shape[0]:
+            keep = jnp.nonzero(carry["p"] < total, size=size, fill_value=0)[0]
+            filled = jnp.arange(size) < jnp.sum(carry["p"] < total)
+            carry = {**carry, **{k: jax.tree.map(lambda a: a[keep], carry[k]) for k in per_slot}}
+            carry["p"] = jnp.where(filled, carry["p"], total)
+        carry = jax.lax.while_loop(cond_for(next_size), body, carry)
+    c = carry
     return c["out_success"], c["out_dist"], c["out_evals"], c["out_x"]
 
 
