@@ -1,0 +1,90 @@
+"""Ligand distributions: binding times τ and amounts L of the ligands a T cell sees.
+
+A `Ligands` is a pytree with two leaves of the same shape: `tau` (binding time, the
+ligand's quality) and `amount` (L, its quantity). It is the "image" that cellular decision
+models read and that attacks perturb (v1 ligand attacks move τ only; budget attacks move L).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._types import Array, Float, PRNGKeyArray
+
+
+class Ligands(eqx.Module):
+    """Ligand species i with binding time `tau[i]` and amount `amount[i]`.
+
+    Construct through `Ligands.of(tau, amount)` (validated) or the builders below; the bare
+    constructor does no checks so that transformations can rebuild it freely.
+    """
+
+    tau: Float[Array, "*species"]
+    amount: Float[Array, "*species"]
+
+    @classmethod
+    def of(cls, tau, amount=1.0) -> "Ligands":
+        """Validated ligands: τ and L finite, non-negative, of one shape (a scalar L broadcasts).
+
+        **Arguments:**
+        - `tau`: binding times (seconds, or units of τ_c's choosing).
+        - `amount`: amounts L (a scalar is broadcast to every ligand).
+        """
+        tau = np.asarray(tau, dtype=np.float32)
+        amount = np.asarray(amount, dtype=np.float32)
+        if amount.ndim == 0:
+            amount = np.full_like(tau, amount)
+        if tau.shape != amount.shape:
+            raise ValueError(f"binding times have shape {tau.shape} but amounts {amount.shape}: pass one amount "
+                             f"per ligand (or a single amount for all)")
+        for name, values in (("binding time τ", tau), ("amount L", amount)):
+            bad = ~np.isfinite(values) | (values < 0)
+            if bad.any():
+                first = np.flatnonzero(bad.ravel())[0]
+                raise ValueError(f"{name} must be finite and ≥ 0; ligand {first} has {float(values.ravel()[first])} "
+                                 f"({int(bad.sum())} bad values in all)")
+        return cls(jnp.asarray(tau), jnp.asarray(amount))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.tau.shape))
+
+    def moment(self, k: int) -> Float[Array, ""]:
+        """S_k = Σ_i L_i τ_i^k."""
+        return jnp.sum(self.amount * self.tau ** k)
+
+    def histogram(self, bins=50, range=None) -> tuple[np.ndarray, np.ndarray]:
+        """Amount-weighted histogram of binding times: (counts, bin edges)."""
+        return np.histogram(np.ravel(self.tau), bins=bins, range=range, weights=np.ravel(self.amount))
+
+    def as_image(self) -> np.ndarray:
+        """The binding times on a √R × √R grid (R must be a perfect square), for plots."""
+        side = int(round(np.sqrt(self.size)))
+        if side * side != self.size:
+            raise ValueError(f"{self.size} ligands do not fill a square grid")
+        return np.asarray(self.tau).reshape(side, side)
+
+
+def self_ligands(key: PRNGKeyArray, n: int, scale: float = 1 / 3) -> Ligands:
+    """`n` self ligands with τ = |N(0, scale)| (v1: scale 1/3), amount 1 each."""
+    return Ligands(jnp.abs(scale * jax.random.normal(key, (n,))), jnp.ones(n))
+
+
+def agonists(key: PRNGKeyArray, n: int, mean: float = 3.5, std: float = 0.1) -> Ligands:
+    """`n` agonists with τ ~ mean + N(0, std) (v1: 3.5 ± 0.1, above τ_c = 3), amount 1 each."""
+    return Ligands(jnp.abs(mean + std * jax.random.normal(key, (n,))), jnp.ones(n))
+
+
+def concatenate(*groups: Ligands) -> Ligands:
+    """One distribution holding every ligand of `groups`, in order."""
+    return Ligands(jnp.concatenate([jnp.ravel(g.tau) for g in groups]),
+                   jnp.concatenate([jnp.ravel(g.amount) for g in groups]))
+
+
+def v1_mixture(key: PRNGKeyArray, n: int = 10201, agonist_fraction: float = 0.3) -> Ligands:
+    """The v1 ligand distribution of Rademaker et al.: 30% agonists (τ ~ 3.5 + N(0, 0.1)),
+    the rest self (τ = |N(0, 1/3)|); R = 10201 ligands (a 101 × 101 image)."""
+    k_ag, k_self = jax.random.split(key)
+    n_ag = int(round(agonist_fraction * n))
+    return concatenate(agonists(k_ag, n_ag), self_ligands(k_self, n - n_ag))
