@@ -1,8 +1,11 @@
 """Registered experiments run end to end at tiny size and leave results and a report."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from adprf.experiments import REGISTRY, run_experiment
 from adprf.report import write_report
@@ -27,3 +30,14 @@ def test_mnist_baseline_end_to_end(tmp_path):
         assert np.all(np.diff(pgd) <= 1e-9) and pgd[-1] < fgsm[0]
     report = write_report(tmp_path, order=list(REGISTRY)).read_text()
     assert "mnist-baseline" in report and "| CNN | PGD-10 |" in report
+
+
+@pytest.mark.slow
+def test_reproduce_quick_preset_from_the_command_line(tmp_path):
+    """The README's main job: `adprf reproduce` on the quick preset (about 100 s on 2 cores)."""
+    subprocess.run([sys.executable, "-m", "adprf", "reproduce", "--out", str(tmp_path)], check=True)
+    (result,) = tmp_path.glob("mnist-baseline/*/result.json")
+    curves = json.loads(result.read_text())["numbers"]["curves"]
+    assert curves["cnn"]["PGD-40"][0] > 0.9 and curves["cnn"]["PGD-40"][-1] < 0.05
+    assert curves["mlp"]["PGD-40"][0] > 0.9 and curves["mlp"]["PGD-40"][2] < 0.2
+    assert "Robust accuracy" in (tmp_path / "report.md").read_text()
