@@ -62,7 +62,8 @@ def _select(mask, a, b):
 
 @eqx.filter_jit
 def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel,
-         method: AbstractMethod, key, slots: int, keep_adversarial: bool, token, progress: bool):
+         method: AbstractMethod, key, slots: int, keep_adversarial: bool, token, progress: bool,
+         nested: bool):
     n = jax.tree.leaves(x)[0].shape[0]
     total = epsilons.shape[0] * n
     restarts, steps = method.restarts, method.steps
@@ -100,7 +101,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         p=p0, r=zeros_i, t=zeros_i, evals=zeros_i, x=x0, state=s0, best_x=x0,
         found=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
         best_loss=jnp.full(slots, -jnp.inf), head=jnp.asarray(min(slots, total), jnp.int32),
-        done=jnp.asarray(0, jnp.int32),
+        done=jnp.asarray(0, jnp.int32), fooled_eps=jnp.full(n, jnp.inf),
         out_success=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
         out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
     )
@@ -145,12 +146,26 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         if keep_adversarial:
             out_x = jax.tree.map(lambda o, b: o.at[drop].set(b, mode="drop"), out_x, best_x)
 
+        # The smallest ε at which each example has been fooled so far.
+        fooled_eps = c["fooled_eps"].at[jnp.where(finished & found, p % n, n)].min(eps, mode="drop")
+
         x_step, s_step = jax.vmap(method.update)(c["x"], c["state"], loss, grad, xc, thr)
         rank = jnp.cumsum(finished) - 1
-        refill = jnp.minimum(c["head"] + rank, total)
-        new_p = jnp.where(finished, refill, p).astype(jnp.int32)
-        head = jnp.minimum(c["head"] + jnp.sum(finished), total).astype(jnp.int32)
-        done = c["done"] + jnp.sum(finished, dtype=jnp.int32)
+        taken = jnp.sum(finished, dtype=jnp.int32)
+        if nested:
+            # Skip queued pairs whose example is already fooled at a radius ≤ theirs: the
+            # adversarial found there lies in their (larger) ball too.
+            pair = jnp.arange(total)
+            pending = (pair >= c["head"]) & (fooled_eps[pair % n] > epsilons[pair // n])
+            queue = jnp.nonzero(pending, size=slots, fill_value=total)[0].astype(jnp.int32)
+            refill = queue[jnp.clip(rank, 0, slots - 1)]
+            head = jnp.where(taken > 0, queue[jnp.maximum(taken - 1, 0)] + 1, c["head"])
+        else:
+            refill = c["head"] + rank
+            head = c["head"] + taken
+        new_p = jnp.where(finished, jnp.minimum(refill, total), p).astype(jnp.int32)
+        head = jnp.minimum(head, total).astype(jnp.int32)
+        done = head - jnp.sum(new_p < total, dtype=jnp.int32)
         if progress:
             jax.debug.callback(_tick, token, done)
         new_r = jnp.where(finished, 0, jnp.where(restart, c["r"] + 1, c["r"]))
@@ -165,6 +180,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
             best_x=_select(finished, x_new, best_x), found=found & ~finished,
             best_dist=jnp.where(finished, jnp.inf, best_dist),
             best_loss=jnp.where(finished, -jnp.inf, best_loss), head=head, done=done,
+            fooled_eps=fooled_eps,
             out_success=out_success, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
         )
 
@@ -183,7 +199,10 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
             carry["p"] = jnp.where(filled, carry["p"], total)
         carry = jax.lax.while_loop(cond_for(next_size), body, carry)
     c = carry
-    return c["out_success"], c["out_dist"], c["out_evals"], c["out_x"]
+    success = c["out_success"]
+    if nested:
+        success = success | (c["fooled_eps"][None, :] <= epsilons[:, None]).reshape(total)
+    return success, c["out_dist"], c["out_evals"], c["out_x"]
 
 
 def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
@@ -218,12 +237,16 @@ def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
 def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod,
                threat: ThreatModel, objective: AbstractObjective | str, key: PRNGKeyArray,
                batch_size: int = 256, straight_through: str | Sequence[str] = (),
-               keep_adversarial: bool = True, progress: bool | str = False) -> AttackResult:
+               keep_adversarial: bool = True, progress: bool | str = False,
+               nested: bool = False) -> AttackResult:
     """Attack a batch of examples at every radius of `epsilons` in one compiled call.
 
     The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
     leading `(n_eps,)` axis before the example axis. `progress` (True or a description)
-    shows a bar over the (ε, example) pairs, fed from inside the compiled loop.
+    shows a bar over the (ε, example) pairs, fed from inside the compiled loop. With
+    `nested` (valid when the threat sets grow with ε, as norm balls do), an example fooled
+    at some ε counts as fooled at every larger ε and those pairs are not attacked again
+    (their `gradient_evaluations` are 0 and their `adversarial`/`distance` are not filled).
     """
     if not callable(model):
         raise TypeError(f"model must be callable on one example, got {type(model).__name__}")
@@ -248,7 +271,7 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
                             desc=progress if isinstance(progress, str) else type(method).__name__)
     try:
         success, dist, evals, adv = _run(model, x, y, epsilons, objective, threat, method, key, slots,
-                                         keep_adversarial, jnp.asarray(token), bool(progress))
+                                         keep_adversarial, jnp.asarray(token), bool(progress), nested)
         jax.block_until_ready(success)
     finally:
         bar = _BARS.pop(token, None)

@@ -38,7 +38,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
                     objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
                     batch_size: int = 256, straight_through: str | Sequence[str] = (),
                     bounds: tuple[float, float] | None = (0.0, 1.0),
-                    progress: bool | str = False) -> RobustAccuracy:
+                    progress: bool | str = False, nested: bool = True) -> RobustAccuracy:
     """Robust accuracy of `model` on `(x, y)` at every ε of `epsilons`, one compiled call.
 
     **Arguments:**
@@ -49,6 +49,9 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     - `threat`: "linf" | "l2" (with box `bounds`), or a `ThreatModel` whose radius is
       replaced by each ε.
     - `objective`, `key`, `batch_size`, `straight_through`, `progress`: as in `attack`.
+    - `nested`: count an example fooled at some ε as fooled at every larger ε (the balls
+      are nested, so its adversarial is valid there) and skip attacking it again. The curve
+      is then monotone and cheaper; `False` attacks every (ε, example) pair independently.
 
     **Returns:** a `RobustAccuracy`.
     """
@@ -60,7 +63,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
         raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
     result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,
                         key=key, batch_size=batch_size, straight_through=straight_through,
-                        keep_adversarial=False, progress=progress)
+                        keep_adversarial=False, progress=progress, nested=nested)
     accuracy = 1.0 - result.success.mean(axis=1)
     return RobustAccuracy(jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy,
                           result.success, result.gradient_evaluations)
