@@ -15,8 +15,9 @@ start distribution, ε grid and images, and both count an example as robust iff 
 fooled. The differences are the point of the benchmark: adprf compiles the whole attack
 (all ε and all examples) into one XLA loop and stops each (ε, example) pair at its first
 success, refilling its slot with new work; in a sweep it does not attack again an example
-already fooled at a smaller ε (`nested=True`: that adversarial lies in every larger ball); foolbox runs its 40 steps eagerly from Python,
-one ε after another, for every example, and judges success on the last iterate only.
+already fooled at a smaller ε (`nested=True`: that adversarial lies in every larger ball).
+foolbox runs its 40 steps eagerly from Python, one ε after another, for every example, and
+judges success on the last iterate only.
 The mean number of gradient evaluations per (ε, image) is printed (foolbox: 40 gradients
 plus one forward pass for the success check, counted as 41) so readers see where the
 speed comes from. adprf counts a success at any iterate and foolbox only at the last one
