@@ -2,12 +2,14 @@
 
 The public API is re-exported here; submodules: `adprf.attacks` (the engine),
 `adprf.nets` (classifiers and training), `adprf.data` (MNIST and friends),
-`adprf.experiments` (registered paper reproductions).
+`adprf.experiments` (registered paper reproductions), `adprf.cells` (cellular decision
+models of ligand distributions, `adprf.Ligands`).
 """
 
 __version__ = "0.1.0"
 
 from . import attacks as attacks
+from .ligands import Ligands as Ligands
 from .attacks import (
     FGSM as FGSM,
     PGD as PGD,
