@@ -1,7 +1,6 @@
 """Command line: `adprf list | run NAME | reproduce | report | data fetch NAME | data info`."""
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ def _run_one(name: str, preset: str, out: str, force: bool) -> dict:
     print(f"[adprf] {name} ({preset}) ...", flush=True)
     record = run_experiment(name, preset, root=out, force=force)
     elapsed = time.perf_counter() - start
-    state = "done" if elapsed > 1 or force else "already finished, loaded"
+    state = "already finished, loaded" if record["_loaded"] else "done"
     print(f"[adprf] {name}: {state} in {elapsed:.1f} s -> {Path(out) / name / record['hash']}", flush=True)
     return record
 

@@ -11,14 +11,13 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
-from typing import Any, TypeVar
 
 import equinox as eqx
 import numpy as np
 
 FORMAT = 1
-T = TypeVar("T")
 
 
 def config_hash(name: str, config: dict) -> str:

@@ -18,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from tqdm import tqdm
 
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
@@ -84,8 +85,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
 
     def distance(xi, xc, thr):
         delta = jax.tree.map(jnp.subtract, xi, xc)
-        return thr.ball.norm(delta) if thr.ball is not None else jnp.sqrt(
-            sum(jnp.sum(d ** 2) for d in jax.tree.leaves(delta)))
+        return thr.ball.norm(delta) if thr.ball is not None else optax.tree_utils.tree_norm(delta)
 
     def start(p, r):
         xc, _, thr, _ = gather(p)

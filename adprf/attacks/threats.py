@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import optax
 import optax.projections as projections  # noqa: F401  (the L∞ ball)
 
-from .._types import Array, Input, PRNGKeyArray, Scalar
+from .._types import Input, PRNGKeyArray, Scalar
 
 
 def _tree_random_like(key: PRNGKeyArray, tree: Input, sampler) -> Input:

@@ -3,7 +3,6 @@
 import abc
 
 import equinox as eqx
-import jax.numpy as jnp
 
 from .._types import Array, Bool, Float
 from ..ligands import Ligands

@@ -1,7 +1,6 @@
 """Idealised adaptive proofreading T_{N,m} (Rademaker et al. 2019, closed form)."""
 
 import equinox as eqx
-import jax.numpy as jnp
 
 from .._types import Array, Float
 from ..ligands import Ligands

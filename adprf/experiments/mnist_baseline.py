@@ -15,8 +15,7 @@ import matplotlib.pyplot as plt
 
 from ..attacks import FGSM, PGD, attack, linf, robust_accuracy
 from ..data import load_dataset
-from ..nets import MLP, MadryCNN, accuracy, train_classifier
-from ..report import markdown_table
+from ..nets import MLP, MadryCNN, train_classifier
 from ..results import Run
 from .registry import Experiment, register
 
@@ -110,7 +109,7 @@ def run(run: Run) -> dict:
     summary = (f"Natural classifiers trained on {train.source} ({len(train)} images), attacked on {n_test} "
                f"test images with L∞ FGSM and PGD-{cfg['pgd']['steps']} (step {cfg['pgd']['step_size']}, "
                f"random start, cross-entropy, early stop at success). Accuracy in %.")
-    notes = [f"Reference (Yuezhang et al. 2021, natural CNN, full MNIST, MSE-loss attacks): "
+    notes = ["Reference (Yuezhang et al. 2021, natural CNN, full MNIST, MSE-loss attacks): "
              + ", ".join(f"{k} {v}" for k, v in REFERENCE_CNN.items()) + "."]
     if cnn_pgd is not None:
         notes.append(f"Ours (CNN): clean {100 * cnn_pgd[0]:.1f}, PGD 0.1 {100 * cnn_pgd[2]:.1f}, "

@@ -56,10 +56,9 @@ def run_experiment(name: str, preset: str = "quick", root="results", force: bool
     config = {**experiment.presets[preset], **(overrides or {})}
     run = Run(name, preset, config, root)
     if run.finished() and not force:
-        return run.load()
+        return {**run.load(), "_loaded": True}
     start = time.perf_counter()
     result = experiment.run(run)
     record = run.write_result({"title": experiment.title, "paper": experiment.paper, **result},
                               time.perf_counter() - start)
-    record["_dir"] = run.directory
-    return record
+    return {**record, "_loaded": False}
