@@ -1,4 +1,6 @@
 """Registered experiments (one module each); importing this package registers them all."""
 
 from . import mnist_baseline as mnist_baseline
+from . import antagonism_potential as antagonism_potential
+from . import immune_boundary_tilting as immune_boundary_tilting
 from .registry import REGISTRY as REGISTRY, Experiment as Experiment, get as get, register as register, run_experiment as run_experiment

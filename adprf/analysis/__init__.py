@@ -1,0 +1,12 @@
+"""Analysis of cellular decisions: antagonism (fold change, decision boundary) and the
+critical point of the gradient (the two regimes of Rademaker et al. 2019)."""
+
+from .antagonism import decision_boundary as decision_boundary, fold_change as fold_change
+from .critical import (
+    Regime as Regime,
+    critical_point as critical_point,
+    first_crossing as first_crossing,
+    inflection_point as inflection_point,
+    probe_gradient as probe_gradient,
+    regime as regime,
+)
