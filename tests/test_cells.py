@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax import enable_x64
 
-from adprf.attacks import GradientDescent, Mask, NonNegative, ScalarThreshold, attack, unbounded
+from adprf.attacks import GradientDescent, ScalarThreshold, attack, v1_descent
 from adprf.cells import AdaptiveProofreading
 from adprf.ligands import Ligands, v1_mixture
 
@@ -80,8 +80,7 @@ def test_v1_descent_through_the_engine_matches_numpy(N, m):
     """Raw gradient descent on τ (only τ < τ_c moves, τ < 0 reset to 0.1) until T ≤ 1."""
     lig = v1_mixture(jax.random.PRNGKey(0), n=400)
     model = AdaptiveProofreading(N, m, tau_c=3.0)
-    threat = unbounded([Mask(lambda x: Ligands(x.tau < 3.0, jnp.zeros(x.amount.shape, bool))),
-                        NonNegative(reset=0.1)])
+    threat = v1_descent(tau_c=3.0)          # only τ < τ_c moves, amounts fixed, τ < 0 → 0.1
     batch = jax.tree.map(lambda a: a[None], lig)
     res = attack(model, batch, None, method=GradientDescent(step_size=0.2, steps=100_000), threat=threat,
                  objective=ScalarThreshold(1.0), key=jax.random.PRNGKey(0))

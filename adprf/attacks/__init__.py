@@ -2,6 +2,14 @@
 
 from .engine import AttackResult as AttackResult, attack as attack, run_attack as run_attack
 from .evaluate import RobustAccuracy as RobustAccuracy, robust_accuracy as robust_accuracy
+from .ligand_threats import (
+    add_ligands as add_ligands,
+    move_binding_times as move_binding_times,
+    turn_off as turn_off,
+    turn_on as turn_on,
+    v1_descent as v1_descent,
+    with_candidates as with_candidates,
+)
 from .methods import (
     BIM as BIM,
     FGSM as FGSM,
@@ -22,11 +30,15 @@ from .threats import (
     AbstractBall as AbstractBall,
     AbstractConstraint as AbstractConstraint,
     Box as Box,
+    Budget as Budget,
+    L1Ball as L1Ball,
     L2Ball as L2Ball,
     LinfBall as LinfBall,
     Mask as Mask,
     NonNegative as NonNegative,
     ThreatModel as ThreatModel,
+    budget as budget,
+    l1 as l1,
     l2 as l2,
     linf as linf,
     unbounded as unbounded,

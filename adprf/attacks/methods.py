@@ -54,7 +54,9 @@ def _ascend(x: Input, direction: Input, step: Scalar) -> Input:
 class PGD(AbstractMethod):
     """Projected gradient ascent in the threat's geometry (Madry et al. 2018).
 
-    x ← Π(x + α · d(∇L)), with d the sign for L∞ and the normalised gradient for L2.
+    x ← Π(x + α · d(∇L)), with d the threat's steepest-ascent direction (the sign for L∞,
+    the normalised gradient for L2, a sparse step for L1 and budgets), computed on the
+    coordinates the threat lets move.
     `random_start=False` gives BIM (Kurakin et al.). Restarts draw new random starts and
     keep the first success (or, if none succeeds, the last run).
 
@@ -82,7 +84,7 @@ class PGD(AbstractMethod):
         return x, None
 
     def update(self, x, state, loss, grad, x_clean, threat):
-        x = _ascend(x, threat.steepest_ascent(grad), self._alpha(threat))
+        x = _ascend(x, threat.steepest_ascent(grad, x_clean), self._alpha(threat))
         return threat.project(x, x_clean), state
 
 
@@ -101,7 +103,7 @@ class FGSM(AbstractMethod):
         return x_clean, None
 
     def update(self, x, state, loss, grad, x_clean, threat):
-        x = _ascend(x, threat.steepest_ascent(grad), threat.epsilon)
+        x = _ascend(x, threat.steepest_ascent(grad, x_clean), threat.epsilon)
         return threat.project(x, x_clean), state
 
 

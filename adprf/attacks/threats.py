@@ -1,23 +1,31 @@
 """Threat models: the set of inputs an attacker may reach, as composed projections.
 
-A `ThreatModel` is an optional norm ball around the clean input (L∞ or L2, radius ε)
-followed by constraints applied in order (box bounds, non-negativity, masks of the
-coordinates allowed to move). Everything acts leaf-wise on pytree inputs; ball norms are
-taken over the whole pytree (one example). The intersection of an L∞ ball and a box is a
-box, so `linf` + `Box` is the exact projection; for L2 + box the sequential projection is
-the usual approximation (as in foolbox and cleverhans).
+A `ThreatModel` is an optional ball around the clean input (L∞, L2, L1 of radius ε, or a
+`Budget`: at most ε added in total, nothing removed) followed by constraints applied in
+order (box bounds, non-negativity, masks of the coordinates allowed to move). Everything
+acts leaf-wise on pytree inputs; ball norms are taken over the whole pytree (one example).
+
+Masks also act *before* the ball: the coordinates they fix are reset to their clean value
+before the ball projection, are left out of random starts, and get no share of the
+steepest-ascent direction, so the ball's radius is spent only on coordinates that may move
+(this is the exact projection onto ball ∩ mask for every ball here). The intersection of an
+L∞ ball and a box is a box, so `linf` + `Box` is the exact projection; for L2 or L1 + box
+the sequential projection is the usual approximation (as in foolbox and cleverhans). A
+`Budget` followed by non-negativity of the same coordinates is exact.
 """
 
 import abc
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
-import optax.projections as projections  # noqa: F401  (the L∞ ball)
+import optax.projections as projections  # the L∞ and L1 balls, the simplex
+from jax.flatten_util import ravel_pytree
 
 from .._types import Input, PRNGKeyArray, Scalar
 
@@ -26,6 +34,20 @@ def _tree_random_like(key: PRNGKeyArray, tree: Input, sampler) -> Input:
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(key, len(leaves))
     return jax.tree.unflatten(treedef, [sampler(k, leaf) for k, leaf in zip(keys, leaves)])
+
+
+def _on_support(tree: Input, support: Input | None) -> Input:
+    """Zero `tree` outside `support` (a pytree of 0/1 like `tree`; None: everywhere allowed)."""
+    return tree if support is None else jax.tree.map(jnp.multiply, tree, support)
+
+
+def _check_radius(owner: str, epsilon) -> None:
+    """Reject a negative or NaN radius when it is a concrete number (traced radii pass)."""
+    if isinstance(epsilon, jax.core.Tracer):
+        return
+    value = np.asarray(epsilon, dtype=np.float64)
+    if value.ndim != 0 or np.isnan(value) or value < 0:
+        raise ValueError(f"{owner} needs a radius ε ≥ 0 (a single number, inf allowed), got {epsilon!r}")
 
 
 class AbstractBall(eqx.Module):
@@ -39,11 +61,13 @@ class AbstractBall(eqx.Module):
 
     @abc.abstractmethod
     def steepest_ascent(self, grad: Input) -> Input:
-        """Unit-norm direction of steepest ascent for this norm (sign for L∞, normalised for L2)."""
+        """Unit-norm direction of steepest ascent for this norm (sign for L∞, normalised for L2,
+        sparse for L1 and budgets)."""
 
     @abc.abstractmethod
-    def random_start(self, key: PRNGKeyArray, x_clean: Input) -> Input:
-        """A point drawn uniformly from the ball."""
+    def random_start(self, key: PRNGKeyArray, x_clean: Input, support: Input | None = None) -> Input:
+        """A point drawn uniformly from the ball; with `support` (a 0/1 pytree like `x_clean`),
+        uniformly from the ball's section where only the coordinates with support 1 move."""
 
     @abc.abstractmethod
     def norm(self, delta: Input) -> Scalar:
@@ -60,9 +84,9 @@ class LinfBall(AbstractBall):
     def steepest_ascent(self, grad):
         return jax.tree.map(jnp.sign, grad)
 
-    def random_start(self, key, x_clean):
-        noise = _tree_random_like(key, x_clean, lambda k, a: jax.random.uniform(
-            k, a.shape, a.dtype, -1.0, 1.0))
+    def random_start(self, key, x_clean, support=None):
+        noise = _on_support(_tree_random_like(key, x_clean, lambda k, a: jax.random.uniform(
+            k, a.shape, a.dtype, -1.0, 1.0)), support)
         radius = jnp.where(jnp.isfinite(self.epsilon), self.epsilon, 0.0)  # ε = ∞: start clean
         return jax.tree.map(lambda a, n: a + radius * n, x_clean, noise)
 
@@ -85,10 +109,14 @@ class L2Ball(AbstractBall):
         scale = jnp.where(norm > 0, 1.0 / jnp.where(norm > 0, norm, 1.0), 0.0)
         return jax.tree.map(lambda g: g * scale, grad)
 
-    def random_start(self, key, x_clean):
+    def random_start(self, key, x_clean, support=None):
         k_dir, k_rad = jax.random.split(key)
         direction = _tree_random_like(k_dir, x_clean, lambda k, a: jax.random.normal(k, a.shape, a.dtype))
-        size = sum(math.prod(a.shape) for a in jax.tree.leaves(x_clean))
+        if support is None:
+            size = sum(math.prod(a.shape) for a in jax.tree.leaves(x_clean))
+        else:
+            direction = _on_support(direction, support)
+            size = jnp.maximum(optax.tree_utils.tree_sum(support), 1.0)
         epsilon = jnp.where(jnp.isfinite(self.epsilon), self.epsilon, 0.0)  # ε = ∞: start clean
         radius = epsilon * jax.random.uniform(k_rad) ** (1.0 / size)
         unit = self.steepest_ascent(direction)
@@ -98,12 +126,150 @@ class L2Ball(AbstractBall):
         return optax.tree_utils.tree_norm(delta)
 
 
+def _sparse_direction(grad: Input, coordinates: int, one_sided: bool) -> Input:
+    """Unit L1 mass spread evenly over the `coordinates` entries of largest |grad| (of largest
+    positive grad when `one_sided`), with the gradient's sign; zero where the gradient is."""
+    flat, unravel = ravel_pytree(grad)
+    k = min(coordinates, flat.size)
+    top, index = jax.lax.top_k(flat if one_sided else jnp.abs(flat), k)
+    picked = top > 0
+    share = jnp.where(picked, jnp.sign(flat[index]), 0.0) / jnp.maximum(jnp.sum(picked), 1)
+    return unravel(jnp.zeros_like(flat).at[index].set(share.astype(flat.dtype)))
+
+
+def _scale_into(delta: Input, epsilon: Scalar) -> Input:
+    """Rescale `delta` by min(1, ε/‖δ‖₁): absorbs the float32 rounding (~1e-5 relative) of the
+    sort-based projections so that the L1 radius (a budget) is never exceeded."""
+    norm = optax.tree_utils.tree_norm(delta, ord=1)
+    scale = jnp.where(norm > epsilon, epsilon / jnp.where(norm > 0, norm, 1.0), 1.0)
+    return jax.tree.map(lambda d: d * scale.astype(d.dtype), delta)
+
+
+def _sparse_random_start(key: PRNGKeyArray, x_clean: Input, support: Input | None,
+                         epsilon: Scalar, signed: bool) -> Input:
+    """Uniform draw from the L1 ball (`signed`) or from its non-negative corner {δ ≥ 0, Σδ ≤ ε}.
+
+    Exponential magnitudes normalised by their sum plus one more exponential (the slack) are
+    uniform on the corner {δ ≥ 0, Σδ ≤ 1} (a flat Dirichlet with the slack dropped); random
+    signs spread that uniformly over the 2^d orthants of the L1 ball.
+    """
+    k_mag, k_slack, k_sign = jax.random.split(key, 3)
+    magnitude = _on_support(_tree_random_like(
+        k_mag, x_clean, lambda k, a: jax.random.exponential(k, a.shape, a.dtype)), support)
+    slack = jax.random.exponential(k_slack, ())
+    total = optax.tree_utils.tree_sum(magnitude) + slack
+    if signed:
+        signs = _tree_random_like(k_sign, x_clean, lambda k, a: jax.random.rademacher(k, a.shape, a.dtype))
+        magnitude = jax.tree.map(jnp.multiply, magnitude, signs)
+    radius = jnp.where(jnp.isfinite(epsilon), epsilon, 0.0) / total   # ε = ∞: start clean
+    return jax.tree.map(lambda a, d: a + (radius * d).astype(a.dtype), x_clean, magnitude)
+
+
+class L1Ball(AbstractBall):
+    """‖x − x_clean‖₁ ≤ ε (the norm over all leaves of one example).
+
+    The projection is optax's `projection_l1_ball` (sort-based soft thresholding, Duchi et
+    al. 2008), made safe at ε = 0 and ε = ∞ and rescaled so that float rounding never leaves
+    the ball. The steepest-ascent direction is *sparse*: with `coordinates=1` (default) it is
+    the exact maximiser of ⟨∇L, d⟩ over ‖d‖₁ ≤ 1, a unit step along the single coordinate of
+    largest |∂L| with its sign (ties: the first in pytree order); with `coordinates=k` the unit
+    mass is shared evenly by the k coordinates of largest |∂L| (a top-k sign step, as in
+    SLIDE, Tramèr & Boneh 2019), which lets PGD move many coordinates per step.
+
+    **Arguments:**
+    - `epsilon`: the radius ε.
+    - `coordinates`: how many coordinates share each steepest-ascent step (default 1).
+    """
+
+    coordinates: int = eqx.field(static=True, default=1, kw_only=True)
+
+    def __check_init__(self):
+        _check_radius(type(self).__name__, self.epsilon)
+        if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
+            raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
+
+    def project(self, x, x_clean):
+        delta = jax.tree.map(jnp.subtract, x, x_clean)
+        finite = jnp.isfinite(self.epsilon)
+        usable = finite & (self.epsilon > 0)
+        # optax divides by ε: feed it a harmless radius where ε is 0 or ∞ and select afterwards.
+        radius = jnp.where(usable, self.epsilon, 1.0)
+        inside = _scale_into(projections.projection_l1_ball(delta, radius), radius)
+        return jax.tree.map(lambda c, p, d: c + jnp.where(usable, p, jnp.where(finite, 0.0, d)),
+                            x_clean, inside, delta)
+
+    def steepest_ascent(self, grad):
+        return _sparse_direction(grad, self.coordinates, one_sided=False)
+
+    def random_start(self, key, x_clean, support=None):
+        return _sparse_random_start(key, x_clean, support, self.epsilon, signed=True)
+
+    def norm(self, delta):
+        return optax.tree_utils.tree_norm(delta, ord=1)
+
+
+class Budget(AbstractBall):
+    """At most ε added in total, nothing removed: δ ≥ 0 and Σ δ ≤ ε (x = x_clean + δ).
+
+    The non-negative corner of the L1 ball, i.e. a scaled simplex with slack: the threat of
+    an attacker who can only *add* (ligands, an amount budget). The projection of δ is
+    max(δ, 0) when that sums to at most ε, else optax's `projection_simplex(δ, ε)` — the exact
+    Euclidean projection onto {δ ≥ 0, Σ δ ≤ ε}. The steepest-ascent direction is a unit step
+    on the coordinate of largest *positive* ∂L (the addition that raises the loss fastest; zero
+    if no addition helps), or shared by the top `coordinates` of them; at the budget's edge the
+    projection then moves mass from the other coordinates to that one.
+
+    **Arguments:**
+    - `epsilon`: the budget ε (total amount that may be added).
+    - `coordinates`: how many coordinates share each steepest-ascent step (default 1).
+    """
+
+    coordinates: int = eqx.field(static=True, default=1, kw_only=True)
+
+    def __check_init__(self):
+        _check_radius(type(self).__name__, self.epsilon)
+        if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
+            raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
+
+    def project(self, x, x_clean):
+        added = jax.tree.map(lambda a, c: jnp.maximum(a - c, 0.0), x, x_clean)
+        finite = jnp.isfinite(self.epsilon)
+        usable = finite & (self.epsilon > 0)
+        radius = jnp.where(usable, self.epsilon, 1.0)
+        over = optax.tree_utils.tree_sum(added) > radius
+        on_simplex = _scale_into(projections.projection_simplex(added, radius), radius)
+        inside = jax.tree.map(lambda p, a: jnp.where(over, p, a), on_simplex, added)
+        return jax.tree.map(lambda c, p, a: c + jnp.where(usable, p, jnp.where(finite, 0.0, a)),
+                            x_clean, inside, added)
+
+    def steepest_ascent(self, grad):
+        return _sparse_direction(grad, self.coordinates, one_sided=True)
+
+    def random_start(self, key, x_clean, support=None):
+        return _sparse_random_start(key, x_clean, support, self.epsilon, signed=False)
+
+    def norm(self, delta):
+        return optax.tree_utils.tree_norm(delta, ord=1)
+
+
 class AbstractConstraint(eqx.Module):
-    """A projection applied after the ball: `constraint(x, x_clean) -> x`."""
+    """A projection applied after the ball: `constraint(x, x_clean) -> x`.
+
+    A constraint that fixes coordinates outright (`restricts = True`, e.g. `Mask`) also says
+    so through `restrict`, so that the threat keeps those coordinates out of the ball, the
+    random start and the steepest-ascent direction.
+    """
+
+    restricts: ClassVar[bool] = False
 
     @abc.abstractmethod
     def __call__(self, x: Input, x_clean: Input) -> Input:
         ...
+
+    def restrict(self, direction: Input, x_clean: Input) -> Input:
+        """Zero the components of a perturbation direction on coordinates this constraint fixes
+        (identity for constraints that only bound)."""
+        return direction
 
 
 class Box(AbstractConstraint):
@@ -122,15 +288,29 @@ class Box(AbstractConstraint):
 
 class NonNegative(AbstractConstraint):
     """x ≥ floor leaf-wise; with `reset`, coordinates that fall below `floor` are set to
-    `reset` instead of clipped (the v1 ligand protocol resets τ < 0 to 0.1)."""
+    `reset` instead of clipped (the v1 ligand protocol resets τ < 0 to 0.1).
+
+    **Arguments:**
+    - `floor`: the lower bound (default 0).
+    - `reset`: the value given to coordinates below `floor` (default `None`: clip to `floor`).
+    - `where`: which part of the input it acts on, a function of the input returning a leaf
+      or a subtree as in `eqx.tree_at` (e.g. `lambda ligands: ligands.tau`, so that a reset
+      of binding times never touches amounts); `None` (default): every leaf.
+    """
 
     floor: float = eqx.field(static=True, default=0.0)
     reset: float | None = eqx.field(static=True, default=None)
+    where: Callable[[Input], Any] | None = eqx.field(static=True, default=None)
+
+    def _bound(self, a):
+        if self.reset is None:
+            return jnp.maximum(a, self.floor)
+        return jnp.where(a < self.floor, self.reset, a)
 
     def __call__(self, x, x_clean):
-        if self.reset is None:
-            return jax.tree.map(lambda a: jnp.maximum(a, self.floor), x)
-        return jax.tree.map(lambda a: jnp.where(a < self.floor, self.reset, a), x)
+        if self.where is None:
+            return jax.tree.map(self._bound, x)
+        return eqx.tree_at(self.where, x, replace_fn=lambda part: jax.tree.map(self._bound, part))
 
 
 class Mask(AbstractConstraint):
@@ -142,16 +322,28 @@ class Mask(AbstractConstraint):
 
     mask: Any = eqx.field(static=True)
 
+    restricts: ClassVar[bool] = True
+
+    def _mask(self, x_clean):
+        return self.mask(x_clean) if callable(self.mask) else self.mask
+
     def __call__(self, x, x_clean):
-        mask = self.mask(x_clean) if callable(self.mask) else self.mask
-        return jax.tree.map(jnp.where, mask, x, x_clean)
+        return jax.tree.map(jnp.where, self._mask(x_clean), x, x_clean)
+
+    def restrict(self, direction, x_clean):
+        return jax.tree.map(lambda m, d: jnp.where(m, d, jnp.zeros_like(d)), self._mask(x_clean), direction)
 
 
 class ThreatModel(eqx.Module):
     """A norm ball (or none) followed by constraints, applied in order.
 
+    Constraints that fix coordinates (masks) are applied before the ball as well, and keep
+    those coordinates out of random starts and (given `x_clean`) out of the steepest-ascent
+    direction: the radius is spent only on what may move.
+
     **Arguments:**
-    - `ball`: `LinfBall`, `L2Ball`, or `None` for an unbounded perturbation.
+    - `ball`: `LinfBall`, `L2Ball`, `L1Ball`, `Budget`, or `None` for an unbounded
+      perturbation.
     - `constraints`: projections applied after the ball, e.g. `(Box(0, 1),)`.
     """
 
@@ -173,21 +365,42 @@ class ThreatModel(eqx.Module):
             return self
         return eqx.tree_at(lambda t: t.ball.epsilon, self, jnp.asarray(epsilon, jnp.float32))
 
+    @property
+    def _restricting(self) -> tuple[AbstractConstraint, ...]:
+        return tuple(c for c in self.constraints if c.restricts)
+
+    def restrict(self, direction: Input, x_clean: Input) -> Input:
+        """Zero the components of a perturbation direction that the constraints fix."""
+        for constraint in self._restricting:
+            direction = constraint.restrict(direction, x_clean)
+        return direction
+
     def project(self, x: Input, x_clean: Input) -> Input:
         if self.ball is not None:
+            for constraint in self._restricting:
+                x = constraint(x, x_clean)
             x = self.ball.project(x, x_clean)
         for constraint in self.constraints:
             x = constraint(x, x_clean)
         return x
 
     def random_start(self, key: PRNGKeyArray, x_clean: Input) -> Input:
-        """A uniform draw from the ball, projected onto the constraints."""
+        """A uniform draw from the ball (its section through the coordinates that may move),
+        projected onto the constraints."""
         if self.ball is None:
             return x_clean
-        return self.project(self.ball.random_start(key, x_clean), x_clean)
+        support = None
+        if self._restricting:
+            support = self.restrict(jax.tree.map(jnp.ones_like, x_clean), x_clean)
+        return self.project(self.ball.random_start(key, x_clean, support), x_clean)
 
-    def steepest_ascent(self, grad: Input) -> Input:
-        """The ball's steepest-ascent direction; the raw gradient without a ball."""
+    def steepest_ascent(self, grad: Input, x_clean: Input | None = None) -> Input:
+        """The ball's steepest-ascent direction; the raw gradient without a ball. Given the
+        clean input, the gradient is first restricted to the coordinates that may move (this
+        matters for the L2, L1 and budget geometries, whose steps are shared across
+        coordinates)."""
+        if x_clean is not None:
+            grad = self.restrict(grad, x_clean)
         return grad if self.ball is None else self.ball.steepest_ascent(grad)
 
     def bounds(self) -> tuple[float, float] | None:
@@ -212,9 +425,28 @@ def l2(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
     return ThreatModel(L2Ball(jnp.asarray(epsilon, jnp.float32)), (*box, *constraints))
 
 
+def l1(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
+       constraints: Sequence[AbstractConstraint] = (), coordinates: int = 1) -> ThreatModel:
+    """L1 ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`;
+    `coordinates` is the number of coordinates each steepest-ascent step moves (see `L1Ball`)."""
+    _check_radius("l1", epsilon)
+    box = () if bounds is None else (Box(*bounds),)
+    return ThreatModel(L1Ball(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates),
+                       (*box, *constraints))
+
+
+def budget(epsilon: float, constraints: Sequence[AbstractConstraint] = (),
+           coordinates: int = 1) -> ThreatModel:
+    """Add at most `epsilon` in total, remove nothing (a `Budget`), then `constraints`
+    (typically a `Mask` of the coordinates that may grow)."""
+    _check_radius("budget", epsilon)
+    return ThreatModel(Budget(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates),
+                       tuple(constraints))
+
+
 def unbounded(constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
     """No norm ball: only `constraints` (e.g. non-negativity and a mask for ligand attacks)."""
     return ThreatModel(None, tuple(constraints))
 
 
-THREATS: dict[str, Callable[..., ThreatModel]] = {"linf": linf, "l2": l2}
+THREATS: dict[str, Callable[..., ThreatModel]] = {"linf": linf, "l2": l2, "l1": l1}
