@@ -3,4 +3,5 @@
 from . import mnist_baseline as mnist_baseline
 from . import antagonism_potential as antagonism_potential
 from . import immune_boundary_tilting as immune_boundary_tilting
+from . import ode_antagonism as ode_antagonism
 from .registry import REGISTRY as REGISTRY, Experiment as Experiment, get as get, register as register, run_experiment as run_experiment
