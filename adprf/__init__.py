@@ -3,12 +3,13 @@
 The public API is re-exported here; submodules: `adprf.attacks` (the engine),
 `adprf.nets` (classifiers and training), `adprf.data` (MNIST and friends),
 `adprf.experiments` (registered paper reproductions), `adprf.cells` (cellular decision
-models of ligand distributions, `adprf.Ligands`).
+models of ligand distributions, `adprf.Ligands`), `adprf.analysis` (antagonism, critical
+points and regimes).
 """
 
 __version__ = "0.1.0"
 
-from . import attacks as attacks
+from . import analysis as analysis, attacks as attacks, cells as cells
 from .ligands import Ligands as Ligands
 from .attacks import (
     FGSM as FGSM,

@@ -165,7 +165,18 @@ def _sparse_random_start(key: PRNGKeyArray, x_clean: Input, support: Input | Non
     return jax.tree.map(lambda a, d: a + (radius * d).astype(a.dtype), x_clean, magnitude)
 
 
-class L1Ball(AbstractBall):
+class AbstractSparseBall(AbstractBall):
+    """A ball whose steepest-ascent steps are sparse: `coordinates` of them share each step."""
+
+    coordinates: int = eqx.field(static=True, default=1, kw_only=True)
+
+    def __check_init__(self):
+        _check_radius(type(self).__name__, self.epsilon)
+        if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
+            raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
+
+
+class L1Ball(AbstractSparseBall):
     """‖x − x_clean‖₁ ≤ ε (the norm over all leaves of one example).
 
     The projection is optax's `projection_l1_ball` (sort-based soft thresholding, Duchi et
@@ -180,13 +191,6 @@ class L1Ball(AbstractBall):
     - `epsilon`: the radius ε.
     - `coordinates`: how many coordinates share each steepest-ascent step (default 1).
     """
-
-    coordinates: int = eqx.field(static=True, default=1, kw_only=True)
-
-    def __check_init__(self):
-        _check_radius(type(self).__name__, self.epsilon)
-        if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
-            raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
 
     def project(self, x, x_clean):
         delta = jax.tree.map(jnp.subtract, x, x_clean)
@@ -208,7 +212,7 @@ class L1Ball(AbstractBall):
         return optax.tree_utils.tree_norm(delta, ord=1)
 
 
-class Budget(AbstractBall):
+class Budget(AbstractSparseBall):
     """At most ε added in total, nothing removed: δ ≥ 0 and Σ δ ≤ ε (x = x_clean + δ).
 
     The non-negative corner of the L1 ball, i.e. a scaled simplex with slack: the threat of
@@ -223,13 +227,6 @@ class Budget(AbstractBall):
     - `epsilon`: the budget ε (total amount that may be added).
     - `coordinates`: how many coordinates share each steepest-ascent step (default 1).
     """
-
-    coordinates: int = eqx.field(static=True, default=1, kw_only=True)
-
-    def __check_init__(self):
-        _check_radius(type(self).__name__, self.epsilon)
-        if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
-            raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
 
     def project(self, x, x_clean):
         added = jax.tree.map(lambda a, c: jnp.maximum(a - c, 0.0), x, x_clean)
