@@ -66,6 +66,8 @@ def test_kpr_closed_form_is_mckeithan():
             r = phi * tau / (1 + phi * tau)
             expected = [c_t * r ** n / (1 + phi * tau) for n in range(4)] + [c_t * r ** 4]
             np.testing.assert_allclose(C, expected, rtol=1e-9)
+        # the documented default threshold: 10^4 ligands at τ = 4 s
+        np.testing.assert_allclose(KineticProofreading()(_lig([4.0], [1e4])), KineticProofreading().threshold, rtol=0.05)
 
 
 def test_shp1_closed_form_satisfies_its_ode_and_threshold_default():

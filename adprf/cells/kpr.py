@@ -24,7 +24,8 @@ class KineticProofreading(AbstractSteadyStateModel):
     - `phi`: φ, the phosphorylation rate (0.09).
     - `kappa`: κ, the binding rate (1e-4).
     - `receptors`: R, receptors per cell (3e4).
-    - `threshold`: output threshold (default 100 molecules of C_N; open in the papers).
+    - `threshold`: output threshold (default 12 molecules of C_N ≈ the output of 10^4 ligands
+      at τ = 4 s, as for `SHP1Feedback`; open in the papers).
     - `ligand_excess`: ligands not depleted by binding (κ L (R − Σ C_T)) instead of κ(L − C_T)(R − Σ C_T).
     - `solver`: "closed-form", "newton" or "ode" for `model(ligands)`.
     """
@@ -33,7 +34,7 @@ class KineticProofreading(AbstractSteadyStateModel):
     phi: float = eqx.field(static=True, default=0.09)
     kappa: float = eqx.field(static=True, default=1e-4)
     receptors: float = eqx.field(static=True, default=3e4)
-    threshold: float = eqx.field(static=True, default=100.0)
+    threshold: float = eqx.field(static=True, default=12.0)
     ligand_excess: bool = eqx.field(static=True, default=False)
     solver: str = eqx.field(static=True, default="closed-form")
 
