@@ -88,3 +88,42 @@ def v1_mixture(key: PRNGKeyArray, n: int = 10201, agonist_fraction: float = 0.3)
     k_ag, k_self = jax.random.split(key)
     n_ag = int(round(agonist_fraction * n))
     return concatenate(agonists(k_ag, n_ag), self_ligands(k_self, n - n_ag))
+
+
+def antagonists(key: PRNGKeyArray, n: int, tau_c: float = 3.0, scale: float = 1 / 3) -> Ligands:
+    """`n` antagonists just below the critical binding time: τ = τ_c − |N(0, scale)| (the v1
+    "MTL → ML" antagonists: τ_c = 3, scale 1/3), floored at 0, amount 1 each."""
+    return Ligands(jnp.maximum(tau_c - jnp.abs(scale * jax.random.normal(key, (n,))), 0.0), jnp.ones(n))
+
+
+def ligand_image(key: PRNGKeyArray, classes, builders) -> Ligands:
+    """A ligand image: pixel (i, j) holds one ligand drawn from the builder of its class.
+
+    Used to write pictures in ligands (v1 "MTL → ML": letter pixels are agonists or
+    antagonists, the background self ligands). Every class draws its ligands with its own
+    key (`fold_in(key, class)`), in row-major order of its pixels.
+
+    **Arguments:**
+    - `key`: PRNG key.
+    - `classes`: integer array, the class of every pixel (any shape, e.g. rows × columns),
+      with values in `0 … len(builders) − 1`.
+    - `builders`: one function `(key, n) -> Ligands` per class, e.g. `self_ligands` or
+      `functools.partial(agonists, mean=3 + 1/3, std=0.01)`.
+
+    **Returns:**
+    `Ligands` with leaves of the shape of `classes`.
+    """
+    classes = np.asarray(classes)
+    if not np.issubdtype(classes.dtype, np.integer) or classes.size == 0:
+        raise ValueError(f"classes must be a non-empty integer array, got dtype {classes.dtype} and shape "
+                         f"{classes.shape}")
+    if classes.min() < 0 or classes.max() >= len(builders):
+        raise ValueError(f"class values span [{classes.min()}, {classes.max()}] but {len(builders)} builders were "
+                         f"given: pass one builder per class 0 … {classes.max()}")
+    tau, amount = np.zeros(classes.shape, np.float32), np.zeros(classes.shape, np.float32)
+    for index, build in enumerate(builders):
+        where = classes == index
+        if where.any():
+            group = build(jax.random.fold_in(key, index), int(where.sum()))
+            tau[where], amount[where] = np.asarray(group.tau), np.asarray(group.amount)
+    return Ligands(jnp.asarray(tau), jnp.asarray(amount))

@@ -4,4 +4,7 @@ from . import mnist_baseline as mnist_baseline
 from . import antagonism_potential as antagonism_potential
 from . import immune_boundary_tilting as immune_boundary_tilting
 from . import ode_antagonism as ode_antagonism
+from . import ligand_boundary as ligand_boundary
+from . import mtl_to_ml as mtl_to_ml
+from . import digits_boundary_tilting as digits_boundary_tilting
 from .registry import REGISTRY as REGISTRY, Experiment as Experiment, get as get, register as register, run_experiment as run_experiment
