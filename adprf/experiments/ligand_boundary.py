@@ -375,7 +375,7 @@ def run(run: Run) -> dict:
             numbers["tau_star_boundary"][key], numbers["tau_star_final"][key] = star, star_final
             numbers["front_99"][key], numbers["near_tau_star"][key] = pile["front"], pile["near"]
             status = "already T ≤ 1" if k == 0 else ("T ≤ 1" if reached else "cap (T > 1)")
-            rows.append([n, m, round(t_before, 4), k, status, round(t_after, 6), round(star, 3),
+            rows.append([n, m, round(t_before, 6), k, status, round(t_after, 6), round(star, 3),
                          round(star_final, 3), round(pile["front"], 3), round(100 * pile["near"], 1),
                          round(100 * pile["shifted"], 1), float(np.abs(descent.tau[i] - tau_clean).max()),
                          round(float(descent.seconds[i]), 2)])

@@ -177,7 +177,7 @@ def run(run: Run) -> dict:
         numbers["T_visibility_before"][key], numbers["T_visibility_after"][key] = visible_before, visible_after
         numbers["reads_ML"][key] = reads_ml
         status = "already T ≤ 1" if k == 0 else ("T ≤ 1" if reached else "cap (T > 1)")
-        rows.append([n, m, round(float(descent.output_clean[i]), 4), k, status, round(float(descent.output[i]), 6),
+        rows.append([n, m, round(float(descent.output_clean[i]), 6), k, status, round(float(descent.output[i]), 6),
                      round(visible_before, 3), round(visible_after, 3), round(background, 4),
                      round(float(np.median(descent.tau[i][t_pixels])), 3),
                      round(boundary_critical_point(n, m, tau_c), 3), "yes" if reads_ml else "no"])
