@@ -142,7 +142,7 @@ def test_float32_stops_with_float64_numpy_and_binned_variant_matches_v1():
 
 
 def test_ligand_boundary_end_to_end(tmp_path):
-    overrides = {"n_ligands": 400, "max_iterations": 3000}
+    overrides = {"n_ligands": 400, "max_iterations": 3000, "share_compilation": True}
     record = run_experiment("ligand-boundary", "quick", root=tmp_path, overrides=overrides)
     folder = tmp_path / "ligand-boundary" / record["hash"]
     assert set(record["figures"]) == {"histograms.png", "images.png"}
