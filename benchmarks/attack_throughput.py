@@ -31,7 +31,6 @@ Run: python benchmarks/attack_throughput.py [--models mlp,cnn] [--n 1000] [--rep
 
 import argparse
 import os
-import statistics
 import time
 import warnings
 
@@ -46,23 +45,11 @@ with warnings.catch_warnings():  # foolbox imports scipy.ndimage.filters (deprec
 from adprf.attacks import PGD, robust_accuracy
 from adprf.data import load_mnist_subset
 from adprf.nets import MLP, MadryCNN, accuracy, train_classifier
+from _timing import timed
 
 STEPS, STEP_SIZE = 40, 0.01
 TASKS = {"one ε (0.1)": [0.1], "7-ε sweep": [round(0.05 * i, 2) for i in range(7)]}
 GOALS = {"one ε (0.1)": 5.0, "7-ε sweep": 20.0}
-
-
-def timed(fn, repeats):
-    """(first-call seconds, median of `repeats` later calls, last result)."""
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return first, statistics.median(times), out
 
 
 def run_adprf(model, x, y, eps, batch_size):

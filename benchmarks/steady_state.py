@@ -48,7 +48,6 @@ Run: python benchmarks/steady_state.py [--n 4096] [--scipy-n 48] [--repeats 3] [
 
 import argparse
 import os
-import statistics
 import time
 
 import diffrax
@@ -62,6 +61,7 @@ from scipy.integrate import solve_ivp
 
 from adprf.cells import KinaseFeedback, SHP1Feedback, steady_state
 from adprf.ligands import Ligands
+from _timing import timed
 
 SEED = 20240607
 RTOL, ATOL = 1e-10, 1e-12
@@ -316,19 +316,6 @@ def adprf_closed_form_fd(model, tau, amount, h):
     return grad
 
 
-def timed(fn, repeats):
-    """(first-call seconds, median of `repeats` later calls, last result as NumPy)."""
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return first, statistics.median(times), jax.tree.map(np.asarray, out)
-
-
 # ---------------------------------------------------------------------------------------------
 # Agreement
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +379,8 @@ def main():
             ligands = Ligands(jnp.asarray(tau), jnp.asarray(amount))
             for method in ("closed-form", "newton", "ode"):
                 run = adprf_value_and_grad(model, method)
-                first, median, (value, grad, result, steps) = timed(lambda: run(ligands), args.repeats)
+                first, median, out = timed(lambda: run(ligands), args.repeats)
+                value, grad, result, steps = jax.tree.map(np.asarray, out)
                 failed = (result != 0) | ~np.isfinite(value) | ~np.all(np.isfinite(grad), axis=1)
                 results[method] = (value, grad)
                 timing_rows.append(dict(model=label, method=method, a=median, compile=first - median,
