@@ -1,6 +1,13 @@
-"""Classifiers (equinox modules of one example) and their training."""
+"""Classifiers (equinox modules of one example), biomimetic input filters, and training."""
 
 from .cnn import MadryCNN as MadryCNN
+from .filters import (
+    Filtered as Filtered,
+    HardThreshold as HardThreshold,
+    Hill as Hill,
+    PowerLaw as PowerLaw,
+    ProofreadingLayer as ProofreadingLayer,
+)
 from .mlp import MLP as MLP
 from .train import (
     accuracy as accuracy,

@@ -1,0 +1,122 @@
+"""Biomimetic input filters (Rademaker et al. 2019, SPEC §4): the lesson of proofreading with
+m > 1 — ignore weakly bound ligands — turned into a defence placed in front of a classifier.
+
+Pixels play the part of binding times: a filter that is flat near 0 makes faint perturbations
+of dark pixels invisible, as T_{N,m} with m > 1 is blind to ligands with τ → 0. All filters act
+on one unbatched image with pixels in [0, 1] and keep its shape; `Filtered(classifier, filter)`
+puts one in front of any classifier (train it in place with `train_classifier`; attack through
+it with `straight_through="filter"`, the BPDA adaptive attack).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._types import Array, Float
+
+
+def _check(owner: str, name: str, value, low: float, high: float = float("inf"), closed_low: bool = False):
+    ok = (value >= low if closed_low else value > low) and value < high
+    if not (isinstance(value, (int, float)) and ok):
+        bracket = "[" if closed_low else "("
+        raise ValueError(f"{owner}: {name} must be a number in {bracket}{low}, {high}), got {value!r}")
+
+
+class PowerLaw(eqx.Module):
+    """x ↦ x^n, pixel-wise: flat near 0 for n > 1 (derivative n x^(n−1) → 0).
+
+    **Arguments:**
+    - `exponent`: n ≥ 1 (1 is the identity).
+    """
+
+    exponent: float = eqx.field(static=True, default=2.0)
+
+    def __check_init__(self):
+        _check("PowerLaw", "exponent", self.exponent, 1.0, closed_low=True)
+
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        return jnp.maximum(x, 0.0) ** self.exponent
+
+
+class Hill(eqx.Module):
+    """x ↦ x^n / (x^n + θ^n), pixel-wise: a sigmoid switch at θ; the hard threshold as n → ∞.
+
+    **Arguments:**
+    - `threshold`: θ in (0, 1) (default 0.5, SPEC §4).
+    - `steepness`: n ≥ 1; larger n is flatter away from θ and steeper at θ.
+    """
+
+    threshold: float = eqx.field(static=True, default=0.5)
+    steepness: float = eqx.field(static=True, default=4.0)
+
+    def __check_init__(self):
+        _check("Hill", "threshold", self.threshold, 0.0, 1.0)
+        _check("Hill", "steepness", self.steepness, 1.0, closed_low=True)
+
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        # x^n/(x^n + θ^n) = sigmoid(n (log x − log θ)): no overflow at large n; x is floored at
+        # 1e-30 so that the value and the gradient at x = 0 are exactly 0, not NaN.
+        log_ratio = jnp.log(jnp.maximum(x, 1e-30)) - jnp.log(self.threshold)
+        return jax.nn.sigmoid(self.steepness * log_ratio)
+
+
+class HardThreshold(eqx.Module):
+    """x ↦ 1 if x > θ else 0: the n → ∞ limit of `Hill`. Its gradient is 0 almost everywhere,
+    so gradient attacks see nothing through it — the textbook case of gradient masking; attack
+    it with a straight-through (BPDA) stand-in.
+
+    **Arguments:**
+    - `threshold`: θ in (0, 1) (default 0.5).
+    """
+
+    threshold: float = eqx.field(static=True, default=0.5)
+
+    def __check_init__(self):
+        _check("HardThreshold", "threshold", self.threshold, 0.0, 1.0)
+
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        return (x > self.threshold).astype(jnp.result_type(x, float))
+
+
+class ProofreadingLayer(eqx.Module):
+    """Divisive normalisation S_N / S_m of the image, pixel by pixel: each pixel is a ligand
+    with binding time x_i and amount 1, and the layer returns its share of the proofread
+    signal, y_i = x_i^N / (S_m / R + δ) with S_m = Σ_j x_j^m over the R pixels, so that
+    mean_i y_i = T_{N,m} (τ_c = 1) of the image when δ = 0. With m ≥ 1 faint pixels neither
+    pass (x^N) nor dilute the normalisation (x^m), the adaptive-proofreading defence; with
+    m = 0 the layer is x^N / (1 + δ).
+
+    **Arguments:**
+    - `N`, `m`: integers 0 ≤ m < N (the proofreading and adaptation steps).
+    - `floor`: δ > 0, keeps a blank image finite (default 1e-3).
+    """
+
+    N: int = eqx.field(static=True, default=3)
+    m: int = eqx.field(static=True, default=2)
+    floor: float = eqx.field(static=True, default=1e-3)
+
+    def __check_init__(self):
+        if not (isinstance(self.N, int) and isinstance(self.m, int) and 0 <= self.m < self.N):
+            raise ValueError(f"ProofreadingLayer needs integers 0 ≤ m < N, got N={self.N!r}, m={self.m!r}")
+        _check("ProofreadingLayer", "floor", self.floor, 0.0)
+
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        x = jnp.maximum(x, 0.0)
+        return x ** self.N / (jnp.mean(x ** self.m) + self.floor)
+
+
+class Filtered(eqx.Module):
+    """`classifier(filter(x))`: a defence in front of any classifier of one example.
+
+    **Arguments:**
+    - `classifier`: e.g. `MLP` or `MadryCNN`.
+    - `filter`: `PowerLaw`, `Hill`, `HardThreshold`, `ProofreadingLayer`, or any function of
+      one image that keeps its shape. The field is named `filter` so that
+      `attack(..., straight_through="filter")` replaces it by the identity on the backward pass.
+    """
+
+    classifier: eqx.Module
+    filter: eqx.Module
+
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        return self.classifier(self.filter(x))
