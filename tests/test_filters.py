@@ -74,3 +74,15 @@ def test_filters_reject_bad_parameters():
         PowerLaw(0.5)
     with pytest.raises(ValueError, match="m < N"):
         ProofreadingLayer(2, 2)
+
+
+def test_trained_in_place_in_front_of_a_classifier(mnist_small):
+    """The filter is part of the model: training sees filtered pixels and the filter stays fixed."""
+    from adprf.nets import accuracy, train_classifier
+
+    xtr, ytr, xte, yte = mnist_small
+    model = Filtered(MLP(width=64, depth=1, key=jax.random.PRNGKey(0)), Hill(0.5, 4.0))
+    trained, _ = train_classifier(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=3, batch_size=50,
+                                  progress=False)
+    assert trained.filter == model.filter
+    assert float(accuracy(trained, xte, yte)) > 0.7
