@@ -175,6 +175,27 @@ class AbstractSparseBall(AbstractBall):
         if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
             raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
 
+    def _admissible(self, delta: Input) -> Input:
+        """The part of a perturbation the ball can hold before its radius applies."""
+        return delta
+
+    @abc.abstractmethod
+    def _onto(self, delta: Input, radius: Scalar) -> Input:
+        """The projection of an admissible perturbation onto the ball of finite `radius` > 0."""
+
+    def project(self, x, x_clean):
+        delta = self._admissible(jax.tree.map(jnp.subtract, x, x_clean))
+        finite = jnp.isfinite(self.epsilon)
+        usable = finite & (self.epsilon > 0)
+        # optax divides by ε: feed it a harmless radius where ε is 0 or ∞ and select afterwards.
+        radius = jnp.where(usable, self.epsilon, 1.0)
+        inside = self._onto(delta, radius)
+        return jax.tree.map(lambda c, p, d: c + jnp.where(usable, p, jnp.where(finite, 0.0, d)),
+                            x_clean, inside, delta)
+
+    def norm(self, delta):
+        return optax.tree_utils.tree_norm(delta, ord=1)
+
 
 class L1Ball(AbstractSparseBall):
     """‖x − x_clean‖₁ ≤ ε (the norm over all leaves of one example).
@@ -192,24 +213,14 @@ class L1Ball(AbstractSparseBall):
     - `coordinates`: how many coordinates share each steepest-ascent step (default 1).
     """
 
-    def project(self, x, x_clean):
-        delta = jax.tree.map(jnp.subtract, x, x_clean)
-        finite = jnp.isfinite(self.epsilon)
-        usable = finite & (self.epsilon > 0)
-        # optax divides by ε: feed it a harmless radius where ε is 0 or ∞ and select afterwards.
-        radius = jnp.where(usable, self.epsilon, 1.0)
-        inside = _scale_into(projections.projection_l1_ball(delta, radius), radius)
-        return jax.tree.map(lambda c, p, d: c + jnp.where(usable, p, jnp.where(finite, 0.0, d)),
-                            x_clean, inside, delta)
+    def _onto(self, delta, radius):
+        return _scale_into(projections.projection_l1_ball(delta, radius), radius)
 
     def steepest_ascent(self, grad):
         return _sparse_direction(grad, self.coordinates, one_sided=False)
 
     def random_start(self, key, x_clean, support=None):
         return _sparse_random_start(key, x_clean, support, self.epsilon, signed=True)
-
-    def norm(self, delta):
-        return optax.tree_utils.tree_norm(delta, ord=1)
 
 
 class Budget(AbstractSparseBall):
@@ -228,25 +239,19 @@ class Budget(AbstractSparseBall):
     - `coordinates`: how many coordinates share each steepest-ascent step (default 1).
     """
 
-    def project(self, x, x_clean):
-        added = jax.tree.map(lambda a, c: jnp.maximum(a - c, 0.0), x, x_clean)
-        finite = jnp.isfinite(self.epsilon)
-        usable = finite & (self.epsilon > 0)
-        radius = jnp.where(usable, self.epsilon, 1.0)
+    def _admissible(self, delta):
+        return jax.tree.map(lambda d: jnp.maximum(d, 0.0), delta)
+
+    def _onto(self, added, radius):
         over = optax.tree_utils.tree_sum(added) > radius
         on_simplex = _scale_into(projections.projection_simplex(added, radius), radius)
-        inside = jax.tree.map(lambda p, a: jnp.where(over, p, a), on_simplex, added)
-        return jax.tree.map(lambda c, p, a: c + jnp.where(usable, p, jnp.where(finite, 0.0, a)),
-                            x_clean, inside, added)
+        return jax.tree.map(lambda p, a: jnp.where(over, p, a), on_simplex, added)
 
     def steepest_ascent(self, grad):
         return _sparse_direction(grad, self.coordinates, one_sided=True)
 
     def random_start(self, key, x_clean, support=None):
         return _sparse_random_start(key, x_clean, support, self.epsilon, signed=False)
-
-    def norm(self, delta):
-        return optax.tree_utils.tree_norm(delta, ord=1)
 
 
 class AbstractConstraint(eqx.Module):
