@@ -68,7 +68,8 @@ class Run:
     def __init__(self, name: str, preset: str, config: dict, root: str | Path = "results"):
         self.name, self.preset, self.config = name, preset, config
         self.hash = config_hash(name, config)
-        self.directory = Path(root) / name / self.hash
+        self.root = Path(root)
+        self.directory = self.root / name / self.hash
         self.figures: list[str] = []
 
     @property
@@ -88,6 +89,18 @@ class Run:
             return eqx.tree_deserialise_leaves(path, template)
         model = build()
         atomic_write(path, lambda f: eqx.tree_serialise_leaves(f, model), mode="wb")
+        return model
+
+    def shared_model(self, spec: dict, template: eqx.Module, build: Callable[[], eqx.Module]) -> eqx.Module:
+        """A trained module shared between experiments: cached under `<root>/_models/` by the
+        hash of `spec` (which must say everything that determines it: architecture, data,
+        training, seed)."""
+        path = self.root / "_models" / f"{config_hash('model', spec)}.eqx"
+        if path.exists():
+            return eqx.tree_deserialise_leaves(path, template)
+        model = build()
+        atomic_write(path, lambda f: eqx.tree_serialise_leaves(f, model), mode="wb")
+        atomic_write(path.with_suffix(".json"), lambda f: json.dump(spec, f, indent=1, default=str))
         return model
 
     def stage(self, tag: str, build: Callable[[], dict]) -> dict:

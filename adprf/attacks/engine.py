@@ -122,9 +122,9 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         evals = c["evals"] + 1
         dist = jax.vmap(distance)(c["x"], xc, thr)
         # Worst case so far: a success beats a failure; among successes the smaller
-        # perturbation; among failures the higher loss.
-        better = jnp.where(c["found"], success & (dist < c["best_dist"]),
-                           success | (loss > c["best_loss"]))
+        # perturbation (minimal attacks) or the higher loss; among failures the higher loss.
+        among_found = dist < c["best_dist"] if method.keep_smallest else loss > c["best_loss"]
+        better = jnp.where(c["found"], success & among_found, success | (loss > c["best_loss"]))
         best_x = _select(better, c["x"], c["best_x"])
         best_dist = jnp.where(better, dist, c["best_dist"])
         best_loss = jnp.where(better, loss, c["best_loss"])
@@ -308,3 +308,25 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
                         threat=threat, objective=objective, key=key, batch_size=batch_size,
                         straight_through=straight_through, progress=progress)
     return jax.tree.map(lambda a: a[0], result)
+
+
+def perturb(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
+            objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray) -> Input:
+    """The adversarial inputs `attack` would return, traceable inside `jit` (no host-side
+    checks, no progress bar), e.g. inside a training step.
+
+    Gradients do not flow through the attack into the model's parameters: the attack sees
+    the model with its arrays wrapped in `stop_gradient`, as adversarial training wants
+    (Madry et al. 2018: the inner maximisation is solved, then the outer loss is
+    differentiated at its solution).
+    """
+    objective = as_objective(objective)
+    n = jax.tree.leaves(x)[0].shape[0]
+    if y is None:
+        y = jnp.zeros(n, jnp.int32)
+    params, static = eqx.partition(model, eqx.is_array)
+    frozen = eqx.combine(jax.lax.stop_gradient(params), static)
+    epsilons = jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,))
+    _, _, _, adversarial = _run(frozen, jax.lax.stop_gradient(x), y, epsilons, objective, threat, method,
+                                key, n, True, jnp.asarray(-1), False, False)
+    return jax.lax.stop_gradient(adversarial)

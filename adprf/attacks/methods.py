@@ -22,14 +22,16 @@ class AbstractMethod(eqx.Module):
     """A step rule with `steps` iterations per run and `restarts` runs (worst case kept).
 
     With `stop_at_success` an example stops at its first success (per-example early
-    stopping); otherwise it runs all steps and the engine keeps its smallest successful
-    perturbation (minimal-perturbation attacks).
+    stopping); otherwise it runs all steps and the engine keeps, among its successful
+    iterates, the smallest perturbation (`keep_smallest`, minimal-perturbation attacks) or
+    the highest loss (e.g. PGD for adversarial training).
     """
 
     steps: eqx.AbstractVar[int]
     restarts: eqx.AbstractVar[int]
 
     stop_at_success = True
+    keep_smallest = False
 
     @abc.abstractmethod
     def init(self, key: PRNGKeyArray, x_clean: Input, threat: ThreatModel) -> tuple[Input, Any]:
@@ -65,12 +67,16 @@ class PGD(AbstractMethod):
     - `step_size`: α; `None` uses 2.5 ε / steps.
     - `random_start`: start uniformly in the ball (default True).
     - `restarts`: number of runs (default 1).
+    - `stop_at_success`: stop an example at its first success (default True, the cheapest
+      evaluation); `False` runs every step and keeps the highest-loss iterate (Madry's
+      adversarial training attacks this way).
     """
 
     steps: int = eqx.field(static=True, default=40)
     step_size: float | None = eqx.field(static=True, default=None)
     random_start: bool = eqx.field(static=True, default=True)
     restarts: int = eqx.field(static=True, default=1)
+    stop_at_success: bool = eqx.field(static=True, default=True)
 
     def _alpha(self, threat: ThreatModel) -> Scalar:
         if self.step_size is not None:
@@ -156,7 +162,7 @@ class Minimal(AbstractMethod):
     restarts: int = eqx.field(static=True, default=1, init=False)
 
     stop_at_success = False
-
+    keep_smallest = True
 
     def init(self, key, x_clean, threat):
         delta = jax.tree.map(jnp.zeros_like, x_clean)

@@ -15,23 +15,15 @@ import matplotlib.pyplot as plt
 
 from ..attacks import FGSM, PGD, attack, linf, robust_accuracy
 from ..data import load_dataset
-from ..nets import MLP, MadryCNN, train_classifier
+from ..nets import train_classifier
 from ..results import Run
+from .defences import build_classifier
 from .registry import Experiment, register
 
 EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 
 # Yuezhang et al. 2021, ablation table: a natural CNN on full MNIST (their attack: MSE loss).
 REFERENCE_CNN = {"clean": 99.2, "FGSM 0.1": 77.6, "FGSM 0.3": 8.4, "PGD 0.1": 48.2, "PGD 0.3": 0.0}
-
-
-def build_classifier(arch: str, options: dict, key) -> "MLP | MadryCNN":
-    """The untrained classifier named by `arch` ("mlp" or "cnn") with its options."""
-    if arch == "mlp":
-        return MLP(width=options.get("width", 256), depth=options.get("depth", 2), key=key)
-    if arch == "cnn":
-        return MadryCNN(key=key)
-    raise ValueError(f"unknown architecture {arch!r}: use 'mlp' or 'cnn'")
 
 
 def methods(config: dict) -> dict:
@@ -79,7 +71,7 @@ def run(run: Run) -> dict:
     curves, rows, timing, models = {}, [], [], {}
     for index, (arch, options) in enumerate(cfg["models"].items()):
         k_init, k_train, k_attack = jax.random.split(jax.random.fold_in(key, index), 3)
-        template = build_classifier(arch, options, k_init)
+        template = build_classifier({"arch": arch, **options}, k_init)
         start = time.perf_counter()
         model = run.model(arch, template, lambda: train_classifier(
             template, train.images, train.labels, key=k_train, epochs=options["epochs"],

@@ -1,5 +1,6 @@
 """Classifiers (equinox modules of one example), biomimetic input filters, and training."""
 
+from .adversarial_training import AdversarialLoss as AdversarialLoss, madry_loss as madry_loss
 from .cnn import MadryCNN as MadryCNN
 from .filters import (
     Filtered as Filtered,

@@ -16,10 +16,21 @@ from .._types import Array, Float
 
 
 def _check(owner: str, name: str, value, low: float, high: float = float("inf"), closed_low: bool = False):
-    ok = (value >= low if closed_low else value > low) and value < high
-    if not (isinstance(value, (int, float)) and ok):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    ok = (number >= low if closed_low else number > low) and number < high
+    if not ok:
         bracket = "[" if closed_low else "("
         raise ValueError(f"{owner}: {name} must be a number in {bracket}{low}, {high}), got {value!r}")
+
+
+def _parameter(value) -> Array:
+    """Filter parameters are float32 array leaves, not static fields: models that differ only
+    in θ or n share one compiled attack (a sweep over steepness compiles once). They are
+    frozen (`stop_gradient` in `__call__`), so training the classifier in place leaves them."""
+    return jnp.asarray(value, jnp.float32)
 
 
 class PowerLaw(eqx.Module):
@@ -29,13 +40,13 @@ class PowerLaw(eqx.Module):
     - `exponent`: n ≥ 1 (1 is the identity).
     """
 
-    exponent: float = eqx.field(static=True, default=2.0)
+    exponent: Float[Array, ""] = eqx.field(default=2.0, converter=_parameter)
 
     def __check_init__(self):
         _check("PowerLaw", "exponent", self.exponent, 1.0, closed_low=True)
 
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
-        return jnp.maximum(x, 0.0) ** self.exponent
+        return jnp.maximum(x, 0.0) ** jax.lax.stop_gradient(self.exponent)
 
 
 class Hill(eqx.Module):
@@ -46,8 +57,8 @@ class Hill(eqx.Module):
     - `steepness`: n ≥ 1; larger n is flatter away from θ and steeper at θ.
     """
 
-    threshold: float = eqx.field(static=True, default=0.5)
-    steepness: float = eqx.field(static=True, default=4.0)
+    threshold: Float[Array, ""] = eqx.field(default=0.5, converter=_parameter)
+    steepness: Float[Array, ""] = eqx.field(default=4.0, converter=_parameter)
 
     def __check_init__(self):
         _check("Hill", "threshold", self.threshold, 0.0, 1.0)
@@ -56,8 +67,9 @@ class Hill(eqx.Module):
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
         # x^n/(x^n + θ^n) = sigmoid(n (log x − log θ)): no overflow at large n; x is floored at
         # 1e-30 so that the value and the gradient at x = 0 are exactly 0, not NaN.
-        log_ratio = jnp.log(jnp.maximum(x, 1e-30)) - jnp.log(self.threshold)
-        return jax.nn.sigmoid(self.steepness * log_ratio)
+        threshold, steepness = jax.lax.stop_gradient((self.threshold, self.steepness))
+        log_ratio = jnp.log(jnp.maximum(x, 1e-30)) - jnp.log(threshold)
+        return jax.nn.sigmoid(steepness * log_ratio)
 
 
 class HardThreshold(eqx.Module):
@@ -69,13 +81,13 @@ class HardThreshold(eqx.Module):
     - `threshold`: θ in (0, 1) (default 0.5).
     """
 
-    threshold: float = eqx.field(static=True, default=0.5)
+    threshold: Float[Array, ""] = eqx.field(default=0.5, converter=_parameter)
 
     def __check_init__(self):
         _check("HardThreshold", "threshold", self.threshold, 0.0, 1.0)
 
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
-        return (x > self.threshold).astype(jnp.result_type(x, float))
+        return (x > jax.lax.stop_gradient(self.threshold)).astype(jnp.result_type(x, float))
 
 
 class ProofreadingLayer(eqx.Module):

@@ -80,7 +80,9 @@ def train_classifier(model: eqx.Module, images: Array, labels: Array, *, key: PR
     - `epochs`, `batch_size`: the schedule (the last incomplete batch is dropped).
     - `optimizer`: default `optax.adam(1e-3)`.
     - `loss_fn`: `(model, images, labels, key) -> scalar`, default cross-entropy; adversarial
-      training passes a loss that attacks the batch first.
+      training passes a loss that attacks the batch first. A loss with a method
+      `at_epoch(epoch, epochs)` is replaced by what that returns at every epoch (schedules,
+      e.g. the ε warm-up of `AdversarialLoss`).
     - `eval_data`: optional `(images, labels)` whose accuracy is recorded every epoch.
     - `progress`: show a tqdm bar over epochs.
 
@@ -97,9 +99,10 @@ def train_classifier(model: eqx.Module, images: Array, labels: Array, *, key: PR
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     history: dict[str, list[float]] = {"loss": []}
     bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
-    for _, k in zip(bar, jax.random.split(key, epochs)):
+    for epoch, k in zip(bar, jax.random.split(key, epochs)):
+        epoch_loss = loss_fn.at_epoch(epoch, epochs) if hasattr(loss_fn, "at_epoch") else loss_fn
         model, opt_state, loss = _epoch(model, opt_state, images, labels, k, optimizer,
-                                        batch_size, loss_fn)
+                                        batch_size, epoch_loss)
         history["loss"].append(float(loss))
         postfix = {"loss": f"{float(loss):.4f}"}
         if eval_data is not None:
