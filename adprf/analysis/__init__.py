@@ -1,5 +1,5 @@
 """Analysis of cellular decisions: antagonism (fold change, decision boundary) and the
-critical point of the gradient (the two regimes of Rademaker et al. 2019)."""
+critical point of the gradient (the two regimes of Rademaker et al. 2019), and loss landscapes."""
 
 from .antagonism import decision_boundary as decision_boundary, fold_change as fold_change
 from .critical import (
@@ -9,4 +9,10 @@ from .critical import (
     inflection_point as inflection_point,
     probe_gradient as probe_gradient,
     regime as regime,
+)
+from .landscape import (
+    Landscape as Landscape,
+    loss_landscape as loss_landscape,
+    plot_landscape_contour as plot_landscape_contour,
+    plot_landscape_surface as plot_landscape_surface,
 )
