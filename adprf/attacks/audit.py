@@ -33,7 +33,7 @@ from .._types import Input, PRNGKeyArray
 from .engine import attack
 from .evaluate import robust_accuracy
 from .methods import FGSM, PGD
-from .objectives import AbstractObjective, as_objective
+from .objectives import AbstractObjective, Margin, _Classification, as_objective
 from .straight_through import straight_through as _straight_through
 from .threats import THREATS, ThreatModel
 
@@ -110,6 +110,15 @@ class Audit:
         return "\n".join([self.summary().replace("**", ""), *lines])
 
 
+def _message(error: Exception) -> str:
+    """The line of a run-time error that says what went wrong (equinox wraps it in advice)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("equinox.EquinoxRuntimeError:", "EquinoxRuntimeError:", "jax.errors.JaxRuntimeError:")):
+            return line.split(":", 1)[1].strip()[:200]
+    return (lines[0] if lines else type(error).__name__)[:200]
+
+
 def _percent(values) -> str:
     return "/".join(f"{100 * v:.1f}" for v in values)
 
@@ -126,6 +135,7 @@ def _compare(name: str, what: str, curve, reference, epsilons, tolerance: float)
     return Check(name, "pass", measured)
 
 
+@eqx.filter_jit
 def _gradient_statistics(model, x, y, objective, threat: ThreatModel) -> dict:
     """Per-example input gradients of the objective at the clean points, on the coordinates
     the threat lets move."""
@@ -139,15 +149,21 @@ def _gradient_statistics(model, x, y, objective, threat: ThreatModel) -> dict:
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in grad_leaves]))
         return zero / jnp.maximum(total, 1), zero == total, finite
 
-    zero_fraction, all_zero, finite = eqx.filter_jit(jax.vmap(one))(x, y)
-    return {"zero_entries": float(jnp.mean(zero_fraction)), "all_zero": float(jnp.mean(all_zero)),
-            "non_finite": float(jnp.mean(~finite))}
+    zero_fraction, all_zero, finite = jax.vmap(one)(x, y)
+    return {"zero_entries": jnp.mean(zero_fraction), "all_zero": jnp.mean(all_zero),
+            "non_finite": jnp.mean(~finite)}
+
+
+@eqx.filter_jit
+def _non_finite_outputs(model, x):
+    outputs = jax.vmap(model)(x)
+    finite = jnp.stack([jnp.all(jnp.isfinite(o.reshape(o.shape[0], -1)), axis=1) for o in jax.tree.leaves(outputs)])
+    return jnp.mean(~jnp.all(finite, axis=0))
 
 
 def _finite_outputs(model, x) -> float:
-    outputs = eqx.filter_jit(jax.vmap(model))(x)
-    finite = jnp.stack([jnp.all(jnp.isfinite(o.reshape(o.shape[0], -1)), axis=1) for o in jax.tree.leaves(outputs)])
-    return float(jnp.mean(~jnp.all(finite, axis=0)))
+    """The fraction of inputs at which the model's output is not finite."""
+    return float(_non_finite_outputs(model, x))
 
 
 def _declared_parts(model) -> tuple[str, ...]:
@@ -210,8 +226,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
 
     curves: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
-    keys = iter(jax.random.split(key, 2))
-    k_attack = next(keys)
+    k_attack = key
 
     def curve(name: str, method, eps=epsilons, loss=objective, names=()):
         try:
@@ -220,13 +235,13 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
                                 progress=f"audit {name}" if progress else False)
             curves[name] = np.asarray(r.accuracy, dtype=float).tolist()
         except _SOLVER_ERRORS as error:
-            errors[name] = str(error).strip().splitlines()[0][:200]
+            errors[name] = _message(error)
         return curves.get(name)
 
     step = pgd._alpha(threat.with_epsilon(max(epsilons)))
     reference = curve("PGD", pgd)
     if reference is None:
-        check = Check("solver", "fail", "the reference PGD stopped on an error", errors["PGD"])
+        check = Check("solver", "fail", "the reference PGD stopped on an error", f"PGD raised: {errors['PGD']}")
         return Audit((check,), epsilons, curves)
     checks = []
 
@@ -244,9 +259,11 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         ("more-steps", f"PGD-{5 * pgd.steps}", dataclasses.replace(pgd, steps=5 * pgd.steps), objective, ()),
         ("restarts", f"PGD ×{5 * pgd.restarts} restarts", dataclasses.replace(pgd, restarts=5 * pgd.restarts),
          objective, ()),
-        ("larger-step", f"PGD step ×4", dataclasses.replace(pgd, step_size=4 * float(step)), objective, ()),
-        ("margin-loss", "margin loss", pgd, as_objective("margin"), ()),
+        ("larger-step", "PGD step ×4", dataclasses.replace(pgd, step_size=4 * float(step)), objective, ()),
     ]
+    classification = isinstance(objective, _Classification)
+    if classification:
+        variants.append(("margin-loss", "margin loss", pgd, Margin(targeted=objective.targeted), ()))
     if own_loss is not None:
         variants.append(("own-loss", f"{type(as_objective(own_loss)).__name__} loss", pgd, as_objective(own_loss), ()))
     if parts:
@@ -255,6 +272,9 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         result = curve(what, method, loss=loss, names=names)
         if result is not None:
             checks.append(_compare(name, what, result, reference, epsilons, tolerance))
+    if not classification:
+        checks.append(Check("margin-loss", "skip", f"{type(objective).__name__} is not a classification loss "
+                                                   "(a scalar threshold objective already is a margin)"))
     if not own_loss:
         checks.append(Check("own-loss", "skip", "the model declares no training loss of its own"))
     if not parts:
@@ -274,7 +294,8 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
                           if result[0] > unbounded_tolerance else Check("unbounded", "pass", measured))
 
     y_arr = jnp.zeros(jax.tree.leaves(x)[0].shape[0], jnp.int32) if y is None else jnp.asarray(y)
-    stats = _gradient_statistics(model, jax.tree.map(jnp.asarray, x), y_arr, objective, threat)
+    stats = {k: float(v) for k, v in _gradient_statistics(model, jax.tree.map(jnp.asarray, x), y_arr, objective,
+                                                          threat).items()}
     measured = (f"{100 * stats['zero_entries']:.1f} % entries exactly 0; examples all-zero "
                 f"{100 * stats['all_zero']:.1f} %, non-finite {100 * stats['non_finite']:.1f} %")
     if stats["non_finite"] > 0 or stats["all_zero"] > 0:
@@ -294,7 +315,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         adversarial = attack(model, x, y, method=pgd, threat=threat.with_epsilon(max(epsilons)),
                              objective=objective, key=k_attack, batch_size=batch_size).adversarial
     except _SOLVER_ERRORS as error:
-        errors["PGD (adversarials)"] = str(error).strip().splitlines()[0][:200]
+        errors["PGD (adversarials)"] = _message(error)
     attacked_bad = _finite_outputs(model, adversarial) if adversarial is not None else float("nan")
     measured = (f"non-finite outputs: clean {100 * clean_bad:.1f} %, attacked (ε={max(epsilons):g}) "
                 f"{100 * attacked_bad:.1f} %; attacks stopped by errors: {len(errors)}")
