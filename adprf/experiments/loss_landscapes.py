@@ -478,7 +478,10 @@ register(Experiment(
                              "radii": [0.1, 0.3]},
                   "cells": {**_CELLS, "n_ligands": 1000, "mixtures": 4},
                   "figure_images": 3, "batch_size": 2048},
-        "paper": {"dataset": "mnist", "seed": 0, "classifier": {"arch": "cnn", "epochs": 10}, "defences": _DEFENCES,
+        # paper: the CNN models of biomimetic-defence's paper preset (same specs, same cache entries)
+        "paper": {"dataset": "mnist", "seed": 0, "classifier": {"arch": "cnn", "epochs": 10, "batch_size": 128},
+                  "defences": {**_DEFENCES, "adversarial": {"adversarial": {
+                      "epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.0, "epochs": 20}}},
                   "images": {"n_test": 100, "span": 0.3, "points": 61, "objective": "cross-entropy",
                              "radii": [0.1, 0.3]},
                   "cells": {**_CELLS, "n_ligands": 10201, "mixtures": 8},
