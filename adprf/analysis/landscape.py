@@ -96,11 +96,7 @@ def _landscape(model, x, y, objective: AbstractObjective, threat: ThreatModel, e
         return objective.loss(output, target), objective.success(output, target)
 
     def directions(xi, yi, ki):
-        def loss_fn(z):
-            loss, success = evaluate(z, yi)
-            return loss, success
-
-        (loss, success), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
+        (loss, success), grad = jax.value_and_grad(evaluate, has_aux=True)(xi, yi)
         d1 = threat.steepest_ascent(grad, xi)
         d2 = threat.restrict(_rademacher(ki, xi), xi)
         norm = threat.ball.norm(d2)
