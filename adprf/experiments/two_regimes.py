@@ -302,20 +302,21 @@ def cell_attacks(cfg: dict) -> dict:
                 seconds = time.perf_counter() - start
                 adversarial[name] = np.asarray(result.adversarial.tau)        # (E, D, R)
                 per["methods"][name] = {
-                    "success": np.asarray(result.success),
-                    "T": np.asarray(_outputs(model, _batch(adversarial[name], amount))),
-                    "evaluations": np.asarray(result.gradient_evaluations), "seconds": seconds,
+                    "success": np.asarray(result.success), "seconds": seconds,
+                    "evaluations": np.asarray(result.gradient_evaluations).mean(1),   # mean per ε
                 }
             # FGSM's own step (also where it raises T), and how many ligands it carries across the clean τ*.
             step = np.asarray(_sign_step(model, clean, jnp.asarray(epsilons), threat, turn_off(model)).tau)
-            per["fgsm_step"] = {"T": np.asarray(_outputs(model, _batch(step, amount))),
-                                "crossed": _crossed(tau[None], step, movable[None], star[None])}
+            per["fgsm_step"] = {"T": np.asarray(_outputs(model, _batch(step, amount)))}
             # Where the reference PGD and FGSM's step put the ligands, at the reference's smallest successful ε.
             ref = per["methods"][cfg["reference"]]
             first = _first_success(ref["success"])
             hit = np.flatnonzero(first >= 0)
-            at_ref = {cfg["reference"]: adversarial[cfg["reference"]][first[hit], hit], "FGSM": step[first[hit], hit]}
-            t_at_ref = {cfg["reference"]: ref["T"][first[hit], hit], "FGSM": per["fgsm_step"]["T"][first[hit], hit]}
+            # The reference's final distributions on all D (one shape, one compilation), kept where it succeeded.
+            final = _batch(adversarial[cfg["reference"]][np.maximum(first, 0), np.arange(len(first))], amount)
+            at_ref = {cfg["reference"]: np.asarray(final.tau)[hit], "FGSM": step[first[hit], hit]}
+            t_at_ref = {cfg["reference"]: np.asarray(_outputs(model, final))[hit],
+                        "FGSM": per["fgsm_step"]["T"][first[hit], hit]}
             clip = lambda values: np.clip(values[movable[hit]], bins[0], bins[-1])   # noqa: E731
             per["histogram"] = {"clean": np.histogram(clip(tau[hit]), bins)[0],
                                 **{name: np.histogram(clip(values), bins)[0] for name, values in at_ref.items()}}
@@ -328,10 +329,8 @@ def cell_attacks(cfg: dict) -> dict:
                 "distributions": int(hit.size),
                 "near_tau_b": {"clean": near(tau[hit]), **{name: near(v) for name, v in at_ref.items()}},
                 "T": t_at_ref,
-                "crossed": {"FGSM": per["fgsm_step"]["crossed"][first[hit], hit]},
-                # On all D distributions (one shape, one compilation), kept where the reference succeeded.
-                "tau_star_final": np.asarray(_critical_points(model, _batch(
-                    adversarial[cfg["reference"]][np.maximum(first, 0), np.arange(len(first))], amount), tau_c))[hit],
+                "crossed": {"FGSM": _crossed(tau[hit], at_ref["FGSM"], movable[hit], star[hit])},
+                "tau_star_final": np.asarray(_critical_points(model, final, tau_c))[hit],
                 "probe_gradient_final": (np.asarray(_probe_gradient(model, Ligands(
                     jnp.asarray(at_ref[cfg["reference"]][0]), clean.amount[0]), jnp.asarray(probe_grid)))
                     if hit.size and hit[0] == 0 else None),
@@ -590,16 +589,21 @@ def _cell_notes(cells: dict, cfg: dict, numbers: dict, names: list) -> list[str]
         success = numbers["success"][str(m)]
         fgsm, best = success["FGSM"], np.max([success[n] for n in pgds], 0)
         optimum = np.mean(np.asarray(numbers["minimal_radius"][str(m)])[None] <= eps[:, None], 1)
-        same_start = _median(numbers["smallest_epsilon"][str(m)]["FGSM"]) == min(
-            _median(numbers["smallest_epsilon"][str(m)][n]) for n in pgds)
+        smallest = numbers["smallest_epsilon"][str(m)]
+        pgd_first = np.min([np.asarray(smallest[n], np.float64) for n in pgds], 0)
+        reached = np.isfinite(pgd_first)       # among the distributions some PGD turns off in the grid
+        fgsm_first = np.asarray(smallest["FGSM"], np.float64)
+        agree = np.mean(fgsm_first[reached] == pgd_first[reached]) if reached.any() else 0.0
         if np.array_equal(fgsm, optimum):
             kind = "FGSM is optimal"
-        elif same_start and fgsm.max() >= best.max() - 1e-9:
-            kind = (f"FGSM works at its smallest ε (the same as PGD's) but fails at large ε (down to "
-                    f"{100 * fgsm[-1]:.0f}% at ε = {eps[-1]:g})")
+        elif agree >= 0.9 and fgsm.max() >= best.max() - 0.05:
+            kind = (f"FGSM first succeeds at the same ε as PGD for {100 * agree:.0f}% of the distributions PGD turns "
+                    f"off, but fails "
+                    f"at large ε (down to {100 * fgsm[-1]:.0f}% at ε = {eps[-1]:g})")
             late.append(m)
         else:
-            kind = f"FGSM fails (at most {100 * fgsm.max():.0f}% against {100 * best.max():.0f}% for PGD)"
+            kind = (f"FGSM fails (at most {100 * fgsm.max():.0f}% against {100 * best.max():.0f}% for PGD; the same "
+                    f"smallest ε as PGD for {100 * agree:.0f}% of the distributions PGD turns off)")
             fails.append(m)
         optimal_pgd = [n for n in pgds if np.array_equal(success[n], optimum)]
         verdict.append(f"m = {m}: {kind}; " + (
@@ -748,7 +752,7 @@ register(Experiment(
                                   "PGD-100 rs": {"method": "pgd", "steps": 100, "random_start": True}}},
             "networks": {"dataset": "mnist-subset", "classifier": _HILL_MLP, "steepness": [1, 2, 4, 8, 16],
                          "threshold": 0.5, "epsilons": [0.0, 0.1, 0.2, 0.3], "n_test": 500, "seed": 0,
-                         "batch_size": 32, "pgd": {"steps": 40, "step_size": 0.01}},
+                         "batch_size": 16, "pgd": {"steps": 40, "step_size": 0.01}},
         },
         "paper": {
             "cells": {**_CELLS, "n_distributions": 256, "epsilons": _PAPER_EPS,
