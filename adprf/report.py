@@ -28,6 +28,22 @@ def _latest_results(root: Path) -> dict[tuple[str, str], dict]:
     return {k: v for k, (_, v) in latest.items()}
 
 
+def render_audits(audits: dict[str, dict]) -> list[str]:
+    """The masking-audit verdicts printed under a robust-accuracy table (one line per model,
+    the checks folded away): see `adprf.attacks.audit`."""
+    if not audits:
+        return []
+    out = []
+    for model, audit in audits.items():
+        out += [f"- *{model}* — {audit['summary']}"]
+    out += ["", "<details><summary>audit checks</summary>", ""]
+    for model, audit in audits.items():
+        rows = [[c["name"], c["verdict"], c["measured"], c["reason"]] for c in audit["checks"]]
+        out += [f"*{model}* (ε = {', '.join(f'{e:g}' for e in audit['epsilons'])})", "",
+                markdown_table(["check", "verdict", "measured", "reason"], rows), ""]
+    return out + ["</details>", ""]
+
+
 def render(record: dict) -> str:
     """One experiment's section of the report."""
     out = [f"## {record.get('title', record['experiment'])} (`{record['experiment']}`, preset "
@@ -36,6 +52,7 @@ def render(record: dict) -> str:
         out += [record["summary"], ""]
     for table in record.get("tables", []):
         out += [f"**{table['title']}**", "", markdown_table(table["columns"], table["rows"]), ""]
+        out += render_audits(table.get("audits", {}))
     for fig in record.get("figures", []):
         out += [f"![{fig}]({record['_dir']}/{fig})", ""]
     for note in record.get("notes", []):

@@ -7,6 +7,7 @@ from . import ode_antagonism as ode_antagonism
 from . import ligand_boundary as ligand_boundary
 from . import mtl_to_ml as mtl_to_ml
 from . import digits_boundary_tilting as digits_boundary_tilting
+from . import biomimetic_defence as biomimetic_defence
 from . import loss_landscapes as loss_landscapes
 from . import two_regimes as two_regimes
 from .registry import REGISTRY as REGISTRY, Experiment as Experiment, get as get, register as register, run_experiment as run_experiment
