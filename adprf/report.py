@@ -39,7 +39,8 @@ def render_audits(audits: dict[str, dict]) -> list[str]:
     out += ["", "<details><summary>audit checks</summary>", ""]
     for model, audit in audits.items():
         rows = [[c["name"], c["verdict"], c["measured"], c["reason"]] for c in audit["checks"]]
-        out += [f"*{model}* (ε = {', '.join(f'{e:g}' for e in audit['epsilons'])})", "",
+        size = f", {audit['examples']} examples" if audit.get("examples") else ""
+        out += [f"*{model}* (ε = {', '.join(f'{e:g}' for e in audit['epsilons'])}{size})", "",
                 markdown_table(["check", "verdict", "measured", "reason"], rows), ""]
     return out + ["</details>", ""]
 

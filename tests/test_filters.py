@@ -35,6 +35,12 @@ def test_flat_near_zero_and_closed_form_derivatives():
     expected = 4 * x ** 3 * 0.5 ** 4 / (x ** 4 + 0.5 ** 4) ** 2
     np.testing.assert_allclose(jax.vmap(jax.grad(hill))(x), expected, rtol=1e-4, atol=1e-7)
     assert float(hill(0.0)) == 0.0 and float(jax.grad(hill)(0.0)) == 0.0          # finite at a black pixel
+    # n = 1 is x/(x + θ): slope 1/θ at a black pixel, not a floored 0.
+    for theta in (0.25, 0.5):
+        assert float(jax.grad(Hill(theta, 1.0))(0.0)) == pytest.approx(1 / theta, rel=1e-6)
+    np.testing.assert_allclose(jax.vmap(jax.grad(Hill(0.5, 1.0)))(X), 0.5 / (X + 0.5) ** 2, rtol=1e-5)
+    grads = jax.vmap(jax.grad(Hill(0.5, 500.0)))(X)
+    assert bool(jnp.all(jnp.isfinite(grads)))                                    # no NaN from either branch
     assert float(jnp.max(jnp.abs(jax.grad(lambda z: jnp.sum(HardThreshold()(z)))(X)))) == 0.0
 
 

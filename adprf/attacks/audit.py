@@ -59,12 +59,13 @@ class Audit:
     - `masking`: whether any check failed; `verdict`: "suspected masking" or
       "no masking found"; `reasons`: one line per failed check.
     - `curves`: accuracy per ε for each attack (name → list), `reference` names the PGD
-      curve the others are compared with.
+      curve the others are compared with; `examples`: how many inputs were audited.
     """
 
     checks: tuple[Check, ...]
     epsilons: tuple[float, ...]
     curves: dict[str, list[float]]
+    examples: int = 0
     reference: str = "PGD"
 
     @property
@@ -100,7 +101,8 @@ class Audit:
 
     def as_dict(self) -> dict:
         return {"verdict": self.verdict, "masking": self.masking, "reasons": self.reasons,
-                "summary": self.summary(), "epsilons": list(self.epsilons), "curves": self.curves,
+                "summary": self.summary(), "epsilons": list(self.epsilons), "examples": self.examples,
+                "curves": self.curves,
                 "checks": [dataclasses.asdict(c) for c in self.checks]}
 
     def __str__(self) -> str:
@@ -227,6 +229,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     curves: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
     k_attack = key
+    examples = int(jax.tree.leaves(x)[0].shape[0])
 
     def curve(name: str, method, eps=epsilons, loss=objective, names=()):
         try:
@@ -242,7 +245,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     reference = curve("PGD", pgd)
     if reference is None:
         check = Check("solver", "fail", "the reference PGD stopped on an error", f"PGD raised: {errors['PGD']}")
-        return Audit((check,), epsilons, curves)
+        return Audit((check,), epsilons, curves, examples)
     checks = []
 
     fgsm = curve("FGSM", FGSM())
@@ -327,4 +330,4 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         checks.append(Check("solver", "fail", measured, reason))
     else:
         checks.append(Check("solver", "pass", measured))
-    return Audit(tuple(checks), epsilons, curves)
+    return Audit(tuple(checks), epsilons, curves, examples)

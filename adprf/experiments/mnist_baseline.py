@@ -13,7 +13,7 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from ..attacks import FGSM, PGD, attack, linf, robust_accuracy
+from ..attacks import FGSM, PGD, attack, audit, linf, robust_accuracy
 from ..data import load_dataset
 from ..nets import train_classifier
 from ..results import Run
@@ -68,7 +68,7 @@ def run(run: Run) -> dict:
     n_test = min(cfg["n_test"], len(test))
     x, y = test.images[:n_test], test.labels[:n_test]
     key = jax.random.PRNGKey(cfg["seed"])
-    curves, rows, timing, models = {}, [], [], {}
+    curves, rows, timing, models, audits = {}, [], [], {}, {}
     for index, (arch, options) in enumerate(cfg["models"].items()):
         k_init, k_train, k_attack = jax.random.split(jax.random.fold_in(key, index), 3)
         template = build_classifier({"arch": arch, **options}, k_init)
@@ -91,6 +91,17 @@ def run(run: Run) -> dict:
             rows.append([arch.upper(), name, *[round(100 * a, 1) for a in stage["accuracy"]]])
             timing.append([arch.upper(), name, round(stage["seconds"], 1), round(stage["evaluations"], 1)])
         timing.append([arch.upper(), f"training ({options['epochs']} epochs)", round(train_s, 1), "–"])
+        n_audit = min(cfg["audit"]["n_test"], n_test)
+
+        def run_audit():
+            t0 = time.perf_counter()
+            pgd = cfg["pgd"]
+            result = audit(model, x[:n_audit], y[:n_audit], epsilons=EPSILONS[1:], key=k_attack,
+                           pgd=PGD(steps=pgd["steps"], step_size=pgd["step_size"], restarts=pgd.get("restarts", 1)),
+                           batch_size=cfg["audit"]["batch_size"], progress=True)
+            return {**result.as_dict(), "seconds": time.perf_counter() - t0}
+        audits[arch.upper()] = run.stage(f"{arch}-audit", run_audit)
+        timing.append([arch.upper(), f"audit ({n_audit} images)", round(audits[arch.upper()]["seconds"], 1), "–"])
     run.save_figure(_plot_curves(curves, EPSILONS, f"Robust accuracy on {test.source} ({n_test} test images)"),
                     "robust_accuracy.png")
     if "cnn" in models:
@@ -108,10 +119,11 @@ def run(run: Run) -> dict:
                      f"PGD 0.3 {100 * cnn_pgd[-1]:.1f}.")
     return {
         "summary": summary,
-        "tables": [{"title": "Robust accuracy (%)", "columns": columns, "rows": rows},
+        "tables": [{"title": "Robust accuracy (%)", "columns": columns, "rows": rows, "audits": audits},
                    {"title": "Compute", "columns": ["model", "stage", "seconds", "mean gradient evaluations per (ε, image)"],
                     "rows": timing}],
-        "numbers": {"curves": curves, "epsilons": EPSILONS},
+        "numbers": {"curves": curves, "epsilons": EPSILONS,
+                    "audits": {arch: {"verdict": a["verdict"], "reasons": a["reasons"]} for arch, a in audits.items()}},
         "notes": notes,
     }
 
@@ -124,11 +136,11 @@ register(Experiment(
         "quick": {"dataset": "mnist-subset", "n_test": 500, "seed": 0, "batch_size": 256,
                   "models": {"mlp": {"width": 256, "depth": 2, "epochs": 10},
                              "cnn": {"epochs": 3}},
-                  "pgd": {"steps": 40, "step_size": 0.01}},
+                  "pgd": {"steps": 40, "step_size": 0.01}, "audit": {"n_test": 100, "batch_size": 16}},
         "paper": {"dataset": "mnist", "n_test": 10000, "seed": 0, "batch_size": 512,
                   "models": {"mlp": {"width": 256, "depth": 2, "epochs": 20},
                              "cnn": {"epochs": 10}},
-                  "pgd": {"steps": 40, "step_size": 0.01}},
+                  "pgd": {"steps": 40, "step_size": 0.01}, "audit": {"n_test": 1000, "batch_size": 512}},
     },
     run=run,
 ))

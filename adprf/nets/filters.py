@@ -26,6 +26,11 @@ def _check(owner: str, name: str, value, low: float, high: float = float("inf"),
         raise ValueError(f"{owner}: {name} must be a number in {bracket}{low}, {high}), got {value!r}")
 
 
+def _non_negative(x: Array) -> Array:
+    """max(x, 0) with the one-sided slope 1 at x = 0 (`jnp.maximum` splits it to ½ at the tie)."""
+    return jnp.where(x >= 0, x, 0.0)
+
+
 def _parameter(value) -> Array:
     """Filter parameters are float32 array leaves, not static fields: models that differ only
     in θ or n share one compiled attack (a sweep over steepness compiles once). They are
@@ -46,7 +51,7 @@ class PowerLaw(eqx.Module):
         _check("PowerLaw", "exponent", self.exponent, 1.0, closed_low=True)
 
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
-        return jnp.maximum(x, 0.0) ** jax.lax.stop_gradient(self.exponent)
+        return _non_negative(x) ** jax.lax.stop_gradient(self.exponent)
 
 
 class Hill(eqx.Module):
@@ -65,11 +70,14 @@ class Hill(eqx.Module):
         _check("Hill", "steepness", self.steepness, 1.0, closed_low=True)
 
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
-        # x^n/(x^n + θ^n) = sigmoid(n (log x − log θ)): no overflow at large n; x is floored at
-        # 1e-30 so that the value and the gradient at x = 0 are exactly 0, not NaN.
+        # With r = x/θ: r^n/(1 + r^n) below θ and 1/(1 + r^−n) above it, each branch fed only
+        # values where it is finite, so neither overflows at large n and the gradient at x = 0
+        # is exact (1/θ for n = 1, 0 for n > 1).
         threshold, steepness = jax.lax.stop_gradient((self.threshold, self.steepness))
-        log_ratio = jnp.log(jnp.maximum(x, 1e-30)) - jnp.log(threshold)
-        return jax.nn.sigmoid(steepness * log_ratio)
+        r = _non_negative(x) / threshold
+        low = jnp.where(r < 1, r, 1.0) ** steepness
+        high = jnp.where(r < 1, 1.0, r) ** -steepness
+        return jnp.where(r < 1, low / (1 + low), 1 / (1 + high))
 
 
 class HardThreshold(eqx.Module):
@@ -113,7 +121,7 @@ class ProofreadingLayer(eqx.Module):
         _check("ProofreadingLayer", "floor", self.floor, 0.0)
 
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
-        x = jnp.maximum(x, 0.0)
+        x = _non_negative(x)
         return x ** self.N / (jnp.mean(x ** self.m) + self.floor)
 
 
