@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from .._types import Array, Bool, Float, Input, PRNGKeyArray
+from ..attacks.engine import validate_batch
 from ..attacks.objectives import AbstractObjective, as_objective
 from ..attacks.threats import ThreatModel, linf
 
@@ -127,36 +128,6 @@ def _landscape(model, x, y, objective: AbstractObjective, threat: ThreatModel, e
     return (loss.reshape(shape), success.reshape(shape), origin_loss, origin_success, slopes, (d1, d2))
 
 
-def _check_inputs(x: Input, y, threat: ThreatModel) -> int:
-    leaves = jax.tree.leaves(x)
-    if not leaves:
-        raise ValueError("loss_landscape: the input pytree has no arrays")
-    shapes = [np.shape(a) for a in leaves]
-    n = shapes[0][0] if shapes[0] else None
-    if any(len(s) == 0 or s[0] != n for s in shapes):
-        raise ValueError(f"loss_landscape: every input leaf needs the same leading batch axis; got shapes {shapes}: "
-                         f"add one (x[None]) for a single example")
-    if n == 0:
-        raise ValueError("loss_landscape: empty batch, pass at least one input")
-    for leaf in leaves:
-        if not np.issubdtype(np.asarray(leaf).dtype, np.floating):
-            raise ValueError(f"loss_landscape: inputs must be floating point, got dtype {np.asarray(leaf).dtype}")
-        if not np.all(np.isfinite(leaf)):
-            raise ValueError("loss_landscape: the inputs contain NaN or infinite values")
-    if y is not None:
-        y_leaves = jax.tree.leaves(y)
-        if not y_leaves or np.ndim(y_leaves[0]) == 0 or np.shape(y_leaves[0])[0] != n:
-            got = np.shape(y_leaves[0]) if y_leaves else "nothing"
-            raise ValueError(f"loss_landscape: {n} inputs need {n} targets (leading axis), got shape {got}")
-    bounds = threat.bounds()
-    if bounds is not None:
-        lo, hi = min(float(np.min(a)) for a in leaves), max(float(np.max(a)) for a in leaves)
-        if lo < bounds[0] - 1e-6 or hi > bounds[1] + 1e-6:
-            raise ValueError(f"loss_landscape: inputs span [{lo:.4g}, {hi:.4g}] but the threat's box is "
-                             f"{list(bounds)}: rescale the inputs (e.g. pixels / 255) or pass a matching threat")
-    return n
-
-
 def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObjective | str = "cross-entropy",
                    threat: ThreatModel | None = None, span: float = 0.3, points: int = 41,
                    key: PRNGKeyArray, project: bool = True, batch_size: int = 1024) -> Landscape:
@@ -214,7 +185,7 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     if threat.ball is None:
         raise ValueError("loss_landscape: the threat needs a norm ball (linf, l2, l1, a budget): it sets the "
                          "steepest-ascent direction and the unit of ε; an unbounded threat has neither")
-    n = _check_inputs(x, y, threat)
+    n = validate_batch(x, y, threat, owner="loss_landscape")
     x = jax.tree.map(jnp.asarray, x)
     y = jnp.zeros(n, jnp.int32) if y is None else jax.tree.map(jnp.asarray, y)
     dtype = jax.tree.leaves(x)[0].dtype

@@ -205,30 +205,43 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
     return success, c["out_dist"], c["out_evals"], c["out_x"]
 
 
-def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
+def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> int:
+    """Check a batch at the public boundary: one leading axis shared by every leaf, floating
+    point, finite, one target per input, inside the threat's box. Returns the batch size."""
     leaves = jax.tree.leaves(x)
     if not leaves:
-        raise ValueError("the input pytree has no arrays")
-    n = np.shape(leaves[0])[0] if np.ndim(leaves[0]) else None
-    for leaf in leaves:
-        if np.ndim(leaf) == 0 or np.shape(leaf)[0] != n:
-            raise ValueError(f"every input leaf needs the same leading batch axis; got shapes "
-                             f"{[np.shape(a) for a in leaves]}: add a batch axis (x[None]) for one example")
-        if not np.all(np.isfinite(leaf)):
-            raise ValueError("the inputs contain NaN or infinite values: clean the data before attacking")
+        raise ValueError(f"{owner}: the input pytree has no arrays")
+    shapes = [np.shape(a) for a in leaves]
+    n = shapes[0][0] if shapes[0] else None
+    if any(len(s) == 0 or s[0] != n for s in shapes):
+        raise ValueError(f"{owner}: every input leaf needs the same leading batch axis; got shapes {shapes}: "
+                         f"add a batch axis (x[None]) for one example")
     if n == 0:
-        raise ValueError("empty batch: the attack needs at least one example")
-    if y is not None and np.shape(jax.tree.leaves(y)[0])[0] != n:
-        raise ValueError(f"{np.shape(jax.tree.leaves(y)[0])[0]} targets for {n} inputs: pass one target per example")
-    eps = np.asarray(epsilons, dtype=np.float64)
-    if eps.ndim != 1 or eps.size == 0 or np.any(np.isnan(eps)) or np.any(eps < 0):
-        raise ValueError(f"epsilons must be a non-empty 1-D list of values ≥ 0 (inf allowed), got {epsilons!r}")
+        raise ValueError(f"{owner}: empty batch, pass at least one example")
+    for leaf in leaves:
+        if not np.issubdtype(np.asarray(leaf).dtype, np.floating):
+            raise ValueError(f"{owner}: inputs must be floating point, got dtype {np.asarray(leaf).dtype}")
+        if not np.all(np.isfinite(leaf)):
+            raise ValueError(f"{owner}: the inputs contain NaN or infinite values: clean the data first")
+    if y is not None:
+        y_leaves = jax.tree.leaves(y)
+        if not y_leaves or np.ndim(y_leaves[0]) == 0 or np.shape(y_leaves[0])[0] != n:
+            got = np.shape(y_leaves[0]) if y_leaves else "nothing"
+            raise ValueError(f"{owner}: {n} inputs need {n} targets (leading axis), got shape {got}")
     bounds = threat.bounds()
     if bounds is not None:
         lo, hi = min(float(np.min(a)) for a in leaves), max(float(np.max(a)) for a in leaves)
         if lo < bounds[0] - 1e-6 or hi > bounds[1] + 1e-6:
-            raise ValueError(f"inputs span [{lo:.4g}, {hi:.4g}] but the threat's box is {list(bounds)}: "
+            raise ValueError(f"{owner}: inputs span [{lo:.4g}, {hi:.4g}] but the threat's box is {list(bounds)}: "
                              f"rescale the inputs (e.g. pixels / 255) or pass matching bounds")
+    return n
+
+
+def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
+    n = validate_batch(x, y, threat)
+    eps = np.asarray(epsilons, dtype=np.float64)
+    if eps.ndim != 1 or eps.size == 0 or np.any(np.isnan(eps)) or np.any(eps < 0):
+        raise ValueError(f"epsilons must be a non-empty 1-D list of values ≥ 0 (inf allowed), got {epsilons!r}")
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return n

@@ -30,6 +30,7 @@ DEFENCES = {
     "natural": {},
     "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
     "hill-16": {"filter": "hill", "threshold": 0.5, "steepness": 16},
+    "hill-16-low": {"filter": "hill", "threshold": 0.3, "steepness": 16},
     "hard-threshold": {"filter": "hard", "threshold": 0.5},
     "proofreading": {"filter": "proofreading", "N": 3, "m": 2},
     "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5, "epochs": 20}},
@@ -49,18 +50,20 @@ def _evaluate(model, x, y, cfg, key) -> dict:
 
 
 def _reading(name: str, stage: dict, natural: dict, at: int) -> str:
-    """How to read a defence at ε index `at`: holds, holds but flagged, masks, or no gain."""
+    """How to read a defence at ε index `at`: holds, holds in part (PGD overstates it: masking),
+    masks gradients (only PGD sees a gain), or no gain over the natural classifier."""
     if name == "natural":
         return "baseline"
-    curves = stage["audit"]["curves"]
-    gain_pgd = 100 * (curves["PGD"][at] - natural["audit"]["curves"]["PGD"][at])
-    gain_worst = 100 * (_worst(stage)[at] - _worst(natural)[at])
-    flagged = stage["audit"]["masking"]
+    pgd, worst = 100 * stage["audit"]["curves"]["PGD"][at], 100 * _worst(stage)[at]
+    gain_pgd = pgd - 100 * natural["audit"]["curves"]["PGD"][at]
+    gain_worst = worst - 100 * _worst(natural)[at]
     if gain_worst >= HOLDS_MARGIN:
-        return "holds" + (" (audit flags the PGD number)" if flagged else "")
+        if pgd - worst >= HOLDS_MARGIN:
+            return f"holds in part: PGD overstates it by {pgd - worst:.0f} points (masking)"
+        return "holds"
     if gain_pgd >= HOLDS_MARGIN:
-        return "masks gradients: the gain under PGD vanishes under the stronger attacks"
-    return "no robustness gain"
+        return "masks gradients: the PGD gain vanishes under the stronger attacks"
+    return "no gain"
 
 
 def _worst(stage: dict) -> list[float]:
@@ -151,7 +154,8 @@ def run(run: Run) -> dict:
                          round(100 * curves["PGD"][at3], 1), round(100 * _worst(stage)[at3], 1),
                          stage["audit"]["verdict"],
                          _reading(name, stage, natural, at1) if natural else "–",
-                         round(seconds[name], 1), round(stage["seconds"], 1)])
+                         _reading(name, stage, natural, at3) if natural else "–",
+                         round(seconds[name], 1) if seconds[name] else "cached", round(stage["seconds"], 1)])
     audits = {labels[name]: stage["audit"] for name, stage in stages.items()}
     run.save_figure(_plot_curves(stages, labels), "robust_accuracy.png")
     run.save_figure(_plot_filters(cfg["defences"], x[0]), "filters.png")
@@ -168,13 +172,18 @@ def run(run: Run) -> dict:
                f"(step {step}, random start, cross-entropy); BPDA = the same PGD with the filter's "
                f"backward pass replaced by the identity; 'worst case' = the lowest accuracy any attack of the audit "
                f"reached (PGD ×5 steps, ×5 restarts, ×4 step, margin loss, BPDA, FGSM). Accuracy in %.")
-    notes = [f"A defence **holds** at ε = 0.1 if its worst-case accuracy is ≥ {HOLDS_MARGIN:g} points above the "
-             f"natural classifier's worst case; it **masks gradients** if only its PGD number clears that bar."]
+    notes = [f"A defence **holds** at ε if its worst-case accuracy is ≥ {HOLDS_MARGIN:g} points above the "
+             f"natural classifier's worst case (**in part** when PGD alone overstates it by ≥ {HOLDS_MARGIN:g} "
+             f"points); it **masks gradients** if only its PGD number clears that bar. 'Worst case' is over "
+             f"gradient-based attacks (with BPDA through the filter): evidence, not a certificate."]
     for name, stage in stages.items():
         if name != "natural" and natural:
-            notes.append(f"{labels[name]}: {_reading(name, stage, natural, at1)} (PGD {100 * stage['audit']['curves']['PGD'][at1]:.1f} %, "
-                         f"worst case {100 * _worst(stage)[at1]:.1f} % at ε = 0.1; natural worst case "
-                         f"{100 * _worst(natural)[at1]:.1f} %); audit: {stage['audit']['verdict']}.")
+            pgd, worst = stage["audit"]["curves"]["PGD"], _worst(stage)
+            notes.append(f"{labels[name]}: at ε = 0.1 {_reading(name, stage, natural, at1)} (PGD {100 * pgd[at1]:.1f} %, "
+                         f"worst {100 * worst[at1]:.1f} %); at ε = 0.3 {_reading(name, stage, natural, at3)} (PGD "
+                         f"{100 * pgd[at3]:.1f} %, worst {100 * worst[at3]:.1f} %); natural worst case "
+                         f"{100 * _worst(natural)[at1]:.1f} / {100 * _worst(natural)[at3]:.1f} %; audit: "
+                         f"{stage['audit']['verdict']}.")
     return {
         "summary": summary,
         "tables": [
@@ -183,7 +192,7 @@ def run(run: Run) -> dict:
              "rows": rows, "audits": audits},
             {"title": "Which defences hold against the adaptive attack",
              "columns": ["defence", "clean", "PGD ε=0.1", "worst ε=0.1", "PGD ε=0.3", "worst ε=0.3", "audit",
-                         "reading (ε = 0.1)", "train s", "evaluate + audit s"],
+                         "reading ε=0.1", "reading ε=0.3", "train s", "evaluate + audit s"],
              "rows": verdicts},
         ],
         "numbers": {name: {"clean": s["clean"], "curves": s["audit"]["curves"], "worst": _worst(s),
