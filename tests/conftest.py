@@ -50,3 +50,16 @@ def trained_mlp(mnist_small):
     model, _ = train_classifier(MLP(width=64, depth=1, key=jax.random.PRNGKey(0)), xtr, ytr,
                                 key=jax.random.PRNGKey(1), epochs=5, batch_size=50, progress=False)
     return model
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Drop JAX's compiled executables after each test module. A full run compiles thousands of
+    programs; kept alive in one process, their JIT code mappings approach the kernel's
+    `vm.max_map_count` (65,530 here) and XLA's compiler segfaulted late in the suite
+    (test_ode_antagonism, twice) while the same tests passed on their own."""
+    yield
+    import gc
+
+    jax.clear_caches()
+    gc.collect()
