@@ -237,3 +237,17 @@ def test_bad_inputs_raise_clear_errors(linear_problem):
         PGD(steps=0)
     with pytest.raises(ValueError, match="unknown threat"):
         robust_accuracy(model, x, y, [0.1], FGSM(), threat="l7", key=KEY)
+
+
+def test_robust_accuracy_never_exceeds_clean_accuracy(mnist_small):
+    # A hard threshold has zero input gradients: PGD from a random start cannot move, and an
+    # image misclassified when clean must still count as fooled.
+    from adprf.attacks import PGD, robust_accuracy
+    from adprf.nets import MLP, Filtered, HardThreshold
+
+    _, _, x, y = mnist_small
+    model = Filtered(MLP(width=16, depth=1, key=jax.random.PRNGKey(3)), HardThreshold(0.5))   # untrained
+    clean = float(jnp.mean(jnp.argmax(jax.vmap(model)(x), 1) == y))
+    result = robust_accuracy(model, x, y, [0.0, 0.1, 0.3], PGD(steps=5), key=jax.random.PRNGKey(0))
+    assert float(result.accuracy[0]) == pytest.approx(clean)
+    assert bool(jnp.all(result.accuracy <= clean + 1e-6))
