@@ -21,20 +21,12 @@ from ..attacks import PGD, audit
 from ..data import load_dataset
 from ..nets import accuracy
 from ..results import Run
-from .defences import build_filter, describe, train_defences
+from .defences import MLP_CLASSIFIER, SPECS, build_filter, describe, train_defences
 from .registry import Experiment, register
 
 EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
-CLASSIFIER = {"arch": "mlp", "width": 256, "depth": 2, "epochs": 10, "batch_size": 128}
-DEFENCES = {
-    "natural": {},
-    "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
-    "hill-16": {"filter": "hill", "threshold": 0.5, "steepness": 16},
-    "hill-16-low": {"filter": "hill", "threshold": 0.3, "steepness": 16},
-    "hard-threshold": {"filter": "hard", "threshold": 0.5},
-    "proofreading": {"filter": "proofreading", "N": 3, "m": 2},
-    "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5, "epochs": 20}},
-}
+CLASSIFIER = MLP_CLASSIFIER
+DEFENCES = dict(SPECS)
 # A defence "holds" at ε when the worst case of every attack in the audit stays this many
 # points above the natural classifier's worst case.
 HOLDS_MARGIN = 10.0

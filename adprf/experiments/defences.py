@@ -21,6 +21,19 @@ from ..nets import (MLP, Filtered, HardThreshold, Hill, MadryCNN, PowerLaw, Proo
 from ..nets.train import cross_entropy_loss
 from ..results import Run
 
+# The quick presets' classifier and defences, shared by the experiments (same dicts ⇒ the same
+# cached models).
+MLP_CLASSIFIER = {"arch": "mlp", "width": 256, "depth": 2, "epochs": 10, "batch_size": 128}
+SPECS = {
+    "natural": {},
+    "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
+    "hill-16": {"filter": "hill", "threshold": 0.5, "steepness": 16},
+    "hill-16-low": {"filter": "hill", "threshold": 0.3, "steepness": 16},
+    "hard-threshold": {"filter": "hard", "threshold": 0.5},
+    "proofreading": {"filter": "proofreading", "N": 3, "m": 2},
+    "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5, "epochs": 20}},
+}
+
 FILTERS = {
     "hill": lambda s: Hill(threshold=s.get("threshold", 0.5), steepness=s["steepness"]),
     "power": lambda s: PowerLaw(exponent=s["exponent"]),

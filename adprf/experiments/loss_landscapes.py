@@ -45,7 +45,7 @@ from ..cells import AdaptiveProofreading
 from ..data import load_dataset
 from ..ligands import v1_mixture
 from ..results import Run
-from .defences import describe, train_defences
+from .defences import MLP_CLASSIFIER, SPECS, describe, train_defences
 from .registry import Experiment, register
 
 
@@ -457,14 +457,8 @@ def _notes(images: dict, cells: dict, titles: dict, cfg: dict) -> list[str]:
     return notes
 
 
-_CLASSIFIER_QUICK = {"arch": "mlp", "width": 256, "depth": 2, "epochs": 10, "batch_size": 128}
-_DEFENCES = {
-    "natural": {},
-    "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
-    "hill-16": {"filter": "hill", "threshold": 0.5, "steepness": 16},
-    "proofreading": {"filter": "proofreading", "N": 3, "m": 2},
-    "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5, "epochs": 20}},
-}
+_CLASSIFIER_QUICK = MLP_CLASSIFIER
+_DEFENCES = {name: SPECS[name] for name in ("natural", "hill-4", "hill-16", "proofreading", "adversarial")}
 _CELLS = {"tau_c": 3.0, "models": [[5, 0], [5, 1], [5, 3]], "agonist_fraction": 0.5, "span": 3.0,
           "points": 61, "radii": [0.3, 1.0, 3.0]}
 
