@@ -78,6 +78,7 @@ class NonFiniteAtZero(eqx.Module):
         return self.classifier(x) + 0.0 * jnp.sum(jnp.sqrt(x))
 
 
+@pytest.mark.slow
 def test_non_finite_gradients_are_flagged(trained_mlp, test_set):
     result = audit(NonFiniteAtZero(trained_mlp), *test_set, epsilons=[0.3], key=KEY, batch_size=16)
     check = _by_name(result)["gradients"]
@@ -111,6 +112,7 @@ def test_solver_failures_are_flagged(trained_mlp, test_set):
     assert loud.masking and "steady state did not converge" in " ".join(loud.reasons)
 
 
+@pytest.mark.slow
 def test_cell_model_in_tau_space_is_not_flagged():
     # Generic over models: T_{5,0} on ligand mixtures, turned off by moving binding times.
     model = AdaptiveProofreading(N=5, m=0, tau_c=3.0)

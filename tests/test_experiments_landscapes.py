@@ -19,6 +19,8 @@ from adprf.experiments.defences import train_defence
 from adprf.experiments.loss_landscapes import SATURATED, cell_mixtures
 from adprf.results import Run
 
+pytestmark = pytest.mark.slow   # ~1–2 min: the quick preset end to end (opt-in: pytest -m slow)
+
 
 @pytest.fixture(scope="module")
 def landscapes(tmp_path_factory):
