@@ -35,7 +35,7 @@ from .evaluate import robust_accuracy
 from .methods import FGSM, PGD
 from .objectives import AbstractObjective, Margin, _Classification, as_objective
 from .straight_through import straight_through as _straight_through
-from .threats import THREATS, ThreatModel
+from .threats import ThreatModel, as_threat
 
 VERDICTS = ("pass", "fail", "warn", "skip")
 _SOLVER_ERRORS = (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError)
@@ -210,10 +210,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         raise ValueError("audit needs at least one ε > 0 (accuracy at ε = 0 is clean accuracy)")
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance is a fraction of examples in [0, 1), got {tolerance!r}")
-    if isinstance(threat, str):
-        if threat not in THREATS:
-            raise ValueError(f"unknown threat {threat!r}: use one of {sorted(THREATS)} or a ThreatModel")
-        threat = THREATS[threat](0.0, bounds=bounds)
+    threat = as_threat(threat, bounds)
     pgd = pgd or PGD(steps=40, step_size=0.01)
     if not isinstance(pgd, PGD):
         raise TypeError(f"the audit's reference attack must be a PGD, got {pgd!r}")

@@ -10,7 +10,7 @@ from .._types import Array, Bool, Float, Int, Input, PRNGKeyArray
 from .engine import run_attack
 from .methods import AbstractMethod
 from .objectives import AbstractObjective, as_objective
-from .threats import THREATS, ThreatModel
+from .threats import ThreatModel, as_threat
 
 
 class RobustAccuracy(eqx.Module):
@@ -55,10 +55,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
 
     **Returns:** a `RobustAccuracy`.
     """
-    if isinstance(threat, str):
-        if threat not in THREATS:
-            raise ValueError(f"unknown threat {threat!r}: use one of {sorted(THREATS)} or a ThreatModel")
-        threat = THREATS[threat](0.0, bounds=bounds)
+    threat = as_threat(threat, bounds)
     if threat.ball is None:
         raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
     result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,

@@ -452,3 +452,12 @@ def unbounded(constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
 
 
 THREATS: dict[str, Callable[..., ThreatModel]] = {"linf": linf, "l2": l2, "l1": l1}
+
+
+def as_threat(threat: "ThreatModel | str", bounds: tuple[float, float] | None = (0.0, 1.0)) -> ThreatModel:
+    """Accept a `ThreatModel` or one of the names in `THREATS` (radius 0, to be set per ε)."""
+    if isinstance(threat, ThreatModel):
+        return threat
+    if isinstance(threat, str) and threat in THREATS:
+        return THREATS[threat](0.0, bounds=bounds)
+    raise ValueError(f"unknown threat {threat!r}: use one of {sorted(THREATS)} or a ThreatModel")
