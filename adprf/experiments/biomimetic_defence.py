@@ -26,7 +26,9 @@ from .registry import Experiment, register
 
 EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 CLASSIFIER = MLP_CLASSIFIER
-DEFENCES = dict(SPECS)
+# The quick preset leaves out Hill θ = 0.3 (one more audit would take the three issue-4
+# experiments past 8 minutes on 2 cores); the paper preset has it.
+DEFENCES = {name: spec for name, spec in SPECS.items() if name != "hill-16-low"}
 # A defence "holds" at ε when the worst case of every attack in the audit stays this many
 # points above the natural classifier's worst case.
 HOLDS_MARGIN = 10.0
@@ -205,7 +207,7 @@ register(Experiment(
                   "pgd": {"steps": 40, "step_size": None, "restarts": 1}},
         "paper": {"dataset": "mnist", "n_test": 10000, "seed": 0, "batch_size": 512,
                   "classifier": {"arch": "cnn", "epochs": 10, "batch_size": 128},
-                  "defences": {**DEFENCES, "power-2": {"filter": "power", "exponent": 2},
+                  "defences": {**SPECS, "power-2": {"filter": "power", "exponent": 2},
                                "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01,
                                                                "warmup": 0.0, "epochs": 20}}},
                   "pgd": {"steps": 100, "step_size": None, "restarts": 1}},
