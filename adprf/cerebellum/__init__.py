@@ -1,0 +1,7 @@
+"""The simulated cerebellum of Yuezhang et al. (2021): granule layer, LTD centring, Purkinje readout."""
+
+from .granule import AbstractGranule as AbstractGranule, DenseGranule as DenseGranule, SparseGranule as SparseGranule
+from .ltd import LTD as LTD
+from .model import Cerebellum as Cerebellum
+from .purkinje import Purkinje as Purkinje
+from .train import delta_rule as delta_rule, encode as encode, rmsprop as rmsprop, train_cerebellum as train_cerebellum
