@@ -22,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="data sets: fetch or inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download a data set into the cache (ADPRF_DATA)")
-    fetch.add_argument("name", help="mnist | fashion-mnist")
+    fetch.add_argument("name", help="mnist | fashion-mnist | cifar10")
     fetch.add_argument("--root", default=None, help="data folder (default: $ADPRF_DATA or ~/.cache/adprf)")
     fetch.add_argument("--force", action="store_true", help="download again even if verified files exist")
     data_sub.add_parser("info", help="where the data live and which sets are present")
@@ -77,7 +77,8 @@ def _dispatch(args, parser) -> int:
 
 
 def _data(args, parser) -> int:
-    from .data import DATASETS, DataError, data_dir, fetch
+    from .data import DATASETS, DataError, cifar10_available, data_dir, fetch, fetch_cifar10
+    from .data.cifar import MEMBER_FOLDER, TARBALL, cifar10_dir
 
     if args.data_command == "info":
         root = data_dir()
@@ -86,11 +87,19 @@ def _data(args, parser) -> int:
             folder = root / release.folder
             present = sorted(p.name for p in folder.glob("*idx*")) if folder.exists() else []
             print(f"  {name:14s} {'present: ' + ', '.join(present) if present else 'absent'}")
+        folder = cifar10_dir(root)
+        present = [name for name in (TARBALL, MEMBER_FOLDER + "/") if (folder / name).exists()]
+        state = "present: " + ", ".join(present) if cifar10_available(root) else "absent"
+        print(f"  {'cifar10':14s} {state}")
         return 0
-    if args.name not in DATASETS:
-        parser.error(f"unknown data set {args.name!r}: choose from {', '.join(DATASETS)}")
+    fetchable = [*DATASETS, "cifar10"]
+    if args.name not in fetchable:
+        parser.error(f"unknown data set {args.name!r}: choose from {', '.join(fetchable)}")
     try:
-        path = fetch(args.name, root=args.root, force=args.force)
+        if args.name == "cifar10":
+            path = fetch_cifar10(root=args.root, force=args.force)
+        else:
+            path = fetch(args.name, root=args.root, force=args.force)
     except DataError as err:
         print(f"adprf: error: {err}", file=sys.stderr)
         return 1

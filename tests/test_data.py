@@ -287,7 +287,7 @@ def test_load_dataset_dispatch(tmp_path):
     assert len(data.load_dataset("mnist", "test", root=tmp_path)) == 5
     assert data.load_dataset("mnist-subset", "test").name == "mnist-subset"
     with pytest.raises(ValueError, match="'mnist-subset'.*'fashion-mnist'"):
-        data.load_dataset("cifar10", "train")
+        data.load_dataset("svhn", "train")
     with pytest.raises(ValueError, match="split"):
         data.load_dataset("mnist-subset", "validation")
 

