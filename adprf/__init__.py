@@ -4,12 +4,12 @@ The public API is re-exported here; submodules: `adprf.attacks` (the engine),
 `adprf.nets` (classifiers and training), `adprf.data` (MNIST and friends),
 `adprf.experiments` (registered paper reproductions), `adprf.cells` (cellular decision
 models of ligand distributions, `adprf.Ligands`), `adprf.analysis` (antagonism, critical
-points and regimes).
+points and regimes), `adprf.cerebellum` (granule–Purkinje networks and their training).
 """
 
 __version__ = "0.1.0"
 
-from . import analysis as analysis, attacks as attacks, cells as cells
+from . import analysis as analysis, attacks as attacks, cells as cells, cerebellum as cerebellum
 from .ligands import Ligands as Ligands
 from .attacks import (
     FGSM as FGSM,

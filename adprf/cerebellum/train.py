@@ -62,8 +62,8 @@ def _backprop(model: Cerebellum, xb, yb):
     params, static = eqx.partition(_learnable(model, "backprop"), eqx.is_inexact_array)
 
     def loss(p):
-        m = eqx.combine(p, static)
-        return mse_loss(m.purkinje(m.centred(jax.vmap(m.granule)(xb))), yb)
+        granule, purkinje = eqx.combine(p, static)
+        return mse_loss(purkinje(model.centred(jax.vmap(granule)(xb))), yb)
 
     value, grads = jax.value_and_grad(loss)(params)
     return grads, model, value

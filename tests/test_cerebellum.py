@@ -1,0 +1,188 @@
+"""The static cerebellum: granule layers, LTD state, Purkinje readout, delta-rule training."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adprf.attacks import PGD, linf, robust_accuracy
+from adprf.cerebellum import LTD, Cerebellum, DenseGranule, SparseGranule, delta_rule, rmsprop, train_cerebellum
+from adprf.cerebellum.train import mse_loss
+
+KEY = jax.random.PRNGKey(0)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+def test_sparse_gather_equals_dense_matrix(replace):
+    granule = SparseGranule(50, 300, 7, replace=replace, key=KEY)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (50,))
+    j = np.zeros((50, 300))
+    for cell in range(300):  # an independent construction of the masked matrix
+        for idx, w in zip(np.asarray(granule.indices[cell]), np.asarray(granule.weights[cell])):
+            j[idx, cell] += w
+    np.testing.assert_allclose(np.asarray(granule.as_dense()), j, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(granule(x)), np.maximum(np.asarray(x) @ j, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_draws():
+    with_rep = SparseGranule(10, 20000, 4, key=KEY)
+    counts = np.bincount(np.asarray(with_rep.indices).ravel(), minlength=10)
+    expected = 80000 / 10
+    assert ((counts - expected) ** 2 / expected).sum() < 30  # χ² with 9 dof: p ≈ 4e-4
+    assert np.any([len(set(r)) < 4 for r in np.asarray(with_rep.indices[:2000])])  # repeats happen
+    without = SparseGranule(10, 2000, 4, replace=False, key=KEY)
+    assert all(len(set(r)) == 4 for r in np.asarray(without.indices))
+    full = SparseGranule(10, 5, 10, replace=False, key=KEY)  # k = d: every row a permutation
+    assert all(sorted(r) == list(range(10)) for r in np.asarray(full.indices).tolist())
+    assert abs(float(jnp.std(SparseGranule(784, 50000, 4, key=KEY).weights)) - 0.5) < 0.01
+    assert abs(float(jnp.std(DenseGranule(784, 2000, key=KEY).weight)) - 784 ** -0.5) < 0.001
+
+
+def test_bad_sizes_are_named():
+    with pytest.raises(ValueError, match="distinct inputs"):
+        SparseGranule(10, 5, 11, replace=False, key=KEY)
+    with pytest.raises(ValueError, match="k .* positive"):
+        SparseGranule(10, 5, 0, key=KEY)
+    with pytest.raises(ValueError, match="needs k"):
+        Cerebellum(10, 5, connectivity="sparse", key=KEY)
+    with pytest.raises(ValueError, match="connectivity"):
+        Cerebellum(10, 5, connectivity="random", key=KEY)
+    with pytest.raises(ValueError, match="inputs=12"):
+        Cerebellum(10, 5, key=KEY)(jnp.zeros((3, 4)))
+
+
+def test_forward_closed_form_and_frozen_ltd():
+    model = Cerebellum(12, 30, key=KEY)
+    mean = jax.random.uniform(jax.random.PRNGKey(2), (30,))
+    model = eqx.tree_at(lambda m: m.ltd.mean, model, mean)
+    x = jax.random.uniform(jax.random.PRNGKey(3), (3, 4))
+    j, w = np.asarray(model.granule.weight), np.asarray(model.purkinje.weight)
+    expected = (np.maximum(np.asarray(x).ravel() @ j, 0) - np.asarray(mean)) @ w
+    np.testing.assert_allclose(np.asarray(model(x)), expected, rtol=1e-5, atol=1e-6)
+    grad_mean = jax.grad(lambda mu: eqx.tree_at(lambda m: m.ltd.mean, model, mu)(x).sum())(mean)
+    assert np.all(np.asarray(grad_mean) == 0)  # no gradient through μ
+
+
+def test_ltd_update_is_the_running_mean():
+    ltd = LTD.init(3)
+    batches = np.random.default_rng(0).uniform(size=(5, 4, 3))
+    mu = np.zeros(3)
+    for b in batches:
+        ltd = ltd.update(jnp.asarray(b))
+        mu = 0.99 * mu + 0.01 * b.mean(0)
+    np.testing.assert_allclose(np.asarray(ltd.mean), mu, rtol=1e-5)
+    with pytest.raises(ValueError, match="momentum"):
+        LTD(jnp.zeros(3), 1.0)
+
+
+def test_delta_rule_is_the_mse_gradient():
+    model = Cerebellum(20, 40, connectivity="sparse", k=3, key=KEY)
+    xb = jax.random.uniform(jax.random.PRNGKey(4), (6, 20))
+    yb = jnp.array([0, 1, 2, 3, 4, 9])
+    gradient, updated, loss = delta_rule(model, xb, yb)
+    mu = 0.01 * jax.vmap(model.granule)(xb).mean(0)
+    np.testing.assert_allclose(np.asarray(updated.ltd.mean), np.asarray(mu), rtol=1e-5)
+    auto = jax.grad(lambda w: mse_loss(jax.vmap(eqx.tree_at(lambda m: m.purkinje.weight, updated, w))(xb), yb))(
+        model.purkinje.weight)
+    np.testing.assert_allclose(np.asarray(gradient), np.asarray(auto), rtol=1e-4, atol=1e-7)
+    assert np.isclose(float(loss), float(mse_loss(jax.vmap(updated)(xb), yb)), rtol=1e-5)
+
+
+def test_rmsprop_matches_pytorch_formula():
+    opt = rmsprop(0.1, 0.99, 1e-8)
+    w = jnp.array([1.0, -2.0])
+    state = opt.init(w)
+    v, w_ref = np.zeros(2), np.array([1.0, -2.0])
+    for g in ([0.5, -1.0], [0.1, 0.2], [-0.3, 0.0]):
+        updates, state = opt.update(jnp.asarray(g), state, w)
+        w = w + updates
+        v = 0.99 * v + 0.01 * np.square(g)
+        w_ref = w_ref - 0.1 * np.asarray(g) / (np.sqrt(v) + 1e-8)
+    np.testing.assert_allclose(np.asarray(w), w_ref, rtol=1e-5)
+
+
+def _numpy_training(model, x, y, key, batch_size, lr):
+    """One epoch of the paper's rule written out in NumPy, with the same shuffling."""
+    order = np.asarray(jax.random.permutation(jax.random.split(key, 1)[0], x.shape[0]))
+    j = np.asarray(model.granule.as_dense(), np.float64)
+    w = np.asarray(model.purkinje.weight, np.float64)
+    mu, v = np.zeros(j.shape[1]), np.zeros_like(w)
+    for start in range(0, (x.shape[0] // batch_size) * batch_size, batch_size):
+        idx = order[start:start + batch_size]
+        h = np.maximum(np.asarray(x[idx], np.float64).reshape(len(idx), -1) @ j, 0)
+        mu = 0.99 * mu + 0.01 * h.mean(0)
+        z = h - mu
+        e = z @ w - np.eye(w.shape[1])[np.asarray(y[idx])]
+        g = z.T @ e * 2 / e.size
+        v = 0.99 * v + 0.01 * g ** 2
+        w = w - lr * g / (np.sqrt(v) + 1e-8)
+    return w, mu
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_training_epoch_equals_numpy_delta_rule(batch_size):
+    model = Cerebellum(16, 25, connectivity="sparse", k=4, key=KEY)
+    x = jax.random.uniform(jax.random.PRNGKey(5), (42, 4, 4))
+    y = jax.random.randint(jax.random.PRNGKey(6), (42,), 0, 10)
+    key = jax.random.PRNGKey(7)
+    trained, history = train_cerebellum(model, x, y, key=key, epochs=1, batch_size=batch_size,
+                                        select="last", progress=False)
+    w, mu = _numpy_training(model, x, y, key, batch_size, 0.5 / 25)
+    np.testing.assert_allclose(np.asarray(trained.ltd.mean), mu, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(trained.purkinje.weight), w, rtol=2e-3, atol=2e-4)
+    assert np.all(trained.granule.weights == model.granule.weights)  # granule fixed
+
+
+def test_training_on_mnist_and_best_epoch(mnist_small):
+    xtr, ytr, xte, yte = mnist_small
+    model = Cerebellum(784, 1000, key=KEY)
+    trained, history = train_cerebellum(model, xtr, ytr, key=KEY, epochs=4, eval_data=(xte, yte), progress=False)
+    best = int(np.argmax(history["eval_accuracy"]))
+    assert history["best_epoch"] == best
+    accuracy = float(jnp.mean(jnp.argmax(jax.vmap(trained)(xte), -1) == yte))
+    assert accuracy == pytest.approx(history["eval_accuracy"][best], abs=1e-6)
+    assert accuracy > 0.8
+    backprop, _ = train_cerebellum(model, xtr, ytr, key=KEY, epochs=1, rule="backprop", select="last",
+                                   learning_rate=1e-3, progress=False)
+    assert not np.allclose(backprop.granule.weight, model.granule.weight)  # granule learns too
+    with pytest.raises(ValueError, match="eval_data"):
+        train_cerebellum(model, xtr, ytr, key=KEY)
+    with pytest.raises(ValueError, match="rule"):
+        train_cerebellum(model, xtr, ytr, key=KEY, rule="hebb", select="last")
+    with pytest.raises(ValueError, match="batch_size"):
+        train_cerebellum(model, xtr, ytr, key=KEY, batch_size=0, select="last")
+
+
+def test_encoder_head_is_trained_on_frozen_features():
+    encoder = eqx.nn.Linear(6, 5, key=jax.random.PRNGKey(8))
+    model = Cerebellum(5, 20, encoder=encoder, key=KEY)
+    x = jax.random.uniform(jax.random.PRNGKey(9), (30, 6))
+    y = jax.random.randint(KEY, (30,), 0, 10)
+    trained, _ = train_cerebellum(model, x, y, key=KEY, epochs=2, batch_size=5, select="last", progress=False)
+    assert all(np.all(a == b) for a, b in zip(jax.tree.leaves(trained.encoder), jax.tree.leaves(encoder)))
+    head = eqx.tree_at(lambda m: m.encoder, trained, None, is_leaf=lambda v: v is None)
+    np.testing.assert_allclose(np.asarray(trained(x[0])), np.asarray(head(encoder(x[0]))), rtol=1e-6)
+
+
+def test_attacks_sparse_equals_dense_and_gradient_matches_fd(mnist_small):
+    _, _, xte, yte = mnist_small
+    sparse = Cerebellum(784, 500, connectivity="sparse", k=4, key=KEY)
+    sparse = eqx.tree_at(lambda m: m.ltd.mean, sparse, jnp.full(500, 0.1))
+    dense = eqx.tree_at(lambda m: m.granule, sparse, _Masked(sparse.granule.as_dense(), 784, 500))
+    x, y = xte[:32], yte[:32]
+    np.testing.assert_allclose(np.asarray(jax.vmap(sparse)(x)), np.asarray(jax.vmap(dense)(x)), atol=1e-5)
+    loss = lambda img: jnp.sum(sparse(img) ** 2)  # noqa: E731
+    point = 0.8 * x[0] + 0.1  # no black pixels: no granule cell sits exactly at its ReLU kink
+    g = jax.grad(loss)(point)
+    direction = jax.random.normal(KEY, point.shape)
+    fd = (loss(point + 1e-4 * direction) - loss(point - 1e-4 * direction)) / 2e-4  # no kink crossed
+    assert float(jnp.sum(g * direction)) == pytest.approx(float(fd), rel=1e-2)
+    runs = [robust_accuracy(m, x, y, [0.0, 0.05], PGD(10, 0.01), objective="mse", key=KEY).accuracy
+            for m in (sparse, dense)]
+    np.testing.assert_allclose(np.asarray(runs[0]), np.asarray(runs[1]), atol=1 / 32 + 1e-6)
+
+
+class _Masked(DenseGranule):
+    def __init__(self, weight, inputs, width):
+        self.weight, self.inputs, self.width = weight, inputs, width
