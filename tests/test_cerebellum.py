@@ -186,3 +186,22 @@ def test_attacks_sparse_equals_dense_and_gradient_matches_fd(mnist_small):
 class _Masked(DenseGranule):
     def __init__(self, weight, inputs, width):
         self.weight, self.inputs, self.width = weight, inputs, width
+
+
+@pytest.mark.parametrize("method", ["gather", "dense"])
+def test_sparse_methods_values_and_gradients(method):
+    granule = SparseGranule(30, 40, 5, method=method, key=KEY)
+    dense = granule.as_dense()
+    x = jax.random.uniform(jax.random.PRNGKey(11), (3, 30))
+    probe = jax.random.normal(jax.random.PRNGKey(12), (3, 40))
+    f = lambda g, xs: jnp.sum(probe * jax.vmap(g.drive)(xs))  # noqa: E731
+    ref = lambda w, xs: jnp.sum(probe * (xs @ w))  # noqa: E731
+    np.testing.assert_allclose(np.asarray(jax.vmap(granule.drive)(x)), np.asarray(x @ dense), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.grad(f, argnums=1)(granule, x)),
+                               np.asarray(jax.grad(ref, argnums=1)(dense, x)), rtol=1e-5, atol=1e-6)
+    # the weights' gradient (backprop rule): chain rule through the dense matrix
+    dw = jax.grad(lambda w: f(eqx.tree_at(lambda g: g.weights, granule, w), x))(granule.weights)
+    dj = np.asarray(jax.grad(ref)(dense, x))
+    expected = dj[np.asarray(granule.indices), np.arange(40)[:, None]]
+    np.testing.assert_allclose(np.asarray(dw), expected, rtol=1e-5, atol=1e-6)
+    assert SparseGranule(784, 10, 4, key=KEY).method == "gather" and SparseGranule(784, 10, 49, key=KEY).method == "dense"

@@ -62,15 +62,24 @@ class DenseGranule(AbstractGranule):
 class SparseGranule(AbstractGranule):
     """Random-sparse granule layer ("RC"): cell i reads pixels `indices[i]` with `weights[i]`.
 
-    Computed by a gather, `h_i = ReLU(Σ_j weights[i, j] · x[indices[i, j]])`; no d × m matrix
-    is ever formed. With replacement (the original code) a pixel may be drawn twice by one
-    cell, and its two weights then add up.
+    `h_i = ReLU(Σ_j weights[i, j] · x[indices[i, j]])`. With replacement (the original code)
+    a pixel may be drawn twice by one cell, and its two weights then add up. Two ways to
+    compute it (`method`):
+
+    - "gather": k gathers of m values, accumulated, with a hand-written VJP that
+      scatter-adds k times into the d inputs; memory O(batch · m), no d × m matrix and no
+      (batch, m, k) array (which a single fancy-indexing gather and its autodiff transpose
+      write out in full).
+    - "dense": the d × m matrix `as_dense()`, built once per call (not per example), then a
+      matmul; faster when k is a sizeable fraction of d.
+    - "auto" (default): "gather" while k < d / 16, else "dense" (at d = 784: k ≤ 48 gathers).
 
     **Arguments:**
     - `inputs`: d, the input size.
     - `width`: m, the number of granule cells.
     - `k`: inputs per cell (1 ≤ k; without replacement also k ≤ d).
     - `replace`: draw each cell's inputs with replacement (default, as the original code).
+    - `method`: "auto", "gather" or "dense" (see above).
     - `key`: PRNG key of the connectivity and weights.
     """
 
@@ -79,8 +88,12 @@ class SparseGranule(AbstractGranule):
     inputs: int = eqx.field(static=True)
     width: int = eqx.field(static=True)
     replace: bool = eqx.field(static=True)
+    method: str = eqx.field(static=True)
 
-    def __init__(self, inputs: int, width: int, k: int, *, replace: bool = True, key: PRNGKeyArray):
+    def __init__(self, inputs: int, width: int, k: int, *, replace: bool = True, method: str = "auto",
+                 key: PRNGKeyArray):
+        if method not in SPARSE_METHODS:
+            raise ValueError(f"method must be one of {SPARSE_METHODS}, got {method!r}")
         _check_sizes(inputs, width)
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k (inputs per granule cell) must be a positive integer, got {k!r}")
@@ -88,6 +101,7 @@ class SparseGranule(AbstractGranule):
             raise ValueError(f"cannot draw k = {k} distinct inputs out of d = {inputs}: "
                              f"use k ≤ {inputs} or replace=True")
         self.inputs, self.width, self.replace = inputs, width, replace
+        self.method = ("gather" if k * DENSE_FRACTION < inputs else "dense") if method == "auto" else method
         k_idx, k_w = jax.random.split(key)
         self.indices = _draw_inputs(k_idx, inputs, width, k, replace)
         self.weights = jax.random.normal(k_w, (width, k)) / math.sqrt(k)
@@ -97,11 +111,44 @@ class SparseGranule(AbstractGranule):
         return self.indices.shape[1]
 
     def drive(self, x: Float[Array, " d"]) -> Float[Array, " m"]:
-        return jnp.sum(self.weights * x[self.indices], axis=-1)
+        if self.method == "dense":
+            return x @ self.as_dense()
+        return sparse_drive(x, self.indices, self.weights)
 
     def as_dense(self) -> Float[Array, "d m"]:
         cells = jnp.broadcast_to(jnp.arange(self.width)[:, None], self.indices.shape)
         return jnp.zeros((self.inputs, self.width), self.weights.dtype).at[self.indices, cells].add(self.weights)
+
+
+SPARSE_METHODS = ("auto", "gather", "dense")
+DENSE_FRACTION = 16  # "auto" gathers while k < d / DENSE_FRACTION
+
+
+@jax.custom_vjp
+def sparse_drive(x: Float[Array, " d"], indices: Int[Array, "m k"], weights: Float[Array, "m k"]) -> Float[Array, " m"]:
+    """Σ_j weights[:, j] · x[indices[:, j]], one gather of m values per input slot j."""
+    def slot(j, total):
+        return total + weights[:, j] * x[indices[:, j]]
+
+    return jax.lax.fori_loop(0, indices.shape[1], slot, jnp.zeros(indices.shape[0], jnp.result_type(x, weights)))
+
+
+def _sparse_drive_fwd(x, indices, weights):
+    return sparse_drive(x, indices, weights), (x, indices, weights)
+
+
+def _sparse_drive_bwd(residuals, cotangent):
+    x, indices, weights = residuals
+
+    def slot(j, total):
+        return total.at[indices[:, j]].add(cotangent * weights[:, j])
+
+    dx = jax.lax.fori_loop(0, indices.shape[1], slot, jnp.zeros_like(x))
+    dweights = cotangent[:, None] * x[indices]  # only kept when the weights learn (backprop rule)
+    return dx, None, dweights
+
+
+sparse_drive.defvjp(_sparse_drive_fwd, _sparse_drive_bwd)
 
 
 def _check_sizes(inputs: int, width: int) -> None:
