@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
+from tqdm import tqdm
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -54,12 +55,25 @@ from .registry import Experiment, register
 # ----------------------------------------------------------------------------- (a) steady state
 
 @eqx.filter_jit
-def _settle(dynamics: CerebellarDynamics, images, bins: int, batch: int):
-    """Purkinje outputs at the end of every bin and solver steps, each image held for `bins` bins."""
+def _settle_chunk(dynamics: CerebellarDynamics, images, bins: int):
     def one(x):
         trajectory = dynamics.solve(jnp.broadcast_to(x, (bins,) + x.shape))
         return trajectory.purkinje, trajectory.steps
-    return jax.lax.map(one, images, batch_size=batch)
+    return jax.vmap(one)(images)
+
+
+def settle(dynamics: CerebellarDynamics, images, bins: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Purkinje outputs at the end of every bin, (n, bins, outputs), and solver steps, (n,), each
+    image held for `bins` bins; chunks of `batch` images (the last one padded: one compilation)."""
+    images = np.asarray(images)
+    outputs, steps = [], []
+    for start in tqdm(range(0, len(images), batch), desc="rate network to steady state", leave=False):
+        chunk = images[start:start + batch]
+        padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)])
+        y, k = _settle_chunk(dynamics, jnp.asarray(padded), bins)
+        outputs.append(np.asarray(y)[: len(chunk)])
+        steps.append(np.asarray(k)[: len(chunk)])
+    return np.concatenate(outputs), np.concatenate(steps)
 
 
 @eqx.filter_jit
@@ -84,11 +98,10 @@ def steady_state(run: Run, cfg: dict, seed: int) -> dict:
         fastest, slowest = s["granule_time"]
         dynamics = CerebellarDynamics(model, spread_time_constants(model.width, fastest, slowest), s["purkinje_time"],
                                       dt=s["horizon"] * slowest / s["bins"], rtol=s["rtol"], atol=s["atol"])
-        batch = min(evaluation_batch(model.width * s["bins"]), n_test)
+        batch = min(evaluation_batch(model.width * s["bins"], budget=1 << 22), n_test)
         start = time.perf_counter()
         static = np.asarray(_static(model, images, min(evaluation_batch(model.width), n_test)))
-        ode, steps = _settle(dynamics, images, s["bins"], batch)
-        ode, steps = np.asarray(ode), np.asarray(steps)                       # (n, bins, 10), (n,)
+        ode, steps = settle(dynamics, images, s["bins"], batch)              # (n, bins, 10), (n,)
         error = np.abs(ode - static[:, None]).max(axis=(0, 2))                # per read-out time
         accuracy = (ode.argmax(-1) == labels[:, None]).mean(0)
         return {"times": np.asarray(dynamics.times(s["bins"])), "error": error, "accuracy_t": accuracy,
