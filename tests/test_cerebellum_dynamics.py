@@ -152,7 +152,9 @@ def test_bad_arguments_are_named():
     dynamics = CerebellarDynamics(model, 1.0, 1.0, dt=1.0)
     with pytest.raises(ValueError, match="leading time axis"):
         dynamics(jnp.ones(30))
-    with pytest.raises(ValueError, match="inputs=20"):
+    with pytest.raises(ValueError, match="must hold the granule layer's 30 inputs"):
         dynamics(jnp.ones((3, 20)))
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        dynamics(jnp.ones((5, 6)))               # one 5 × 6 image without its time axis
     with pytest.raises(ValueError, match="reads bin 5"):
         ResponseAt(dynamics, 5)(jnp.ones((3, 30)))

@@ -163,6 +163,11 @@ class CerebellarDynamics(eqx.Module):
         if jnp.ndim(stimulus) < 2:
             raise ValueError(f"a temporal stimulus has a leading time axis, shape (T, d); got shape "
                              f"{jnp.shape(stimulus)}: for a constant input x pass x[None] (one bin) and a long dt")
+        size, inputs = math.prod(jnp.shape(stimulus)[1:]), self.cerebellum.granule.inputs
+        if self.cerebellum.encoder is None and size != inputs:
+            raise ValueError(f"each sample of a temporal stimulus (T, ...) must hold the granule layer's {inputs} "
+                             f"inputs, got samples of shape {jnp.shape(stimulus)[1:]} ({size} values): for one "
+                             f"constant input x pass x[None]")
         return jax.vmap(self.cerebellum.granule_activity)(stimulus)
 
     def rest(self) -> tuple[Float[Array, " m"], Float[Array, " outputs"]]:
