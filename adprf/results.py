@@ -103,6 +103,17 @@ class Run:
         atomic_write(path.with_suffix(".json"), lambda f: json.dump(spec, f, indent=1, default=str))
         return model
 
+    def shared_stage(self, spec: dict, build: Callable[[], dict]) -> dict:
+        """A JSON-able result shared between experiments (e.g. one model's robustness curve),
+        cached under `<root>/_models/` by the hash of `spec`, which must say everything that
+        determines it."""
+        path = self.root / "_models" / f"{config_hash('stage', spec)}.json"
+        if path.exists():
+            return json.loads(path.read_text())["value"]
+        value = _jsonable(build())
+        atomic_write(path, lambda f: json.dump({"spec": _jsonable(spec), "value": value}, f, indent=1))
+        return value
+
     def stage(self, tag: str, build: Callable[[], dict]) -> dict:
         """A JSON-able stage result cached as `<tag>.json`."""
         path = self.directory / f"{tag}.json"

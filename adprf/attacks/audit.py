@@ -8,7 +8,8 @@ and ε grid as the reported PGD curve, and gives a verdict per check and overall
 
 - **fgsm-vs-pgd**: a single step must not beat the iterative attack;
 - **more-steps**, **restarts**, **larger-step**: a stronger PGD must not lower accuracy much;
-- **margin-loss**, **own-loss**: other losses must not lower accuracy much;
+- **margin-loss**, **cross-entropy** (when the reference loss is another classification loss,
+  e.g. the cerebellum's MSE), **own-loss**: other losses must not lower accuracy much;
 - **straight-through**: attacking through the declared non-differentiable parts with an
   identity stand-in (BPDA) must not lower accuracy much;
 - **unbounded**: with a radius covering the whole input box, accuracy must fall to ~0;
@@ -33,7 +34,7 @@ from .._types import Input, PRNGKeyArray
 from .engine import attack
 from .evaluate import robust_accuracy
 from .methods import FGSM, PGD
-from .objectives import AbstractObjective, Margin, _Classification, as_objective
+from .objectives import AbstractObjective, CrossEntropy, Margin, _Classification, as_objective
 from .straight_through import straight_through as _straight_through
 from .threats import ThreatModel, as_threat
 
@@ -264,6 +265,8 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     classification = isinstance(objective, _Classification)
     if classification:
         variants.append(("margin-loss", "margin loss", pgd, Margin(targeted=objective.targeted), ()))
+        if not isinstance(objective, CrossEntropy):  # e.g. an MSE reference: CE is the usual stronger loss
+            variants.append(("cross-entropy", "cross-entropy loss", pgd, CrossEntropy(targeted=objective.targeted), ()))
     if own_loss is not None:
         variants.append(("own-loss", f"{type(as_objective(own_loss)).__name__} loss", pgd, as_objective(own_loss), ()))
     if parts:

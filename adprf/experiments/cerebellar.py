@@ -1,0 +1,191 @@
+"""What the cerebellum experiments share: building, training (cached across experiments),
+attacking and tabulating `Cerebellum` models beside the numbers of Yuezhang et al. (2021).
+
+A model is a small JSON-able spec, `{"width": m, "connectivity": "dense"}` or
+`{"width": m, "connectivity": "sparse", "k": 4, "replace": True}`, plus `"ltd": bool`.
+Training follows SPEC §5.1 (delta rule + RMSprop, lr 0.5/m, best-test epoch); the trained
+model is cached under `<results>/_models/` by the hash of everything that determines it, so
+`cerebellum-ablation` reuses the models of `cerebellum-width` and `cerebellum-sparsity`.
+Attacks follow SPEC §5.2: L∞ FGSM and PGD-40 (step 0.01, uniform random start), MSE to the
+one-hot label, ε ∈ {0, 0.05, …, 0.3}, accuracy on the attacked test images. adprf's PGD stops
+each example at its first successful iterate instead of returning the last one: an example
+counted fooled was fooled by a point inside the ball, so our PGD accuracy is at most the
+last-iterate one.
+"""
+
+import time
+
+import jax
+import matplotlib
+import numpy as np
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from ..attacks import FGSM, PGD, robust_accuracy
+from ..cerebellum import Cerebellum, train_cerebellum
+from ..data import load_dataset
+from ..nets import accuracy
+from ..results import Run
+
+EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+COLUMNS = ["Test", "FGSM .1", "FGSM .3", "PGD .1", "PGD .3"]
+SYNAPSES = 4.8e6  # the sparsity sweep's synapse budget: m = ⌊4.8·10⁶ / (k + 20)⌋
+
+# SPEC §5.3, Yuezhang et al. (2021), MNIST, batch 50: Test, FGSM .1, FGSM .3, PGD .1, PGD .3 (%).
+PAPER_WIDTH = {  # m -> (no LTD, with LTD)
+    1000: ((94.1, 20.4, 10.5, 9.0, 1.3), (94.4, 21.2, 10.9, 9.5, 1.4)),
+    2000: ((95.4, 27.6, 14.2, 13.8, 1.8), (95.6, 29.7, 15.6, 12.3, 1.4)),
+    5000: ((96.3, 37.5, 20.1, 15.7, 1.3), (96.6, 41.8, 21.2, 14.4, 1.3)),
+    10000: ((96.8, 38.4, 18.8, 16.4, 1.0), (97.0, 48.3, 22.6, 13.0, 1.0)),
+    20000: ((97.1, 42.9, 21.1, 16.2, 0.9), (97.3, 55.7, 28.2, 16.1, 1.0)),
+    50000: ((97.2, 43.9, 22.1, 15.6, 0.6), (97.3, 59.2, 29.2, 16.2, 0.8)),
+    100000: ((97.2, 45.6, 23.1, 15.3, 0.7), (97.3, 61.0, 29.4, 17.8, 0.8)),
+    200000: ((97.1, 45.2, 22.9, 15.3, 0.6), (97.4, 62.0, 30.4, 19.6, 0.7)),
+}
+PAPER_SPARSITY = {  # k -> (RC, RC + LTD), m = ⌊4.8M/(k+20)⌋
+    784: ((96.5, 33.8, 15.9, 13.9, 1.3), (96.9, 42.4, 20.4, 13.2, 0.9)),
+    200: ((97.1, 43.6, 22.3, 15.1, 1.0), (97.2, 55.6, 27.4, 14.8, 0.8)),
+    50: ((97.2, 46.1, 23.9, 16.3, 0.6), (97.3, 60.0, 29.3, 17.6, 0.6)),
+    10: ((96.7, 44.2, 19.5, 12.1, 0.2), (96.9, 60.2, 24.5, 24.4, 0.3)),
+    4: ((96.0, 48.3, 18.2, 17.6, 0.5), (96.1, 62.0, 23.4, 55.8, 4.9)),
+    2: ((94.2, 54.2, 14.9, 24.2, 2.0), (94.5, 61.4, 19.4, 57.3, 16.0)),
+    1: ((85.8, 68.4, 28.3, 20.2, 9.7), (86.6, 70.1, 33.1, 33.6, 17.7)),
+}
+
+
+def sparsity_width(k: int, synapses: float = SYNAPSES) -> int:
+    """The synapse-count control m = ⌊synapses / (k + 20)⌋ (4.8·10⁶ in the paper)."""
+    return int(synapses // (k + 20))
+
+
+def label(spec: dict) -> str:
+    """A short name, e.g. "RC k=4 m=200000 + LTD"."""
+    base = (f"FC m={spec['width']}" if spec["connectivity"] == "dense"
+            else f"RC k={spec['k']} m={spec['width']}")
+    return base + (" + LTD" if spec.get("ltd") else "")
+
+
+def build(spec: dict, key, inputs: int = 784) -> Cerebellum:
+    """The untrained `Cerebellum` of a spec."""
+    return Cerebellum(inputs, spec["width"], connectivity=spec["connectivity"], k=spec.get("k"),
+                      replace=spec.get("replace", True), ltd=spec.get("ltd", False), key=key)
+
+
+def load_data(cfg: dict):
+    """(train images, train labels, test images, test labels, source) of the config's data set."""
+    train, test = load_dataset(cfg["dataset"], "train"), load_dataset(cfg["dataset"], "test")
+    n_train = cfg.get("n_train") or len(train)
+    return train.images[:n_train], train.labels[:n_train], test.images, test.labels, test.source
+
+
+def fit(run: Run, spec: dict, data, cfg: dict, seed: int) -> tuple[Cerebellum, float, dict]:
+    """Train (or load from the shared cache) the model of `spec` with the config's schedule.
+
+    **Returns:** `(model, seconds spent training (0 when loaded), the full spec it is cached by)`.
+    """
+    xtr, ytr, xte, yte, _ = data
+    k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
+    template = build(spec, k_init)
+    schedule = {"epochs": cfg.get("epochs", 10), "batch_size": cfg.get("train_batch", 50),
+                "rule": cfg.get("rule", "delta")}
+    seconds = [0.0]
+
+    def train():
+        start = time.perf_counter()
+        model, _ = train_cerebellum(template, xtr, ytr, key=k_train, eval_data=(xte, yte),
+                                    description=f"train {label(spec)} (seed {seed})", **schedule)
+        seconds[0] = time.perf_counter() - start
+        return model
+
+    full_spec = {"cerebellum": spec, "dataset": cfg["dataset"], "n_train": len(xtr), "seed": seed, **schedule}
+    return run.shared_model(full_spec, template, train), seconds[0], full_spec
+
+
+def attack_batch(width: int, cap: int = 256) -> int:
+    """Examples the engine attacks at once, so that granule activity stays within ~2²⁵ floats."""
+    return int(max(8, min(cap, (1 << 25) // width)))
+
+
+def evaluate(run: Run, tag: str, model: Cerebellum, model_spec: dict, data, cfg: dict, seed: int) -> dict:
+    """Clean accuracy on the whole test set and FGSM / PGD curves on the attacked test images,
+    cached across experiments by the model's full spec and the attack's settings.
+
+    **Returns:** `{"clean", "FGSM", "PGD", "seconds"}`.
+    """
+    _, _, xte, yte, _ = data
+    n = min(cfg["n_test"], len(yte))
+    pgd = cfg["pgd"]
+    methods = {"FGSM": FGSM(), "PGD": PGD(steps=pgd["steps"], step_size=pgd["step_size"], random_start=True)}
+
+    def compute():
+        start = time.perf_counter()
+        out = {"clean": accuracy(model, xte, yte, batch_size=attack_batch(model.width, 1000))}
+        for name, method in methods.items():
+            r = robust_accuracy(model, xte[:n], yte[:n], cfg.get("epsilons", EPSILONS), method, objective="mse",
+                                key=jax.random.PRNGKey(1000 + seed), batch_size=attack_batch(model.width),
+                                progress=f"{tag} {name}")
+            out[name] = np.asarray(r.accuracy).tolist()
+        return {**out, "seconds": time.perf_counter() - start}
+
+    attack_spec = {"model": model_spec, "n_test": n, "pgd": pgd, "epsilons": cfg.get("epsilons", EPSILONS),
+                   "objective": "mse", "attack_seed": 1000 + seed}
+    return run.shared_stage(attack_spec, compute)
+
+
+def summarise(results: list[dict], epsilons=EPSILONS) -> list[float]:
+    """Mean over seeds of (Test, FGSM .1, FGSM .3, PGD .1, PGD .3) in %."""
+    i1, i3 = epsilons.index(0.1), epsilons.index(0.3)
+    rows = [[r["clean"], r["FGSM"][i1], r["FGSM"][i3], r["PGD"][i1], r["PGD"][i3]] for r in results]
+    return [round(100 * float(v), 1) for v in np.mean(rows, axis=0)]
+
+
+def mean_curves(results: list[dict]) -> dict[str, list[float]]:
+    """Mean over seeds of the FGSM and PGD curves."""
+    return {m: np.mean([r[m] for r in results], axis=0).tolist() for m in ("FGSM", "PGD")}
+
+
+def sweep(run: Run, specs: dict[str, dict], cfg: dict, data=None) -> tuple[dict, dict, dict]:
+    """Train and attack every model of `specs` (name → spec) for every seed of the config.
+
+    **Returns:** `(summary row per name, mean curves per name, seconds per name)`.
+    """
+    data = data if data is not None else load_data(cfg)
+    rows, curves, seconds = {}, {}, {}
+    for name, spec in specs.items():
+        per_seed, spent = [], 0.0
+        for seed in cfg["seeds"]:
+            model, train_s, model_spec = fit(run, spec, data, cfg, seed)
+            result = evaluate(run, f"{name} seed {seed}", model, model_spec, data, cfg, seed)
+            per_seed.append(result)
+            spent += train_s + result["seconds"]
+        rows[name], curves[name], seconds[name] = summarise(per_seed, cfg.get("epsilons", EPSILONS)), \
+            mean_curves(per_seed), spent
+    return rows, curves, seconds
+
+
+def paper_cell(values) -> str:
+    """The paper's five numbers as one table cell."""
+    return " / ".join(f"{v:g}" for v in values) if values is not None else "–"
+
+
+def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]]):
+    """Robust accuracy vs ε, one panel per group of model names; FGSM dashed, PGD solid."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), sharey=True, squeeze=False)
+    for ax, (group, names) in zip(axes[0], groups.items()):
+        colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(names), 1)))
+        for colour, name in zip(colours, names):
+            ax.plot(epsilons, 100 * np.asarray(curves[name]["PGD"]), "-o", ms=3, color=colour, label=name)
+            ax.plot(epsilons, 100 * np.asarray(curves[name]["FGSM"]), "--", color=colour, alpha=0.7)
+        ax.set(title=group, xlabel="ε (L∞)", ylim=(-2, 102))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0, 0].set_ylabel("accuracy (%)  — PGD solid, FGSM dashed")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def difference(rows: dict, with_: str, without: str, column: str) -> float:
+    """rows[with_] − rows[without] in the given column (percentage points)."""
+    i = COLUMNS.index(column)
+    return round(rows[with_][i] - rows[without][i], 1)
