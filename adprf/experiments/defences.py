@@ -24,6 +24,7 @@ from ..results import Run
 # The quick presets' classifier and defences, shared by the experiments (same dicts ⇒ the same
 # cached models).
 MLP_CLASSIFIER = {"arch": "mlp", "width": 256, "depth": 2, "epochs": 10, "batch_size": 128}
+CNN_CLASSIFIER = {"arch": "cnn", "epochs": 3, "batch_size": 128}  # mnist-baseline and cerebellum-ablation
 SPECS = {
     "natural": {},
     "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
