@@ -49,6 +49,8 @@ def render(record: dict) -> str:
     """One experiment's section of the report."""
     out = [f"## {record.get('title', record['experiment'])} (`{record['experiment']}`, preset "
            f"`{record['preset']}`)", ""]
+    if record.get("skipped"):  # could not run here (e.g. its data are absent): its reason only
+        return "\n".join(out + [f"_Skipped: {record['skipped']}_", ""])
     if record.get("summary"):
         out += [record["summary"], ""]
     for table in record.get("tables", []):

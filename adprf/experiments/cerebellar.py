@@ -79,14 +79,19 @@ def load_data(cfg: dict):
     return train.images[:n_train], train.labels[:n_train], test.images, test.labels, test.source
 
 
-def fit(run: Run, spec: dict, data, cfg: dict, seed: int) -> tuple[Cerebellum, float, dict]:
+def fit(run: Run, spec: dict, data, cfg: dict, seed: int, *, context: dict | None = None,
+        ) -> tuple[Cerebellum, float, dict]:
     """Train (or load from the shared cache) the model of `spec` with the config's schedule.
+
+    `data` holds what the granule layer reads: images (flattened by the model) or features
+    of a frozen encoder computed once (then `context` must say what determines them, e.g. the
+    encoder's own spec: it joins the cache key).
 
     **Returns:** `(model, seconds spent training (0 when loaded), the full spec it is cached by)`.
     """
     xtr, ytr, xte, yte, _ = data
     k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
-    template = build(spec, k_init)
+    template = build(spec, k_init, inputs=int(np.prod(np.shape(xtr)[1:])))
     schedule = {"epochs": cfg.get("epochs", 10), "batch_size": cfg.get("train_batch", 50),
                 "rule": cfg.get("rule", "delta")}
     seconds = [0.0]
@@ -98,7 +103,8 @@ def fit(run: Run, spec: dict, data, cfg: dict, seed: int) -> tuple[Cerebellum, f
         seconds[0] = time.perf_counter() - start
         return model
 
-    full_spec = {"cerebellum": spec, "dataset": cfg["dataset"], "n_train": len(xtr), "seed": seed, **schedule}
+    full_spec = {"cerebellum": spec, "dataset": cfg["dataset"], "n_train": len(xtr), "seed": seed, **schedule,
+                 **(context or {})}
     return run.shared_model(full_spec, template, train), seconds[0], full_spec
 
 
@@ -107,9 +113,15 @@ def attack_batch(width: int, cap: int = 256) -> int:
     return int(max(8, min(cap, (1 << 25) // width)))
 
 
-def evaluate(run: Run, tag: str, model: Cerebellum, model_spec: dict, data, cfg: dict, seed: int) -> dict:
+def evaluate(run: Run, tag: str, model, model_spec: dict, data, cfg: dict, seed: int, *,
+             objective: str = "mse", batch_size: int | None = None) -> dict:
     """Clean accuracy on the whole test set and FGSM / PGD curves on the attacked test images,
     cached across experiments by the model's full spec and the attack's settings.
+
+    `model` is a `Cerebellum` (attacked with `objective`, its training loss: MSE to the one-hot
+    label) or any classifier of one input, e.g. a CNN attacked with "cross-entropy"; then pass
+    `batch_size` (default: from the Cerebellum's width). `cfg["pgd"]["step_size"]` None means
+    2.5 ε / steps at each ε.
 
     **Returns:** `{"clean", "FGSM", "PGD", "seconds"}`.
     """
@@ -117,25 +129,37 @@ def evaluate(run: Run, tag: str, model: Cerebellum, model_spec: dict, data, cfg:
     n = min(cfg["n_test"], len(yte))
     pgd = cfg["pgd"]
     methods = {"FGSM": FGSM(), "PGD": PGD(steps=pgd["steps"], step_size=pgd["step_size"], random_start=True)}
+    attack_size = batch_size or attack_batch(model.width)
+    clean_size = batch_size or attack_batch(model.width, 1000)
 
     def compute():
         start = time.perf_counter()
-        out = {"clean": accuracy(model, xte, yte, batch_size=attack_batch(model.width, 1000))}
+        out = {"clean": accuracy(model, xte, yte, batch_size=clean_size)}
         for name, method in methods.items():
-            r = robust_accuracy(model, xte[:n], yte[:n], cfg.get("epsilons", EPSILONS), method, objective="mse",
-                                key=jax.random.PRNGKey(1000 + seed), batch_size=attack_batch(model.width),
+            r = robust_accuracy(model, xte[:n], yte[:n], cfg.get("epsilons", EPSILONS), method, objective=objective,
+                                key=jax.random.PRNGKey(1000 + seed), batch_size=attack_size,
                                 progress=f"{tag} {name}")
             out[name] = np.asarray(r.accuracy).tolist()
         return {**out, "seconds": time.perf_counter() - start}
 
     attack_spec = {"model": model_spec, "n_test": n, "pgd": pgd, "epsilons": cfg.get("epsilons", EPSILONS),
-                   "objective": "mse", "attack_seed": 1000 + seed}
+                   "objective": objective, "attack_seed": 1000 + seed}
     return run.shared_stage(attack_spec, compute)
 
 
-def summarise(results: list[dict], epsilons=EPSILONS) -> list[float]:
-    """Mean over seeds of (Test, FGSM .1, FGSM .3, PGD .1, PGD .3) in %."""
-    i1, i3 = epsilons.index(0.1), epsilons.index(0.3)
+def epsilon_index(epsilons, epsilon: float) -> int:
+    """Where `epsilon` lies in the grid `epsilons` (up to float rounding); a clear error if absent."""
+    matches = [i for i, e in enumerate(epsilons) if abs(e - epsilon) <= 1e-9 + 1e-6 * abs(epsilon)]
+    if not matches:
+        raise ValueError(f"ε = {epsilon:g} is not in the attacked grid {list(epsilons)}: the table needs it, "
+                         f"add it to the config's epsilons")
+    return matches[0]
+
+
+def summarise(results: list[dict], epsilons=EPSILONS, at: tuple[float, float] = (0.1, 0.3)) -> list[float]:
+    """Mean over seeds of (Test, FGSM at[0], FGSM at[1], PGD at[0], PGD at[1]) in %
+    (MNIST: ε = .1 and .3)."""
+    i1, i3 = (epsilon_index(epsilons, e) for e in at)
     rows = [[r["clean"], r["FGSM"][i1], r["FGSM"][i3], r["PGD"][i1], r["PGD"][i3]] for r in results]
     return [round(100 * float(v), 1) for v in np.mean(rows, axis=0)]
 
@@ -169,15 +193,17 @@ def paper_cell(values) -> str:
     return " / ".join(f"{v:g}" for v in values) if values is not None else "–"
 
 
-def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]]):
-    """Robust accuracy vs ε, one panel per group of model names; FGSM dashed, PGD solid."""
+def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]],
+                xlabel: str = "ε (L∞)"):
+    """Robust accuracy vs ε (plotted at `epsilons`, in the units `xlabel` names), one panel per
+    group of model names; FGSM dashed, PGD solid."""
     fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), sharey=True, squeeze=False)
     for ax, (group, names) in zip(axes[0], groups.items()):
         colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(names), 1)))
         for colour, name in zip(colours, names):
             ax.plot(epsilons, 100 * np.asarray(curves[name]["PGD"]), "-o", ms=3, color=colour, label=name)
             ax.plot(epsilons, 100 * np.asarray(curves[name]["FGSM"]), "--", color=colour, alpha=0.7)
-        ax.set(title=group, xlabel="ε (L∞)", ylim=(-2, 102))
+        ax.set(title=group, xlabel=xlabel, ylim=(-2, 102))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     axes[0, 0].set_ylabel("accuracy (%)  — PGD solid, FGSM dashed")

@@ -17,7 +17,8 @@ class Experiment:
     - `title`: one line for the report.
     - `presets`: config per preset ("quick": embedded data, minutes on a laptop CPU;
       "paper": the papers' sizes).
-    - `run`: `run(run: Run) -> dict` with `tables`, `summary`, `notes`, `numbers`.
+    - `run`: `run(run: Run) -> dict` with `tables`, `summary`, `notes`, `numbers`; or, when
+      it cannot run here (its data are absent), `{"skipped": reason, "summary": reason}`.
     """
 
     name: str
@@ -49,14 +50,21 @@ def get(name: str) -> Experiment:
 
 def run_experiment(name: str, preset: str = "quick", root="results", force: bool = False,
                    overrides: dict | None = None) -> dict:
-    """Run (or load, if already finished) one experiment's preset; returns its result record."""
+    """Run (or load, if already finished) one experiment's preset; returns its result record.
+
+    A stored result with `"skipped"` set (the experiment could not run, e.g. its data were
+    absent) is recorded for the report but is not final: it is run again, so that once the
+    data are fetched `adprf reproduce` computes it.
+    """
     experiment = get(name)
     if preset not in experiment.presets:
         raise KeyError(f"experiment {name!r} has no preset {preset!r}; presets: {sorted(experiment.presets)}")
     config = {**experiment.presets[preset], **(overrides or {})}
     run = Run(name, preset, config, root)
     if run.finished() and not force:
-        return {**run.load(), "_loaded": True}
+        stored = run.load()
+        if not stored.get("skipped"):
+            return {**stored, "_loaded": True}
     start = time.perf_counter()
     result = experiment.run(run)
     record = run.write_result({"title": experiment.title, "paper": experiment.paper, **result},
