@@ -73,7 +73,11 @@ def test_ltd_update_is_the_running_mean():
         mu = 0.99 * mu + 0.01 * b.mean(0)
     np.testing.assert_allclose(np.asarray(ltd.mean), mu, rtol=1e-5)
     with pytest.raises(ValueError, match="momentum"):
-        LTD(jnp.zeros(3), 1.0)
+        LTD(jnp.zeros(3), 1.5)
+    off = LTD.off(3).update(jnp.asarray(batches[0]))  # β = 1: no LTD, μ stays exactly 0
+    assert not off.enabled and np.all(np.asarray(off.mean) == 0) and ltd.enabled
+    with_ltd, without = Cerebellum(12, 30, ltd=True, key=KEY), Cerebellum(12, 30, ltd=False, key=KEY)
+    assert jax.tree.structure(with_ltd) == jax.tree.structure(without)  # one compiled attack serves both
 
 
 def test_delta_rule_is_the_mse_gradient():

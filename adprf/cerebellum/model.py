@@ -28,7 +28,8 @@ class Cerebellum(eqx.Module):
     - `connectivity`: "dense" (FC, J ~ N(0, 1/d)) or "sparse" (RC, `k` inputs per cell).
     - `k`: inputs per granule cell, for "sparse".
     - `replace`: sparse inputs drawn with replacement (default, as the original code).
-    - `ltd`: centre granule activity by its running mean (trained by `train_cerebellum`).
+    - `ltd`: centre granule activity by its running mean (trained by `train_cerebellum`);
+      without it the model holds `LTD.off` (β = 1, μ = 0), the same structure.
     - `momentum`: β of the LTD running mean (0.99).
     - `outputs`: Purkinje cells, one per class (10).
     - `encoder`: optional frozen feature extractor applied before the granule layer.
@@ -36,7 +37,7 @@ class Cerebellum(eqx.Module):
     """
 
     granule: AbstractGranule
-    ltd: LTD | None
+    ltd: LTD
     purkinje: Purkinje
     encoder: Callable | None
 
@@ -54,7 +55,7 @@ class Cerebellum(eqx.Module):
             if k is None:
                 raise ValueError("sparse connectivity needs k, the number of inputs per granule cell")
             self.granule = SparseGranule(inputs, width, k, replace=replace, key=k_granule)
-        self.ltd = LTD.init(width, momentum) if ltd else None
+        self.ltd = LTD.init(width, momentum) if ltd else LTD.off(width)
         self.purkinje = Purkinje(width, outputs, key=k_purkinje)
         self.encoder = encoder
 
@@ -77,8 +78,8 @@ class Cerebellum(eqx.Module):
         return self.granule(self.features(x))
 
     def centred(self, activity: Float[Array, "*batch m"]) -> Float[Array, "*batch m"]:
-        """z = h − μ (μ frozen), or h without LTD."""
-        return activity if self.ltd is None else self.ltd(activity)
+        """z = h − μ (μ frozen; μ = 0 without LTD)."""
+        return self.ltd(activity)
 
     def __call__(self, x: Float[Array, "..."]) -> Logits:
         return self.purkinje(self.centred(self.granule_activity(x)))

@@ -45,8 +45,7 @@ def delta_rule(model: Cerebellum, xb: Float[Array, "batch d"], yb: Int[Array, " 
     with its LTD mean updated on this batch; the loss)`.
     """
     h = jax.vmap(model.granule)(xb)
-    if model.ltd is not None:
-        model = eqx.tree_at(lambda m: m.ltd, model, model.ltd.update(h))
+    model = eqx.tree_at(lambda m: m.ltd, model, model.ltd.update(h))  # β = 1 (no LTD): μ stays 0
     z = model.centred(h)
     output = model.purkinje(z)
     error = output - jax.nn.one_hot(yb, output.shape[-1], dtype=output.dtype)
@@ -57,8 +56,7 @@ def delta_rule(model: Cerebellum, xb: Float[Array, "batch d"], yb: Int[Array, " 
 def _backprop(model: Cerebellum, xb, yb):
     """Gradient of the same loss with respect to every granule and Purkinje weight."""
     h = jax.lax.stop_gradient(jax.vmap(model.granule)(xb))
-    if model.ltd is not None:
-        model = eqx.tree_at(lambda m: m.ltd, model, model.ltd.update(h))
+    model = eqx.tree_at(lambda m: m.ltd, model, model.ltd.update(h))  # β = 1 (no LTD): μ stays 0
     params, static = eqx.partition(_learnable(model, "backprop"), eqx.is_inexact_array)
 
     def loss(p):
