@@ -200,7 +200,7 @@ def plot_examples(models: dict, objectives: dict, images, labels, epsilon: float
                          color="red" if predicted[col] != labels[col] else "k")
             delta = (adversarial[col] - np.asarray(images[col])) / (2 * epsilon) + 0.5
             axes[2 + 2 * index, col].imshow(np.clip(delta, 0, 1))
-        axes[1 + 2 * index, 0].set_ylabel(name[:22], fontsize=6)
+        axes[1 + 2 * index, 0].set_ylabel(name.removeprefix("VGG + "), fontsize=6)
         axes[2 + 2 * index, 0].set_ylabel("δ (scaled)", fontsize=6)
     for ax in axes.ravel():
         ax.set_xticks([]), ax.set_yticks([])
@@ -293,16 +293,19 @@ def run(run: Run) -> dict:
               f"Features rescaled by {encoder.factor:.4g} to RMS {cfg.get('feature_rms')} over the training images "
               f"(MNIST pixels: {MNIST_PIXEL_RMS}), so that the paper's lr 0.5/m acts as on MNIST; encoding "
               f"{len(xtr) + len(xte)} images took {encode_s:.1f} s.",
-              f"PGD-{cfg['pgd']['steps']} step: {step_text} (0.5/255 at ε = 8/255). adprf's PGD stops an example at its "
-              f"first success, so its accuracy is at most the last-iterate one; curves are nested over ε."]
+              f"PGD-{cfg['pgd']['steps']} step: {step_text}"
+              + (f" ({2.5 * 8 / cfg['pgd']['steps']:.3g}/255 at ε = 8/255)" if step is None else "")
+              + ". adprf's PGD stops an example at its first success, so its accuracy is at most the last-iterate "
+                "one; curves are nested over ε."]
     head_text = ", ".join(specs) or "none"
     return {
         "summary": (f"A VGG-style classifier (width {cfg['vgg']['width']:g}, {vgg.encoder.features} features) trained "
-                    f"with cross-entropy on {len(xtr)} images of {source}; cerebellar heads ({head_text}) trained "
+                    f"with cross-entropy on {len(xtr)} CIFAR-10 training images; cerebellar heads ({head_text}) trained "
                     f"on its frozen features by the delta rule with RMSprop (batch {cfg.get('train_batch', 50)}, "
                     f"{cfg.get('epochs', 10)} epochs, best test epoch), seeds {cfg['seeds']} averaged. L∞ FGSM and "
                     f"PGD-{cfg['pgd']['steps']} (random start, step {step_text}) on the first {n_attacked} test images, "
-                    f"end to end through the encoder; Test = accuracy on all {len(yte)} test images. Accuracy in %."),
+                    f"end to end through the encoder; Test = accuracy on all {len(yte)} test images. Accuracy in %. "
+                    f"Data: {source}."),
         "tables": [{"title": "CIFAR-10 robust accuracy (%)",
                     "columns": ["model", "attack loss", *COLUMNS, "paper", "compute s"], "rows": table},
                    {"title": "Head − VGG alone (points)", "columns": ["model", *COLUMNS], "rows": gains}],
