@@ -37,6 +37,8 @@ def _run_one(name: str, preset: str, out: str, force: bool) -> dict:
     record = run_experiment(name, preset, root=out, force=force)
     elapsed = time.perf_counter() - start
     state = "already finished, loaded" if record["_loaded"] else "done"
+    if record.get("skipped"):
+        state = f"skipped ({record['skipped']})"
     print(f"[adprf] {name}: {state} in {elapsed:.1f} s -> {Path(out) / name / record['hash']}", flush=True)
     return record
 

@@ -287,6 +287,11 @@ def goal_lines(task, rows):
     mem_ok = mr is not None and mr >= GOAL_MEMORY
     print(f"- {name}, memory: sparse {fmt_mb(s['mem'])} MB vs dense {fmt_mb(d['mem'])} MB = 1/{mr:.1f} "
           f"(goal ≤ 1/{GOAL_MEMORY:g}): {'PASS' if mem_ok else 'FAIL'}")
+    pr = ratio(r["params_dense"], r["params_sparse"])
+    print(f"- {name}, granule-layer memory (its weights and connectivity): sparse {fmt_mb(r['params_sparse'])} MB vs "
+          f"dense {fmt_mb(r['params_dense'])} MB = 1/{pr:.0f} (goal ≤ 1/{GOAL_MEMORY:g}): "
+          f"{'PASS' if pr >= GOAL_MEMORY else 'FAIL'}; the whole executable above also holds what both paths share "
+          f"(the m × 10 readout, its optimiser state, batch × m activations)")
     print(f"- {name}, speed: sparse {fmt_s(s['time'])} s vs dense {fmt_s(d['time'])} s = {tr:.2f}× faster "
           f"(goal ≥ {GOAL_SPEED:g}×): {'PASS' if tr >= GOAL_SPEED else 'FAIL'}")
 

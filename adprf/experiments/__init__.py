@@ -12,6 +12,7 @@ from . import loss_landscapes as loss_landscapes
 from . import two_regimes as two_regimes
 from . import cerebellum_width as cerebellum_width
 from . import cerebellum_sparsity as cerebellum_sparsity
+from . import cerebellum_cifar as cerebellum_cifar
 from . import cerebellum_ablation as cerebellum_ablation
 from . import cerebellum_batch1 as cerebellum_batch1
 from . import cerebellum_dynamics as cerebellum_dynamics

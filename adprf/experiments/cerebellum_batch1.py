@@ -129,7 +129,7 @@ register(Experiment(
     title="Cerebellum: batch-1 training with LTD, and whether its PGD robustness survives the audit",
     paper="Yuezhang, Li & Chen, PMLR 2021, appendix (batch size 1)",
     presets={
-        "quick": {"dataset": "mnist-subset", "n_train": 2000, "n_test": 300, "seeds": [0], "ks": [2, 4],
+        "quick": {"dataset": "mnist-subset", "n_train": 2000, "n_test": 300, "seeds": [0], "ks": [4],
                   "synapses": 2.4e5, "epochs": 10, "pgd": {"steps": 40, "step_size": 0.01},
                   "audit": {"ks": [4], "n_test": 100, "batch_size": 16, "epsilons": [0.1, 0.3]}},
         "paper": {"dataset": "mnist", "n_test": 10000, "seeds": [0, 123], "ks": [1, 2, 4, 10], "synapses": 4.8e6,
