@@ -55,6 +55,7 @@ def test_width_experiment(tmp_path):
     assert "Width sweep" in write_report(tmp_path).read_text()
 
 
+@pytest.mark.slow
 def test_sparsity_then_ablation_share_models(tmp_path):
     common = {**TINY, "synapses": 2.4e4}
     sparsity = run_experiment("cerebellum-sparsity", "quick", root=tmp_path, overrides={**common, "ks": [4, 784]})
