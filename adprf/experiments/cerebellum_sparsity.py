@@ -73,7 +73,7 @@ register(Experiment(
     title="Cerebellum: sparse granule connectivity at a fixed synapse count (Yuezhang et al. Table 2)",
     paper="Yuezhang, Li & Chen, PMLR 2021, Table 2",
     presets={
-        "quick": {"dataset": "mnist-subset", "n_test": 300, "seeds": [0], "ks": [784, 50, 10, 4, 2, 1],
+        "quick": {"dataset": "mnist-subset", "n_test": 300, "seeds": [0], "ks": [784, 50, 4, 2, 1],
                   "synapses": 4.8e5, "epochs": 10, "train_batch": 50, "pgd": {"steps": 40, "step_size": 0.01}},
         "paper": {"dataset": "mnist", "n_test": 10000, "seeds": [0, 123], "ks": [784, 200, 50, 10, 4, 2, 1],
                   "synapses": 4.8e6, "epochs": 10, "train_batch": 50, "pgd": {"steps": 40, "step_size": 0.01}},
