@@ -6,15 +6,8 @@ k = 4 connectivity (m = 200,000), and both (their "cerebellum": PGD ε = 0.1 55.
 baseline CNN is the Madry CNN of `mnist-baseline` (theirs is unspecified), shared with it.
 """
 
-import time
-
-import jax
-import numpy as np
-
-from ..attacks import FGSM, PGD, robust_accuracy
-from ..nets import accuracy
 from ..results import Run
-from .cerebellar import (COLUMNS, EPSILONS, PAPER_SPARSITY, label, load_data, paper_cell, plot_curves,
+from .cerebellar import (COLUMNS, EPSILONS, PAPER_SPARSITY, evaluate, label, load_data, paper_cell, plot_curves,
                          sparsity_width, summarise, sweep)
 from .defences import CNN_CLASSIFIER, train_defence
 from .registry import Experiment, register
@@ -35,27 +28,12 @@ def specs_for(cfg: dict) -> dict[str, tuple[dict, tuple]]:
             "Cerebellum (RC + LTD)": ({**rc, "ltd": True}, PAPER_SPARSITY[4][1])}
 
 
-def _cnn(run: Run, cfg: dict, data) -> tuple[dict, float]:
+def _cnn(run: Run, cfg: dict, data) -> dict:
     """The natural CNN's clean accuracy and FGSM / PGD curves (cross-entropy, its training loss)."""
     classifier = {**CNN_CLASSIFIER, **cfg.get("cnn", {})}
     model, _ = train_defence(run, {}, classifier, cfg["dataset"], cfg["seed_cnn"])
-    _, _, xte, yte, _ = data
-    n = min(cfg["n_test"], len(yte))
-    pgd = cfg["pgd"]
-
-    def compute():
-        start = time.perf_counter()
-        out = {"clean": accuracy(model, xte, yte, batch_size=500)}
-        for name, method in {"FGSM": FGSM(), "PGD": PGD(steps=pgd["steps"], step_size=pgd["step_size"])}.items():
-            r = robust_accuracy(model, xte[:n], yte[:n], cfg.get("epsilons", EPSILONS), method, key=jax.random.PRNGKey(7),
-                                batch_size=128, progress=f"CNN {name}")
-            out[name] = np.asarray(r.accuracy).tolist()
-        return {**out, "seconds": time.perf_counter() - start}
-
-    spec = {"classifier": classifier, "dataset": cfg["dataset"], "seed": cfg["seed_cnn"], "n_test": n, "pgd": pgd,
-            "epsilons": cfg.get("epsilons", EPSILONS), "objective": "cross-entropy"}
-    result = run.shared_stage(spec, compute)
-    return result, result["seconds"]
+    spec = {"classifier": classifier, "dataset": cfg["dataset"], "seed": cfg["seed_cnn"]}
+    return evaluate(run, "CNN", model, spec, data, cfg, cfg["seed_cnn"], objective="cross-entropy", batch_size=128)
 
 
 def run(run: Run) -> dict:
@@ -64,11 +42,11 @@ def run(run: Run) -> dict:
     models = specs_for(cfg)
     specs = {name: spec for name, (spec, _) in models.items()}
     rows, curves, seconds = sweep(run, specs, cfg, data)
-    cnn, cnn_s = _cnn(run, cfg, data)
+    cnn = _cnn(run, cfg, data)
     rows = {"Baseline CNN (Madry)": summarise([cnn], cfg.get("epsilons", EPSILONS)), **rows}
     curves = {"Baseline CNN (Madry)": {"FGSM": cnn["FGSM"], "PGD": cnn["PGD"]}, **curves}
     paper = {"Baseline CNN (Madry)": PAPER_CNN, **{name: row for name, (_, row) in models.items()}}
-    seconds = {"Baseline CNN (Madry)": cnn_s, **seconds}
+    seconds = {"Baseline CNN (Madry)": cnn["seconds"], **seconds}
     descriptions = {"Baseline CNN (Madry)": "Madry CNN, cross-entropy attacks",
                     **{name: label(spec) for name, spec in specs.items()}}
     table = [[name, descriptions[name], *rows[name], paper_cell(paper[name]), round(seconds[name], 1)]
