@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .. import sharding
 from .._types import Array, Bool, Float, Input, PRNGKeyArray
 from ..attacks.engine import validate_batch
 from ..attacks.objectives import AbstractObjective, as_objective
@@ -87,9 +88,12 @@ def _constrain(threat: ThreatModel, z: Input, x_clean: Input) -> Input:
     return z
 
 
-@eqx.filter_jit
-def _landscape(model, x, y, objective: AbstractObjective, threat: ThreatModel, e1, e2, key,
-               project: bool, batch_size: int):
+def _landscape_shard(replicated, batched, offset, n_valid):
+    """The landscapes of one shard of the inputs (see `adprf.sharding.map_batch`); input i's
+    random direction is keyed by its global index `offset + i`. Padding inputs (past
+    `n_valid`) are evaluated like the others and cut by the caller."""
+    model, objective, threat, e1, e2, key, project, batch_size = replicated
+    x, y = batched
     n = jax.tree.leaves(x)[0].shape[0]
 
     def evaluate(z, target):
@@ -105,7 +109,7 @@ def _landscape(model, x, y, objective: AbstractObjective, threat: ThreatModel, e
         slopes = jnp.stack([optax.tree_utils.tree_vdot(grad, d1), optax.tree_utils.tree_vdot(grad, d2)])
         return d1, d2, loss, success, slopes
 
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(n))
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, offset + jnp.arange(n))
     d1, d2, origin_loss, origin_success, slopes = jax.vmap(directions)(x, y, keys)
 
     points = e1.shape[0]
@@ -130,7 +134,8 @@ def _landscape(model, x, y, objective: AbstractObjective, threat: ThreatModel, e
 
 def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObjective | str = "cross-entropy",
                    threat: ThreatModel | None = None, span: float = 0.3, points: int = 41,
-                   key: PRNGKeyArray, project: bool = True, batch_size: int = 1024) -> Landscape:
+                   key: PRNGKeyArray, project: bool = True, batch_size: int = 1024,
+                   devices=None) -> Landscape:
     """The attacker's loss on a 2-D grid along the gradient-sign and a random ±1 direction.
 
     For each input x_i (leading batch axis), the loss `objective.loss(model(z), y_i)` at
@@ -138,7 +143,7 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     d₁ = `threat.steepest_ascent(∇L(x_i), x_i)` (the gradient sign for L∞), d₂ a Rademacher
     ±1 direction drawn from `fold_in(key, i)`, restricted by `threat.restrict` and scaled to
     unit norm of the threat's ball. See the module docstring for the geometry and `project`.
-    One compiled call for every input and grid point.
+    One compiled call for every input and grid point, the inputs split across devices.
 
     **Arguments:**
     - `model`: a function of ONE unbatched input (an image, a `Ligands`) returning the output
@@ -156,7 +161,10 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     - `points`: grid points per axis, ≥ 2 (odd counts put the clean input on the grid).
     - `key`: PRNG key of the random directions (keyword-only).
     - `project`: pass grid points through the threat's constraints (default True).
-    - `batch_size`: (input, point) pairs evaluated at once by `jax.lax.map` (memory bound).
+    - `batch_size`: (input, point) pairs evaluated at once by `jax.lax.map` (memory bound),
+      per device.
+    - `devices`: the devices the inputs are split across (`None`: all of `jax.devices()`;
+      an integer k: the first k; see `adprf.sharding`). Results do not depend on it.
 
     **Returns:**
     A `Landscape` with `loss` and `success` of shape `(n, points, points)`.
@@ -190,8 +198,9 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     y = jnp.zeros(n, jnp.int32) if y is None else jax.tree.map(jnp.asarray, y)
     dtype = jax.tree.leaves(x)[0].dtype
     grid = jnp.asarray(np.linspace(-span_value, span_value, int(points)), dtype)
-    loss, success, origin_loss, origin_success, slopes, directions = _landscape(
-        model, x, y, objective, threat, grid, grid, key, bool(project), int(batch_size))
+    replicated = (model, objective, threat, grid, grid, key, bool(project), int(batch_size))
+    loss, success, origin_loss, origin_success, slopes, directions = sharding.map_batch(
+        _landscape_shard, replicated, (x, y), devices=devices)
     return Landscape(grid, grid, loss, success, origin_loss, origin_success, slopes, directions, bool(project))
 
 

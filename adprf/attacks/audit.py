@@ -180,7 +180,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
           straight_through: str | Sequence[str] | None = None,
           unbounded_epsilon: float | None = None, tolerance: float = 0.03,
           unbounded_tolerance: float = 0.05, zero_gradient_warning: float = 0.5,
-          batch_size: int = 256, progress: bool = False) -> Audit:
+          batch_size: int = 256, progress: bool = False, devices=None) -> Audit:
     """Audit `model`'s robust accuracy on `(x, y)` over `epsilons` for gradient masking.
 
     **Arguments:**
@@ -202,7 +202,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     - `unbounded_tolerance`: the accuracy the unbounded attack may leave (default 0.05).
     - `zero_gradient_warning`: warn when more than this fraction of gradient entries are
       exactly zero (default 0.5).
-    - `batch_size`, `progress`: as in `robust_accuracy`.
+    - `batch_size`, `progress`, `devices`: as in `robust_accuracy`.
 
     **Returns:** an `Audit` (print it, or use `.verdict`, `.reasons`, `.table()`).
     """
@@ -233,7 +233,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         try:
             r = robust_accuracy(model, x, y, list(eps), method, threat=threat, objective=loss, key=k_attack,
                                 batch_size=batch_size, straight_through=names,
-                                progress=f"audit {name}" if progress else False)
+                                progress=f"audit {name}" if progress else False, devices=devices)
             curves[name] = np.asarray(r.accuracy, dtype=float).tolist()
         except _SOLVER_ERRORS as error:
             errors[name] = _message(error)
@@ -316,7 +316,8 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     adversarial = None
     try:
         adversarial = attack(model, x, y, method=pgd, threat=threat.with_epsilon(max(epsilons)),
-                             objective=objective, key=k_attack, batch_size=batch_size).adversarial
+                             objective=objective, key=k_attack, batch_size=batch_size,
+                             devices=devices).adversarial
     except _SOLVER_ERRORS as error:
         errors["PGD (adversarials)"] = _message(error)
     attacked_bad = _finite_outputs(model, adversarial) if adversarial is not None else float("nan")

@@ -12,6 +12,7 @@ Results do not depend on `batch_size`: every pair's random start comes from
 """
 
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
@@ -21,6 +22,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
 from .methods import AbstractMethod
 from .objectives import AbstractObjective, as_objective
@@ -49,11 +51,19 @@ _BARS: dict[int, tqdm] = {}
 _TOKENS = itertools.count()
 
 
-def _tick(token, done):
-    """Host callback from inside the compiled loop: advance that attack's progress bar."""
-    bar = _BARS.get(int(token))
-    if bar is not None:
-        bar.update(int(done) - bar.n)
+_DONE: dict[int, dict[int, int]] = {}
+_LOCK = threading.Lock()
+
+
+def _tick(token, shard, done):
+    """Host callback from inside the compiled loop: advance that attack's progress bar by the
+    pairs done on every shard (devices call back concurrently)."""
+    with _LOCK:
+        bar = _BARS.get(int(token))
+        if bar is not None:
+            counts = _DONE.setdefault(int(token), {})
+            counts[int(shard)] = int(done)
+            bar.update(sum(counts.values()) - bar.n)
 
 
 def _select(mask, a, b):
@@ -61,12 +71,34 @@ def _select(mask, a, b):
     return jax.tree.map(lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v), a, b)
 
 
-@eqx.filter_jit
-def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel,
-         method: AbstractMethod, key, slots: int, keep_adversarial: bool, token, progress: bool,
-         nested: bool):
+def _attack_shard(replicated, batched, offset, n_valid):
+    """The attack loop on one shard of the examples (see `adprf.sharding.map_batch`).
+
+    Its `n_valid` first examples are real (the rest is padding and never queued), the first
+    one is example `offset` of the whole batch, which has `n_global` examples: a pair's random
+    start is keyed by its global index `e · n_global + offset + i`, so results do not depend
+    on how the batch is split across devices. Returns per-example outputs, leading axis
+    `(n_local,)`, then `(n_eps,)`.
+    """
+    (model, epsilons, objective, threat, method, key, slots, keep_adversarial, token, progress, nested,
+     n_global) = replicated
+    x, y = batched
+    success, dist, evals, adv = _loop(model, x, y, epsilons, objective, threat, method, key, slots,
+                                      keep_adversarial, token, progress, nested, n_global, offset, n_valid)
+    n_local = jax.tree.leaves(x)[0].shape[0]
+    per_example = lambda a: jnp.swapaxes(a.reshape((epsilons.shape[0], n_local) + a.shape[1:]), 0, 1)  # noqa: E731
+    return jax.tree.map(per_example, (success, dist, evals, adv))
+
+
+def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel, method: AbstractMethod,
+          key, slots: int, keep_adversarial: bool, token, progress: bool, nested: bool, n_global,
+          offset, n_valid):
     n = jax.tree.leaves(x)[0].shape[0]
     total = epsilons.shape[0] * n
+    # Real work: the pairs (e, i) with i < n_valid, numbered p = e · n_valid + i in queue
+    # order; `total` (≥ work) marks an empty slot. Outputs are laid out as e · n + i.
+    stride = jnp.maximum(n_valid, 1)
+    work = epsilons.shape[0] * n_valid
     restarts, steps = method.restarts, method.steps
 
     def value_and_grad(xi, yi):
@@ -78,10 +110,13 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         return loss, objective.success(output, yi), grad
 
     def gather(p):
-        pc = jnp.minimum(p, total - 1)
-        i, e = pc % n, pc // n
+        pc = jnp.clip(p, 0, jnp.maximum(work - 1, 0))
+        i, e = pc % stride, pc // stride
         return (jax.tree.map(lambda a: a[i], x), jax.tree.map(lambda a: a[i], y),
                 threat.with_epsilon(epsilons[e]), epsilons[e])
+
+    def out_index(p):
+        return jnp.where(p < work, (p // stride) * n + p % stride, total)
 
     def distance(xi, xc, thr):
         delta = jax.tree.map(jnp.subtract, xi, xc)
@@ -89,10 +124,11 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
 
     def start(p, r):
         xc, _, thr, _ = gather(p)
-        return method.init(jax.random.fold_in(jax.random.fold_in(key, p), r), xc, thr)
+        pair = (p // stride) * n_global + offset + p % stride
+        return method.init(jax.random.fold_in(jax.random.fold_in(key, pair), r), xc, thr)
 
     p0 = jnp.arange(slots, dtype=jnp.int32)
-    p0 = jnp.where(p0 < total, p0, total)
+    p0 = jnp.where(p0 < work, p0, total)
     x0, s0 = jax.vmap(start)(p0, jnp.zeros(slots, jnp.int32))
     zeros_i = jnp.zeros(slots, jnp.int32)
     out_x = (jax.tree.map(lambda a: jnp.zeros((total,) + a.shape[1:], a.dtype), x)
@@ -100,7 +136,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
     carry = dict(
         p=p0, r=zeros_i, t=zeros_i, evals=zeros_i, x=x0, state=s0, best_x=x0,
         found=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
-        best_loss=jnp.full(slots, -jnp.inf), head=jnp.asarray(min(slots, total), jnp.int32),
+        best_loss=jnp.full(slots, -jnp.inf), head=jnp.minimum(slots, work).astype(jnp.int32),
         done=jnp.asarray(0, jnp.int32), fooled_eps=jnp.full(n, jnp.inf),
         out_success=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
         out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
@@ -110,12 +146,12 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         # Run this pool while work remains, until the queue is drained and the examples still
         # in flight fit the next, smaller pool.
         def cond(c):
-            active = jnp.sum(c["p"] < total)
-            return (active > 0) & ((c["head"] < total) | (active > next_slots))
+            active = jnp.sum(c["p"] < work)
+            return (active > 0) & ((c["head"] < work) | (active > next_slots))
         return cond
 
     def body(c):
-        p, active = c["p"], c["p"] < total
+        p, active = c["p"], c["p"] < work
         xc, yc, thr, eps = jax.vmap(gather)(p)
         loss, success, grad = jax.vmap(value_and_grad)(c["x"], yc)
         success = success & active
@@ -138,7 +174,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
         finished = active & run_over & (found | (c["r"] + 1 >= restarts))
         restart = active & run_over & ~finished
 
-        drop = jnp.where(finished, p, total)
+        drop = jnp.where(finished, out_index(p), total)
         out_success = c["out_success"].at[drop].set(found, mode="drop")
         out_dist = c["out_dist"].at[drop].set(best_dist, mode="drop")
         out_evals = c["out_evals"].at[drop].set(evals, mode="drop")
@@ -147,7 +183,7 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
             out_x = jax.tree.map(lambda o, b: o.at[drop].set(b, mode="drop"), out_x, best_x)
 
         # The smallest ε at which each example has been fooled so far.
-        fooled_eps = c["fooled_eps"].at[jnp.where(finished & found, p % n, n)].min(eps, mode="drop")
+        fooled_eps = c["fooled_eps"].at[jnp.where(finished & found, p % stride, n)].min(eps, mode="drop")
 
         x_step, s_step = jax.vmap(method.update)(c["x"], c["state"], loss, grad, xc, thr)
         rank = jnp.cumsum(finished) - 1
@@ -156,18 +192,19 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
             # Skip queued pairs whose example is already fooled at a radius ≤ theirs: the
             # adversarial found there lies in their (larger) ball too.
             pair = jnp.arange(total)
-            pending = (pair >= c["head"]) & (fooled_eps[pair % n] > epsilons[pair // n])
+            pending = ((pair >= c["head"]) & (pair < work)
+                       & (fooled_eps[pair % stride] > epsilons[jnp.minimum(pair // stride, epsilons.shape[0] - 1)]))
             queue = jnp.nonzero(pending, size=slots, fill_value=total)[0].astype(jnp.int32)
             refill = queue[jnp.clip(rank, 0, slots - 1)]
             head = jnp.where(taken > 0, queue[jnp.maximum(taken - 1, 0)] + 1, c["head"])
         else:
             refill = c["head"] + rank
             head = c["head"] + taken
-        new_p = jnp.where(finished, jnp.minimum(refill, total), p).astype(jnp.int32)
-        head = jnp.minimum(head, total).astype(jnp.int32)
-        done = head - jnp.sum(new_p < total, dtype=jnp.int32)
+        new_p = jnp.where(finished, jnp.where(refill < work, refill, total), p).astype(jnp.int32)
+        head = jnp.minimum(head, work).astype(jnp.int32)
+        done = head - jnp.sum(new_p < work, dtype=jnp.int32)
         if progress:
-            jax.debug.callback(_tick, token, done)
+            jax.debug.callback(_tick, token, offset, done)
         new_r = jnp.where(finished, 0, jnp.where(restart, c["r"] + 1, c["r"]))
         need_init = finished | restart
         x_new, s_new = jax.lax.cond(
@@ -193,8 +230,8 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
     per_slot = ("p", "r", "t", "evals", "x", "state", "best_x", "found", "best_dist", "best_loss")
     for size, next_size in zip(pools, pools[1:] + [0]):
         if size != carry["p"].shape[0]:
-            keep = jnp.nonzero(carry["p"] < total, size=size, fill_value=0)[0]
-            filled = jnp.arange(size) < jnp.sum(carry["p"] < total)
+            keep = jnp.nonzero(carry["p"] < work, size=size, fill_value=0)[0]
+            filled = jnp.arange(size) < jnp.sum(carry["p"] < work)
             carry = {**carry, **{k: jax.tree.map(lambda a: a[keep], carry[k]) for k in per_slot}}
             carry["p"] = jnp.where(filled, carry["p"], total)
         carry = jax.lax.while_loop(cond_for(next_size), body, carry)
@@ -203,6 +240,9 @@ def _run(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMode
     if nested:
         success = success | (c["fooled_eps"][None, :] <= epsilons[:, None]).reshape(total)
     return success, c["out_dist"], c["out_evals"], c["out_x"]
+
+
+_loop_jit = eqx.filter_jit(_loop)
 
 
 def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> int:
@@ -251,7 +291,7 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
                threat: ThreatModel, objective: AbstractObjective | str, key: PRNGKeyArray,
                batch_size: int = 256, straight_through: str | Sequence[str] = (),
                keep_adversarial: bool = True, progress: bool | str = False,
-               nested: bool = False) -> AttackResult:
+               nested: bool = False, devices=None) -> AttackResult:
     """Attack a batch of examples at every radius of `epsilons` in one compiled call.
 
     The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
@@ -260,6 +300,13 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     `nested` (valid when the threat sets grow with ε, as norm balls do), an example fooled
     at some ε counts as fooled at every larger ε and those pairs are not attacked again
     (their `gradient_evaluations` are 0 and their `adversarial`/`distance` are not filled).
+
+    With several devices (`devices`: `None` for all of `jax.devices()`, an integer k for
+    the first k, or a list; see `adprf.sharding`) the examples are split across them, each
+    device running its own queue with `batch_size / devices` slots; results are the same as
+    on one device (every pair's random start is keyed by its global index). Under `nested`,
+    which pairs are skipped can differ with the split, so `gradient_evaluations`,
+    `adversarial` and `distance` of skipped pairs may differ; `success` does not.
     """
     if not callable(model):
         raise TypeError(f"model must be callable on one example, got {type(model).__name__}")
@@ -277,30 +324,33 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     y = jax.tree.map(jnp.asarray, y)
     epsilons = jnp.asarray(epsilons, jnp.float32)
     n_eps = epsilons.shape[0]
-    slots = min(batch_size, n_eps * n)
+    mesh = sharding.batch_mesh(devices)
+    shards = 1 if mesh is None else mesh.size
+    slots = min(-(-batch_size // shards), n_eps * -(-n // shards))
     token = next(_TOKENS)
     if progress:
         _BARS[token] = tqdm(total=n_eps * n, leave=False, unit="pair",
                             desc=progress if isinstance(progress, str) else type(method).__name__)
     try:
-        success, dist, evals, adv = _run(model, x, y, epsilons, objective, threat, method, key, slots,
-                                         keep_adversarial, jnp.asarray(token), bool(progress), nested)
+        replicated = (model, epsilons, objective, threat, method, key, slots, keep_adversarial,
+                      jnp.asarray(token), bool(progress), nested, jnp.asarray(n, jnp.int32))
+        success, dist, evals, adv = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
         jax.block_until_ready(success)
     finally:
         bar = _BARS.pop(token, None)
+        _DONE.pop(token, None)
         if bar is not None:
             bar.close()
-    shape = (n_eps, n)
-    if adv is not None:
-        adv = jax.tree.map(lambda a: a.reshape(shape + a.shape[1:]), adv)
-    return AttackResult(adv, success.reshape(shape), dist.reshape(shape), evals.reshape(shape))
+    # Back from per-example outputs (n, n_eps, ...) to the (n_eps, n, ...) layout of results.
+    success, dist, evals, adv = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (success, dist, evals, adv))
+    return AttackResult(adv, success, dist, evals)
 
 
 def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
            objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
            batch_size: int = 256, straight_through: str | Sequence[str] = (),
-           progress: bool | str = False) -> AttackResult:
-    """Attack a batch of inputs: one jitted call, vmapped over examples.
+           progress: bool | str = False, devices=None) -> AttackResult:
+    """Attack a batch of inputs: one jitted call, vmapped over examples, sharded over devices.
 
     **Arguments:**
     - `model`: a function (e.g. an equinox module) of ONE unbatched input pytree.
@@ -314,12 +364,14 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
     - `straight_through`: names of sub-modules of `model` to attack through with an
       identity stand-in on the backward pass (BPDA); see `straight_through`.
     - `progress`: show a progress bar (True, or its description).
+    - `devices`: the devices the examples are split across (`None`: all of `jax.devices()`;
+      an integer k: the first k); results do not depend on it.
 
     **Returns:** an `AttackResult` with a leading example axis.
     """
     result = run_attack(model, x, y, jnp.reshape(threat.epsilon, (1,)), method=method,
                         threat=threat, objective=objective, key=key, batch_size=batch_size,
-                        straight_through=straight_through, progress=progress)
+                        straight_through=straight_through, progress=progress, devices=devices)
     return jax.tree.map(lambda a: a[0], result)
 
 
@@ -340,6 +392,8 @@ def perturb(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat
     params, static = eqx.partition(model, eqx.is_array)
     frozen = eqx.combine(jax.lax.stop_gradient(params), static)
     epsilons = jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,))
-    _, _, _, adversarial = _run(frozen, jax.lax.stop_gradient(x), y, epsilons, objective, threat, method,
-                                key, n, True, jnp.asarray(-1), False, False)
+    n_valid = jnp.asarray(n, jnp.int32)
+    _, _, _, adversarial = _loop_jit(frozen, jax.lax.stop_gradient(x), y, epsilons, objective, threat, method,
+                                     key, n, True, jnp.asarray(-1), False, False, n_valid,
+                                     jnp.asarray(0, jnp.int32), n_valid)
     return jax.lax.stop_gradient(adversarial)

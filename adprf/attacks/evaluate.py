@@ -38,7 +38,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
                     objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
                     batch_size: int = 256, straight_through: str | Sequence[str] = (),
                     bounds: tuple[float, float] | None = (0.0, 1.0),
-                    progress: bool | str = False, nested: bool = True) -> RobustAccuracy:
+                    progress: bool | str = False, nested: bool = True, devices=None) -> RobustAccuracy:
     """Robust accuracy of `model` on `(x, y)` at every ε of `epsilons`, one compiled call.
 
     **Arguments:**
@@ -52,6 +52,9 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     - `nested`: count an example fooled at some ε as fooled at every larger ε (the balls
       are nested, so its adversarial is valid there) and skip attacking it again. The curve
       is then monotone and cheaper; `False` attacks every (ε, example) pair independently.
+    - `devices`: the devices the examples are split across (`None`: all of `jax.devices()`,
+      every host's under `jax.distributed`; an integer k: the first k). The accuracies do
+      not depend on it.
 
     **Returns:** a `RobustAccuracy`.
     """
@@ -60,7 +63,8 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
         raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
     result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,
                         key=key, batch_size=batch_size, straight_through=straight_through,
-                        keep_adversarial=False, progress=progress, nested=nested)
+                        keep_adversarial=False, progress=progress, nested=nested,
+                        devices=devices)
     # A method that starts from a random point never looks at the clean input: an example the
     # model already gets wrong counts as fooled at every ε (robust ≤ clean accuracy).
     clean_fooled = _clean_success(model, jax.tree.map(jax.numpy.asarray, x), y, as_objective(objective))

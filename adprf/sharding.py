@@ -1,0 +1,158 @@
+"""Sharding a batch axis across devices and hosts, with JAX's own machinery.
+
+adprf's batched work (attacks over (ε, example) pairs, loss-landscape grids) is data-parallel
+over examples: no example's result depends on another's. `map_batch` runs a per-shard function
+on every device's slice of the examples with `jax.shard_map` over a one-axis `Mesh`, the inputs
+placed with `NamedSharding` (examples split along the mesh axis, everything else replicated). A
+batch that does not divide evenly is padded with copies of its last example, which the shard
+function is told to skip (`n_valid`), and the padding is cut from the results. The shard
+function also receives the global index of its first example (`offset`), so that anything
+keyed by an example's index (random starts, random directions) is the same whichever device
+runs it: results do not depend on the number of devices.
+
+With one device (a laptop CPU) the same function runs unsharded under `jit`. With several
+processes (`jax.distributed`, see `adprf.distributed`), the mesh spans every host's devices,
+every process passes the same inputs (process 0's values are broadcast, so a host whose
+inputs differ in the last bits, e.g. from non-deterministic GPU training, cannot mix two
+models), and every process receives the whole result.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+AXIS = "batch"
+"""The name of the mesh axis that examples are split along."""
+
+
+def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None:
+    """The one-axis mesh that batched work is sharded over, or `None` for one device.
+
+    **Arguments:**
+    - `devices`: `None` for every device `jax.devices()` lists (all hosts' devices under
+      `jax.distributed`); an integer k for the first k of them; a sequence of devices; or a
+      `Mesh` (returned as it is).
+
+    **Returns:** a `Mesh` with axis `"batch"`, or `None` when there is a single device (the
+    work then runs unsharded).
+    """
+    if isinstance(devices, Mesh):
+        if devices.axis_names != (AXIS,):
+            raise ValueError(f"a batch mesh has the one axis {AXIS!r}, got axes {devices.axis_names}")
+        return devices
+    available = jax.devices()
+    if devices is None:
+        chosen = available
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"devices={devices!r}: choose between 1 and {len(available)} (the devices JAX "
+                             f"sees: {available}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                             f"set before JAX starts gives N devices")
+        chosen = available[:int(devices)]
+    else:
+        try:
+            chosen = list(devices)
+        except TypeError:
+            raise TypeError(f"devices must be None, an integer or a sequence of jax devices, got {devices!r}") from None
+        if not chosen or not all(isinstance(d, jax.Device) for d in chosen):
+            raise ValueError(f"devices must be a non-empty sequence of jax devices (e.g. jax.devices()[:2]), "
+                             f"got {devices!r}")
+        if len({d.id for d in chosen}) != len(chosen):
+            raise ValueError(f"devices lists a device twice: {chosen}")
+    if jax.process_count() > 1 and {d.process_index for d in chosen} != set(range(jax.process_count())):
+        raise ValueError(f"under jax.distributed every process must own a device of the mesh; devices={devices!r} "
+                         f"leaves some out: pass devices=None")
+    if len(chosen) == 1:
+        return None
+    return Mesh(np.asarray(chosen), (AXIS,))
+
+
+def _pad(a, n_padded: int):
+    """Pad the leading axis to `n_padded` with copies of the last row (a valid input)."""
+    extra = n_padded - a.shape[0]
+    if extra == 0:
+        return a
+    return jnp.concatenate([a, jnp.repeat(a[-1:], extra, axis=0)])
+
+
+def _place(tree, sharding: NamedSharding):
+    """Global arrays laid out by `sharding`, from values every process holds in full."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(a):
+        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(put(jax.random.key_data(a)), impl=jax.random.key_impl(a))
+        host = np.asarray(a)
+        return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+    return jax.tree.map(put, tree)
+
+
+def _to_host_global(tree):
+    """Whole arrays on every process (an all-gather across hosts when needed)."""
+    def gather(a):
+        if a.is_fully_addressable:
+            return a
+        from jax.experimental import multihost_utils
+        return jnp.asarray(multihost_utils.process_allgather(a, tiled=True))
+    return jax.tree.map(gather, tree)
+
+
+@eqx.filter_jit
+def _unsharded(local, replicated, batched, n):
+    return local(replicated, batched, jnp.asarray(0, jnp.int32), jnp.asarray(n, jnp.int32))
+
+
+@eqx.filter_jit
+def _sharded(local, mesh: Mesh, replicated, batched, n):
+    dynamic, static = eqx.partition((replicated, batched), eqx.is_array)
+    n_local = jax.tree.leaves(batched)[0].shape[0] // mesh.size
+
+    def body(dyn_replicated, dyn_batched):
+        rep, bat = eqx.combine((dyn_replicated, dyn_batched), static)
+        offset = jax.lax.axis_index(AXIS).astype(jnp.int32) * n_local
+        n_valid = jnp.clip(n - offset, 0, n_local).astype(jnp.int32)
+        return local(rep, bat, offset, n_valid)
+
+    return jax.shard_map(body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS),
+                         check_vma=False)(*dynamic)
+
+
+def map_batch(local: Callable, replicated, batched, *, devices=None):
+    """Run `local` on every device's share of a batch; concatenate and return its outputs.
+
+    **Arguments:**
+    - `local`: a module-level function `local(replicated, batched, offset, n_valid)` of one
+      shard. `batched` holds that shard's examples (leading axis `n_local`); `offset` is the
+      global index of its first example and `n_valid` how many of them are real (the rest is
+      padding to skip); both are traced `int32` scalars. It returns a pytree of arrays with a
+      leading `(n_local,)` axis.
+    - `replicated`: a pytree every shard receives whole (the model, the objective, radii;
+      non-array leaves are static).
+    - `batched`: a pytree of arrays sharing a leading example axis `(n,)`.
+    - `devices`: as in `batch_mesh`.
+
+    **Returns:** `local`'s outputs for all `n` examples, leading axis `(n,)`, identical to
+    one unsharded call of `local` on the whole batch when `local` treats examples
+    independently and keys any randomness by the global example index `offset + i`.
+    """
+    n = jax.tree.leaves(batched)[0].shape[0]
+    mesh = batch_mesh(devices)
+    if mesh is None:
+        return _unsharded(local, replicated, batched, n)
+    n_padded = math.ceil(n / mesh.size) * mesh.size
+    batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)
+    dyn_replicated, static_replicated = eqx.partition(replicated, eqx.is_array)
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        dyn_replicated, batched = multihost_utils.broadcast_one_to_all((dyn_replicated, batched))
+    dyn_replicated = _place(dyn_replicated, NamedSharding(mesh, P()))
+    batched = _place(batched, NamedSharding(mesh, P(AXIS)))
+    replicated = eqx.combine(dyn_replicated, static_replicated)
+    out = _sharded(local, mesh, replicated, batched, n)
+    return jax.tree.map(lambda a: a[:n], _to_host_global(out))
