@@ -43,6 +43,23 @@ def _run_one(name: str, preset: str, out: str, force: bool) -> dict:
     return record
 
 
+def _start_hosts() -> None:
+    """Join a multi-host run when the launch variables are set (see `adprf.distributed`) and
+    say what the run is sharded over."""
+    from . import distributed
+
+    try:
+        distributed.initialize_from_environment()
+    except ValueError as err:
+        raise SystemExit(f"adprf: error: {err}") from None
+    import jax
+
+    devices = jax.devices()
+    if len(devices) > 1 or jax.process_count() > 1:
+        print(f"[adprf] process {jax.process_index()} of {jax.process_count()}: attacks and evaluations sharded "
+              f"over {len(devices)} {devices[0].platform} devices", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -57,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args, parser) -> int:
     if args.command == "data":
         return _data(args, parser)
+    if args.command in ("run", "reproduce"):
+        _start_hosts()
     from .experiments import REGISTRY
     from .report import write_report
 

@@ -3,6 +3,10 @@
 Layout: `<root>/<experiment>/<config hash>/` holds `result.json` (written last, so its
 presence means the run finished), the figures (PNG), and cached intermediate artefacts
 (trained models, arrays) that let an interrupted run resume where it stopped.
+
+Under `jax.distributed` (several hosts, see `adprf.distributed`) only process 0 writes, and
+process 0 decides for every process whether a cached file exists, so all hosts take the
+same path through a run; the folder must be on a filesystem they share.
 """
 
 import hashlib
@@ -17,6 +21,8 @@ from pathlib import Path
 import equinox as eqx
 import numpy as np
 
+from . import distributed
+
 FORMAT = 1
 
 
@@ -27,8 +33,11 @@ def config_hash(name: str, config: dict) -> str:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> Path:
-    """Write `path` through a temporary file in the same folder and `os.replace` it into place."""
+    """Write `path` through a temporary file in the same folder and `os.replace` it into place
+    (on process 0 only, under `jax.distributed`)."""
     path = Path(path)
+    if not distributed.is_writer():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -41,6 +50,16 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> P
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def cached(path: Path) -> bool:
+    """Whether `path` exists, as process 0 sees it (every process gets the same answer)."""
+    path = Path(path)
+    exists = distributed.agree(path.exists())
+    if exists and not path.exists():
+        raise RuntimeError(f"process 0 has {path} but this process does not see it: under jax.distributed the "
+                           f"results folder (--out) must be on a filesystem every host shares")
+    return exists
 
 
 def _jsonable(value):
@@ -77,7 +96,7 @@ class Run:
         return self.directory / "result.json"
 
     def finished(self) -> bool:
-        return self.result_path.exists()
+        return cached(self.result_path)
 
     def load(self) -> dict:
         return json.loads(self.result_path.read_text())
@@ -85,9 +104,9 @@ class Run:
     def model(self, tag: str, template: eqx.Module, build: Callable[[], eqx.Module]) -> eqx.Module:
         """A trained module cached as `<tag>.eqx`: loaded into `template` if present, else built and saved."""
         path = self.directory / f"{tag}.eqx"
-        if path.exists():
+        if cached(path):
             return eqx.tree_deserialise_leaves(path, template)
-        model = build()
+        model = distributed.broadcast(build())
         atomic_write(path, lambda f: eqx.tree_serialise_leaves(f, model), mode="wb")
         return model
 
@@ -96,9 +115,9 @@ class Run:
         hash of `spec` (which must say everything that determines it: architecture, data,
         training, seed)."""
         path = self.root / "_models" / f"{config_hash('model', spec)}.eqx"
-        if path.exists():
+        if cached(path):
             return eqx.tree_deserialise_leaves(path, template)
-        model = build()
+        model = distributed.broadcast(build())
         atomic_write(path, lambda f: eqx.tree_serialise_leaves(f, model), mode="wb")
         atomic_write(path.with_suffix(".json"), lambda f: json.dump(spec, f, indent=1, default=str))
         return model
@@ -108,7 +127,7 @@ class Run:
         cached under `<root>/_models/` by the hash of `spec`, which must say everything that
         determines it."""
         path = self.root / "_models" / f"{config_hash('stage', spec)}.json"
-        if path.exists():
+        if cached(path):
             return json.loads(path.read_text())["value"]
         value = _jsonable(build())
         atomic_write(path, lambda f: json.dump({"spec": _jsonable(spec), "value": value}, f, indent=1))
@@ -117,7 +136,7 @@ class Run:
     def stage(self, tag: str, build: Callable[[], dict]) -> dict:
         """A JSON-able stage result cached as `<tag>.json`."""
         path = self.directory / f"{tag}.json"
-        if path.exists():
+        if cached(path):
             return json.loads(path.read_text())
         value = _jsonable(build())
         atomic_write(path, lambda f: json.dump(value, f, indent=1))

@@ -39,7 +39,7 @@ def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None
       `Mesh` (returned as it is).
 
     **Returns:** a `Mesh` with axis `"batch"`, or `None` when there is a single device (the
-    work then runs unsharded).
+    work then runs unsharded, on the default device of each process).
     """
     if isinstance(devices, Mesh):
         if devices.axis_names != (AXIS,):
@@ -64,11 +64,11 @@ def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None
                              f"got {devices!r}")
         if len({d.id for d in chosen}) != len(chosen):
             raise ValueError(f"devices lists a device twice: {chosen}")
-    if jax.process_count() > 1 and {d.process_index for d in chosen} != set(range(jax.process_count())):
-        raise ValueError(f"under jax.distributed every process must own a device of the mesh; devices={devices!r} "
-                         f"leaves some out: pass devices=None")
     if len(chosen) == 1:
         return None
+    if jax.process_count() > 1 and {d.process_index for d in chosen} != set(range(jax.process_count())):
+        raise ValueError(f"under jax.distributed every process must own a device of the mesh; devices={devices!r} "
+                         f"leaves some out: pass devices=None (or devices=1 to compute unsharded on each process)")
     return Mesh(np.asarray(chosen), (AXIS,))
 
 
