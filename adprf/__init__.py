@@ -4,12 +4,14 @@ The public API is re-exported here; submodules: `adprf.attacks` (the engine),
 `adprf.nets` (classifiers and training), `adprf.data` (MNIST and friends),
 `adprf.experiments` (registered paper reproductions), `adprf.cells` (cellular decision
 models of ligand distributions, `adprf.Ligands`), `adprf.analysis` (antagonism, critical
-points and regimes), `adprf.cerebellum` (granule–Purkinje networks and their training).
+points and regimes), `adprf.cerebellum` (granule–Purkinje networks and their training),
+`adprf.sharding` (batched work split across devices), `adprf.distributed` (several hosts).
 """
 
 __version__ = "0.1.0"
 
 from . import analysis as analysis, attacks as attacks, cells as cells, cerebellum as cerebellum
+from . import distributed as distributed, sharding as sharding
 from .ligands import Ligands as Ligands
 from .attacks import (
     FGSM as FGSM,

@@ -143,7 +143,7 @@ def map_batch(local: Callable, replicated, batched, *, devices=None):
     """
     n = jax.tree.leaves(batched)[0].shape[0]
     mesh = batch_mesh(devices)
-    if mesh is None:
+    if mesh is None or n == 1:          # one example: nothing to split (each process runs it)
         return _unsharded(local, replicated, batched, n)
     n_padded = math.ceil(n / mesh.size) * mesh.size
     batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)
