@@ -64,7 +64,7 @@ import numpy as np
 import optax
 
 from adprf.attacks import PGD, attack, linf
-from adprf.attacks.engine import _run
+from adprf.attacks.engine import _loop_jit
 from adprf.attacks.objectives import as_objective
 from adprf.cerebellum import Cerebellum, DenseGranule
 from adprf.cerebellum.train import _epoch, rmsprop
@@ -196,9 +196,10 @@ def pgd_task(model, images, labels, slots):
     method = PGD(steps=STEPS, step_size=STEP_SIZE, random_start=True, stop_at_success=False)
     threat = linf(EPS)
     epsilons = jnp.reshape(threat.epsilon, (1,)).astype(jnp.float32)
+    n = jnp.asarray(images.shape[0], jnp.int32)      # one shard holding every example: no offset, no padding
     args = (model, images, labels, epsilons, as_objective("mse"), threat, method, jax.random.PRNGKey(3),
-            min(slots, images.shape[0]), True, jnp.asarray(-1), False, False)
-    return _run, args
+            min(slots, images.shape[0]), True, jnp.asarray(-1), False, False, n, jnp.asarray(0, jnp.int32), n)
+    return _loop_jit, args
 
 
 def measure(fn, args, repeats, cap):
