@@ -122,11 +122,18 @@ class Run:
         atomic_write(path.with_suffix(".json"), lambda f: json.dump(spec, f, indent=1, default=str))
         return model
 
+    def _shared_stage_path(self, spec: dict) -> Path:
+        return self.root / "_models" / f"{config_hash('stage', spec)}.json"
+
+    def has_shared_stage(self, spec: dict) -> bool:
+        """Whether `shared_stage(spec, ...)` would load from the cache."""
+        return cached(self._shared_stage_path(spec))
+
     def shared_stage(self, spec: dict, build: Callable[[], dict]) -> dict:
         """A JSON-able result shared between experiments (e.g. one model's robustness curve),
         cached under `<root>/_models/` by the hash of `spec`, which must say everything that
         determines it."""
-        path = self.root / "_models" / f"{config_hash('stage', spec)}.json"
+        path = self._shared_stage_path(spec)
         if cached(path):
             return json.loads(path.read_text())["value"]
         value = _jsonable(build())

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
+from .ensemble import Ensemble
 from .methods import AbstractMethod
 from .objectives import AbstractObjective, as_objective
 from .straight_through import straight_through as _straight_through
@@ -58,11 +59,12 @@ _LOCK = threading.Lock()
 def _tick(token, shard, done):
     """Host callback from inside the compiled loop: advance that attack's progress bar by the
     pairs done on every shard (devices call back concurrently)."""
+    token, shard = int(np.ravel(token)[0]), int(np.ravel(shard)[0])   # batched under an Ensemble's vmap
     with _LOCK:
-        bar = _BARS.get(int(token))
+        bar = _BARS.get(token)
         if bar is not None:
-            counts = _DONE.setdefault(int(token), {})
-            counts[int(shard)] = int(done)
+            counts = _DONE.setdefault(token, {})
+            counts[shard] = int(np.sum(done))
             bar.update(sum(counts.values()) - bar.n)
 
 
@@ -83,11 +85,24 @@ def _attack_shard(replicated, batched, offset, n_valid):
     (model, epsilons, objective, threat, method, key, slots, keep_adversarial, token, progress, nested,
      n_global) = replicated
     x, y = batched
-    success, dist, evals, adv = _loop(model, x, y, epsilons, objective, threat, method, key, slots,
-                                      keep_adversarial, token, progress, nested, n_global, offset, n_valid)
     n_local = jax.tree.leaves(x)[0].shape[0]
-    per_example = lambda a: jnp.swapaxes(a.reshape((epsilons.shape[0], n_local) + a.shape[1:]), 0, 1)  # noqa: E731
-    return jax.tree.map(per_example, (success, dist, evals, adv))
+
+    def one(member, member_key):
+        return _loop(member, x, y, epsilons, objective, threat, method, member_key, slots, keep_adversarial,
+                     token, progress, nested, n_global, offset, n_valid)
+
+    if isinstance(model, Ensemble):
+        # Every member on this shard's examples: the loop vmapped over the stacked models.
+        params, static = eqx.partition(model.models, eqx.is_array)
+        outputs = jax.vmap(lambda p, k: one(eqx.combine(p, static), k))(params, key)
+        # (members, n_eps · n_local, ...) -> (n_local, members, n_eps, ...)
+        per_example = lambda a: jnp.moveaxis(  # noqa: E731
+            a.reshape((model.size, epsilons.shape[0], n_local) + a.shape[2:]), 2, 0)
+    else:
+        outputs = one(model, key)
+        per_example = lambda a: jnp.swapaxes(  # noqa: E731
+            a.reshape((epsilons.shape[0], n_local) + a.shape[1:]), 0, 1)
+    return jax.tree.map(per_example, outputs)
 
 
 def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel, method: AbstractMethod,
@@ -301,6 +316,10 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     at some ε counts as fooled at every larger ε and those pairs are not attacked again
     (their `gradient_evaluations` are 0 and their `adversarial`/`distance` are not filled).
 
+    `model` may be an `Ensemble` (models of one architecture, e.g. several seeds): every
+    member is attacked in the same call (the loop `vmap`ped over members, `batch_size` slots
+    each), results gain a leading `(members,)` axis, and `key` may hold one key per member.
+
     With several devices (`devices`: `None` for all of `jax.devices()`, an integer k for
     the first k, or a list; see `adprf.sharding`) the examples are split across them, each
     device running its own queue with `batch_size / devices` slots; results are the same as
@@ -308,8 +327,9 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     which pairs are skipped can differ with the split, so `gradient_evaluations`,
     `adversarial` and `distance` of skipped pairs may differ; `success` does not.
     """
-    if not callable(model):
-        raise TypeError(f"model must be callable on one example, got {type(model).__name__}")
+    members = model.size if isinstance(model, Ensemble) else None
+    if members is None and not callable(model):
+        raise TypeError(f"model must be callable on one example (or an Ensemble), got {type(model).__name__}")
     if not isinstance(method, AbstractMethod):
         raise TypeError(f"method must be an attack method such as PGD() or FGSM(), got {method!r}")
     if not isinstance(threat, ThreatModel):
@@ -319,7 +339,12 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     if y is None:
         y = jnp.zeros(n, jnp.int32)
     if straight_through:
+        if members is not None:
+            raise ValueError("straight_through is not supported for an Ensemble: wrap each model with "
+                             "adprf.attacks.straight_through before stacking them")
         model = _straight_through(model, straight_through)
+    if members is not None:
+        key = model.member_keys(key)
     x = jax.tree.map(jnp.asarray, x)
     y = jax.tree.map(jnp.asarray, y)
     epsilons = jnp.asarray(epsilons, jnp.float32)
@@ -329,7 +354,7 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     slots = min(-(-batch_size // shards), n_eps * -(-n // shards))
     token = next(_TOKENS)
     if progress:
-        _BARS[token] = tqdm(total=n_eps * n, leave=False, unit="pair",
+        _BARS[token] = tqdm(total=n_eps * n * (members or 1), leave=False, unit="pair",
                             desc=progress if isinstance(progress, str) else type(method).__name__)
     try:
         replicated = (model, epsilons, objective, threat, method, key, slots, keep_adversarial,
@@ -341,8 +366,10 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
         _DONE.pop(token, None)
         if bar is not None:
             bar.close()
-    # Back from per-example outputs (n, n_eps, ...) to the (n_eps, n, ...) layout of results.
-    success, dist, evals, adv = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), (success, dist, evals, adv))
+    # Back from per-example outputs (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
+    # layout of results.
+    layout = lambda a: jnp.moveaxis(a, 0, 1 if members is None else 2)  # noqa: E731
+    success, dist, evals, adv = jax.tree.map(layout, (success, dist, evals, adv))
     return AttackResult(adv, success, dist, evals)
 
 
@@ -369,6 +396,8 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
 
     **Returns:** an `AttackResult` with a leading example axis.
     """
+    if isinstance(model, Ensemble):
+        raise TypeError("attack takes one model; attack an Ensemble with run_attack or robust_accuracy")
     result = run_attack(model, x, y, jnp.reshape(threat.epsilon, (1,)), method=method,
                         threat=threat, objective=objective, key=key, batch_size=batch_size,
                         straight_through=straight_through, progress=progress, devices=devices)

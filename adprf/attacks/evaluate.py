@@ -8,6 +8,7 @@ import numpy as np
 
 from .._types import Array, Bool, Float, Int, Input, PRNGKeyArray
 from .engine import run_attack
+from .ensemble import Ensemble
 from .methods import AbstractMethod
 from .objectives import AbstractObjective, as_objective
 from .threats import ThreatModel, as_threat
@@ -17,16 +18,18 @@ class RobustAccuracy(eqx.Module):
     """Accuracy under attack at each ε.
 
     - `epsilons`: the radii, shape `(n_eps,)`.
-    - `accuracy`: fraction of examples neither misclassified nor fooled, per ε.
+    - `accuracy`: fraction of examples neither misclassified nor fooled, per ε (per member
+      and ε, shape `(members, n_eps)`, for an `Ensemble`; likewise a leading member axis on
+      `success` and `gradient_evaluations`).
     - `success`: per (ε, example), whether the attack succeeded (at ε = 0: the clean
       example is already misclassified).
     - `gradient_evaluations`: gradient evaluations spent per (ε, example).
     """
 
     epsilons: Float[Array, " eps"]
-    accuracy: Float[Array, " eps"]
-    success: Bool[Array, "eps n"]
-    gradient_evaluations: Int[Array, "eps n"]
+    accuracy: Float[Array, "*members eps"]
+    success: Bool[Array, "*members eps n"]
+    gradient_evaluations: Int[Array, "*members eps n"]
 
     def as_dict(self) -> dict[str, list[float]]:
         return {"epsilons": np.asarray(self.epsilons).tolist(),
@@ -42,7 +45,9 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     """Robust accuracy of `model` on `(x, y)` at every ε of `epsilons`, one compiled call.
 
     **Arguments:**
-    - `model`: function of one unbatched input returning logits.
+    - `model`: function of one unbatched input returning logits, or an `Ensemble` of such
+      models (one architecture, e.g. several seeds), all attacked in one call; `key` may then
+      hold one key per member.
     - `x`, `y`: inputs (leading batch axis) and integer labels.
     - `epsilons`: the radii; the (ε, example) pairs share one queue of work.
     - `method`: e.g. `FGSM()` or `PGD(steps=40, step_size=0.01)`.
@@ -67,9 +72,14 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
                         devices=devices)
     # A method that starts from a random point never looks at the clean input: an example the
     # model already gets wrong counts as fooled at every ε (robust ≤ clean accuracy).
-    clean_fooled = _clean_success(model, jax.tree.map(jax.numpy.asarray, x), y, as_objective(objective))
-    success = result.success | clean_fooled[None, :]
-    accuracy = 1.0 - success.mean(axis=1)
+    x_clean, objective = jax.tree.map(jax.numpy.asarray, x), as_objective(objective)
+    if isinstance(model, Ensemble):
+        clean_fooled = jax.numpy.stack([_clean_success(model.member(i), x_clean, y, objective)
+                                        for i in range(model.size)])
+    else:
+        clean_fooled = _clean_success(model, x_clean, y, objective)
+    success = result.success | clean_fooled[..., None, :]
+    accuracy = 1.0 - success.mean(axis=-1)
     return RobustAccuracy(jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy,
                           success, result.gradient_evaluations)
 

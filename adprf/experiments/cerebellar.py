@@ -16,13 +16,14 @@ last-iterate one.
 import time
 
 import jax
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from ..attacks import FGSM, PGD, robust_accuracy
+from ..attacks import FGSM, PGD, Ensemble, robust_accuracy
 from ..cerebellum import Cerebellum, train_cerebellum
 from ..data import load_dataset
 from ..nets import accuracy
@@ -125,26 +126,49 @@ def evaluate(run: Run, tag: str, model, model_spec: dict, data, cfg: dict, seed:
 
     **Returns:** `{"clean", "FGSM", "PGD", "seconds"}`.
     """
+    return evaluate_seeds(run, tag, [model], [model_spec], data, cfg, [seed], objective=objective,
+                          batch_size=batch_size)[0]
+
+
+def evaluate_seeds(run: Run, tag: str, models: list, model_specs: list[dict], data, cfg: dict,
+                   seeds: list[int], *, objective: str = "mse", batch_size: int | None = None) -> list[dict]:
+    """`evaluate` for the seeds of one configuration. The seeds not yet in the cache are
+    attacked together: their models (one architecture) form an `Ensemble`, so each method is
+    one compiled call with the seeds vmapped and the images split across devices, each seed
+    keeping its own attack key (`1000 + seed`) and `batch_size / seeds` slots.
+
+    **Returns:** one `{"clean", "FGSM", "PGD", "seconds"}` per seed (seconds: the shared time
+    divided among the seeds computed together).
+    """
     _, _, xte, yte, _ = data
     n = min(cfg["n_test"], len(yte))
     pgd = cfg["pgd"]
     methods = {"FGSM": FGSM(), "PGD": PGD(steps=pgd["steps"], step_size=pgd["step_size"], random_start=True)}
-    attack_size = batch_size or attack_batch(model.width)
-    clean_size = batch_size or attack_batch(model.width, 1000)
+    attack_size = batch_size or attack_batch(models[0].width)
+    clean_size = batch_size or attack_batch(models[0].width, 1000)
+    epsilons = cfg.get("epsilons", EPSILONS)
+    specs = [{"model": model_spec, "n_test": n, "pgd": pgd, "epsilons": epsilons, "objective": objective,
+              "attack_seed": 1000 + seed} for model_spec, seed in zip(model_specs, seeds)]
 
-    def compute():
+    def compute(indices: list[int]) -> dict[int, dict]:
         start = time.perf_counter()
-        out = {"clean": accuracy(model, xte, yte, batch_size=clean_size)}
+        members = [models[i] for i in indices]
+        target = members[0] if len(members) == 1 else Ensemble.of(members)
+        keys = jnp.stack([jax.random.PRNGKey(1000 + seeds[i]) for i in indices])
+        out = {i: {"clean": accuracy(models[i], xte, yte, batch_size=clean_size)} for i in indices}
+        label = tag if len(indices) == 1 else f"{tag} seeds {', '.join(str(seeds[i]) for i in indices)}"
         for name, method in methods.items():
-            r = robust_accuracy(model, xte[:n], yte[:n], cfg.get("epsilons", EPSILONS), method, objective=objective,
-                                key=jax.random.PRNGKey(1000 + seed), batch_size=attack_size,
-                                progress=f"{tag} {name}")
-            out[name] = np.asarray(r.accuracy).tolist()
-        return {**out, "seconds": time.perf_counter() - start}
+            r = robust_accuracy(target, xte[:n], yte[:n], epsilons, method, objective=objective,
+                                key=keys[0] if len(indices) == 1 else keys,
+                                batch_size=max(1, attack_size // len(indices)), progress=f"{label} {name}")
+            for i, curve in zip(indices, np.asarray(r.accuracy).reshape(len(indices), -1)):
+                out[i][name] = curve.tolist()
+        seconds = (time.perf_counter() - start) / len(indices)
+        return {i: {**o, "seconds": seconds} for i, o in out.items()}
 
-    attack_spec = {"model": model_spec, "n_test": n, "pgd": pgd, "epsilons": cfg.get("epsilons", EPSILONS),
-                   "objective": objective, "attack_seed": 1000 + seed}
-    return run.shared_stage(attack_spec, compute)
+    missing = [i for i, spec in enumerate(specs) if not run.has_shared_stage(spec)]
+    computed = compute(missing) if missing else {}
+    return [run.shared_stage(spec, lambda i=i: computed[i]) for i, spec in enumerate(specs)]
 
 
 def epsilon_index(epsilons, epsilon: float) -> int:
@@ -177,12 +201,10 @@ def sweep(run: Run, specs: dict[str, dict], cfg: dict, data=None) -> tuple[dict,
     data = data if data is not None else load_data(cfg)
     rows, curves, seconds = {}, {}, {}
     for name, spec in specs.items():
-        per_seed, spent = [], 0.0
-        for seed in cfg["seeds"]:
-            model, train_s, model_spec = fit(run, spec, data, cfg, seed)
-            result = evaluate(run, f"{name} seed {seed}", model, model_spec, data, cfg, seed)
-            per_seed.append(result)
-            spent += train_s + result["seconds"]
+        fitted = [fit(run, spec, data, cfg, seed) for seed in cfg["seeds"]]
+        per_seed = evaluate_seeds(run, name, [f[0] for f in fitted], [f[2] for f in fitted], data, cfg,
+                                  list(cfg["seeds"]))
+        spent = sum(f[1] for f in fitted) + sum(r["seconds"] for r in per_seed)
         rows[name], curves[name], seconds[name] = summarise(per_seed, cfg.get("epsilons", EPSILONS)), \
             mean_curves(per_seed), spent
     return rows, curves, seconds
