@@ -86,11 +86,27 @@ def _place(tree, sharding: NamedSharding):
         return jax.device_put(tree, sharding)
 
     def put(a):
-        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+        if _is_key(a):
             return jax.random.wrap_key_data(put(jax.random.key_data(a)), impl=jax.random.key_impl(a))
         host = np.asarray(a)
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
     return jax.tree.map(put, tree)
+
+
+def _is_key(a) -> bool:
+    return jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+
+
+def _from_process_zero(tree):
+    """Process 0's values of every array in `tree` (typed PRNG keys through their key data)."""
+    from jax.experimental import multihost_utils
+
+    leaves, treedef = jax.tree.flatten(tree)
+    data = [jax.random.key_data(a) if _is_key(a) else a for a in leaves]
+    data = multihost_utils.broadcast_one_to_all(data)
+    leaves = [jax.random.wrap_key_data(d, impl=jax.random.key_impl(a)) if _is_key(a) else d
+              for a, d in zip(leaves, data)]
+    return jax.tree.unflatten(treedef, leaves)
 
 
 def _to_host_global(tree):
@@ -149,8 +165,7 @@ def map_batch(local: Callable, replicated, batched, *, devices=None):
     batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)
     dyn_replicated, static_replicated = eqx.partition(replicated, eqx.is_array)
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-        dyn_replicated, batched = multihost_utils.broadcast_one_to_all((dyn_replicated, batched))
+        dyn_replicated, batched = _from_process_zero((dyn_replicated, batched))
     dyn_replicated = _place(dyn_replicated, NamedSharding(mesh, P()))
     batched = _place(batched, NamedSharding(mesh, P(AXIS)))
     replicated = eqx.combine(dyn_replicated, static_replicated)

@@ -52,7 +52,8 @@ def engine() -> dict:
         for d, p in pairs.items()}
 
     # Fewer examples than devices: some shards hold only padding.
-    tiny = [np.asarray(robust_accuracy(model, x[:2], y[:2], epsilons, pgd, key=key, devices=d).success).tolist()
+    typed = jax.random.key(5)                               # a typed key travels too
+    tiny = [np.asarray(robust_accuracy(model, x[:2], y[:2], epsilons, pgd, key=typed, devices=d).success).tolist()
             for d in (1, None)]
     out["fewer_than_devices_identical"] = tiny[0] == tiny[1]
 
