@@ -56,15 +56,15 @@ _DONE: dict[int, dict[int, int]] = {}
 _LOCK = threading.Lock()
 
 
-def _tick(token, shard, done):
+def _tick(token, shard, member, done):
     """Host callback from inside the compiled loop: advance that attack's progress bar by the
-    pairs done on every shard (devices call back concurrently)."""
-    token, shard = int(np.ravel(token)[0]), int(np.ravel(shard)[0])   # batched under an Ensemble's vmap
+    pairs done on every shard and ensemble member (devices call back concurrently; under an
+    Ensemble's vmap, once per member)."""
     with _LOCK:
-        bar = _BARS.get(token)
+        bar = _BARS.get(int(token))
         if bar is not None:
-            counts = _DONE.setdefault(token, {})
-            counts[shard] = int(np.sum(done))
+            counts = _DONE.setdefault(int(token), {})
+            counts[int(shard), int(member)] = int(done)
             bar.update(sum(counts.values()) - bar.n)
 
 
@@ -87,14 +87,15 @@ def _attack_shard(replicated, batched, offset, n_valid):
     x, y = batched
     n_local = jax.tree.leaves(x)[0].shape[0]
 
-    def one(member, member_key):
+    def one(member, member_key, lane=0):
         return _loop(member, x, y, epsilons, objective, threat, method, member_key, slots, keep_adversarial,
-                     token, progress, nested, n_global, offset, n_valid)
+                     token, progress, nested, n_global, offset, n_valid, lane)
 
     if isinstance(model, Ensemble):
         # Every member on this shard's examples: the loop vmapped over the stacked models.
         params, static = eqx.partition(model.models, eqx.is_array)
-        outputs = jax.vmap(lambda p, k: one(eqx.combine(p, static), k))(params, key)
+        outputs = jax.vmap(lambda p, k, lane: one(eqx.combine(p, static), k, lane))(
+            params, key, jnp.arange(model.size))
         # (members, n_eps · n_local, ...) -> (n_local, members, n_eps, ...)
         per_example = lambda a: jnp.moveaxis(  # noqa: E731
             a.reshape((model.size, epsilons.shape[0], n_local) + a.shape[2:]), 2, 0)
@@ -107,7 +108,7 @@ def _attack_shard(replicated, batched, offset, n_valid):
 
 def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel, method: AbstractMethod,
           key, slots: int, keep_adversarial: bool, token, progress: bool, nested: bool, n_global,
-          offset, n_valid):
+          offset, n_valid, lane=0):
     n = jax.tree.leaves(x)[0].shape[0]
     total = epsilons.shape[0] * n
     # Real work: the pairs (e, i) with i < n_valid, numbered p = e · n_valid + i in queue
@@ -219,7 +220,7 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
         head = jnp.minimum(head, work).astype(jnp.int32)
         done = head - jnp.sum(new_p < work, dtype=jnp.int32)
         if progress:
-            jax.debug.callback(_tick, token, offset, done)
+            jax.debug.callback(_tick, token, offset, lane, done)
         new_r = jnp.where(finished, 0, jnp.where(restart, c["r"] + 1, c["r"]))
         need_init = finished | restart
         x_new, s_new = jax.lax.cond(
