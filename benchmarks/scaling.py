@@ -3,7 +3,7 @@
 What is measured. `adprf.attacks.robust_accuracy` (PGD L∞, `--steps` steps of 0.01 (20), uniform
 random start, box [0, 1], the nested sweep ε ∈ {0, 0.05, 0.1}) on the first n MNIST test images
 (each n of `--n`), with the examples split across D devices by `devices=D` (D = 1, 2, 4, …) and
-`--batch-size` slots in all (batch_size / D per device), for two models trained here once on the
+`--batch-size` slots on each device (adprf's per-device pool), for two models trained here once on the
 4,000-image MNIST subset with fixed seeds:
 (a) a cerebellum, `Cerebellum(784, 10000, connectivity="sparse", k=4, ltd=True)` trained one
     epoch (delta rule + RMSprop, batch 50), attacked with the MSE-to-one-hot objective as in the
@@ -19,10 +19,10 @@ make pairs cost different amounts (an example fooled at 0.05 is not attacked at 
 with D). Efficiency relative to linear scaling is computed on gradient evaluations per second:
 evals/s(D) / (D · evals/s(1)), same model and n. Each row checks that the accuracies at every ε
 are bit-identical to the 1-device run (PASS/FAIL). Each device runs its own queue with a pool of
-batch_size / D slots, and a smaller pool can be faster per evaluation by itself (its per-slot
-arrays fit the caches better; under `nested` fewer larger-ε pairs start before their example's
-smaller-ε pair has finished): efficiency above 100% comes from that, not from parallelism; a
-1-device run with `--batch-size` divided by D (`--max-devices 1`) separates the two.
+`--batch-size` slots (fewer when its share of the pairs is smaller). Pool size matters on a CPU:
+a smaller pool can be faster per evaluation by itself (its per-slot arrays fit the caches), so
+rows where the per-device pool shrinks (small n, many devices) mix that effect into the
+speed-up; the slots/device column shows when it happens.
 
 Devices. On a CPU JAX sees one device, so before JAX starts the script sets
 XLA_FLAGS=--xla_force_host_platform_device_count=`--max-devices` (default 4), appended to any
@@ -49,7 +49,7 @@ def parse_args():
                    "the test subset)")
     p.add_argument("--max-devices", type=int, default=None, help="CPU: host devices to force (default 4); "
                    "GPU: use at most this many (default all)")
-    p.add_argument("--batch-size", type=int, default=256, help="slots in all devices together (the default "
+    p.add_argument("--batch-size", type=int, default=256, help="slots on each device (the default "
                    "of robust_accuracy)")
     p.add_argument("--steps", type=int, default=20, help="PGD steps")
     p.add_argument("--repeats", type=int, default=1, help="timed calls after the first (median)")
@@ -154,7 +154,7 @@ def main(args):
           f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}")
     print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; device counts {counts}")
     print(f"robust_accuracy: PGD-{args.steps} L∞, step {STEP_SIZE}, random start, nested ε ∈ {EPSILONS}, "
-          f"batch_size={args.batch_size} slots in all; n ∈ {args.n}; first call + {args.repeats} timed, median")
+          f"batch_size={args.batch_size} slots per device; n ∈ {args.n}; first call + {args.repeats} timed, median")
     if on_cpu and len(jax.devices()) > 1:
         print(f"note: the {len(jax.devices())} CPU devices are forced host devices sharing {os.cpu_count()} "
               f"physical cores: efficiency cannot exceed ~min({os.cpu_count()}, D)/D (~1/D where one device already "
@@ -172,7 +172,7 @@ def main(args):
             x, y = jnp.asarray(test.images[:n]), jnp.asarray(test.labels[:n])
             base = None
             for d in counts:
-                r = dict(model=name, n=n, devices=d, slots_per_device=min(-(-args.batch_size // d),
+                r = dict(model=name, n=n, devices=d, slots_per_device=min(args.batch_size,
                                                                           len(EPSILONS) * -(-n // d)),
                          **measure(model, OBJECTIVES[name], x, y, d, args))
                 base = base or r
@@ -197,9 +197,8 @@ def main(args):
                 effs = [r["efficiency"] for r in rows if r["model"] == name and r["n"] == n]
                 print(f"| {name} | {n:,} | " + " | ".join(f"{100 * e:.0f}%" for e in effs) + " |")
     if any(r["efficiency"] > 1.05 for r in rows):
-        print(f"\nefficiency above 100%: each device runs a pool of batch_size/D slots, which can be faster per "
-              f"evaluation by itself (caches; fewer pairs attacked under nested), not parallelism: compare with "
-              f"--max-devices 1 --batch-size {args.batch_size // counts[-1]}")
+        print("\nefficiency above 100%: where a device's pool is smaller than one device's (slots/device), "
+              "it can be faster per evaluation by itself (caches), not by parallelism")
     ok = all(r["same_accuracy"] for r in rows)
     print(f"\naccuracies identical for every device count: {'PASS' if ok else 'FAIL'}")
     print(f"total wall time of the attacks {time.perf_counter() - t_start:.0f} s")

@@ -135,7 +135,8 @@ def evaluate_seeds(run: Run, tag: str, models: list, model_specs: list[dict], da
     """`evaluate` for the seeds of one configuration. The seeds not yet in the cache are
     attacked together: their models (one architecture) form an `Ensemble`, so each method is
     one compiled call with the seeds vmapped and the images split across devices, each seed
-    keeping its own attack key (`1000 + seed`) and `batch_size / seeds` slots.
+    keeping its own attack key (`1000 + seed`) and the slots of a single evaluation, so each
+    seed's curves are those `evaluate` gives it alone, bit for bit.
 
     **Returns:** one `{"clean", "FGSM", "PGD", "seconds"}` per seed (seconds: the shared time
     divided among the seeds computed together).
@@ -160,7 +161,7 @@ def evaluate_seeds(run: Run, tag: str, models: list, model_specs: list[dict], da
         for name, method in methods.items():
             r = robust_accuracy(target, xte[:n], yte[:n], epsilons, method, objective=objective,
                                 key=keys[0] if len(indices) == 1 else keys,
-                                batch_size=max(1, attack_size // len(indices)), progress=f"{label} {name}")
+                                batch_size=attack_size, progress=f"{label} {name}")
             for i, curve in zip(indices, np.asarray(r.accuracy).reshape(len(indices), -1)):
                 out[i][name] = curve.tolist()
         seconds = (time.perf_counter() - start) / len(indices)
