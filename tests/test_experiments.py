@@ -16,7 +16,10 @@ def test_every_experiment_has_both_presets():
         assert {"quick", "paper"} <= set(experiment.presets)
 
 
+@pytest.mark.slow
 def test_mnist_baseline_end_to_end(tmp_path):
+    """Opt-in (about a minute and a half on 2 cores, for the default suite's 15-minute budget); the
+    slow CLI test below and `adprf reproduce` run the same experiment end to end."""
     overrides = {"n_test": 40, "models": {"mlp": {"width": 64, "depth": 1, "epochs": 2}, "cnn": {"epochs": 1}},
                  "pgd": {"steps": 10, "step_size": 0.03}}
     record = run_experiment("mnist-baseline", "quick", root=tmp_path, overrides=overrides)
