@@ -28,9 +28,10 @@ def _kernel_missing_reason() -> str | None:
     return None
 
 
-# Opt-in (pytest -m slow): the heaviest notebook whose content the default suite already covers
-# through its experiments' tests, keeping the default suite near 15 minutes on 2 cores.
-SLOW = {"defence_and_landscapes.ipynb"}
+# Opt-in (pytest -m slow): the heaviest notebooks, whose content the default suite already covers
+# through their experiments' tests, keeping the default suite under 15 minutes on 2 cores; the
+# quickstart runs by default.
+SLOW = {"defence_and_landscapes.ipynb", "cerebellum.ipynb", "cellular_antagonism.ipynb"}
 
 
 @pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in NOTEBOOKS],
