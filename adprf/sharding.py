@@ -155,7 +155,9 @@ def map_batch(local: Callable, replicated, batched, *, devices=None):
 
     **Returns:** `local`'s outputs for all `n` examples, leading axis `(n,)`, identical to
     one unsharded call of `local` on the whole batch when `local` treats examples
-    independently and keys any randomness by the global example index `offset + i`.
+    independently, keys any randomness by the global example index `offset + i`, and
+    batches its work in shapes that do not depend on the shard's size (shapes set the
+    floating-point summation order of batched matrix products).
     """
     n = jax.tree.leaves(batched)[0].shape[0]
     mesh = batch_mesh(devices)
