@@ -86,27 +86,26 @@ def _place(tree, sharding: NamedSharding):
         return jax.device_put(tree, sharding)
 
     def put(a):
-        if _is_key(a):
-            return jax.random.wrap_key_data(put(jax.random.key_data(a)), impl=jax.random.key_impl(a))
         host = np.asarray(a)
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
-    return jax.tree.map(put, tree)
+    return _through_key_data(lambda leaves: [put(a) for a in leaves], tree)
 
 
-def _is_key(a) -> bool:
-    return jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+def _through_key_data(transform, tree):
+    """`transform` (a function of the list of leaves) applied to `tree`, typed PRNG keys
+    passing through their key data (the multi-host utilities take plain arrays only)."""
+    leaves, treedef = jax.tree.flatten(tree)
+    is_key = [jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) for a in leaves]
+    data = transform([jax.random.key_data(a) if k else a for a, k in zip(leaves, is_key)])
+    return jax.tree.unflatten(treedef, [jax.random.wrap_key_data(d, impl=jax.random.key_impl(a)) if k else d
+                                        for a, d, k in zip(leaves, data, is_key)])
 
 
 def _from_process_zero(tree):
-    """Process 0's values of every array in `tree` (typed PRNG keys through their key data)."""
+    """Process 0's values of every array in `tree`."""
     from jax.experimental import multihost_utils
 
-    leaves, treedef = jax.tree.flatten(tree)
-    data = [jax.random.key_data(a) if _is_key(a) else a for a in leaves]
-    data = multihost_utils.broadcast_one_to_all(data)
-    leaves = [jax.random.wrap_key_data(d, impl=jax.random.key_impl(a)) if _is_key(a) else d
-              for a, d in zip(leaves, data)]
-    return jax.tree.unflatten(treedef, leaves)
+    return _through_key_data(multihost_utils.broadcast_one_to_all, tree)
 
 
 def _to_host_global(tree):
