@@ -69,7 +69,7 @@ def test_l2_projection_and_zero_radius(linear_problem):
 def test_pgd_l2_random_start_stays_in_ball(linear_problem):
     model, x, y, _ = linear_problem
     for eps in (0.05, 0.5):
-        res = attack(model, x, y, method=PGD(steps=1, step_size=0.0), threat=l2(eps, bounds=None), key=KEY)
+        res = attack(model, x, y, method=PGD(steps=1, step_size=1e-9), threat=l2(eps, bounds=None), key=KEY)
         assert float(res.distance[~res.success].max(initial=0)) <= eps * (1 + 1e-5)
 
 

@@ -15,8 +15,9 @@ and ε grid as the reported PGD curve, and gives a verdict per check and overall
 - **unbounded**: with a radius covering the whole input box, accuracy must fall to ~0;
 - **gradients**: input gradients at the clean points must be finite and not all zero
   (a warning when most entries are exactly zero: gradient steps cannot move them);
-- **solver**: the model's output must stay finite at clean and attacked points, and no
-  attack may stop on a solver error (ODE steady states).
+- **solver**: the model's output must stay finite at clean and attacked points, no attack
+  may stop on a solver error (ODE steady states), and none may meet a NaN or infinite
+  output, loss or gradient (those pairs are failed evaluations, left out of the curves).
 
 "Suspected masking" means at least one check failed; its reasons name the check and the
 numbers. "No masking found" is evidence, not proof: it says these attacks agree.
@@ -31,15 +32,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._types import Input, PRNGKeyArray
-from .engine import attack
+from .engine import NonFiniteError, attack
 from .evaluate import robust_accuracy
 from .methods import FGSM, PGD
 from .objectives import AbstractObjective, CrossEntropy, Margin, _Classification, as_objective
 from .straight_through import straight_through as _straight_through
-from .threats import ThreatModel, as_threat
+from .threats import DEFAULT_BOUNDS, ThreatModel, as_threat
 
 VERDICTS = ("pass", "fail", "warn", "skip")
-_SOLVER_ERRORS = (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError)
+_SOLVER_ERRORS = (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError, NonFiniteError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +175,7 @@ def _declared_parts(model) -> tuple[str, ...]:
 
 
 def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGKeyArray,
-          threat: ThreatModel | str = "linf", bounds: tuple[float, float] | None = (0.0, 1.0),
+          threat: ThreatModel | str = "linf", bounds: tuple[float, float] | None = DEFAULT_BOUNDS,
           pgd: PGD | None = None, objective: AbstractObjective | str = "cross-entropy",
           own_loss: AbstractObjective | str | None = None,
           straight_through: str | Sequence[str] | None = None,
@@ -226,6 +227,7 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
 
     curves: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
+    failures: dict[str, int] = {}  # attacks whose evaluations met NaN/inf: failed (ε, example) pairs
     k_attack = key
     examples = int(jax.tree.leaves(x)[0].shape[0])
 
@@ -233,8 +235,11 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         try:
             r = robust_accuracy(model, x, y, list(eps), method, threat=threat, objective=loss, key=k_attack,
                                 batch_size=batch_size, straight_through=names,
-                                progress=f"audit {name}" if progress else False, devices=devices)
+                                progress=f"audit {name}" if progress else False, devices=devices,
+                                nonfinite="report")
             curves[name] = np.asarray(r.accuracy, dtype=float).tolist()
+            if np.asarray(r.failed).any():
+                failures[name] = int(np.asarray(r.failed).sum())
         except _SOLVER_ERRORS as error:
             errors[name] = _message(error)
         return curves.get(name)
@@ -317,14 +322,17 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     try:
         adversarial = attack(model, x, y, method=pgd, threat=threat.with_epsilon(max(epsilons)),
                              objective=objective, key=k_attack, batch_size=batch_size,
-                             devices=devices).adversarial
+                             devices=devices, nonfinite="report").adversarial
     except _SOLVER_ERRORS as error:
         errors["PGD (adversarials)"] = _message(error)
     attacked_bad = _finite_outputs(model, adversarial) if adversarial is not None else float("nan")
     measured = (f"non-finite outputs: clean {100 * clean_bad:.1f} %, attacked (ε={max(epsilons):g}) "
-                f"{100 * attacked_bad:.1f} %; attacks stopped by errors: {len(errors)}")
-    if errors or clean_bad > 0 or attacked_bad > 0:
+                f"{100 * attacked_bad:.1f} %; attacks stopped by errors: {len(errors)}; attacks with failed "
+                f"(non-finite) evaluations: {len(failures)}")
+    if errors or failures or clean_bad > 0 or attacked_bad > 0:
         reason = "; ".join([f"{k} raised: {v}" for k, v in errors.items()]
+                           + [f"{k}: {v} (ε, example) pairs met NaN or infinite values (left out of its curve)"
+                              for k, v in failures.items()]
                            + ([f"{100 * clean_bad:.1f} % non-finite outputs at clean inputs"] if clean_bad else [])
                            + ([f"{100 * attacked_bad:.1f} % non-finite outputs at attacked inputs"]
                               if attacked_bad > 0 else []))

@@ -44,12 +44,43 @@ class AttackResult(eqx.Module):
     - `success`: whether the objective's success criterion was met.
     - `distance`: the threat norm (L2 without a ball) of the kept perturbation.
     - `gradient_evaluations`: objective-gradient evaluations spent on each pair.
+    - `nonfinite`: whether the model's output, the loss or its gradient was NaN or infinite at
+      some point evaluated for the pair. Such a pair is never counted as a success (nor, by
+      `robust_accuracy`, as robust): it is a failed evaluation. By default `attack` and
+      `run_attack` raise `NonFiniteError` instead of returning one (`nonfinite="report"`).
     """
 
     adversarial: Input | None
     success: Bool[Array, "*pairs"]
     distance: Float[Array, "*pairs"]
     gradient_evaluations: Int[Array, "*pairs"]
+    nonfinite: Bool[Array, "*pairs"]
+
+
+class NonFiniteError(FloatingPointError):
+    """The model's output, the loss or its gradient was NaN or infinite during an attack, so
+    the attack's verdict on those examples would be meaningless (e.g. the argmax of NaN
+    logits is class 0)."""
+
+
+NONFINITE_POLICIES = ("raise", "report")
+
+
+def check_finite(nonfinite, policy: str, what: str = "(ε, example) pairs") -> None:
+    """Raise `NonFiniteError` when any pair of `nonfinite` (..., n_eps, n) is set and the policy
+    is "raise"; the message says how many, which examples and at which ε index."""
+    if policy not in NONFINITE_POLICIES:
+        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {policy!r}")
+    flags = np.asarray(nonfinite)
+    if policy == "report" or not flags.any():
+        return
+    examples = np.flatnonzero(flags.reshape(-1, flags.shape[-1]).any(axis=0))
+    shown = ", ".join(map(str, examples[:8])) + (", ..." if len(examples) > 8 else "")
+    raise NonFiniteError(
+        f"{int(flags.sum())} of {flags.size} {what} met a NaN or infinite model output, loss or gradient "
+        f"(examples {shown}): adprf counts them neither as robust nor as fooled. Check the model on those "
+        f"inputs (a failed solver, log(0), an overflow), or pass nonfinite='report' to get them as failed "
+        f"evaluations (`nonfinite` / `failed` in the result)")
 
 
 _BARS: dict[int, tqdm] = {}
@@ -127,7 +158,8 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
             return objective.loss(output, yi), output
 
         (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
-        return loss, objective.success(output, yi), grad
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves((loss, output, grad))]))
+        return loss, objective.success(output, yi) & finite, grad, finite
 
     def gather(p):
         pc = jnp.clip(p, 0, jnp.maximum(work - 1, 0))
@@ -155,10 +187,10 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
              if keep_adversarial else None)
     carry = dict(
         p=p0, r=zeros_i, t=zeros_i, evals=zeros_i, x=x0, state=s0, best_x=x0,
-        found=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
+        found=jnp.zeros(slots, bool), bad=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
         best_loss=jnp.full(slots, -jnp.inf), head=jnp.minimum(slots, work).astype(jnp.int32),
         done=jnp.asarray(0, jnp.int32), fooled_eps=jnp.full(n, jnp.inf),
-        out_success=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
+        out_success=jnp.zeros(total, bool), out_bad=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
         out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
     )
 
@@ -173,8 +205,9 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
     def body(c):
         p, active = c["p"], c["p"] < work
         xc, yc, thr, eps = jax.vmap(gather)(p)
-        loss, success, grad = jax.vmap(value_and_grad)(c["x"], yc)
+        loss, success, grad, finite = jax.vmap(value_and_grad)(c["x"], yc)
         success = success & active
+        bad = c["bad"] | (active & ~finite)
         evals = c["evals"] + 1
         dist = jax.vmap(distance)(c["x"], xc, thr)
         # Worst case so far: a success beats a failure; among successes the smaller
@@ -196,6 +229,7 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
 
         drop = jnp.where(finished, out_index(p), total)
         out_success = c["out_success"].at[drop].set(found, mode="drop")
+        out_bad = c["out_bad"].at[drop].set(bad, mode="drop")
         out_dist = c["out_dist"].at[drop].set(best_dist, mode="drop")
         out_evals = c["out_evals"].at[drop].set(evals, mode="drop")
         out_x = c["out_x"]
@@ -234,11 +268,11 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
         return dict(
             p=new_p, r=new_r, t=jnp.where(need_init, 0, c["t"] + 1),
             evals=jnp.where(finished, 0, evals), x=x_new, state=s_new,
-            best_x=_select(finished, x_new, best_x), found=found & ~finished,
+            best_x=_select(finished, x_new, best_x), found=found & ~finished, bad=bad & ~finished,
             best_dist=jnp.where(finished, jnp.inf, best_dist),
             best_loss=jnp.where(finished, -jnp.inf, best_loss), head=head, done=done,
             fooled_eps=fooled_eps,
-            out_success=out_success, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
+            out_success=out_success, out_bad=out_bad, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
         )
 
     # A cascade of shrinking pools: once the queue is drained, the few examples still in
@@ -247,7 +281,7 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
     pools = [slots]
     while pools[-1] > 16:
         pools.append(pools[-1] // 4)
-    per_slot = ("p", "r", "t", "evals", "x", "state", "best_x", "found", "best_dist", "best_loss")
+    per_slot = ("p", "r", "t", "evals", "x", "state", "best_x", "found", "bad", "best_dist", "best_loss")
     for size, next_size in zip(pools, pools[1:] + [0]):
         if size != carry["p"].shape[0]:
             keep = jnp.nonzero(carry["p"] < work, size=size, fill_value=0)[0]
@@ -259,7 +293,7 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
     success = c["out_success"]
     if nested:
         success = success | (c["fooled_eps"][None, :] <= epsilons[:, None]).reshape(total)
-    return success, c["out_dist"], c["out_evals"], c["out_x"]
+    return success, c["out_dist"], c["out_evals"], c["out_x"], c["out_bad"]
 
 
 _loop_jit = eqx.filter_jit(_loop)
@@ -311,7 +345,7 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
                threat: ThreatModel, objective: AbstractObjective | str, key: PRNGKeyArray,
                batch_size: int = 256, straight_through: str | Sequence[str] = (),
                keep_adversarial: bool = True, progress: bool | str = False,
-               nested: bool = False, devices=None) -> AttackResult:
+               nested: bool = False, devices=None, nonfinite: str = "raise") -> AttackResult:
     """Attack a batch of examples at every radius of `epsilons` in one compiled call.
 
     The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
@@ -334,6 +368,10 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     otherwise (see the module docstring). Under `nested`, which pairs are skipped can differ
     with the split, so `gradient_evaluations`, `adversarial` and `distance` of skipped pairs
     may differ; `success` does not.
+
+    A pair at which the model's output, the loss or its gradient is ever NaN or infinite is
+    never a success: with `nonfinite="raise"` (default) the call raises `NonFiniteError`
+    naming those examples; with `"report"` it returns them flagged in `nonfinite`.
     """
     members = model.size if isinstance(model, Ensemble) else None
     if members is None and not callable(model):
@@ -343,7 +381,11 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     if not isinstance(threat, ThreatModel):
         raise TypeError(f"threat must be a ThreatModel (e.g. adprf.attacks.linf(0.3)), got {threat!r}")
     objective = as_objective(objective)
+    if nonfinite not in NONFINITE_POLICIES:
+        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
     n = _validate(x, y, epsilons, threat, batch_size)
+    objective.check_targets(model.member(0) if members is not None else model,
+                            jax.tree.map(lambda a: jnp.asarray(a[0]), x), y)
     if y is None:
         y = jnp.zeros(n, jnp.int32)
     if straight_through:
@@ -367,7 +409,7 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     try:
         replicated = (model, epsilons, objective, threat, method, key, slots, keep_adversarial,
                       jnp.asarray(token), bool(progress), nested, jnp.asarray(n, jnp.int32))
-        success, dist, evals, adv = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
+        success, dist, evals, adv, bad = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
         jax.block_until_ready(success)
     finally:
         bar = _BARS.pop(token, None)
@@ -377,14 +419,15 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     # Back from per-example outputs (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
     layout = lambda a: jnp.moveaxis(a, 0, 1 if members is None else 2)  # noqa: E731
-    success, dist, evals, adv = jax.tree.map(layout, (success, dist, evals, adv))
-    return AttackResult(adv, success, dist, evals)
+    success, dist, evals, adv, bad = jax.tree.map(layout, (success, dist, evals, adv, bad))
+    check_finite(bad, nonfinite)
+    return AttackResult(adv, success, dist, evals, bad)
 
 
 def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
            objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
            batch_size: int = 256, straight_through: str | Sequence[str] = (),
-           progress: bool | str = False, devices=None) -> AttackResult:
+           progress: bool | str = False, devices=None, nonfinite: str = "raise") -> AttackResult:
     """Attack a batch of inputs: one jitted call, vmapped over examples, sharded over devices.
 
     **Arguments:**
@@ -401,6 +444,9 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
     - `progress`: show a progress bar (True, or its description).
     - `devices`: the devices the examples are split across (`None`: all of `jax.devices()`;
       an integer k: the first k); results do not depend on it.
+    - `nonfinite`: "raise" (default) raises `NonFiniteError` if the model's output, the loss
+      or its gradient is NaN or infinite for some example; "report" returns those examples
+      as failed evaluations (`nonfinite` set, `success` False).
 
     **Returns:** an `AttackResult` with a leading example axis.
     """
@@ -408,7 +454,8 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
         raise TypeError("attack takes one model; attack an Ensemble with run_attack or robust_accuracy")
     result = run_attack(model, x, y, jnp.reshape(threat.epsilon, (1,)), method=method,
                         threat=threat, objective=objective, key=key, batch_size=batch_size,
-                        straight_through=straight_through, progress=progress, devices=devices)
+                        straight_through=straight_through, progress=progress, devices=devices,
+                        nonfinite=nonfinite)
     return jax.tree.map(lambda a: a[0], result)
 
 
@@ -430,7 +477,7 @@ def perturb(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat
     frozen = eqx.combine(jax.lax.stop_gradient(params), static)
     epsilons = jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,))
     n_valid = jnp.asarray(n, jnp.int32)
-    _, _, _, adversarial = _loop_jit(frozen, jax.lax.stop_gradient(x), y, epsilons, objective, threat, method,
+    _, _, _, adversarial, _ = _loop_jit(frozen, jax.lax.stop_gradient(x), y, epsilons, objective, threat, method,
                                      key, n, True, jnp.asarray(-1), False, False, n_valid,
                                      jnp.asarray(0, jnp.int32), n_valid)
     return jax.lax.stop_gradient(adversarial)

@@ -7,11 +7,13 @@ stops finished examples, handles restarts and keeps the worst case.
 """
 
 import abc
+import math
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .._types import Input, PRNGKeyArray, Scalar
@@ -49,6 +51,19 @@ class AbstractMethod(eqx.Module):
             raise ValueError(f"{type(self).__name__}: restarts must be an integer ≥ 1, got {self.restarts!r}")
 
 
+def _check_constant(owner: str, name: str, value, *, positive: bool = True, fix: str = "") -> None:
+    """A method's constant must be a finite real number, > 0 (`positive`) or ≥ 0."""
+    ok = not isinstance(value, (bool, str)) and np.ndim(value) == 0
+    try:
+        number = float(value) if ok else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (number <= 0 if positive else number < 0):
+        bound = "> 0" if positive else "≥ 0"
+        raise ValueError(f"{owner}: {name} must be a finite number {bound}, got {value!r}"
+                         + (f"; {fix}" if fix else ""))
+
+
 def _ascend(x: Input, direction: Input, step: Scalar) -> Input:
     return jax.tree.map(lambda a, d: a + step * d, x, direction)
 
@@ -77,6 +92,11 @@ class PGD(AbstractMethod):
     random_start: bool = eqx.field(static=True, default=True)
     restarts: int = eqx.field(static=True, default=1)
     stop_at_success: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        if self.step_size is not None:
+            _check_constant("PGD", "step_size", self.step_size,
+                            fix="a negative step descends the loss and overstates robustness; None uses 2.5 ε / steps")
 
     def _alpha(self, threat: ThreatModel) -> Scalar:
         if self.step_size is not None:
@@ -133,6 +153,10 @@ class GradientDescent(AbstractMethod):
     steps: int = eqx.field(static=True, default=1000)
     restarts: int = eqx.field(static=True, default=1, init=False)
 
+    def __check_init__(self):
+        _check_constant("GradientDescent", "step_size", self.step_size,
+                        fix="the attack ascends the objective; a negative step would descend it")
+
     def init(self, key, x_clean, threat):
         return threat.project(x_clean, x_clean), None
 
@@ -163,6 +187,13 @@ class Minimal(AbstractMethod):
 
     stop_at_success = False
     keep_smallest = True
+
+    def __check_init__(self):
+        if not isinstance(self.optimizer, optax.GradientTransformation):
+            raise TypeError(f"Minimal: optimizer must be an optax.GradientTransformation (e.g. optax.adam(0.01)), "
+                            f"got {self.optimizer!r}")
+        _check_constant("Minimal", "c", self.c, fix="c weighs the objective against ‖δ‖²")
+        _check_constant("Minimal", "confidence", self.confidence, positive=False)
 
     def init(self, key, x_clean, threat):
         delta = jax.tree.map(jnp.zeros_like, x_clean)

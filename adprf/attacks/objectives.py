@@ -6,10 +6,12 @@ class differs from the label); with `targeted=True` the target is the class to r
 """
 
 import abc
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._types import Array, Bool, Scalar, Target
 
@@ -29,9 +31,51 @@ class AbstractObjective(eqx.Module):
     def success(self, output: Array, target: Target) -> Bool[Array, ""]:
         """Whether `output` is adversarial."""
 
+    def check_targets(self, model: Callable, example, targets, owner: str = "attack") -> None:
+        """Check a batch's `targets` against what `model` returns on one `example`, at the public
+        boundary (host side, before anything is compiled); raise a `ValueError` naming the
+        offending value and the fix. Objectives without targets check nothing."""
+
+
+def _output_of(model: Callable, example, owner: str):
+    """The shape and dtype of `model(example)`, or an error saying why the model cannot take it."""
+    try:
+        return jax.eval_shape(model, example)
+    except Exception as error:  # the model's own message follows
+        shapes = [tuple(np.shape(a)) for a in jax.tree.leaves(example)]
+        raise ValueError(f"{owner}: the model cannot be applied to one example (leaf shapes {shapes}): {error}. "
+                         f"Models act on ONE example; the inputs need a leading batch axis (x[None] for one)") from error
+
 
 class _Classification(AbstractObjective):
     targeted: bool = eqx.field(static=True, default=False, kw_only=True)
+
+    def check_targets(self, model, example, targets, owner="attack"):
+        kind = "target classes" if self.targeted else "labels"
+        output = _output_of(model, example, owner)
+        shape = getattr(output, "shape", None)
+        if shape is None or len(shape) != 1 or shape[0] < 2:
+            raise ValueError(f"{owner}: {type(self).__name__} needs a model returning one logit per class (a vector of "
+                             f"≥ 2), but one example gives output shape {shape}: use ScalarThreshold for a scalar "
+                             f"output, or check that the inputs have their batch axis")
+        classes = shape[0]
+        if targets is None:
+            raise ValueError(f"{owner}: {type(self).__name__} needs {kind} (y), got None")
+        leaves = jax.tree.leaves(targets)
+        if len(leaves) != 1:
+            raise ValueError(f"{owner}: {kind} must be one integer array, got a pytree of {len(leaves)} arrays")
+        values = np.asarray(leaves[0])
+        if not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"{owner}: {kind} must be integer class indices, got dtype {values.dtype}: convert them "
+                             f"(e.g. y.astype(int)) after checking they are whole numbers in [0, {classes})")
+        bad = (values < 0) | (values >= classes)
+        if values.ndim != 1:
+            raise ValueError(f"{owner}: {kind} must be a vector (one per example), got shape {values.shape}")
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{owner}: {kind} must lie in [0, {classes}) for a model with {classes} outputs; "
+                             f"{int(bad.sum())} of {values.size} do not (example {first} has {values[first]}): "
+                             f"remap them or drop those examples")
 
     def success(self, output: Array, target: Target) -> Bool[Array, ""]:
         hit = jnp.argmax(output) == target
@@ -86,6 +130,10 @@ class ScalarThreshold(AbstractObjective):
     def __check_init__(self):
         if self.direction not in ("below", "above"):
             raise ValueError(f"ScalarThreshold direction must be 'below' or 'above', got {self.direction!r}")
+        if not isinstance(self.threshold, jax.core.Tracer):
+            value = np.asarray(self.threshold, dtype=np.float64)
+            if value.size != 1 or not np.isfinite(value).all():
+                raise ValueError(f"ScalarThreshold needs one finite threshold, got {self.threshold!r}")
 
     def loss(self, output: Array, target: Target) -> Scalar:
         output = jnp.reshape(output, ())

@@ -42,11 +42,15 @@ def _on_support(tree: Input, support: Input | None) -> Input:
 
 
 def _check_radius(owner: str, epsilon) -> None:
-    """Reject a negative or NaN radius when it is a concrete number (traced radii pass)."""
+    """Reject a radius that is not a single number ≥ 0 (NaN, negative, an array) when it is
+    concrete (traced radii pass). ε = ∞ is allowed: the whole space (or box)."""
     if isinstance(epsilon, jax.core.Tracer):
         return
-    value = np.asarray(epsilon, dtype=np.float64)
-    if value.ndim != 0 or np.isnan(value) or value < 0:
+    try:
+        value = np.asarray(epsilon, dtype=np.float64)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value.ndim != 0 or np.isnan(value) or value < 0:
         raise ValueError(f"{owner} needs a radius ε ≥ 0 (a single number, inf allowed), got {epsilon!r}")
 
 
@@ -54,6 +58,9 @@ class AbstractBall(eqx.Module):
     """A norm ball of radius `epsilon` around the clean input."""
 
     epsilon: Scalar
+
+    def __check_init__(self):
+        _check_radius(type(self).__name__, self.epsilon)
 
     @abc.abstractmethod
     def project(self, x: Input, x_clean: Input) -> Input:
@@ -171,7 +178,6 @@ class AbstractSparseBall(AbstractBall):
     coordinates: int = eqx.field(static=True, default=1, kw_only=True)
 
     def __check_init__(self):
-        _check_radius(type(self).__name__, self.epsilon)
         if not (isinstance(self.coordinates, int) and self.coordinates >= 1):
             raise ValueError(f"{type(self).__name__}: coordinates must be an integer ≥ 1, got {self.coordinates!r}")
 
@@ -281,7 +287,7 @@ class Box(AbstractConstraint):
     upper: float = eqx.field(static=True, default=1.0)
 
     def __check_init__(self):
-        if not self.lower < self.upper:
+        if not self.lower < self.upper:  # also false for NaN
             raise ValueError(f"Box needs lower < upper, got lower={self.lower}, upper={self.upper}")
 
     def __call__(self, x, x_clean):
@@ -354,6 +360,15 @@ class ThreatModel(eqx.Module):
 
     def __init__(self, ball: AbstractBall | None = None,
                  constraints: Sequence[AbstractConstraint] = ()):
+        if ball is not None and not isinstance(ball, AbstractBall):
+            raise TypeError(f"ThreatModel: ball must be an AbstractBall (LinfBall(ε), L2Ball(ε), ...) or None, "
+                            f"got {ball!r}")
+        if isinstance(constraints, AbstractConstraint):
+            constraints = (constraints,)
+        for constraint in constraints:
+            if not isinstance(constraint, AbstractConstraint):
+                raise TypeError(f"ThreatModel: constraints must be AbstractConstraints (Box, NonNegative, Mask), "
+                                f"got {constraint!r}")
         self.ball = ball
         self.constraints = tuple(constraints)
 
@@ -416,6 +431,7 @@ class ThreatModel(eqx.Module):
 def linf(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
          constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
     """L∞ ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
+    _check_radius("linf", epsilon)
     box = () if bounds is None else (Box(*bounds),)
     return ThreatModel(LinfBall(jnp.asarray(epsilon, jnp.float32)), (*box, *constraints))
 
@@ -423,6 +439,7 @@ def linf(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
 def l2(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
        constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
     """L2 ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
+    _check_radius("l2", epsilon)
     box = () if bounds is None else (Box(*bounds),)
     return ThreatModel(L2Ball(jnp.asarray(epsilon, jnp.float32)), (*box, *constraints))
 
@@ -454,10 +471,29 @@ def unbounded(constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
 THREATS: dict[str, Callable[..., ThreatModel]] = {"linf": linf, "l2": l2, "l1": l1}
 
 
-def as_threat(threat: "ThreatModel | str", bounds: tuple[float, float] | None = (0.0, 1.0)) -> ThreatModel:
-    """Accept a `ThreatModel` or one of the names in `THREATS` (radius 0, to be set per ε)."""
+class _DefaultBounds:
+    """The default of `bounds` beside a `threat` argument: the box (0, 1) for a threat name;
+    a `ThreatModel` keeps its own constraints."""
+
+    def __repr__(self) -> str:
+        return "(0.0, 1.0)"
+
+
+DEFAULT_BOUNDS: Any = _DefaultBounds()
+
+
+def as_threat(threat: "ThreatModel | str", bounds: tuple[float, float] | None = DEFAULT_BOUNDS) -> ThreatModel:
+    """Accept a `ThreatModel` or one of the names in `THREATS` (radius 0, to be set per ε).
+
+    `bounds` is the box of a named threat (default (0, 1); `None`: no box). A `ThreatModel`
+    carries its own box, so passing `bounds` with one is an error unless they agree: the
+    box is never silently ignored.
+    """
     if isinstance(threat, ThreatModel):
+        if bounds is not DEFAULT_BOUNDS and (None if bounds is None else tuple(map(float, bounds))) != threat.bounds():
+            raise ValueError(f"bounds={bounds!r} was passed with a ThreatModel whose box is {threat.bounds()!r}: "
+                             f"put the box in the threat (e.g. linf(ε, bounds=...)) and drop `bounds`")
         return threat
     if isinstance(threat, str) and threat in THREATS:
-        return THREATS[threat](0.0, bounds=bounds)
+        return THREATS[threat](0.0, bounds=(0.0, 1.0) if bounds is DEFAULT_BOUNDS else bounds)
     raise ValueError(f"unknown threat {threat!r}: use one of {sorted(THREATS)} or a ThreatModel")
