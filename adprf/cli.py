@@ -16,7 +16,16 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--preset", choices=("quick", "paper"), default="quick",
                        help="quick: embedded data, minutes on a laptop CPU; paper: the papers' sizes")
         p.add_argument("--out", default="results", help="results folder (default: ./results)")
-        p.add_argument("--force", action="store_true", help="recompute finished runs")
+        p.add_argument("--force", action="store_true",
+                       help="recompute the experiment's own stages and models instead of loading them (the models "
+                            "and stages it shares with other experiments under OUT/_models are reused: add "
+                            "--force-shared to recompute those too)")
+        p.add_argument("--force-shared", action="store_true",
+                       help="also recompute the shared models and stages it uses (OUT/_models), e.g. after a change "
+                            "that a cache key cannot see")
+        p.add_argument("--allow-subset", action="store_true",
+                       help="where a preset names full MNIST and it is absent, run it on the embedded 5,000-image "
+                            "subset instead of skipping it; the run is keyed and labelled by the data it used")
     report = sub.add_parser("report", help="rewrite report.md from finished results")
     report.add_argument("--out", default="results", help="results folder (default: ./results)")
     data = sub.add_parser("data", help="data sets: fetch or inspect")
@@ -25,16 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", help="mnist | fashion-mnist | cifar10")
     fetch.add_argument("--root", default=None, help="data folder (default: $ADPRF_DATA or ~/.cache/adprf)")
     fetch.add_argument("--force", action="store_true", help="download again even if verified files exist")
-    data_sub.add_parser("info", help="where the data live and which sets are present")
+    data_sub.add_parser("info", help="where the data live, and whether each set is present, partial, corrupt or "
+                                     "absent (checks every file: MD5 where known, else structure)")
     return parser
 
 
-def _run_one(name: str, preset: str, out: str, force: bool) -> dict:
+def _run_one(name: str, args) -> dict:
     from .experiments import run_experiment
 
     start = time.perf_counter()
+    preset, out = args.preset, args.out
     print(f"[adprf] {name} ({preset}) ...", flush=True)
-    record = run_experiment(name, preset, root=out, force=force)
+    record = run_experiment(name, preset, root=out, force=args.force, force_shared=args.force_shared,
+                            allow_subset=args.allow_subset)
     elapsed = time.perf_counter() - start
     state = "already finished, loaded" if record["_loaded"] else "done"
     if record.get("skipped"):
@@ -60,6 +72,20 @@ def _start_hosts() -> None:
               f"over {len(devices)} {devices[0].platform} devices", flush=True)
 
 
+def _check_writable(out: str) -> None:
+    """Refuse a results folder that cannot be written before anything is computed."""
+    from .results import atomic_write
+
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = atomic_write(folder / ".adprf-write-test", lambda f: f.write("ok"))
+        probe.unlink(missing_ok=True)
+    except OSError as error:
+        raise SystemExit(f"adprf: error: cannot write results to {folder} ({error.strerror or error}): choose "
+                         f"another folder with --out, or fix its permissions") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -75,6 +101,7 @@ def _dispatch(args, parser) -> int:
     if args.command == "data":
         return _data(args, parser)
     if args.command in ("run", "reproduce"):
+        _check_writable(args.out)
         _start_hosts()
     from .experiments import REGISTRY
     from .report import write_report
@@ -86,32 +113,38 @@ def _dispatch(args, parser) -> int:
     if args.command == "run":
         if args.name not in REGISTRY:
             parser.error(f"unknown experiment {args.name!r}; registered: {', '.join(REGISTRY)}")
-        _run_one(args.name, args.preset, args.out, args.force)
+        record = _run_one(args.name, args)
+        if record.get("skipped"):
+            write_report(args.out, order=list(REGISTRY))
+            print(f"adprf: error: {args.name} was skipped: {record['skipped']}", file=sys.stderr)
+            return 1
     elif args.command == "reproduce":
         start = time.perf_counter()
-        for name in REGISTRY:
-            _run_one(name, args.preset, args.out, args.force)
-        print(f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s", flush=True)
+        skipped = [name for name in REGISTRY if _run_one(name, args).get("skipped")]
+        print(f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s"
+              + (f"; skipped for lack of data: {', '.join(skipped)}" if skipped else ""), flush=True)
     report = write_report(args.out, order=list(REGISTRY))
     print(f"[adprf] report: {report}")
     return 0
 
 
 def _data(args, parser) -> int:
-    from .data import DATASETS, DataError, cifar10_available, data_dir, fetch, fetch_cifar10
-    from .data.cifar import MEMBER_FOLDER, TARBALL, cifar10_dir
+    from .data import DATASETS, DataError, data_dir, fetch, fetch_cifar10, inspect_dataset
+    from .data.mnist import DATASET_NAMES
 
     if args.data_command == "info":
-        root = data_dir()
-        print(f"data folder: {root} (set ADPRF_DATA to change)")
-        for name, release in DATASETS.items():
-            folder = root / release.folder
-            present = sorted(p.name for p in folder.glob("*idx*")) if folder.exists() else []
-            print(f"  {name:14s} {'present: ' + ', '.join(present) if present else 'absent'}")
-        folder = cifar10_dir(root)
-        present = [name for name in (TARBALL, MEMBER_FOLDER + "/") if (folder / name).exists()]
-        state = "present: " + ", ".join(present) if cifar10_available(root) else "absent"
-        print(f"  {'cifar10':14s} {state}")
+        # Informational, so it exits 0 whatever it finds; "present" only once every file passed its checks.
+        print(f"data folder: {data_dir()} (set ADPRF_DATA to change)")
+        indent = " " * 17
+        for name in DATASET_NAMES:
+            status = inspect_dataset(name)
+            print(f"  {name:14s} {status.state}: {status.reason}")
+            if status.state != "absent":
+                for file in status.files:
+                    size = "" if file.size is None else f" ({file.size:,} bytes)"
+                    print(f"{indent}{file.path}{size}: {file.check.removeprefix(f'{file.path}: ')}")
+            if status.fix:
+                print(f"{indent}fix: {status.fix}")
         return 0
     fetchable = [*DATASETS, "cifar10"]
     if args.name not in fetchable:

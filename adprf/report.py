@@ -1,9 +1,9 @@
 """report.md: every experiment's tables and figures, with our numbers beside the paper's."""
 
-import json
+import warnings
 from pathlib import Path
 
-from .results import atomic_write
+from .results import CacheWarning, atomic_write, check_json
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
@@ -19,7 +19,11 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
 def _latest_results(root: Path) -> dict[tuple[str, str], dict]:
     latest: dict[tuple[str, str], tuple[float, dict]] = {}
     for path in root.glob("*/*/result.json"):
-        record = json.loads(path.read_text())
+        record, problem = check_json(path)
+        if record is None or "experiment" not in record or "preset" not in record:
+            warnings.warn(f"adprf: {path} is left out of the report ({problem or 'not a result record'}); "
+                          f"`adprf run` recomputes it", CacheWarning, stacklevel=2)
+            continue
         record["_dir"] = path.parent.relative_to(root).as_posix()
         key = (record["experiment"], record["preset"])
         mtime = path.stat().st_mtime
@@ -45,10 +49,24 @@ def render_audits(audits: dict[str, dict]) -> list[str]:
     return out + ["</details>", ""]
 
 
+def render_data(record: dict) -> str:
+    """The data a run used, from its fingerprints: name, sizes and the start of the SHA-256."""
+    parts = []
+    for name, fp in sorted((record.get("data") or {}).items()):
+        sizes = " / ".join(f"{n:,} {split}" for split, n in (fp.get("sizes") or {}).items())
+        parts.append(f"{name} ({sizes}; sha256 {str(fp.get('sha256', ''))[:12]})")
+    return ", ".join(parts)
+
+
 def render(record: dict) -> str:
     """One experiment's section of the report."""
     out = [f"## {record.get('title', record['experiment'])} (`{record['experiment']}`, preset "
            f"`{record['preset']}`)", ""]
+    substituted = (record.get("config") or {}).get("data_substituted")
+    if substituted and not record.get("skipped"):
+        swaps = ", ".join(f"{used} in place of {wanted}" for wanted, used in substituted.items())
+        out += [f"**Data substituted on request (--allow-subset): {swaps}. These numbers do not follow the "
+                f"preset's protocol and are not comparable with the paper's.**", ""]
     if record.get("skipped"):  # could not run here (e.g. its data are absent): its reason only
         return "\n".join(out + [f"_Skipped: {record['skipped']}_", ""])
     if record.get("summary"):
@@ -60,8 +78,9 @@ def render(record: dict) -> str:
         out += [f"![{fig}]({record['_dir']}/{fig})", ""]
     for note in record.get("notes", []):
         out += [f"- {note}"]
-    out += ["", f"_config hash {record['hash']}, finished {record['finished']}, wall time "
-                f"{record['wall_time_s']} s_", ""]
+    data = render_data(record)
+    out += ["", f"_run {record['hash']}, adprf {record.get('adprf', '?')}, finished {record['finished']}, wall time "
+                f"{record['wall_time_s']} s" + (f"; data: {data}" if data else "") + "_", ""]
     return "\n".join(out)
 
 

@@ -241,12 +241,13 @@ def test_truncated_standard_file_is_reported_by_load(tmp_path):
 
 def test_subset_fallback_warns_and_splits(tmp_path):
     with pytest.warns(data.SubsetFallbackWarning) as record:
-        train = data.load_mnist("train", root=tmp_path)
+        train = data.load_mnist("train", root=tmp_path, fallback=True)
     assert len(record) == 1
     message = str(record[0].message)
     assert str(tmp_path / "mnist") in message and "adprf data fetch mnist" in message
+    assert "'mnist-subset'" in message
     with pytest.warns(data.SubsetFallbackWarning):
-        test = data.load_mnist("test", root=tmp_path)
+        test = data.load_mnist("test", root=tmp_path, fallback=True)
     assert (len(train), len(test)) == (4000, 1000)
     assert np.bincount(train.labels, minlength=10).tolist() == [400] * 10
     assert np.bincount(test.labels, minlength=10).tolist() == [100] * 10
@@ -276,10 +277,34 @@ def test_subset_is_deterministic_and_copied():
 
 
 def test_no_fallback_raises(tmp_path):
-    with pytest.raises(data.DataError) as error:
+    with pytest.raises(data.DataAbsent) as error:
         data.load_mnist("train", root=tmp_path, fallback=False)
     message = str(error.value)
     assert str(tmp_path / "mnist") in message and "adprf data fetch mnist" in message
+
+
+def test_no_fallback_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADPRF_DATA", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for split in ("train", "test"):
+            with pytest.raises(data.DataAbsent) as error:
+                data.load_dataset("mnist", split)
+            message = str(error.value)
+            assert str(tmp_path / "mnist") in message and "adprf data fetch mnist" in message
+            assert 'load_dataset("mnist-subset")' in message
+
+
+def test_partial_mnist_never_falls_back(tmp_path):
+    write_release(tmp_path / "mnist", {"train": 6})
+    assert len(data.load_mnist("train", root=tmp_path, fallback=True)) == 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(data.DataAbsent, match="only partly present") as error:
+            data.load_mnist("test", root=tmp_path, fallback=True)
+    message = str(error.value)
+    assert "lacks t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]" in message
+    assert "adprf data fetch mnist" in message
 
 
 def test_load_dataset_dispatch(tmp_path):

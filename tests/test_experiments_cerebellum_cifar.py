@@ -53,12 +53,14 @@ def runs(tmp_path_factory):
 
 def test_absent_cifar_is_skipped_with_the_fetch_command_and_not_cached(runs):
     skipped, computed = runs["skipped"], runs["computed"]
-    reason = f"CIFAR-10 not present in {runs['data'] / 'cifar10'}: run `adprf data fetch cifar10`"
+    reason = f"CIFAR-10 not found in {runs['data'] / 'cifar10'}: run `adprf data fetch cifar10`"
     assert skipped["skipped"].startswith(reason) and skipped["summary"] == skipped["skipped"]
     assert not skipped["_loaded"] and "tables" not in skipped
     assert f"_Skipped: {reason}" in runs["skipped_report"]
-    # Same config hash, but the skip was not final: once the files exist the run computes...
-    assert computed["hash"] == skipped["hash"] and not computed["_loaded"] and "skipped" not in computed
+    # The skip was not final: once the files exist the run computes, under a hash that now
+    # includes the data's fingerprint...
+    assert computed["hash"] != skipped["hash"] and not computed["_loaded"] and "skipped" not in computed
+    assert computed["data"]["cifar10"]["sizes"] == {"train": 5 * TRAIN_PER_BATCH, "test": TEST_N}
     stored = json.loads((runs["results"] / "cerebellum-cifar" / computed["hash"] / "result.json").read_text())
     assert "skipped" not in stored and stored["tables"]
     # ...and a finished run is loaded, not recomputed.

@@ -2,7 +2,10 @@
 
 `load_dataset(name, split)` is the entry point; `adprf data fetch mnist` (or
 `fetch("mnist")`) downloads full MNIST into `data_dir()`, `adprf data fetch
-cifar10` (or `fetch_cifar10()`) CIFAR-10.
+cifar10` (or `fetch_cifar10()`) CIFAR-10. A missing data set raises
+`DataAbsent`, never a silent substitute. `inspect_dataset(name)` says whether a
+data set is present, partial, corrupt or absent (`adprf data info`), and
+`fingerprint(name)` identifies its content, for results' provenance.
 """
 
 from .cifar import cifar10_available as cifar10_available
@@ -11,6 +14,9 @@ from .cifar import load_cifar10 as load_cifar10
 from .fetch import DATASETS as DATASETS
 from .fetch import data_dir as data_dir
 from .fetch import fetch as fetch
+from .fingerprint import DataFingerprint as DataFingerprint
+from .fingerprint import fingerprint as fingerprint
+from .idx import DataAbsent as DataAbsent
 from .idx import DataError as DataError
 from .idx import read_idx as read_idx
 from .idx import write_idx as write_idx
@@ -20,3 +26,6 @@ from .mnist import load_dataset as load_dataset
 from .mnist import load_fashion_mnist as load_fashion_mnist
 from .mnist import load_mnist as load_mnist
 from .mnist import load_mnist_subset as load_mnist_subset
+from .status import DataStatus as DataStatus
+from .status import FileStatus as FileStatus
+from .status import inspect_dataset as inspect_dataset

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .fetch import DownloadFailed, data_dir, download_first, file_md5
-from .idx import DataError
+from .fetch import UNVERIFIED, DownloadFailed, data_dir, download_first, file_md5
+from .idx import DataAbsent, DataError
 
 if TYPE_CHECKING:
     from .mnist import Dataset  # imported when loading: mnist.py imports this module
@@ -52,10 +52,16 @@ __all__ = [
     "FOLDER",
     "MEMBER_FOLDER",
     "TARBALL",
+    "absent_error",
     "cifar10_available",
     "cifar10_dir",
     "fetch_cifar10",
     "load_cifar10",
+    "locate_cifar10",
+    "parse_batch",
+    "read_batch_file",
+    "read_tarball_members",
+    "tarball_member",
 ]
 
 TITLE = "CIFAR-10"
@@ -97,8 +103,6 @@ SPLIT_BATCHES: dict[str, tuple[str, ...]] = {
     "test": ("test_batch",),
 }
 
-_UNVERIFIED = "non-standard size, structural checks only, not MD5-verified"
-
 
 def cifar10_dir(root: str | os.PathLike[str] | None = None) -> Path:
     """The folder of the CIFAR-10 files: `<root or data_dir()>/cifar10`."""
@@ -109,8 +113,53 @@ def _present_batches(folder: Path) -> set[str]:
     return {name for name in BATCH_FILES if (folder / name).is_file()}
 
 
+def locate_cifar10(split: str, root: str | os.PathLike[str] | None = None) -> Path | None:
+    """Where loading `split` reads its batches from.
+
+    **Arguments:**
+
+    - `split`: `"train"` or `"test"`.
+    - `root`: data directory; default `data_dir()`.
+
+    **Returns:**
+
+    The extracted `cifar-10-batches-py/` folder if it holds all the split's
+    batches, else `cifar-10-python.tar.gz` if it is there, else None.
+    """
+    directory = cifar10_dir(root)
+    folder, tarball = directory / MEMBER_FOLDER, directory / TARBALL
+    if set(SPLIT_BATCHES[split]) <= _present_batches(folder):
+        return folder
+    if tarball.is_file():
+        return tarball
+    return None
+
+
+def absent_error(root: str | os.PathLike[str] | None = None) -> DataAbsent:
+    """The error for CIFAR-10 missing, wholly or in part (an extracted folder lacking batches, no tarball).
+
+    **Arguments:**
+
+    - `root`: data directory; default `data_dir()`.
+
+    **Returns:**
+
+    A `DataAbsent` naming the folder, the batches the extracted folder lacks
+    if it is there, and how to get the data (`adprf data fetch cifar10`).
+    """
+    directory = cifar10_dir(root)
+    folder = directory / MEMBER_FOLDER
+    lacking = ""
+    if folder.is_dir():
+        lacking = f" ({MEMBER_FOLDER}/ lacks {', '.join(sorted(set(BATCH_FILES) - _present_batches(folder)))})"
+    return DataAbsent(
+        f"CIFAR-10 not found in {directory}{lacking}: run `adprf data fetch cifar10` (163 MiB), or copy "
+        f"{TARBALL} (or its extracted {MEMBER_FOLDER}/ folder) there, or set ADPRF_DATA"
+    )
+
+
 def cifar10_available(root: str | os.PathLike[str] | None = None) -> bool:
-    """Whether the CIFAR-10 files are present (not whether they are valid: that is checked on load).
+    """Whether the CIFAR-10 files are present (not whether they are valid: `inspect_dataset("cifar10")` checks that).
 
     **Arguments:**
 
@@ -153,8 +202,23 @@ class _BatchUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
 
 
-def _parse_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Unpickle one batch and check its structure; `where` names it in errors."""
+def parse_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Unpickle one batch and check its structure.
+
+    **Arguments:**
+
+    - `blob`: the batch file's bytes.
+    - `where`: how errors name it (a path, or a tarball member).
+
+    **Returns:**
+
+    The uint8 pixels, shape (k, 3072), and int32 labels, shape (k,).
+
+    **Raises:**
+
+    `DataError` if it is not a readable pickle of a dict with `b"data"` and
+    `b"labels"` of those shapes, labels in 0..9.
+    """
     stream = io.BytesIO(blob)
     try:
         batch = _BatchUnpickler(stream, encoding="bytes").load()
@@ -195,8 +259,25 @@ class _HashingReader:
         return chunk
 
 
-def _read_tarball(path: Path, names: tuple[str, ...]) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
-    """The batches `names` out of the tarball, and whether it is the MD5-verified standard file."""
+def read_tarball_members(path: Path, names: tuple[str, ...], *, size: int, md5: str) -> tuple[dict[str, bytes], bool]:
+    """Read batches out of the tarball in one streaming pass, nothing written to disk.
+
+    **Arguments:**
+
+    - `path`: the tarball.
+    - `names`: the batches wanted, e.g. `("test_batch",)`.
+    - `size`, `md5`: the standard tarball's; a file of that size must have that MD5.
+
+    **Returns:**
+
+    Each wanted batch's bytes by name, and whether the tarball is the
+    MD5-verified standard file (False: another size, see the module docstring).
+
+    **Raises:**
+
+    `DataError` if the archive is truncated or corrupt, fails its MD5, holds a
+    wanted member twice or not as a regular file, or lacks one.
+    """
     wanted = {f"{MEMBER_FOLDER}/{name}": name for name in names}
     blobs: dict[str, bytes] = {}
     with open(path, "rb") as file:
@@ -225,35 +306,62 @@ def _read_tarball(path: Path, names: tuple[str, ...]) -> tuple[list[tuple[np.nda
             ) from error
         except (OSError, zlib.error, tarfile.TarError) as error:
             raise DataError(f"{path}: corrupt archive ({error}). {REMEDY}") from error
-    verified = path.stat().st_size == TARBALL_SIZE
-    if verified and reader.md5.hexdigest() != TARBALL_MD5:
+    verified = path.stat().st_size == size
+    if verified and reader.md5.hexdigest() != md5:
         raise DataError(
             f"{path}: checksum mismatch: MD5 {reader.md5.hexdigest()}, the standard {TARBALL} has "
-            f"{TARBALL_MD5}; the file is corrupt or not the standard one. {REMEDY}"
+            f"{md5}; the file is corrupt or not the standard one. {REMEDY}"
         )
     missing = [f"{MEMBER_FOLDER}/{name}" for name in names if name not in blobs]
     if missing:
         raise DataError(f"{path}: no member {', '.join(missing)} in the archive. {REMEDY}")
-    return [_parse_batch(blobs[name], f"{path} (member {MEMBER_FOLDER}/{name})") for name in names], verified
+    return {name: blobs[name] for name in names}, verified
 
 
-def _read_folder(folder: Path, names: tuple[str, ...]) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
-    """The batches `names` from the extracted folder, and whether all are MD5-verified standard files."""
+def tarball_member(path: Path, name: str) -> str:
+    """How errors name batch `name` inside the tarball at `path`."""
+    return f"{path} (member {MEMBER_FOLDER}/{name})"
+
+
+def read_batch_file(path: Path, spec: BatchFile) -> tuple[bytes, bool]:
+    """Read one extracted batch file, checking its MD5 if it has the standard size.
+
+    **Arguments:**
+
+    - `path`: the file.
+    - `spec`: the standard batch it stands for.
+
+    **Returns:**
+
+    Its bytes, and whether they are the MD5-verified standard file (False:
+    another size, structural checks only).
+
+    **Raises:**
+
+    `DataError` if it has the standard size but not the standard MD5.
+    """
+    blob = path.read_bytes()
+    if len(blob) != spec.size:
+        return blob, False
+    digest = hashlib.md5(blob).hexdigest()
+    if digest != spec.md5:
+        raise DataError(
+            f"{path}: checksum mismatch: MD5 {digest}, the standard {spec.name} has {spec.md5}; "
+            f"the file is corrupt or not the standard one. {REMEDY}"
+        )
+    return blob, True
+
+
+def _read_batches(location: Path, names: tuple[str, ...]) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+    """The batches `names` from the tarball or the extracted folder at `location`, and whether all are MD5-verified."""
+    if location.name == TARBALL:
+        blobs, verified = read_tarball_members(location, names, size=TARBALL_SIZE, md5=TARBALL_MD5)
+        return [parse_batch(blobs[name], tarball_member(location, name)) for name in names], verified
     batches, verified = [], True
     for name in names:
-        path = folder / name
-        blob = path.read_bytes()
-        spec = BATCH_FILES[name]
-        if len(blob) == spec.size:
-            digest = hashlib.md5(blob).hexdigest()
-            if digest != spec.md5:
-                raise DataError(
-                    f"{path}: checksum mismatch: MD5 {digest}, the standard {name} has {spec.md5}; "
-                    f"the file is corrupt or not the standard one. {REMEDY}"
-                )
-        else:
-            verified = False
-        batches.append(_parse_batch(blob, str(path)))
+        blob, file_verified = read_batch_file(location / name, BATCH_FILES[name])
+        verified &= file_verified
+        batches.append(parse_batch(blob, str(location / name)))
     return batches, verified
 
 
@@ -277,36 +385,26 @@ def load_cifar10(split: str = "train", *, root: str | os.PathLike[str] | None = 
 
     **Raises:**
 
-    `DataError` if the files are missing, truncated, corrupt, fail their
-    checksum, or are not CIFAR-10 batches; the message names the file and the fix.
+    `DataAbsent` if the split's batches are missing (see `absent_error`);
+    `DataError` if they are truncated, corrupt, fail their checksum, or are not
+    CIFAR-10 batches; the message names the file and the fix.
     """
     from .mnist import Dataset
 
     if split not in SPLIT_BATCHES:
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
     names = SPLIT_BATCHES[split]
-    directory = cifar10_dir(root)
-    tarball, folder = directory / TARBALL, directory / MEMBER_FOLDER
-    if set(names) <= _present_batches(folder):
-        batches, verified = _read_folder(folder, names)
-        where = f"{', '.join(names)} in {folder}"
-    elif tarball.is_file():
-        batches, verified = _read_tarball(tarball, names)
-        where = str(tarball)
-    else:
-        missing = ""
-        if folder.is_dir():
-            missing = f" ({MEMBER_FOLDER}/ lacks {', '.join(sorted(set(names) - _present_batches(folder)))})"
-        raise DataError(
-            f"CIFAR-10 not found in {directory}{missing}: run `adprf data fetch cifar10` (163 MiB), or copy "
-            f"{TARBALL} (or its extracted {MEMBER_FOLDER}/ folder) there, or set ADPRF_DATA"
-        )
+    location = locate_cifar10(split, root)
+    if location is None:
+        raise absent_error(root)
+    batches, verified = _read_batches(location, names)
+    where = str(location) if location.name == TARBALL else f"{', '.join(names)} in {location}"
     pixels = np.concatenate([data for data, _ in batches])
     labels = np.concatenate([labels for _, labels in batches])
     # Each row is 1024 R, 1024 G, then 1024 B values, each plane row-major 32×32.
     images = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32, order="C")
     images /= np.float32(255)
-    check = "MD5-verified" if verified else _UNVERIFIED
+    check = "MD5-verified" if verified else UNVERIFIED
     return Dataset(images=images, labels=labels, name=FOLDER, split=split, source=f"{TITLE} {where} ({check})")
 
 

@@ -14,6 +14,9 @@ the structural IDX checks only (header against size, label range, counts) and
 the `Dataset.source` of what is loaded from it says it was not MD5-verified.
 Truncated copies of the standard files fail the structural checks.
 
+`search_dirs` and `locate_split` resolve a split's files exactly as the loaders
+do; `adprf.data.status` and `adprf.data.fingerprint` use them too.
+
 `download_first` (an atomic, MD5-checked download from the first URL that
 works) and `DownloadFailed` (its error, worded for the user) are shared with
 CIFAR-10's `adprf.data.cifar.fetch_cifar10`.
@@ -37,6 +40,7 @@ from .idx import DataError, partial_path, read_idx_bytes
 __all__ = [
     "DATASETS",
     "SPLIT_FILES",
+    "UNVERIFIED",
     "IdxFile",
     "Release",
     "check_content",
@@ -44,6 +48,9 @@ __all__ = [
     "dataset_dir",
     "fetch",
     "find_file",
+    "held_files",
+    "locate_split",
+    "search_dirs",
 ]
 
 
@@ -148,6 +155,9 @@ FASHION_MNIST = Release(
 
 DATASETS: dict[str, Release] = {release.name: release for release in (MNIST, FASHION_MNIST)}
 
+# How a `Dataset.source` describes files of non-standard size (see the checksum policy above).
+UNVERIFIED = "structure checked, non-standard size, not MD5-verified"
+
 # Failures meaning "this mirror could not be reached or broke off", as opposed to local errors.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError)
 
@@ -188,6 +198,41 @@ def find_file(directory: Path, name: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def search_dirs(entry: Release, root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The folders searched for a release's files, in order: `dataset_dir`, then `entry.system_dirs`."""
+    return [dataset_dir(entry.name, root), *entry.system_dirs]
+
+
+def locate_split(entry: Release, split: str, root: str | os.PathLike[str] | None = None) -> tuple[Path, Path] | None:
+    """The images and labels files that loading `split` of a release reads.
+
+    **Arguments:**
+
+    - `entry`: the release.
+    - `split`: `"train"` or `"test"`.
+    - `root`: data directory; default `data_dir()`.
+
+    **Returns:**
+
+    The two files (each `find_file`'s choice: `.gz` preferred) from the first
+    folder of `search_dirs` that holds both, or None if no folder does.
+    """
+    images_name, labels_name = SPLIT_FILES[split]
+    for directory in search_dirs(entry, root):
+        images, labels = find_file(directory, images_name), find_file(directory, labels_name)
+        if images is not None and labels is not None:
+            return images, labels
+    return None
+
+
+def held_files(entry: Release, root: str | os.PathLike[str] | None = None) -> dict[Path, list[str]]:
+    """Which of a release's four files (names without `.gz`) each folder of `search_dirs` holds."""
+    return {
+        directory: [spec.name for spec in entry.files if find_file(directory, spec.name) is not None]
+        for directory in search_dirs(entry, root)
+    }
 
 
 def check_content(path: Path, data: bytes, spec: IdxFile, remedy: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DataError", "read_idx", "read_idx_bytes", "parse_idx", "write_idx"]
+__all__ = ["DataAbsent", "DataError", "read_idx", "read_idx_bytes", "parse_idx", "write_idx"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -40,6 +40,14 @@ class DataError(Exception):
     """A data file is missing, truncated, corrupt or not the expected one.
 
     The message names the file, says what is wrong and how to fix it.
+    """
+
+
+class DataAbsent(DataError):
+    """A data set is not there, or only some of its files are.
+
+    The message names the folders searched, the files missing, and the command
+    that fetches them (`adprf data fetch NAME`).
     """
 
 

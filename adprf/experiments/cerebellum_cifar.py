@@ -41,7 +41,6 @@ import matplotlib.pyplot as plt
 
 from ..attacks import PGD, attack, linf
 from ..cerebellum import Cerebellum, encode
-from ..data import cifar10_available
 from ..data.cifar import CLASSES, cifar10_dir
 from ..nets import cross_entropy_loss, predict, train_classifier
 from ..nets.vgg import VGG_PLAN, VGGClassifier, VGGEncoder
@@ -58,15 +57,6 @@ PAPER_HEADS_CLEAN = (92.7, 92.9)  # the cerebellum heads' clean range; SPEC give
 MNIST_PIXEL_RMS = 0.335
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
-
-
-def absent_reason() -> str | None:
-    """Why this experiment cannot run here (CIFAR-10 absent), or None when it can."""
-    if cifar10_available():
-        return None
-    return (f"CIFAR-10 not present in {cifar10_dir()}: run `adprf data fetch cifar10` (163 MiB; or copy "
-            f"cifar-10-python.tar.gz there, or point ADPRF_DATA to a folder holding cifar10/), then run this "
-            f"experiment again (`adprf reproduce` re-runs skipped experiments)")
 
 
 # ----------------------------------------------------------------------------- the VGG
@@ -213,9 +203,6 @@ def plot_examples(models: dict, objectives: dict, images, labels, epsilon: float
 
 def run(run: Run) -> dict:
     cfg = run.config
-    reason = absent_reason()
-    if reason is not None:
-        return {"skipped": reason, "summary": reason}
     if cfg["dataset"] != "cifar10":
         raise ValueError(f"cerebellum-cifar runs on CIFAR-10: set dataset='cifar10', not {cfg['dataset']!r}")
     epsilons = [e / 255 for e in cfg["epsilons_255"]]
