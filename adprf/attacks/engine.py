@@ -331,6 +331,12 @@ def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> i
     return n
 
 
+def as_targets(y):
+    """Targets as given, except that a Python list or tuple of labels becomes one array (not a
+    pytree of scalars)."""
+    return np.asarray(y) if isinstance(y, (list, tuple)) else y
+
+
 def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
     n = validate_batch(x, y, threat)
     eps = np.asarray(epsilons, dtype=np.float64)
@@ -383,6 +389,7 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     objective = as_objective(objective)
     if nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
+    y = as_targets(y)
     n = _validate(x, y, epsilons, threat, batch_size)
     objective.check_targets(model.member(0) if members is not None else model,
                             jax.tree.map(lambda a: jnp.asarray(a[0]), x), y)

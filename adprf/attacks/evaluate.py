@@ -7,7 +7,7 @@ import jax
 import numpy as np
 
 from .._types import Array, Bool, Float, Int, Input, PRNGKeyArray
-from .engine import NONFINITE_POLICIES, check_finite, run_attack
+from .engine import NONFINITE_POLICIES, as_targets, check_finite, run_attack
 from .ensemble import Ensemble
 from .methods import AbstractMethod
 from .objectives import AbstractObjective, as_objective
@@ -77,7 +77,7 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     """
     if nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
-    threat = as_threat(threat, bounds)
+    threat, y = as_threat(threat, bounds), as_targets(y)
     if threat.ball is None:
         raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
     result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,

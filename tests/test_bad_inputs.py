@@ -1,0 +1,249 @@
+"""Bad input at the attack engine's public boundary: each case raises an error naming the value and
+the fix, or gives the right answer. (Cell models, ligands and analysis: test_bad_inputs_cells.py;
+the results store and CLI: test_cache_integrity.py, test_interrupts.py.)"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from adprf.attacks import (FGSM, PGD, Box, CrossEntropy, Ensemble, GradientDescent, L2Ball, LinfBall, Margin,
+                           Minimal, ScalarThreshold, ThreatModel, attack, audit, linf, l2, robust_accuracy, run_attack)
+from adprf.attacks.engine import NonFiniteError
+
+KEY = jax.random.PRNGKey(0)
+CLASSES = 10
+
+
+class Linear(eqx.Module):
+    """Logits W x + b for inputs of 6 pixels."""
+
+    weight: jax.Array
+    bias: jax.Array
+
+    def __call__(self, x):
+        return self.weight @ x + self.bias
+
+
+class NaNWhere(eqx.Module):
+    """The linear model, with NaN logits wherever the first pixel exceeds `above`."""
+
+    model: Linear
+    above: float = eqx.field(static=True)
+
+    def __call__(self, x):
+        return jnp.where(x[0] > self.above, jnp.nan, self.model(x))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    k1, k2, k3 = jax.random.split(KEY, 3)
+    model = Linear(jax.random.normal(k1, (CLASSES, 6)), jax.random.normal(k2, (CLASSES,)))
+    x = jax.random.uniform(k3, (12, 6))
+    y = jnp.argmax(jax.vmap(model)(x), axis=1)          # every clean example correct
+    return model, x, y
+
+
+# --- labels --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [CLASSES, -1])
+def test_labels_out_of_range_are_refused(problem, bad):
+    model, x, y = problem
+    labels = y.at[3].set(bad)
+    with pytest.raises(ValueError, match=rf"labels must lie in \[0, {CLASSES}\).*example 3 has {bad}"):
+        robust_accuracy(model, x, labels, [0.0, 0.1], FGSM(), key=KEY)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        attack(model, x, labels, method=FGSM(), threat=linf(0.1), key=KEY)
+
+
+def test_targeted_classes_out_of_range_are_refused(problem):
+    model, x, y = problem
+    with pytest.raises(ValueError, match=r"target classes must lie in \[0, 10\)"):
+        attack(model, x, y + 10, method=PGD(steps=2), threat=linf(0.1), objective=Margin(targeted=True), key=KEY)
+
+
+@pytest.mark.parametrize("labels", [lambda y: y.astype(jnp.float32), lambda y: y.astype(bool)])
+def test_non_integer_labels_are_refused(problem, labels):
+    model, x, y = problem
+    with pytest.raises(ValueError, match="labels must be integer class indices"):
+        robust_accuracy(model, x, labels(y), [0.1], FGSM(), key=KEY)
+
+
+def test_numpy_and_python_integer_labels_are_accepted(problem):
+    model, x, y = problem
+    as_list = robust_accuracy(model, x, [int(v) for v in y], [0.0], FGSM(), key=KEY)
+    as_numpy = robust_accuracy(model, x, np.asarray(y, np.int64), [0.0], FGSM(), key=KEY)
+    assert float(as_list.accuracy[0]) == float(as_numpy.accuracy[0]) == 1.0
+
+
+def test_labels_missing_for_a_classification_objective(problem):
+    model, x, _ = problem
+    with pytest.raises(ValueError, match=r"CrossEntropy needs labels \(y\), got None"):
+        attack(model, x, None, method=FGSM(), threat=linf(0.1), key=KEY)
+
+
+def test_missing_batch_axis_is_named(problem):
+    model, x, y = problem
+    with pytest.raises(ValueError, match="inputs need a leading batch axis"):
+        # 6 "examples" of one pixel each, with 6 labels: the model cannot take one of them
+        attack(model, x[0], y[:6], method=FGSM(), threat=linf(0.1), key=KEY)
+    with pytest.raises(ValueError, match=r"1 inputs need 1 targets|need .* targets"):
+        attack(model, x[0][None], y[0], method=FGSM(), threat=linf(0.1), key=KEY)
+
+
+def test_classification_objective_on_a_scalar_output(problem):
+    _, x, y = problem
+    with pytest.raises(ValueError, match=r"one logit per class .* ScalarThreshold"):
+        attack(lambda z: jnp.sum(z), x, y, method=FGSM(), threat=linf(0.1), key=KEY)
+
+
+# --- methods and threats ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: PGD(step_size=-0.02), "PGD: step_size must be a finite number > 0, got -0.02"),
+    (lambda: PGD(step_size=float("nan")), "PGD: step_size must be a finite number > 0, got nan"),
+    (lambda: PGD(step_size=float("inf")), "step_size must be a finite number > 0, got inf"),
+    (lambda: PGD(step_size=0.0), "step_size must be a finite number > 0, got 0.0"),
+    (lambda: GradientDescent(-0.2), "GradientDescent: step_size must be a finite number > 0"),
+    (lambda: Minimal(c=float("nan")), "Minimal: c must be a finite number > 0"),
+    (lambda: Minimal(confidence=-1.0), "Minimal: confidence must be a finite number ≥ 0"),
+    (lambda: Minimal(optimizer="adam"), "optimizer must be an optax.GradientTransformation"),
+    (lambda: PGD(steps=0), "steps must be an integer ≥ 1"),
+    (lambda: PGD(restarts=2.5), "restarts must be an integer ≥ 1"),
+])
+def test_method_constants(make, words):
+    with pytest.raises((ValueError, TypeError), match=words.replace("(", r"\(").replace(")", r"\)")):
+        make()
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: linf(-0.1), "linf needs a radius ε ≥ 0"),
+    (lambda: linf(float("nan")), "linf needs a radius ε ≥ 0"),
+    (lambda: l2(-1.0), "l2 needs a radius ε ≥ 0"),
+    (lambda: l2([0.1, 0.2]), "a single number"),
+    (lambda: LinfBall(jnp.asarray(-0.3)), "LinfBall needs a radius ε ≥ 0"),
+    (lambda: L2Ball(float("nan")), "L2Ball needs a radius ε ≥ 0"),
+    (lambda: Box(1.0, 0.0), "Box needs lower < upper"),
+    (lambda: Box(0.0, float("nan")), "Box needs lower < upper"),
+    (lambda: ThreatModel(0.3), "ball must be an AbstractBall"),
+    (lambda: ThreatModel(LinfBall(0.1), ["clip"]), "constraints must be AbstractConstraints"),
+    (lambda: ScalarThreshold(threshold=float("nan")), "one finite threshold"),
+])
+def test_threat_and_objective_values(make, words):
+    with pytest.raises((ValueError, TypeError), match=words):
+        make()
+
+
+def test_infinite_radius_is_allowed(problem):
+    model, x, y = problem
+    r = robust_accuracy(model, x, y, [0.0, np.inf], PGD(steps=20, step_size=0.5), key=KEY)
+    assert float(r.accuracy[1]) == 0.0     # the whole box: every linear classifier can be flipped here
+
+
+def test_negative_step_no_longer_overstates_robustness(problem):
+    """Before: PGD(step_size=-0.02) descended the loss and reported higher robustness."""
+    model, x, y = problem
+    with pytest.raises(ValueError, match="overstates robustness"):
+        robust_accuracy(model, x, y, [0.1], PGD(steps=10, step_size=-0.02), key=KEY)
+
+
+def test_bounds_beside_a_threat_model(problem):
+    model, x, y = problem
+    with pytest.raises(ValueError, match=r"bounds=\(0.0, 2.0\) was passed with a ThreatModel whose box is \(0.0, 1.0\)"):
+        robust_accuracy(model, x, y, [0.1], FGSM(), threat=linf(0.0), bounds=(0.0, 2.0), key=KEY)
+    with pytest.raises(ValueError, match="whose box is None"):
+        robust_accuracy(model, x, y, [0.1], FGSM(), threat=linf(0.0, bounds=None), bounds=(0.0, 1.0), key=KEY)
+    same = robust_accuracy(model, x, y, [0.1], FGSM(), threat=linf(0.0), bounds=(0, 1), key=KEY)
+    plain = robust_accuracy(model, x, y, [0.1], FGSM(), threat=linf(0.0), key=KEY)
+    np.testing.assert_array_equal(same.accuracy, plain.accuracy)
+    with pytest.raises(ValueError, match="bounds="):
+        audit(model, x, y, epsilons=[0.1], key=KEY, threat=linf(0.0), bounds=(0.0, 2.0))
+
+
+def test_bad_epsilons_and_policies(problem):
+    model, x, y = problem
+    with pytest.raises(ValueError, match="epsilons must be a non-empty 1-D list of values ≥ 0"):
+        robust_accuracy(model, x, y, [0.1, float("nan")], FGSM(), key=KEY)
+    with pytest.raises(ValueError, match="nonfinite must be one of"):
+        robust_accuracy(model, x, y, [0.1], FGSM(), key=KEY, nonfinite="ignore")
+    with pytest.raises(ValueError, match="the inputs contain NaN"):
+        attack(model, x.at[0, 0].set(jnp.nan), y, method=FGSM(), threat=linf(0.1), key=KEY)
+
+
+# --- non-finite model outputs ----------------------------------------------------------------------
+
+def test_nan_outputs_are_never_a_robustness_number(problem):
+    """Before: a model whose outputs are NaN was reported partly robust (argmax of NaN is class 0)."""
+    model, x, y = problem
+    broken = NaNWhere(model, above=-1.0)                 # NaN everywhere
+    with pytest.raises(NonFiniteError, match=r"24 of 24 \(ε, example\) pairs met a NaN or infinite"):
+        robust_accuracy(broken, x, y, [0.0, 0.1], FGSM(), key=KEY)
+    with pytest.raises(NonFiniteError, match="nonfinite='report'"):
+        attack(broken, x, y, method=PGD(steps=3), threat=linf(0.1), key=KEY)
+    reported = robust_accuracy(broken, x, y, [0.0, 0.1], FGSM(), key=KEY, nonfinite="report")
+    assert np.isnan(np.asarray(reported.accuracy)).all() and bool(reported.failed.all())
+    assert not bool(reported.success.any())
+
+
+def test_partial_nan_is_left_out_and_counted(problem):
+    model, x, y = problem
+    broken = NaNWhere(model, above=0.6)                  # NaN for the examples whose first pixel > 0.6
+    bad = np.asarray(x[:, 0] > 0.6)
+    assert 0 < bad.sum() < len(bad)
+    r = robust_accuracy(broken, x, y, [0.0], FGSM(), key=KEY, nonfinite="report")
+    np.testing.assert_array_equal(np.asarray(r.failed[0]), bad)
+    assert float(r.accuracy[0]) == 1.0                  # the others are all correct, and only they count
+    assert r.as_dict()["failed"] == [int(bad.sum())]
+    result = attack(broken, x, y, method=FGSM(), threat=linf(0.0), key=KEY, nonfinite="report")
+    np.testing.assert_array_equal(np.asarray(result.nonfinite), bad)
+    assert not bool(result.success[bad].any())
+
+
+def test_nan_met_during_the_attack_is_flagged(problem):
+    """Finite at the clean points, NaN once the attack moves the first pixel past 0.9."""
+    model, x, y = problem
+    x = x.at[:, 0].set(0.85)
+    broken = NaNWhere(model, above=0.9)
+    with pytest.raises(NonFiniteError):
+        robust_accuracy(broken, x, y, [0.2], PGD(steps=5, step_size=0.1, random_start=False), key=KEY,
+                        objective=Margin())
+    clean = robust_accuracy(broken, x, y, [0.0], FGSM(), key=KEY)   # at ε = 0 nothing moves: finite
+    assert float(clean.accuracy[0]) == 1.0
+
+
+def test_nan_scalar_output_under_a_threshold_objective():
+    """A scalar model that is NaN (e.g. a cell model on a set with no ligand amount under tracing)
+    never 'turns off'."""
+    def cell(z):
+        return jnp.sum(z) / jnp.sum(z * 0.0)            # 0/0 or x/0 for every input
+    x = jnp.ones((3, 4))
+    with pytest.raises(NonFiniteError, match="3 of 3"):
+        attack(cell, x, None, method=GradientDescent(0.1, steps=5), threat=linf(1.0, bounds=None),
+               objective=ScalarThreshold(1.0), key=KEY)
+
+
+def test_ensemble_member_with_nan_outputs(problem):
+    model, x, y = problem
+    members = Ensemble.of([model, Linear(model.weight, model.bias * jnp.nan)])   # the second: NaN logits
+    with pytest.raises(NonFiniteError):
+        robust_accuracy(members, x, y, [0.0], FGSM(), key=KEY)
+    r = robust_accuracy(members, x, y, [0.0], FGSM(), key=KEY, nonfinite="report")
+    assert float(r.accuracy[0, 0]) == 1.0 and np.isnan(float(r.accuracy[1, 0]))
+
+
+def test_audit_reports_nan_as_a_failed_solver_check(problem):
+    model, x, y = problem
+    result = audit(NaNWhere(model, above=0.95), x, y, epsilons=[0.2], key=KEY,
+                   pgd=PGD(steps=5, step_size=0.1))
+    solver = {c.name: c for c in result.checks}["solver"]
+    assert solver.verdict == "fail" and result.masking
+    assert "NaN or infinite" in solver.reason or "non-finite outputs" in solver.reason
+
+
+def test_cross_entropy_check_uses_the_model_not_the_wrapper(problem):
+    """run_attack checks labels against an Ensemble's member, not against the stacked models."""
+    model, x, y = problem
+    members = Ensemble.of([model, model])
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        run_attack(members, x, y + 20, [0.1], method=FGSM(), threat=linf(0.1), objective=CrossEntropy(), key=KEY)
