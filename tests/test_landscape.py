@@ -158,7 +158,9 @@ def test_one_compiled_call_for_all_inputs_and_points():
         return len(traces) - before
 
     small, large = count(2, 3), count(6, 9)
-    assert small == large <= 3                 # traced once per compile, whatever n · points²
+    # traced once per compile, whatever n · points² (the first call also traces the model once
+    # to check the labels against its output)
+    assert large <= small <= 3
     assert count(2, 3) == 0                    # same shapes: the compiled call is reused
 
 

@@ -40,7 +40,7 @@ import optax
 
 from .. import sharding
 from .._types import Array, Bool, Float, Input, PRNGKeyArray
-from ..attacks.engine import validate_batch
+from ..attacks.engine import as_targets, validate_batch
 from ..attacks.objectives import AbstractObjective, as_objective
 from ..attacks.threats import ThreatModel, linf
 
@@ -193,7 +193,9 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     if threat.ball is None:
         raise ValueError("loss_landscape: the threat needs a norm ball (linf, l2, l1, a budget): it sets the "
                          "steepest-ascent direction and the unit of ε; an unbounded threat has neither")
+    y = as_targets(y)
     n = validate_batch(x, y, threat, owner="loss_landscape")
+    objective.check_targets(model, jax.tree.map(lambda a: jnp.asarray(a[0]), x), y, owner="loss_landscape")
     x = jax.tree.map(jnp.asarray, x)
     y = jnp.zeros(n, jnp.int32) if y is None else jax.tree.map(jnp.asarray, y)
     dtype = jax.tree.leaves(x)[0].dtype

@@ -37,10 +37,14 @@ class AbstractObjective(eqx.Module):
         offending value and the fix. Objectives without targets check nothing."""
 
 
+_apply = eqx.filter_jit(lambda model, example: model(example))
+
+
 def _output_of(model: Callable, example, owner: str):
-    """The shape and dtype of `model(example)`, or an error saying why the model cannot take it."""
+    """The shape and dtype of `model(example)` (traced once per model structure and input shape,
+    like a compiled call), or an error saying why the model cannot take it."""
     try:
-        return jax.eval_shape(model, example)
+        return eqx.filter_eval_shape(_apply, model, example)
     except Exception as error:  # the model's own message follows
         shapes = [tuple(np.shape(a)) for a in jax.tree.leaves(example)]
         raise ValueError(f"{owner}: the model cannot be applied to one example (leaf shapes {shapes}): {error}. "
