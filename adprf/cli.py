@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--force-shared", action="store_true",
                        help="also recompute the shared models and stages it uses (OUT/_models), e.g. after a change "
                             "that a cache key cannot see")
+        p.add_argument("--traceback", action="store_true",
+                       help="print the full traceback of an experiment that fails (default: its error message)")
         p.add_argument("--allow-subset", action="store_true",
                        help="where a preset names full MNIST and it is absent, run it on the embedded 5,000-image "
                             "subset instead of skipping it; the run is keyed and labelled by the data it used")
@@ -40,13 +42,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_one(name: str, args) -> dict:
+    """Run one experiment and say how it went; an experiment that raises is reported (its
+    error, or with --traceback the whole traceback) as `{"failed": message}`, so that
+    `reproduce` goes on with the others."""
+    import traceback
+
     from .experiments import run_experiment
 
     start = time.perf_counter()
     preset, out = args.preset, args.out
     print(f"[adprf] {name} ({preset}) ...", flush=True)
-    record = run_experiment(name, preset, root=out, force=args.force, force_shared=args.force_shared,
-                            allow_subset=args.allow_subset)
+    try:
+        record = run_experiment(name, preset, root=out, force=args.force, force_shared=args.force_shared,
+                                allow_subset=args.allow_subset)
+    except Exception as error:  # noqa: BLE001 - every failure is reported, none kills the others
+        if args.traceback:
+            traceback.print_exc()
+        message = f"{type(error).__name__}: {error}"
+        print(f"adprf: error: {name} failed after {time.perf_counter() - start:.1f} s: {message}"
+              + ("" if args.traceback else " (--traceback shows where)"), file=sys.stderr, flush=True)
+        return {"failed": message}
     elapsed = time.perf_counter() - start
     state = "already finished, loaded" if record["_loaded"] else "done"
     if record.get("skipped"):
@@ -114,15 +129,24 @@ def _dispatch(args, parser) -> int:
         if args.name not in REGISTRY:
             parser.error(f"unknown experiment {args.name!r}; registered: {', '.join(REGISTRY)}")
         record = _run_one(args.name, args)
+        if record.get("failed"):
+            return 1
         if record.get("skipped"):
             write_report(args.out, order=list(REGISTRY))
             print(f"adprf: error: {args.name} was skipped: {record['skipped']}", file=sys.stderr)
             return 1
     elif args.command == "reproduce":
         start = time.perf_counter()
-        skipped = [name for name in REGISTRY if _run_one(name, args).get("skipped")]
+        records = {name: _run_one(name, args) for name in REGISTRY}
+        skipped = [name for name, record in records.items() if record.get("skipped")]
+        failed = [name for name, record in records.items() if record.get("failed")]
         print(f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s"
-              + (f"; skipped for lack of data: {', '.join(skipped)}" if skipped else ""), flush=True)
+              + (f"; skipped for lack of data: {', '.join(skipped)}" if skipped else "")
+              + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+        if failed:
+            report = write_report(args.out, order=list(REGISTRY))
+            print(f"[adprf] report (without the failed experiments): {report}")
+            return 1
     report = write_report(args.out, order=list(REGISTRY))
     print(f"[adprf] report: {report}")
     return 0

@@ -289,3 +289,22 @@ def test_write_model_round_trip(tmp_path):
     assert line.split() == [value, "m.eqx"]     # `sha256sum -c` format
     loaded = eqx.tree_deserialise_leaves(tmp_path / "m.eqx", _linear(0))   # still a plain equinox file
     np.testing.assert_array_equal(loaded.weight, model.weight)
+
+
+def test_cli_reports_a_failing_experiment_without_a_raw_traceback(tmp_path, capsys):
+    from adprf.attacks.engine import NonFiniteError
+
+    def run(r: Run):
+        raise NonFiniteError("3 of 3 (ε, example) pairs met a NaN")
+
+    register(Experiment("toy-failing", "Failing", {"quick": {}, "paper": {}}, run))
+    try:
+        assert main(["run", "toy-failing", "--out", str(tmp_path)]) == 1
+        err = capsys.readouterr().err
+        assert "adprf: error: toy-failing failed" in err and "NonFiniteError: 3 of 3" in err
+        assert "Traceback" not in err and "--traceback" in err
+        assert main(["run", "toy-failing", "--out", str(tmp_path), "--traceback"]) == 1
+        assert "Traceback (most recent call last)" in capsys.readouterr().err
+        assert not list(tmp_path.glob("toy-failing/*/result.json"))
+    finally:
+        REGISTRY.pop("toy-failing")
