@@ -13,15 +13,51 @@ import numpy as np
 from ._types import Array, Float, PRNGKeyArray
 
 
+def _check_values(name: str, values) -> None:
+    """Raise unless every entry of `values` (a NumPy array) is finite and ≥ 0, naming the first
+    bad ligand: the one check behind `Ligands.of` and `Ligands.__check_init__`."""
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        first = np.flatnonzero(bad.ravel())[0]
+        raise ValueError(f"{name} must be finite and ≥ 0; ligand {first} has {values.ravel()[first]!s} "
+                         f"({int(bad.sum())} bad values in all): pass finite binding times and amounts ≥ 0")
+
+
+def _is_concrete_number(leaf) -> bool:
+    """A leaf whose values can be checked now: a concrete floating-point or integer array or
+    number (not a tracer, not the boolean masks that threat models build, not an array sharded
+    over several hosts)."""
+    if isinstance(leaf, (jax.core.Tracer, bool)) or not getattr(leaf, "is_fully_addressable", True):
+        return False
+    if isinstance(leaf, (int, float)):
+        return True
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer))
+
+
 class Ligands(eqx.Module):
     """Ligand species i with binding time `tau[i]` and amount `amount[i]`.
 
-    Construct through `Ligands.of(tau, amount)` (validated) or the builders below; the bare
-    constructor does no checks so that transformations can rebuild it freely.
+    Construct through `Ligands.of(tau, amount)` (converts and broadcasts) or the builders below.
+    The bare constructor checks concrete numbers (finite, ≥ 0) and matching shapes, but leaves
+    tracers unchecked (no cost under `jit`/`vmap`/`grad`) and booleans alone (the threat models
+    build `Ligands` of masks). Transformations rebuild a `Ligands` without the check:
+    `jax.grad(model)(ligands)` is a `Ligands` of gradients, negative ones included; to hold other
+    values that are no ligands (a direction, a step), map over existing ones
+    (`jax.tree.map(f, ligands)`) or use `eqx.tree_at`.
     """
 
     tau: Float[Array, "*species"]
     amount: Float[Array, "*species"]
+
+    def __check_init__(self):
+        tau_shape, amount_shape = getattr(self.tau, "shape", None), getattr(self.amount, "shape", None)
+        if tau_shape is not None and amount_shape is not None and tuple(tau_shape) != tuple(amount_shape):
+            raise ValueError(f"binding times have shape {tuple(tau_shape)} but amounts {tuple(amount_shape)}: pass "
+                             f"one amount per ligand (or use Ligands.of, which broadcasts a single amount)")
+        for name, leaf in (("binding time τ", self.tau), ("amount L", self.amount)):
+            if _is_concrete_number(leaf):
+                _check_values(name, np.asarray(leaf))
 
     @classmethod
     def of(cls, tau, amount=1.0) -> "Ligands":
@@ -30,21 +66,29 @@ class Ligands(eqx.Module):
         **Arguments:**
         - `tau`: binding times (seconds, or units of τ_c's choosing).
         - `amount`: amounts L (a scalar is broadcast to every ligand).
+
+        **Returns:**
+        `Ligands` of JAX's default float dtype at the time of the call: float64 inside
+        `jax.enable_x64(True)`, float32 otherwise (a value beyond float32's range is refused
+        there, not turned into inf).
         """
-        tau = np.asarray(tau, dtype=np.float32)
-        amount = np.asarray(amount, dtype=np.float32)
+        dtype = jnp.result_type(float)
+        tau, amount = np.asarray(tau, dtype=np.float64), np.asarray(amount, dtype=np.float64)
+        if tau.size == 0:
+            raise ValueError("no ligands: Ligands.of needs at least one binding time (and a cell model needs at "
+                             "least one ligand with amount L > 0)")
         if amount.ndim == 0:
             amount = np.full_like(tau, amount)
         if tau.shape != amount.shape:
             raise ValueError(f"binding times have shape {tau.shape} but amounts {amount.shape}: pass one amount "
                              f"per ligand (or a single amount for all)")
         for name, values in (("binding time τ", tau), ("amount L", amount)):
-            bad = ~np.isfinite(values) | (values < 0)
-            if bad.any():
-                first = np.flatnonzero(bad.ravel())[0]
-                raise ValueError(f"{name} must be finite and ≥ 0; ligand {first} has {float(values.ravel()[first])} "
-                                 f"({int(bad.sum())} bad values in all)")
-        return cls(jnp.asarray(tau), jnp.asarray(amount))
+            _check_values(name, values)
+            if np.any(np.abs(values) > np.finfo(dtype).max):
+                raise ValueError(f"{name} {values.max()} is beyond the range of {np.dtype(dtype).name} (JAX's "
+                                 f"default float): use smaller units, or build the ligands inside "
+                                 f"`with jax.enable_x64(True):`")
+        return cls(jnp.asarray(tau, dtype), jnp.asarray(amount, dtype))
 
     @property
     def size(self) -> int:

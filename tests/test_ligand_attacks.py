@@ -149,7 +149,9 @@ def test_l1_minimal_radius_of_a_linear_classifier(linear_problem):
 # --- constraints on pytrees --------------------------------------------------------------
 
 def test_reset_acts_on_binding_times_only():
-    lig = Ligands(jnp.array([-1.0, 2.0]), jnp.array([-1.0, 3.0]))
+    # out-of-range values, as an attack step may produce: built through the pytree, since the
+    # constructor refuses negative binding times and amounts
+    lig = jax.tree.unflatten(jax.tree.structure(Ligands.of([1.0], [1.0])), [jnp.array([-1.0, 2.0]), jnp.array([-1.0, 3.0])])
     out = NonNegative(reset=0.1, where=lambda x: x.tau)(lig, lig)
     np.testing.assert_allclose(out.tau, [0.1, 2.0])
     np.testing.assert_array_equal(out.amount, [-1.0, 3.0])
@@ -162,7 +164,7 @@ def test_masks_keep_the_ball_for_what_moves():
     a binding time, and fixed coordinates must not eat the radius."""
     lig = Ligands(jnp.array([3.5, 0.5, 1.0]), jnp.array([1.0, 1.0, 1.0]))
     threat = move_binding_times(0.4, tau_c=TAU_C, norm="l1")
-    g = Ligands(jnp.array([5.0, -0.2, 0.1]), jnp.array([9.0, 9.0, 9.0]))
+    g = jax.tree.unflatten(jax.tree.structure(lig), [jnp.array([5.0, -0.2, 0.1]), jnp.array([9.0, 9.0, 9.0])])  # a gradient
     d = threat.steepest_ascent(g, lig)
     np.testing.assert_array_equal(d.tau, [0.0, -1.0, 0.0])
     np.testing.assert_array_equal(d.amount, [0.0, 0.0, 0.0])

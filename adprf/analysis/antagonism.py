@@ -22,7 +22,7 @@ import numpy as np
 from .._types import Array, Float, Scalar
 from ..cells import AbstractCellModel, AdaptiveProofreading
 from ..ligands import Ligands, concatenate
-from .critical import first_crossing
+from .critical import checked_grid_size, first_crossing
 
 BOUNDARY_METHODS = ("auto", "closed_form", "numeric")
 
@@ -30,15 +30,15 @@ ROUNDING = 64
 """The numeric L2* trusts the sign of output − threshold only beyond 64 ulps of the threshold."""
 
 
-def _non_negative(name: str, value, fix: str) -> Float[Array, "..."]:
-    """`value` as a float array; concrete values must be finite and ≥ 0."""
+def _non_negative(name: str, value, fix: str, *, positive: bool = False) -> Float[Array, "..."]:
+    """`value` as a float array; concrete values must be finite and ≥ 0 (> 0 if `positive`)."""
     if not isinstance(value, jax.core.Tracer):
         array = np.asarray(value, dtype=float)
-        bad = ~np.isfinite(array) | (array < 0)
+        bad = ~np.isfinite(array) | ((array <= 0) if positive else (array < 0))
         if bad.any():
             first = int(np.flatnonzero(bad.ravel())[0])
-            raise ValueError(f"{name} must be finite and ≥ 0; entry {first} is {array.ravel()[first]} "
-                             f"({int(bad.sum())} bad values in all): {fix}")
+            raise ValueError(f"{name} must be finite and {'> 0' if positive else '≥ 0'}; entry {first} is "
+                             f"{array.ravel()[first]} ({int(bad.sum())} bad values in all): {fix}")
     return jnp.asarray(value, dtype=jnp.result_type(float))
 
 
@@ -52,7 +52,8 @@ def fold_change(model: AbstractCellModel, agonists: Ligands, tau2, amount2) -> F
     - `amount2`: its amount L2 (broadcast against `tau2`).
 
     **Returns:**
-    The fold change, shape of `tau2` and `amount2` broadcast. Below 1: antagonism.
+    The fold change, shape of `tau2` and `amount2` broadcast. Below 1: antagonism. Concrete
+    agonists whose output is 0 or not finite raise (the ratio is undefined).
     """
     tau2 = _non_negative("tau2 (binding time of the added species)", tau2, "pass binding times ≥ 0")
     amount2 = _non_negative("amount2 (amount of the added species)", amount2, "pass amounts ≥ 0")
@@ -63,16 +64,21 @@ def fold_change(model: AbstractCellModel, agonists: Ligands, tau2, amount2) -> F
                                                    a[None].astype(agonists.amount.dtype))))
 
     outputs = jax.vmap(mixed)(jnp.ravel(tau2), jnp.ravel(amount2)).reshape(tau2.shape)
-    return outputs / model(agonists)
+    alone = model(agonists)
+    if not isinstance(alone, jax.core.Tracer) and not (np.isfinite(alone) and alone > 0):
+        raise ValueError(f"the agonists alone give output {float(alone)}, so the fold change T(mixture)/T(agonists) "
+                         f"is undefined: pass agonists with a positive, finite output (e.g. τ > 0 and L > 0)")
+    return outputs / alone
 
 
 def _proofreading_boundary(model: AdaptiveProofreading, tau1, amount1, tau2) -> Float[Array, "..."]:
-    """The closed-form L2* of T_{N,m}; NaN where it is negative or not finite."""
+    """The closed-form L2* of T_{N,m}; NaN where it is negative or not finite, or L1 = 0 (no
+    agonists: T is then (τ2/τ_c)^(N−m) whatever L2)."""
     N, m, tau_c = model.N, model.m, model.tau_c
     excess1 = tau1 ** N - tau1 ** m * tau_c ** (N - m)
     excess2 = tau2 ** N - tau2 ** m * tau_c ** (N - m)
     amount2 = -amount1 * excess1 / excess2
-    return jnp.where(jnp.isfinite(amount2) & (amount2 >= 0), jnp.abs(amount2), jnp.nan)
+    return jnp.where(jnp.isfinite(amount2) & (amount2 >= 0) & (amount1 > 0), jnp.abs(amount2), jnp.nan)
 
 
 @eqx.filter_jit
@@ -110,7 +116,7 @@ def decision_boundary(model: AbstractCellModel, tau1, amount1, tau2, *, method: 
 
     **Arguments:**
     - `model`: any cell model.
-    - `tau1`, `amount1`: binding time and amount of the agonists.
+    - `tau1`, `amount1`: binding time and amount (> 0) of the agonists.
     - `tau2`: binding time of the second species. The three broadcast together (vmapped).
     - `method`: "auto", "closed_form" (T_{N,m} only) or "numeric".
     - `amount_range`: (smallest, largest) L2 searched by the numeric method.
@@ -124,17 +130,21 @@ def decision_boundary(model: AbstractCellModel, tau1, amount1, tau2, *, method: 
     method also returns NaN for a crossing outside `amount_range` or a failed model evaluation
     before the crossing.
     """
-    if method not in BOUNDARY_METHODS:
+    if not isinstance(method, str) or method not in BOUNDARY_METHODS:
         raise ValueError(f"method must be one of {BOUNDARY_METHODS}, got {method!r}")
     if method == "closed_form" and not isinstance(model, AdaptiveProofreading):
         raise ValueError(f"the closed form of L2* is for AdaptiveProofreading, not {type(model).__name__}: "
                          f"use method='numeric' (or 'auto')")
-    lo, hi = amount_range
+    if np.shape(amount_range) != (2,):
+        raise ValueError(f"amount_range must be (smallest, largest), got {amount_range!r}")
+    lo, hi = (float(x) for x in amount_range)
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
         raise ValueError(f"amount_range must be (smallest, largest) with 0 < smallest < largest, got {amount_range!r}")
     tau1 = _non_negative("tau1 (agonist binding time)", tau1, "pass binding times ≥ 0")
-    amount1 = _non_negative("amount1 (agonist amount)", amount1, "pass amounts ≥ 0")
+    amount1 = _non_negative("amount1 (agonist amount)", amount1, "pass amounts L1 > 0 (without agonists the "
+                            "output does not depend on L2: there is no boundary to find)", positive=True)
     tau2 = _non_negative("tau2 (binding time of the second species)", tau2, "pass binding times ≥ 0")
+    grid_size = checked_grid_size(grid_size)
     tau1, amount1, tau2 = jnp.broadcast_arrays(tau1, amount1, tau2)
     if method != "numeric" and isinstance(model, AdaptiveProofreading):
         return _proofreading_boundary(model, tau1, amount1, tau2)

@@ -16,7 +16,7 @@ of one ligand's τ), at τ^(N−m) = m(m−1) S_N / (N(N−1) S_m).
 [R19] speaks of "two regimes, with or without a critical point", governed by m; whether it
 means the sign change of g (m = 0 vs m ≥ 1: broad vs non-broad antagonism) or the flat
 start of g with an interior extremum (m ≤ 1 vs m > 1: "specialised" antagonism) is not
-settled (SPEC §2.1), so `regime` reports both diagnostics.
+settled, so `regime` reports both diagnostics.
 
 Everything here works for any `AbstractCellModel` through `jax.grad` and `jax.vmap`; the
 closed forms above are the tests' oracles. Roots are located on a dense grid and refined on a
@@ -42,58 +42,85 @@ PROBE_FRACTION = 1e-6
 """Default probe amount, as a fraction of the distribution's total amount."""
 
 
+def checked_grid_size(grid_size) -> int:
+    """`grid_size` as a Python int, if it is an integer ≥ 3 (fewer points bracket nothing)."""
+    if isinstance(grid_size, (bool, np.bool_)) or not isinstance(grid_size, (int, np.integer)) or grid_size < 3:
+        raise ValueError(f"grid_size must be an integer ≥ 3 to bracket a root, got {grid_size!r}")
+    return int(grid_size)
+
+
+def _first_sign_change(values, resolution, direction: str):
+    """The first change of sign of `values` in `direction`, skipping undecided values (|v| <
+    `resolution`, or exactly 0): (whether there is one, index a of the last decided value before
+    it, index b of the first decided value of the new sign). Every value strictly between a and
+    b is undecided; a non-finite value counts as undecided here (the caller rejects it)."""
+    decided = jnp.isfinite(values) & (jnp.abs(values) >= resolution) & (values != 0)
+    sign = jnp.where(decided, jnp.sign(values), 0.0)
+    index = jnp.arange(values.shape[0])
+    last = jax.lax.cummax(jnp.where(decided, index, -1))        # last decided index ≤ i
+    before = jnp.concatenate([jnp.asarray([-1]), last[:-1]])   # last decided index < i
+    sign_before = jnp.where(before >= 0, sign[jnp.maximum(before, 0)], 0.0)
+    up, down = (sign > 0) & (sign_before < 0), (sign < 0) & (sign_before > 0)
+    crosses = {"up": up, "down": down, "any": up | down}[direction]
+    b = jnp.argmax(crosses)
+    return crosses.any(), jnp.maximum(before[b], 0), b
+
+
 def first_crossing(fn, lower, upper, *, grid_size: int = 512, direction: str = "up",
                    resolution=0.0) -> Scalar:
     """The smallest x in [lower, upper] where the scalar function `fn` changes sign.
 
     `fn` is evaluated on `grid_size` evenly spaced points (one `vmap`); the first pair of
-    neighbours with a sign change in `direction` brackets the root. `GRID_LEVELS` − 1 more
-    grids of `grid_size` points, each inside the previous bracket, narrow it to
-    (upper − lower)/(grid_size − 1)^3, and linear interpolation across the last bracket gives
-    the root (error ~ width² |fn''/fn'|: float64 resolution for smooth fn and grid_size ≳ 100).
-    Nested grids rather than a bisection loop: no tolerance in fn's units
-    (`optimistix.Bisection` stops on |fn| < atol), a fixed cost of 3 · grid_size evaluations
-    in batches of one shape, and no loop to compile, so eager calls over many models reuse
-    JAX's per-primitive caches. Traceable and vmappable.
+    values of opposite signs in `direction` (with only zeros, or values within `resolution` of
+    0, between them) brackets the root. `GRID_LEVELS` − 1 more grids of `grid_size` points, each
+    inside the previous bracket (whose end values are reused, so that each bracket keeps its
+    signs), narrow it to about (upper − lower)/(grid_size − 1)^3. The root is then a point of
+    the last grid where `fn` is exactly 0, if there is one in the bracket, else the linear
+    interpolation across it (error ~ width² |fn''/fn'|: float64 resolution for smooth fn and
+    grid_size ≳ 100). A root that falls exactly on a grid point, at any level, is therefore
+    found (fn = 0 there is no sign of its own). Nested grids rather than a bisection loop: no
+    tolerance in fn's units (`optimistix.Bisection` stops on |fn| < atol), a fixed cost of
+    3 · grid_size evaluations in batches of one shape, and no loop to compile, so eager calls
+    over many models reuse JAX's per-primitive caches. Traceable and vmappable.
 
     **Arguments:**
     - `fn`: scalar → scalar, traceable.
     - `lower`, `upper`: the search interval.
     - `grid_size`: points of each grid; two roots closer than (upper − lower)/(grid_size − 1)
       can be missed.
-    - `direction`: "up" (fn goes from < 0 to ≥ 0), "down" (from > 0 to ≤ 0) or "any".
+    - `direction`: "up" (fn goes from < 0 to > 0, through zeros if any), "down" (from > 0 to
+      < 0) or "any". A touch of 0 without a change of sign is no crossing.
     - `resolution`: values on the first grid with |fn| < resolution are undecided (rounding
-      could flip their sign); default 0, i.e. every sign is trusted.
+      could flip their sign): a crossing needs decided values on both sides; default 0, i.e.
+      every nonzero sign is trusted.
 
     **Returns:**
-    The root, or NaN where no grid pair brackets one, or where `fn` is not finite or undecided
-    at a first-grid point up to the bracket (a failed evaluation could hide an earlier crossing,
-    and a crossing through rounding noise is no crossing).
+    The root, or NaN where no grid pair brackets one (a root exactly at `lower` or `upper` has
+    no value of the other sign beyond it), or where `fn` is not finite at a grid point up to the
+    bracket (a failed evaluation could hide an earlier crossing).
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    if grid_size < 3:
-        raise ValueError(f"grid_size must be ≥ 3 to bracket a root, got {grid_size}")
+    grid_size = checked_grid_size(grid_size)
 
-    def bracket(lo, hi):
-        grid = jnp.linspace(lo, hi, grid_size)
-        values = jax.vmap(fn)(grid)
-        before, after = values[:-1], values[1:]
-        up = (before < 0) & (after >= 0)
-        down = (before > 0) & (after <= 0)
-        crosses = {"up": up, "down": down, "any": up | down}[direction]
-        first = jnp.argmax(crosses)
-        return grid, values, crosses.any(), first
+    def bracket(values, resolution):
+        """(a sign change with finite values up to it, its bracket a, b)."""
+        found, a, b = _first_sign_change(values, resolution, direction)
+        return found & ~jnp.any(~jnp.isfinite(values) & (jnp.arange(grid_size) <= b)), a, b
 
-    grid, values, valid, first = bracket(lower, upper)
-    checked = jnp.arange(grid_size) <= first + 1
-    trusted = jnp.isfinite(values) & (jnp.abs(values) >= resolution)
-    valid = valid & ~jnp.any(checked & ~trusted)
+    grid = jnp.linspace(lower, upper, grid_size)
+    values = jax.vmap(fn)(grid)
+    valid, a, b = bracket(values, resolution)
     for _ in range(GRID_LEVELS - 1):
-        grid, values, found, first = bracket(grid[first], grid[first + 1])
+        x0, x1, f0, f1 = grid[a], grid[b], values[a], values[b]
+        inner = jnp.linspace(x0, x1, grid_size)[1:-1]
+        grid = jnp.concatenate([x0[None], inner, x1[None]])
+        values = jnp.concatenate([f0[None], jax.vmap(fn)(inner), f1[None]])
+        found, a, b = bracket(values, 0.0)
         valid = valid & found
-    x0, x1, f0, f1 = grid[first], grid[first + 1], values[first], values[first + 1]
-    root = jnp.clip(x0 - f0 * (x1 - x0) / (f1 - f0), x0, x1)
+    x0, x1, f0, f1 = grid[a], grid[b], values[a], values[b]
+    interpolated = jnp.clip(x0 - f0 * (x1 - x0) / (f1 - f0), x0, x1)
+    root = jnp.where(b > a + 1, grid[a + 1], interpolated)      # between a and b every value is exactly 0
     return jnp.where(valid, root, jnp.nan)
 
 

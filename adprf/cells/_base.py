@@ -1,14 +1,86 @@
-"""The interface of cellular decision models."""
+"""The interface of cellular decision models, and the checks of their parameters and inputs."""
 
 import abc
+import numbers
+import operator
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._types import Array, Bool, Float
 from ..ligands import Ligands
-from .steady_state import steady_state as _steady_state
+
+
+def _owner(model) -> str:
+    """Who a parameter belongs to, for messages: a model's class name, or a function's name."""
+    return model if isinstance(model, str) else type(model).__name__
+
+
+def integer(value):
+    """Converter of integer fields: NumPy integers (and whole floats such as 4.0) become Python
+    ints; anything else is left as it is for `check_integer` to refuse with its name."""
+    if isinstance(value, (bool, np.bool_)):
+        return value
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
+
+
+def check_integer(model, name: str, value, *, lowest: int, below: tuple[str, int] | None = None,
+                  at_most: tuple[str, int] | None = None) -> None:
+    """Raise unless `value` (after `integer`) is an int ≥ `lowest`, and < `below` or ≤ `at_most`
+    (each a (field name, value) pair); the message names the model, the field and the value."""
+    owner = _owner(model)
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = ValueError if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) else TypeError
+        raise kind(f"{owner}: {name} must be an integer, got {name}={value!r} ({type(value).__name__}): pass a "
+                   f"whole number (Python or NumPy int)")
+    rule, got, fits = f"{lowest} ≤ {name}", f"{name}={value!r}", value >= lowest
+    for sign, other, within in (("<", below, lambda o: value < o), ("≤", at_most, lambda o: value <= o)):
+        if other is not None:
+            rule, got, fits = f"{rule} {sign} {other[0]}", f"{got}, {other[0]}={other[1]!r}", fits and within(other[1])
+    if not fits:
+        raise ValueError(f"{owner} needs integers {rule}, got {got}: pick {name} in that range")
+
+
+def check_rate(model, name: str, value, what: str, *, zero: str | None = None) -> None:
+    """Raise unless `value` is a finite real number > 0 (≥ 0 when `zero` says what 0 means).
+
+    **Arguments:**
+    - `model`: the model being built, or the name of the function checking its options (named
+      in the message).
+    - `name`: the field's name; `value`: its value.
+    - `what`: the parameter in words, e.g. "the binding rate κ".
+    - `zero`: None if 0 is invalid, else what 0 means, e.g. "0 turns the feedback off".
+    """
+    owner = _owner(model)
+    if isinstance(value, jax.core.Tracer):
+        return
+    dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
+    numeric = np.shape(value) == () and (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer))
+    if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) or numeric):
+        raise TypeError(f"{owner}: {name} ({what}) must be a real number, got {name}={value!r} "
+                        f"({type(value).__name__})")
+    number = float(value)
+    if not (np.isfinite(number) and (number >= 0 if zero else number > 0)):
+        rule = f"≥ 0 ({zero})" if zero else "> 0"
+        raise ValueError(f"{owner}: {name} ({what}) must be finite and {rule}, got {name}={value!r}: pass a "
+                         f"finite {'non-negative' if zero else 'positive'} number")
+
+
+def check_choice(model, name: str, value, choices) -> None:
+    """Raise unless `value` is one of `choices`, or a bool where `choices` is `bool`."""
+    owner = _owner(model)
+    if choices is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{owner}: {name} must be True or False, got {name}={value!r}")
+    elif not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{owner}: unknown {name} {value!r}: use one of {tuple(choices)}")
 
 
 class AbstractCellModel(eqx.Module):
@@ -19,11 +91,26 @@ class AbstractCellModel(eqx.Module):
 
     @abc.abstractmethod
     def __call__(self, ligands: Ligands) -> Float[Array, ""]:
-        """The model's scalar output."""
+        """The model's scalar output. Implementations start with `self.check_ligands(ligands)`."""
 
     def decide(self, ligands: Ligands) -> Bool[Array, ""]:
         """Whether the cell responds (output > threshold)."""
         return self(ligands) > self.threshold
+
+    def check_ligands(self, ligands: Ligands) -> None:
+        """Raise a `ValueError` if `ligands` give the model nothing to read: no ligands at all
+        (a static shape, checked under tracing too), or, for concrete ligands, no ligand with a
+        positive amount (T_{N,m} would be 0/0; a cell without ligands decides nothing). Traced
+        ligands (inside jit, vmap, grad) are not looked at, at no cost; their output may be NaN."""
+        amount = ligands.amount
+        if np.size(amount) == 0:
+            raise ValueError(f"{type(self).__name__} got no ligands (an empty set): add at least one ligand with "
+                             f"L > 0")
+        if isinstance(amount, jax.core.Tracer) or not getattr(amount, "is_fully_addressable", True):
+            return
+        if not np.any(np.asarray(amount) > 0):
+            raise ValueError(f"{type(self).__name__}: no ligand has a positive amount (all {np.size(amount)} "
+                             f"amounts L are 0), so the output is undefined: add at least one ligand with L > 0")
 
 
 class AbstractSteadyStateModel(AbstractCellModel):
@@ -33,7 +120,8 @@ class AbstractSteadyStateModel(AbstractCellModel):
     estimate of the steady state that sets the solvers' units (`scale`), and the closed form
     (`closed_form`). `solver` picks the route `model(ligands)` takes: "closed-form",
     "newton" or "ode" (all three agree; tests check it). The solves need float64: call the
-    model inside `with jax.enable_x64(True):`.
+    model inside `with jax.enable_x64(True):`. Ligands are one distribution, 1-D (a single
+    ligand may be a scalar), every binding time > 0.
     """
 
     solver: eqx.AbstractVar[str]
@@ -64,7 +152,17 @@ class AbstractSteadyStateModel(AbstractCellModel):
 
     def steady_state(self, ligands: Ligands, **options):
         """`cells.steady_state(self, ligands, method=self.solver, **options)`."""
-        return _steady_state(self, ligands, **{"method": self.solver, **options})
+        from .steady_state import steady_state     # the solvers use this module's checks
+
+        return steady_state(self, ligands, **{"method": self.solver, **options})
 
     def __call__(self, ligands: Ligands) -> Float[Array, ""]:
         return self.steady_state(ligands).output
+
+
+def check_steady_state_fields(model: AbstractSteadyStateModel) -> None:
+    """The checks every ODE model shares: `ligand_excess` (a bool) and `solver` (one of `METHODS`)."""
+    from .steady_state import METHODS
+
+    check_choice(model, "ligand_excess", model.ligand_excess, bool)
+    check_choice(model, "solver", model.solver, METHODS)

@@ -2,10 +2,11 @@
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
 from .._types import Array, Float
 from ..ligands import Ligands
-from ._base import AbstractSteadyStateModel
+from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
 from .cascade import (binding_flux, bisect, bound_at_equilibrium, bound_estimate, cascade_vector_field,
                       irreversible_cascade, is_physical, output_complex)
 from .proofreading import AdaptiveProofreading
@@ -32,8 +33,9 @@ class KinaseFeedback(AbstractSteadyStateModel):
     (`limit()` returns that model). The m = 0 idealised models have no kinase analogue.
 
     **Arguments:**
-    - `N` (≥ 1), `m` (0 ≤ m < N): the output complex and the complex that inactivates K.
-    - `tau_c`: the critical binding time of the limit (default 3).
+    - `N` (≥ 1), `m` (0 ≤ m < N): the output complex and the complex that inactivates K (integers).
+    - `tau_c`: the critical binding time of the limit (default 3). It and the rates below must be
+      finite and > 0.
     - `phi` (0.01), `kappa` (1e-6), `receptors` (1e4), `alpha` (0.1), `K_tot` (1), `epsilon`
       (1e-3), `delta` (1e4): rates per second, chosen near the limit for τ ≲ 5 s and
       L ≲ 10^4 (φτ ≤ 0.05, κ R τ ≤ 0.05, δ Σ C_m/ε ≫ 1: output/threshold is within 1% of
@@ -41,8 +43,8 @@ class KinaseFeedback(AbstractSteadyStateModel):
     - `ligand_excess`, `solver`: as for `KineticProofreading`.
     """
 
-    N: int = eqx.field(static=True)
-    m: int = eqx.field(static=True)
+    N: int = eqx.field(static=True, converter=integer)
+    m: int = eqx.field(static=True, converter=integer)
     tau_c: float = eqx.field(static=True, default=3.0)
     phi: float = eqx.field(static=True, default=0.01)
     kappa: float = eqx.field(static=True, default=1e-6)
@@ -55,11 +57,19 @@ class KinaseFeedback(AbstractSteadyStateModel):
     solver: str = eqx.field(static=True, default="closed-form")
 
     def __check_init__(self):
-        if not (isinstance(self.N, int) and isinstance(self.m, int) and 0 <= self.m < self.N):
-            raise ValueError(f"KinaseFeedback needs integers 0 ≤ m < N, got N={self.N!r}, m={self.m!r}")
-        for name in ("tau_c", "phi", "kappa", "receptors", "alpha", "K_tot", "epsilon", "delta"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        check_integer(self, "N", self.N, lowest=1)
+        check_integer(self, "m", self.m, lowest=0, below=("N", self.N))
+        for name, what in (("tau_c", "the critical binding time τ_c"), ("phi", "the phosphorylation rate φ"),
+                           ("kappa", "the binding rate κ"), ("receptors", "receptors per cell R"),
+                           ("alpha", "the kinase's catalytic rate α"), ("K_tot", "the total kinase K_tot"),
+                           ("epsilon", "the kinase's reactivation rate ε"),
+                           ("delta", "the kinase's inactivation rate δ")):
+            check_rate(self, name, getattr(self, name), what)
+        check_steady_state_fields(self)
+        if not 0 < self.threshold < np.inf:
+            raise ValueError(f"KinaseFeedback: the threshold α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ is {self.threshold!r} "
+                             f"with these rates (N={self.N}, m={self.m}): it must be finite and > 0, pick rates "
+                             f"of less extreme magnitudes")
 
     @property
     def threshold(self) -> float:

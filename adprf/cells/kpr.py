@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._types import Array, Float
 from ..ligands import Ligands
-from ._base import AbstractSteadyStateModel
+from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
 from .cascade import (binding_flux, bound_at_equilibrium, bound_estimate, cascade_vector_field, irreversible_cascade,
                       is_physical, output_complex)
 
@@ -19,18 +19,18 @@ class KineticProofreading(AbstractSteadyStateModel):
     `threshold`. No adaptation: the output grows with L, and adding weak ligands never
     lowers it except through receptor competition.
 
-    **Arguments** (rates per second; defaults: the KPR core of François et al. 2013):
-    - `N`: proofreading steps (default 5).
+    **Arguments** (rates per second, finite and > 0; defaults: the KPR core of François et al. 2013):
+    - `N`: proofreading steps, integer ≥ 1 (default 5).
     - `phi`: φ, the phosphorylation rate (0.09).
     - `kappa`: κ, the binding rate (1e-4).
     - `receptors`: R, receptors per cell (3e4).
-    - `threshold`: output threshold (default 12 molecules of C_N ≈ the output of 10^4 ligands
+    - `threshold`: output threshold, > 0 (default 12 molecules of C_N ≈ the output of 10^4 ligands
       at τ = 4 s, as for `SHP1Feedback`; open in the papers).
     - `ligand_excess`: ligands not depleted by binding (κ L (R − Σ C_T)) instead of κ(L − C_T)(R − Σ C_T).
     - `solver`: "closed-form", "newton" or "ode" for `model(ligands)`.
     """
 
-    N: int = eqx.field(static=True, default=5)
+    N: int = eqx.field(static=True, default=5, converter=integer)
     phi: float = eqx.field(static=True, default=0.09)
     kappa: float = eqx.field(static=True, default=1e-4)
     receptors: float = eqx.field(static=True, default=3e4)
@@ -39,11 +39,12 @@ class KineticProofreading(AbstractSteadyStateModel):
     solver: str = eqx.field(static=True, default="closed-form")
 
     def __check_init__(self):
-        if not (isinstance(self.N, int) and self.N >= 1):
-            raise ValueError(f"KineticProofreading needs an integer N ≥ 1, got N={self.N!r}")
-        for name in ("phi", "kappa", "receptors"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        check_integer(self, "N", self.N, lowest=1)
+        check_rate(self, "phi", self.phi, "the phosphorylation rate φ")
+        check_rate(self, "kappa", self.kappa, "the binding rate κ")
+        check_rate(self, "receptors", self.receptors, "receptors per cell R")
+        check_rate(self, "threshold", self.threshold, "the output threshold")
+        check_steady_state_fields(self)
 
     def vector_field(self, t, C, ligands: Ligands):
         flux = binding_flux(C, ligands, self.kappa, self.receptors, self.ligand_excess)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from .._types import Array, Float
 from ..ligands import Ligands
-from ._base import AbstractSteadyStateModel
+from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
 from .cascade import (binding_flux, bisect, bound_at_equilibrium, bound_estimate, cascade_vector_field,
                       irreversible_cascade, is_physical, output_complex)
 
@@ -19,22 +19,23 @@ class SHP1Feedback(AbstractSteadyStateModel):
     every species shares the receptors and the phosphatase, which is how weak ligands
     antagonise strong ones. Output Σ_i C_{i,N}; respond iff it exceeds `threshold`.
 
-    Closed form (SPEC §2.4): C_n = a₋ r₋^n + a₊ r₊^n with Σ = φ + 1/τ + β,
+    Closed form: C_n = a₋ r₋^n + a₊ r₊^n with Σ = φ + 1/τ + β,
     r± = [Σ ± √(Σ² − 4φβ)]/(2β), a₋ = C_T(1 − r₋)/(1 − (r₋/r₊)^(N+1)),
     a₊ = C_T(r₊ − 1)/((r₊/r₋)^(N+1) − 1); S from a 1-D root on [0, S_T]; C_T from the
     shared receptor pool (another 1-D root).
 
     **Arguments** (defaults: François et al. 2013; rates per second):
-    - `N` (5), `m` (1): the output complex and the complex that activates SHP-1.
+    - `N` (5), `m` (1): the output complex and the complex that activates SHP-1, integers
+      0 ≤ m ≤ N, N ≥ 1.
     - `phi` (0.09), `b` (0.04), `gamma` (1.2e-6), `kappa` (1e-4), `receptors` R (3e4),
-      `S_T` (6e5), `C_star` C* (500).
+      `S_T` (6e5), `C_star` C* (500): finite and > 0, except γ ≥ 0 (0: no feedback).
     - `threshold`: output threshold (default 0.16 molecules of C_N ≈ the output of 10^4
       ligands at τ = 4 s with these rates, so τ_c ≈ 4 s; the paper's threshold is open).
     - `ligand_excess`, `solver`: as for `KineticProofreading`.
     """
 
-    N: int = eqx.field(static=True, default=5)
-    m: int = eqx.field(static=True, default=1)
+    N: int = eqx.field(static=True, default=5, converter=integer)
+    m: int = eqx.field(static=True, default=1, converter=integer)
     phi: float = eqx.field(static=True, default=0.09)
     b: float = eqx.field(static=True, default=0.04)
     gamma: float = eqx.field(static=True, default=1.2e-6)
@@ -47,13 +48,16 @@ class SHP1Feedback(AbstractSteadyStateModel):
     solver: str = eqx.field(static=True, default="closed-form")
 
     def __check_init__(self):
-        if not (isinstance(self.N, int) and isinstance(self.m, int) and 0 <= self.m <= self.N and self.N >= 1):
-            raise ValueError(f"SHP1Feedback needs integers 0 ≤ m ≤ N, N ≥ 1; got N={self.N!r}, m={self.m!r}")
-        for name in ("phi", "b", "kappa", "receptors", "S_T", "C_star"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not self.gamma >= 0:
-            raise ValueError(f"gamma must be ≥ 0, got {self.gamma!r}")
+        check_integer(self, "N", self.N, lowest=1)
+        check_integer(self, "m", self.m, lowest=0, at_most=("N", self.N))
+        for name, what in (("phi", "the phosphorylation rate φ"), ("b", "the basal dephosphorylation rate b"),
+                           ("kappa", "the binding rate κ"), ("receptors", "receptors per cell R"),
+                           ("S_T", "the total phosphatase S_T"), ("C_star", "the activation constant C*"),
+                           ("threshold", "the output threshold")):
+            check_rate(self, name, getattr(self, name), what)
+        check_rate(self, "gamma", self.gamma, "the phosphatase's dephosphorylation rate γ",
+                   zero="0 turns the SHP-1 feedback off")
+        check_steady_state_fields(self)
 
     def phosphatase(self, C) -> Float[Array, ""]:
         """Active SHP-1, S = S_T X/(X + C*) with X = Σ_i C_{i,m}."""

@@ -33,6 +33,7 @@ from jax.flatten_util import ravel_pytree
 
 from .._types import Array, Float, Int, PyTree
 from ..ligands import Ligands
+from ._base import check_integer, check_rate, integer
 
 METHODS = ("closed-form", "newton", "ode")
 
@@ -82,6 +83,36 @@ def require_float64(what: str = "this model"):
 
 def _as_float64(ligands: Ligands) -> Ligands:
     return Ligands(jnp.asarray(ligands.tau, jnp.float64), jnp.asarray(ligands.amount, jnp.float64))
+
+
+def _checked_ligands(model, ligands: Ligands) -> Ligands:
+    """The ligands as one 1-D float64 distribution, after the model's checks: at least one
+    ligand with L > 0 (`AbstractCellModel.check_ligands`), one distribution (a scalar is one
+    ligand; more than one axis is refused, shapes being static), and every binding time > 0 (the
+    complexes unbind at 1/τ: τ = 0 is 0/0 in every solver). Value checks skip traced ligands."""
+    model.check_ligands(ligands)
+    name = type(model).__name__
+    if jnp.ndim(ligands.tau) > 1:
+        raise ValueError(f"{name} reads one ligand distribution (1-D), got ligands of shape "
+                         f"{jnp.shape(ligands.tau)}: vmap over the batch axes, or ravel one distribution's "
+                         f"species into one axis")
+    if jnp.ndim(ligands.tau) == 0:
+        ligands = Ligands(jnp.reshape(ligands.tau, (1,)), jnp.reshape(ligands.amount, (1,)))
+    tau = ligands.tau
+    if not isinstance(tau, jax.core.Tracer) and getattr(tau, "is_fully_addressable", True):
+        tau = np.asarray(tau)
+        if np.any(tau <= 0):
+            first = int(np.flatnonzero(tau <= 0)[0])
+            raise ValueError(f"{name} needs binding times τ > 0 (its complexes unbind at rate 1/τ); ligand {first} "
+                             f"has τ = {tau[first].item()}: drop ligands that never bind, or give them a small "
+                             f"positive τ")
+    return _as_float64(ligands)
+
+
+def _check_options(owner: str, rtol, atol, max_steps) -> None:
+    check_rate(owner, "rtol", rtol, "the relative tolerance")
+    check_rate(owner, "atol", atol, "the absolute tolerance")
+    check_integer(owner, "max_steps", integer(max_steps), lowest=1)
 
 
 class _Scaled(eqx.Module):
@@ -150,9 +181,10 @@ def steady_state(model, ligands: Ligands, *, method: str = "closed-form", rtol: 
     **Arguments:**
     - `model`: a `KineticProofreading`, `SHP1Feedback`, `KinaseFeedback` (any
       `AbstractSteadyStateModel`).
-    - `ligands`: one distribution (several species share receptors and feedback).
+    - `ligands`: one distribution (several species share receptors and feedback): 1-D, or a
+      scalar for one ligand; at least one L > 0 and every τ > 0 (checked when concrete).
     - `method`: `"closed-form"`, `"newton"` or `"ode"` (see the module docstring).
-    - `rtol`, `atol`: convergence tolerances on the scaled state u and on the relative residual
+    - `rtol`, `atol`: convergence tolerances (finite, > 0) on the scaled state u and on the relative residual
       |du_j/dt| / rate_j (Newton's stopping test; the ODE's steady-state event).
     - `integration_tolerances`: (rtol, atol) of the ODE's step-size control on the way to
       equilibrium. The transient need not be exact: accuracy at the end is set by the event.
@@ -161,10 +193,15 @@ def steady_state(model, ligands: Ligands, *, method: str = "closed-form", rtol: 
 
     **Returns:** a `Solution`. Vmap over ligand distributions; differentiate `output`.
     """
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown steady-state method {method!r}: use one of {METHODS}")
+    _check_options("steady_state", rtol, atol, max_steps)
+    if np.shape(integration_tolerances) != (2,):
+        raise ValueError(f"integration_tolerances must be a pair (rtol, atol), got {integration_tolerances!r}")
+    check_rate("steady_state", "integration_tolerances[0]", integration_tolerances[0], "the ODE's step rtol")
+    check_rate("steady_state", "integration_tolerances[1]", integration_tolerances[1], "the ODE's step atol")
     require_float64(type(model).__name__)
-    ligands = _as_float64(ligands)
+    ligands = _checked_ligands(model, ligands)
     if method == "closed-form":
         state, result, steps = model.closed_form(ligands)
     else:
@@ -213,10 +250,12 @@ def time_course(model, ligands: Ligands, times, *, rtol: float = 1e-8, atol: flo
     **Returns:** the states, each leaf with a leading time axis, and the model output at each time.
     """
     require_float64(type(model).__name__)
+    _check_options("time_course", rtol, atol, max_steps)
     times = np.asarray(times, dtype=np.float64)
-    if times.ndim != 1 or times.size == 0 or np.any(np.diff(times) < 0) or times[0] < 0:
-        raise ValueError(f"times must be a non-empty increasing 1-D array of values ≥ 0, got {times!r}")
-    ligands = _as_float64(ligands)
+    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0) \
+            or times[0] < 0:
+        raise ValueError(f"times must be a non-empty increasing 1-D array of finite values ≥ 0, got {times!r}")
+    ligands = _checked_ligands(model, ligands)
     scale = _units(model, ligands)
     sol = dfx.diffeqsolve(dfx.ODETerm(_Scaled(model, scale)), _stiff_solver(rtol, atol), 0.0, float(times[-1]),
                           None, jax.tree.map(jnp.divide, model.unbound_state(ligands), scale), args=ligands,
