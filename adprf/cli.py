@@ -1,6 +1,7 @@
 """Command line: `adprf list | run NAME | reproduce | report | data fetch NAME | data info`."""
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,14 +103,27 @@ def _check_writable(out: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status.
+
+    Ctrl-C ends the process at once with status 130 and the resume message, without
+    interpreter finalisation: XLA may still be compiling or running on its own threads, and
+    finalising under them crashes (see `adprf.interrupts`). A `KeyboardInterrupt` raised by
+    code, not by a signal, returns 130 instead.
+    """
+    from .interrupts import ExitOnInterrupt
+
     parser = _parser()
     args = parser.parse_args(argv)
+    message = "\n[adprf] interrupted: finished stages are saved; run the same command again to resume"
     try:
-        return _dispatch(args, parser)
+        with ExitOnInterrupt(message, status=130):
+            return _dispatch(args, parser)
     except KeyboardInterrupt:
-        print("\n[adprf] interrupted: finished stages are saved; run the same command again to resume",
-              file=sys.stderr)
+        print(message, file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped (`adprf data info | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _dispatch(args, parser) -> int:
