@@ -30,7 +30,8 @@ def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     cfg = _small_config()
     record = run_experiment(NAME, "quick", root=root, overrides=cfg)
-    return {"record": record, "run": Run(NAME, "quick", {**REGISTRY[NAME].presets["quick"], **cfg}, root),
+    return {"record": record, "run": Run(NAME, "quick", {**REGISTRY[NAME].presets["quick"], **cfg}, root,
+                                         data=record["data"]),
             "config": cfg}
 
 

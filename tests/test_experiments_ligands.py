@@ -147,7 +147,7 @@ def test_ligand_boundary_end_to_end(tmp_path):
     folder = tmp_path / "ligand-boundary" / record["hash"]
     assert set(record["figures"]) == {"histograms.png", "images.png"}
     assert all((folder / f).stat().st_size > 1000 for f in record["figures"])
-    saved = json.loads((folder / "descent.json").read_text())
+    saved = json.loads((folder / "descent.json").read_text())["value"]
     cfg = {**record["config"]}
     with jax.enable_x64(True):
         clean = np.asarray(initial_distribution(cfg).tau)

@@ -25,8 +25,8 @@ def quick(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     record = run_experiment(NAME, "quick", root=root)
     config = REGISTRY[NAME].presets["quick"]
-    run = Run(NAME, "quick", config, root)
-    cells = json.loads((run.directory / "cells.json").read_text())
+    run = Run(NAME, "quick", config, root, data=record["data"])
+    cells = json.loads((root / NAME / record["hash"] / "cells.json").read_text())["value"]
     return {"record": record, "cells": cells, "config": config, "run": run}
 
 
