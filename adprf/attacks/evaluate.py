@@ -96,8 +96,10 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     check_finite(failed, nonfinite)
     success = (result.success | clean_fooled[..., None, :]) & ~failed
     evaluated = (~failed).sum(axis=-1).astype(jax.numpy.float32)
-    accuracy = jax.numpy.where(evaluated > 0, 1.0 - success.sum(axis=-1) / jax.numpy.maximum(evaluated, 1.0),
-                               jax.numpy.nan)
+    over_evaluated = jax.numpy.where(evaluated > 0, 1.0 - success.sum(axis=-1) / jax.numpy.maximum(evaluated, 1.0),
+                                     jax.numpy.nan)
+    # With nothing failed, exactly the plain mean (the same float rounding as ever).
+    accuracy = jax.numpy.where(failed.any(axis=-1), over_evaluated, 1.0 - success.mean(axis=-1))
     return RobustAccuracy(jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy,
                           success, result.gradient_evaluations, failed)
 
