@@ -9,13 +9,13 @@ from ..ligands import Ligands
 from ._base import AbstractCellModel, check_integer, check_rate, integer
 
 
-def _divide(x: Float[Array, "*species"], unit: Float[Array, ""]) -> Float[Array, "*species"]:
-    """x / unit for a scalar unit > 0, without the denormal 1/unit that XLA's x · (1/unit) would
-    flush to 0 for a unit above 2^125 (float32): the unit is split into a power of two, taken out
-    exactly, and a factor of order 1."""
-    _, exponent = jnp.frexp(unit)
-    half = jnp.ldexp(jnp.ones_like(unit), -(exponent // 2))
-    return x * half * (1 / (unit * half))
+def _ratio(x: Float[Array, "*species"], unit: Float[Array, ""]) -> Float[Array, "*species"]:
+    """x / unit for a scalar unit > 0, exactly 1 where x = unit. XLA:CPU may compute a division by
+    a scalar as a product with its reciprocal, which float32 flushes to 0 for a unit above 2^126:
+    a huge unit is first brought down by 2^-64 on both sides (exact, plain arithmetic that fuses
+    cheaply)."""
+    shift = jnp.where(unit > 2.0**64, 2.0**-64, 1.0).astype(x.dtype)
+    return (x * shift) / (unit * shift)
 
 
 class AdaptiveProofreading(AbstractCellModel):
@@ -65,9 +65,7 @@ class AdaptiveProofreading(AbstractCellModel):
         tau_max = jax.lax.stop_gradient(jnp.max(jnp.where(amount > 0, tau, 0.0), initial=0.0))
         present = amount_max > 0
         tau_unit = jnp.where(tau_max > 0, tau_max, 1.0)
-        u = _divide(tau, tau_unit)
-        u = u + jax.lax.stop_gradient(jnp.where(tau == tau_unit, 1.0 - u, 0.0))
-        return u, _divide(amount, jnp.where(present, amount_max, 1.0)), tau_unit, present
+        return _ratio(tau, tau_unit), _ratio(amount, jnp.where(present, amount_max, 1.0)), tau_unit, present
 
     def __call__(self, ligands: Ligands) -> Float[Array, ""]:
         self.check_ligands(ligands)
