@@ -10,9 +10,14 @@ points and regimes), `adprf.cerebellum` (granule–Purkinje networks and their t
 
 __version__ = "0.1.0"
 
-from . import analysis as analysis, attacks as attacks, cells as cells, cerebellum as cerebellum
-from . import distributed as distributed, sharding as sharding
-from .ligands import Ligands as Ligands
+from . import (
+    analysis as analysis,
+    attacks as attacks,
+    cells as cells,
+    cerebellum as cerebellum,
+    distributed as distributed,
+    sharding as sharding,
+)
 from .attacks import (
     FGSM as FGSM,
     PGD as PGD,
@@ -23,3 +28,4 @@ from .attacks import (
     linf as linf,
     robust_accuracy as robust_accuracy,
 )
+from .ligands import Ligands as Ligands

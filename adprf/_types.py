@@ -12,5 +12,4 @@ Input: TypeAlias = PyTree[Float[Array, "..."]]
 Target: TypeAlias = Any
 """What an objective compares the output with: a label, or nothing for scalar thresholds."""
 
-__all__ = ["Array", "Bool", "Float", "Int", "PRNGKeyArray", "PyTree", "Scalar", "Logits",
-           "Label", "Input", "Target"]
+__all__ = ["Array", "Bool", "Float", "Int", "PRNGKeyArray", "PyTree", "Scalar", "Logits", "Label", "Input", "Target"]

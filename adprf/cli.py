@@ -14,21 +14,37 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name", help="experiment name (see `adprf list`)")
     for p in (run, sub.add_parser("reproduce", help="run every experiment's preset, then write the report")):
-        p.add_argument("--preset", choices=("quick", "paper"), default="quick",
-                       help="quick: embedded data, minutes on a laptop CPU; paper: the papers' sizes")
+        p.add_argument(
+            "--preset",
+            choices=("quick", "paper"),
+            default="quick",
+            help="quick: embedded data, minutes on a laptop CPU; paper: the papers' sizes",
+        )
         p.add_argument("--out", default="results", help="results folder (default: ./results)")
-        p.add_argument("--force", action="store_true",
-                       help="recompute the experiment's own stages and models instead of loading them (the models "
-                            "and stages it shares with other experiments under OUT/_models are reused: add "
-                            "--force-shared to recompute those too)")
-        p.add_argument("--force-shared", action="store_true",
-                       help="also recompute the shared models and stages it uses (OUT/_models), e.g. after a change "
-                            "that a cache key cannot see")
-        p.add_argument("--traceback", action="store_true",
-                       help="print the full traceback of an experiment that fails (default: its error message)")
-        p.add_argument("--allow-subset", action="store_true",
-                       help="where a preset names full MNIST and it is absent, run it on the embedded 5,000-image "
-                            "subset instead of skipping it; the run is keyed and labelled by the data it used")
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="recompute the experiment's own stages and models instead of loading them (the models "
+            "and stages it shares with other experiments under OUT/_models are reused: add "
+            "--force-shared to recompute those too)",
+        )
+        p.add_argument(
+            "--force-shared",
+            action="store_true",
+            help="also recompute the shared models and stages it uses (OUT/_models), e.g. after a change "
+            "that a cache key cannot see",
+        )
+        p.add_argument(
+            "--traceback",
+            action="store_true",
+            help="print the full traceback of an experiment that fails (default: its error message)",
+        )
+        p.add_argument(
+            "--allow-subset",
+            action="store_true",
+            help="where a preset names full MNIST and it is absent, run it on the embedded 5,000-image "
+            "subset instead of skipping it; the run is keyed and labelled by the data it used",
+        )
     report = sub.add_parser("report", help="rewrite report.md from finished results")
     report.add_argument("--out", default="results", help="results folder (default: ./results)")
     data = sub.add_parser("data", help="data sets: fetch or inspect")
@@ -37,8 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", help="mnist | fashion-mnist | cifar10")
     fetch.add_argument("--root", default=None, help="data folder (default: $ADPRF_DATA or ~/.cache/adprf)")
     fetch.add_argument("--force", action="store_true", help="download again even if verified files exist")
-    data_sub.add_parser("info", help="where the data live, and whether each set is present, partial, corrupt or "
-                                     "absent (checks every file: MD5 where known, else structure)")
+    data_sub.add_parser(
+        "info",
+        help="where the data live, and whether each set is present, partial, corrupt or "
+        "absent (checks every file: MD5 where known, else structure)",
+    )
     return parser
 
 
@@ -54,14 +73,19 @@ def _run_one(name: str, args) -> dict:
     preset, out = args.preset, args.out
     print(f"[adprf] {name} ({preset}) ...", flush=True)
     try:
-        record = run_experiment(name, preset, root=out, force=args.force, force_shared=args.force_shared,
-                                allow_subset=args.allow_subset)
-    except Exception as error:  # noqa: BLE001 - every failure is reported, none kills the others
+        record = run_experiment(
+            name, preset, root=out, force=args.force, force_shared=args.force_shared, allow_subset=args.allow_subset
+        )
+    except Exception as error:
         if args.traceback:
             traceback.print_exc()
         message = f"{type(error).__name__}: {error}"
-        print(f"adprf: error: {name} failed after {time.perf_counter() - start:.1f} s: {message}"
-              + ("" if args.traceback else " (--traceback shows where)"), file=sys.stderr, flush=True)
+        print(
+            f"adprf: error: {name} failed after {time.perf_counter() - start:.1f} s: {message}"
+            + ("" if args.traceback else " (--traceback shows where)"),
+            file=sys.stderr,
+            flush=True,
+        )
         return {"failed": message}
     elapsed = time.perf_counter() - start
     state = "already finished, loaded" if record["_loaded"] else "done"
@@ -84,8 +108,11 @@ def _start_hosts() -> None:
 
     devices = jax.devices()
     if len(devices) > 1 or jax.process_count() > 1:
-        print(f"[adprf] process {jax.process_index()} of {jax.process_count()}: attacks and evaluations sharded "
-              f"over {len(devices)} {devices[0].platform} devices", flush=True)
+        print(
+            f"[adprf] process {jax.process_index()} of {jax.process_count()}: attacks and evaluations sharded "
+            f"over {len(devices)} {devices[0].platform} devices",
+            flush=True,
+        )
 
 
 def _check_writable(out: str) -> None:
@@ -98,8 +125,10 @@ def _check_writable(out: str) -> None:
         probe = atomic_write(folder / ".adprf-write-test", lambda f: f.write("ok"))
         probe.unlink(missing_ok=True)
     except OSError as error:
-        raise SystemExit(f"adprf: error: cannot write results to {folder} ({error.strerror or error}): choose "
-                         f"another folder with --out, or fix its permissions") from None
+        raise SystemExit(
+            f"adprf: error: cannot write results to {folder} ({error.strerror or error}): choose "
+            f"another folder with --out, or fix its permissions"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,9 +183,12 @@ def _dispatch(args, parser) -> int:
         records = {name: _run_one(name, args) for name in REGISTRY}
         skipped = [name for name, record in records.items() if record.get("skipped")]
         failed = [name for name, record in records.items() if record.get("failed")]
-        print(f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s"
-              + (f"; skipped for lack of data: {', '.join(skipped)}" if skipped else "")
-              + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+        print(
+            f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s"
+            + (f"; skipped for lack of data: {', '.join(skipped)}" if skipped else "")
+            + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+            flush=True,
+        )
         if failed:
             report = write_report(args.out, order=list(REGISTRY))
             print(f"[adprf] report (without the failed experiments): {report}")

@@ -41,12 +41,16 @@ def initialize_from_environment(environ: Mapping[str, str] = os.environ) -> bool
         try:
             values[name] = int(raw)
         except ValueError:
-            raise ValueError(f"{name}={raw!r}: a multi-host launch with JAX_COORDINATOR_ADDRESS={address} needs "
-                             f"{name} as an integer on every host (see adprf.distributed)") from None
+            raise ValueError(
+                f"{name}={raw!r}: a multi-host launch with JAX_COORDINATOR_ADDRESS={address} needs "
+                f"{name} as an integer on every host (see adprf.distributed)"
+            ) from None
     processes, index = values["JAX_NUM_PROCESSES"], values["JAX_PROCESS_ID"]
     if processes < 1 or not 0 <= index < processes:
-        raise ValueError(f"JAX_PROCESS_ID={index} with JAX_NUM_PROCESSES={processes}: the index must be in "
-                         f"0 … {processes - 1}, one per host")
+        raise ValueError(
+            f"JAX_PROCESS_ID={index} with JAX_NUM_PROCESSES={processes}: the index must be in "
+            f"0 … {processes - 1}, one per host"
+        )
     if ":" not in address:
         raise ValueError(f"JAX_COORDINATOR_ADDRESS={address!r}: give host:port of process 0, e.g. host0:1234")
     jax.distributed.initialize(coordinator_address=address, num_processes=processes, process_id=index)
@@ -63,6 +67,7 @@ def agree(flag: bool) -> bool:
     if jax.process_count() == 1:
         return bool(flag)
     from jax.experimental import multihost_utils
+
     return bool(multihost_utils.broadcast_one_to_all(np.asarray(bool(flag))))
 
 
@@ -72,5 +77,6 @@ def broadcast(tree):
         return tree
     import equinox as eqx
     from jax.experimental import multihost_utils
+
     arrays, static = eqx.partition(tree, eqx.is_array)
     return eqx.combine(multihost_utils.broadcast_one_to_all(arrays), static)

@@ -33,7 +33,6 @@ import sys
 import threading
 import time
 
-
 _CALLBACK_MODULE = os.path.join("jax", "_src", "callback.py")
 
 
@@ -70,21 +69,22 @@ class ExitOnInterrupt:
         self._restore = None
 
     def __enter__(self) -> "ExitOnInterrupt":
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None)):
+        if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) in (
+            signal.SIG_IGN,
+            None,
+        ):
             return self
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         try:
             old_fd = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
-        except ValueError:                      # no wakeup fd here: the handler alone, no watcher
+        except ValueError:  # no wakeup fd here: the handler alone, no watcher
             os.close(read_fd)
             os.close(write_fd)
             read_fd = write_fd = old_fd = None
         old_handler = signal.signal(signal.SIGINT, self._on_signal)
         if read_fd is not None:
-            threading.Thread(target=self._watch, args=(read_fd,), name="adprf-interrupt-watcher",
-                             daemon=True).start()
+            threading.Thread(target=self._watch, args=(read_fd,), name="adprf-interrupt-watcher", daemon=True).start()
         self._restore = (old_handler, old_fd, write_fd)
         return self
 
@@ -100,7 +100,7 @@ class ExitOnInterrupt:
             if old_fd is not None:
                 signal.set_wakeup_fd(old_fd)
             if write_fd is not None:
-                os.close(write_fd)                # the watcher reads end-of-file and stops
+                os.close(write_fd)  # the watcher reads end-of-file and stops
         return False
 
     def _on_signal(self, signum, frame):

@@ -19,8 +19,10 @@ def _check_values(name: str, values) -> None:
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         first = np.flatnonzero(bad.ravel())[0]
-        raise ValueError(f"{name} must be finite and ≥ 0; ligand {first} has {values.ravel()[first]!s} "
-                         f"({int(bad.sum())} bad values in all): pass finite binding times and amounts ≥ 0")
+        raise ValueError(
+            f"{name} must be finite and ≥ 0; ligand {first} has {values.ravel()[first]!s} "
+            f"({int(bad.sum())} bad values in all): pass finite binding times and amounts ≥ 0"
+        )
 
 
 def _is_concrete_number(leaf) -> bool:
@@ -53,8 +55,10 @@ class Ligands(eqx.Module):
     def __check_init__(self):
         tau_shape, amount_shape = getattr(self.tau, "shape", None), getattr(self.amount, "shape", None)
         if tau_shape is not None and amount_shape is not None and tuple(tau_shape) != tuple(amount_shape):
-            raise ValueError(f"binding times have shape {tuple(tau_shape)} but amounts {tuple(amount_shape)}: pass "
-                             f"one amount per ligand (or use Ligands.of, which broadcasts a single amount)")
+            raise ValueError(
+                f"binding times have shape {tuple(tau_shape)} but amounts {tuple(amount_shape)}: pass "
+                f"one amount per ligand (or use Ligands.of, which broadcasts a single amount)"
+            )
         for name, leaf in (("binding time τ", self.tau), ("amount L", self.amount)):
             if _is_concrete_number(leaf):
                 _check_values(name, np.asarray(leaf))
@@ -75,19 +79,25 @@ class Ligands(eqx.Module):
         dtype = jnp.result_type(float)
         tau, amount = np.asarray(tau, dtype=np.float64), np.asarray(amount, dtype=np.float64)
         if tau.size == 0:
-            raise ValueError("no ligands: Ligands.of needs at least one binding time (and a cell model needs at "
-                             "least one ligand with amount L > 0)")
+            raise ValueError(
+                "no ligands: Ligands.of needs at least one binding time (and a cell model needs at "
+                "least one ligand with amount L > 0)"
+            )
         if amount.ndim == 0:
             amount = np.full_like(tau, amount)
         if tau.shape != amount.shape:
-            raise ValueError(f"binding times have shape {tau.shape} but amounts {amount.shape}: pass one amount "
-                             f"per ligand (or a single amount for all)")
+            raise ValueError(
+                f"binding times have shape {tau.shape} but amounts {amount.shape}: pass one amount "
+                f"per ligand (or a single amount for all)"
+            )
         for name, values in (("binding time τ", tau), ("amount L", amount)):
             _check_values(name, values)
             if np.any(np.abs(values) > np.finfo(dtype).max):
-                raise ValueError(f"{name} {values.max()} is beyond the range of {np.dtype(dtype).name} (JAX's "
-                                 f"default float): use smaller units, or build the ligands inside "
-                                 f"`with jax.enable_x64(True):`")
+                raise ValueError(
+                    f"{name} {values.max()} is beyond the range of {np.dtype(dtype).name} (JAX's "
+                    f"default float): use smaller units, or build the ligands inside "
+                    f"`with jax.enable_x64(True):`"
+                )
         return cls(jnp.asarray(tau, dtype), jnp.asarray(amount, dtype))
 
     @property
@@ -96,7 +106,7 @@ class Ligands(eqx.Module):
 
     def moment(self, k: int) -> Float[Array, ""]:
         """S_k = Σ_i L_i τ_i^k."""
-        return jnp.sum(self.amount * self.tau ** k)
+        return jnp.sum(self.amount * self.tau**k)
 
     def histogram(self, bins=50, range=None) -> tuple[np.ndarray, np.ndarray]:
         """Amount-weighted histogram of binding times: (counts, bin edges)."""
@@ -122,8 +132,9 @@ def agonists(key: PRNGKeyArray, n: int, mean: float = 3.5, std: float = 0.1) -> 
 
 def concatenate(*groups: Ligands) -> Ligands:
     """One distribution holding every ligand of `groups`, in order."""
-    return Ligands(jnp.concatenate([jnp.ravel(g.tau) for g in groups]),
-                   jnp.concatenate([jnp.ravel(g.amount) for g in groups]))
+    return Ligands(
+        jnp.concatenate([jnp.ravel(g.tau) for g in groups]), jnp.concatenate([jnp.ravel(g.amount) for g in groups])
+    )
 
 
 def v1_mixture(key: PRNGKeyArray, n: int = 10201, agonist_fraction: float = 0.3) -> Ligands:
@@ -159,11 +170,14 @@ def ligand_image(key: PRNGKeyArray, classes, builders) -> Ligands:
     """
     classes = np.asarray(classes)
     if not np.issubdtype(classes.dtype, np.integer) or classes.size == 0:
-        raise ValueError(f"classes must be a non-empty integer array, got dtype {classes.dtype} and shape "
-                         f"{classes.shape}")
+        raise ValueError(
+            f"classes must be a non-empty integer array, got dtype {classes.dtype} and shape {classes.shape}"
+        )
     if classes.min() < 0 or classes.max() >= len(builders):
-        raise ValueError(f"class values span [{classes.min()}, {classes.max()}] but {len(builders)} builders were "
-                         f"given: pass one builder per class 0 … {classes.max()}")
+        raise ValueError(
+            f"class values span [{classes.min()}, {classes.max()}] but {len(builders)} builders were "
+            f"given: pass one builder per class 0 … {classes.max()}"
+        )
     tau, amount = np.zeros(classes.shape, np.float32), np.zeros(classes.shape, np.float32)
     for index, build in enumerate(builders):
         where = classes == index

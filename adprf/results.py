@@ -138,6 +138,7 @@ def clean_temporaries(folder: Path) -> list[Path]:
 
 # --- verified files --------------------------------------------------------------------
 
+
 def _canonical(value) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -169,8 +170,9 @@ def quarantine(path: Path, reason: str) -> Path | None:
         if sidecar.exists():
             os.replace(sidecar, sidecar.with_name(f"{sidecar.name}.corrupt-{stamp}"))
     where = f"moved aside to {target.name}" if target is not None else "already gone"
-    warnings.warn(f"adprf: cached file {path} is not usable ({reason}); {where}, recomputing", CacheWarning,
-                  stacklevel=3)
+    warnings.warn(
+        f"adprf: cached file {path} is not usable ({reason}); {where}, recomputing", CacheWarning, stacklevel=3
+    )
     return target
 
 
@@ -254,6 +256,7 @@ def check_model(path: Path, template: eqx.Module) -> tuple[eqx.Module | None, st
 
 # --- runs ------------------------------------------------------------------------------
 
+
 def data_names(config) -> list[str]:
     """The data sets a config names: every string value of a `"dataset"` key, at any depth."""
     found: list[str] = []
@@ -293,13 +296,26 @@ class Run:
     - `force_shared`: recompute the models and stages shared with other experiments too.
     """
 
-    def __init__(self, name: str, preset: str, config: dict, root: str | Path = "results", *,
-                 data: dict[str, dict] | None = None, force: bool = False, force_shared: bool = False):
+    def __init__(
+        self,
+        name: str,
+        preset: str,
+        config: dict,
+        root: str | Path = "results",
+        *,
+        data: dict[str, dict] | None = None,
+        force: bool = False,
+        force_shared: bool = False,
+    ):
         self.name, self.preset, self.config = name, preset, config
         self.data = dict(data or {})
         self.force, self.force_shared = force, force_shared
-        self.identity = {"preset": preset, "config": config, "adprf": __version__,
-                         "data": {n: _content(fp) for n, fp in self.data.items()}}
+        self.identity = {
+            "preset": preset,
+            "config": config,
+            "adprf": __version__,
+            "data": {n: _content(fp) for n, fp in self.data.items()},
+        }
         self.hash = config_hash(name, self.identity)
         self.root = Path(root)
         self.directory = self.root / name / self.hash
@@ -321,8 +337,10 @@ class Run:
         """Process 0's verdict on a cached file, for every process."""
         verdict = distributed.agree(valid)
         if verdict and not valid:
-            raise RuntimeError(f"process 0 has a valid {path} but this process cannot read it: under "
-                               f"jax.distributed the results folder (--out) must be on a filesystem every host shares")
+            raise RuntimeError(
+                f"process 0 has a valid {path} but this process cannot read it: under "
+                f"jax.distributed the results folder (--out) must be on a filesystem every host shares"
+            )
         return verdict
 
     def _relative(self, path: Path) -> str:
@@ -342,8 +360,13 @@ class Run:
         return self.load() is not None
 
     # models -------------------------------------------------------------------------
-    def _model(self, path: Path, template: eqx.Module, build: Callable[[], eqx.Module],
-               describe: Callable[[], None] | None = None) -> eqx.Module:
+    def _model(
+        self,
+        path: Path,
+        template: eqx.Module,
+        build: Callable[[], eqx.Module],
+        describe: Callable[[], None] | None = None,
+    ) -> eqx.Module:
         model = None
         if not self._forced(path):
             model, value, problem = check_model(path, template)
@@ -365,8 +388,11 @@ class Run:
         return self._model(self.directory / f"{tag}.eqx", template, build)
 
     def _shared_path(self, kind: str, spec: dict, suffix: str) -> Path:
-        key = {"spec": spec, "data": {n: _content(self._fingerprint(n)) for n in data_names(spec)},
-               "adprf": __version__}
+        key = {
+            "spec": spec,
+            "data": {n: _content(self._fingerprint(n)) for n in data_names(spec)},
+            "adprf": __version__,
+        }
         return self.shared_directory / f"{config_hash(kind, key)}{suffix}"
 
     def _fingerprint(self, name: str) -> dict:
@@ -382,10 +408,19 @@ class Run:
         hash of `spec` (which must say everything that determines it: architecture, data,
         training, seed), of the named data sets' fingerprints and of the adprf version."""
         path = self._shared_path("model", spec, ".eqx")
-        described = {**_jsonable(spec), "_data": {n: self._fingerprint(n) for n in data_names(spec)},
-                     "_adprf": __version__}
-        return self._model(path, template, build, describe=lambda: atomic_write(
-            path.with_suffix(".json"), lambda f: json.dump(described, f, indent=1, default=str)))
+        described = {
+            **_jsonable(spec),
+            "_data": {n: self._fingerprint(n) for n in data_names(spec)},
+            "_adprf": __version__,
+        }
+        return self._model(
+            path,
+            template,
+            build,
+            describe=lambda: atomic_write(
+                path.with_suffix(".json"), lambda f: json.dump(described, f, indent=1, default=str)
+            ),
+        )
 
     # stages -------------------------------------------------------------------------
     def _stale_inputs(self, inputs: dict[str, str]) -> list[str]:
@@ -399,8 +434,12 @@ class Run:
             if record is None and problem != "missing":
                 quarantine(path, problem)
             elif record is not None and (stale := self._stale_inputs(record.get("inputs", {}))):
-                warnings.warn(f"adprf: cached stage {path} was computed from model files that have changed since "
-                              f"({', '.join(stale)}); recomputing", CacheWarning, stacklevel=3)
+                warnings.warn(
+                    f"adprf: cached stage {path} was computed from model files that have changed since "
+                    f"({', '.join(stale)}); recomputing",
+                    CacheWarning,
+                    stacklevel=3,
+                )
                 record = None
             if self._agree(path, record is not None):
                 return record["value"]
@@ -433,8 +472,11 @@ class Run:
         """Save a matplotlib figure as PNG (atomically) and record it for the report."""
         import matplotlib.pyplot as plt
 
-        atomic_write(self.directory / filename, lambda f: figure.savefig(f, format="png", dpi=110,
-                                                                        bbox_inches="tight"), mode="wb")
+        atomic_write(
+            self.directory / filename,
+            lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"),
+            mode="wb",
+        )
         plt.close(figure)
         self.figures.append(filename)
         return filename
@@ -444,9 +486,15 @@ class Run:
         it exists. It records the run's provenance: preset, config, adprf version and the
         fingerprints of the data it used."""
         record = {
-            "experiment": self.name, "preset": self.preset, "config": self.config, "hash": self.hash,
-            "adprf": __version__, "data": self.data,
-            "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "wall_time_s": round(wall_time, 2),
-            "figures": self.figures, **result,
+            "experiment": self.name,
+            "preset": self.preset,
+            "config": self.config,
+            "hash": self.hash,
+            "adprf": __version__,
+            "data": self.data,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "wall_time_s": round(wall_time, 2),
+            "figures": self.figures,
+            **result,
         }
         return write_json(self.result_path, record)

@@ -50,25 +50,30 @@ def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None
         chosen = available
     elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
         if not 1 <= devices <= len(available):
-            raise ValueError(f"devices={devices!r}: choose between 1 and {len(available)} (the devices JAX "
-                             f"sees: {available}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
-                             f"set before JAX starts gives N devices")
-        chosen = available[:int(devices)]
+            raise ValueError(
+                f"devices={devices!r}: choose between 1 and {len(available)} (the devices JAX "
+                f"sees: {available}); on a CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                f"set before JAX starts gives N devices"
+            )
+        chosen = available[: int(devices)]
     else:
         try:
             chosen = list(devices)
         except TypeError:
             raise TypeError(f"devices must be None, an integer or a sequence of jax devices, got {devices!r}") from None
         if not chosen or not all(isinstance(d, jax.Device) for d in chosen):
-            raise ValueError(f"devices must be a non-empty sequence of jax devices (e.g. jax.devices()[:2]), "
-                             f"got {devices!r}")
+            raise ValueError(
+                f"devices must be a non-empty sequence of jax devices (e.g. jax.devices()[:2]), got {devices!r}"
+            )
         if len({d.id for d in chosen}) != len(chosen):
             raise ValueError(f"devices lists a device twice: {chosen}")
     if len(chosen) == 1:
         return None
     if jax.process_count() > 1 and {d.process_index for d in chosen} != set(range(jax.process_count())):
-        raise ValueError(f"under jax.distributed every process must own a device of the mesh; devices={devices!r} "
-                         f"leaves some out: pass devices=None (or devices=1 to compute unsharded on each process)")
+        raise ValueError(
+            f"under jax.distributed every process must own a device of the mesh; devices={devices!r} "
+            f"leaves some out: pass devices=None (or devices=1 to compute unsharded on each process)"
+        )
     return Mesh(np.asarray(chosen), (AXIS,))
 
 
@@ -88,6 +93,7 @@ def _place(tree, sharding: NamedSharding):
     def put(a):
         host = np.asarray(a)
         return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
     return _through_key_data(lambda leaves: [put(a) for a in leaves], tree)
 
 
@@ -97,8 +103,10 @@ def _through_key_data(transform, tree):
     leaves, treedef = jax.tree.flatten(tree)
     is_key = [jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) for a in leaves]
     data = transform([jax.random.key_data(a) if k else a for a, k in zip(leaves, is_key)])
-    return jax.tree.unflatten(treedef, [jax.random.wrap_key_data(d, impl=jax.random.key_impl(a)) if k else d
-                                        for a, d, k in zip(leaves, data, is_key)])
+    return jax.tree.unflatten(
+        treedef,
+        [jax.random.wrap_key_data(d, impl=jax.random.key_impl(a)) if k else d for a, d, k in zip(leaves, data, is_key)],
+    )
 
 
 def _from_process_zero(tree):
@@ -110,11 +118,14 @@ def _from_process_zero(tree):
 
 def _to_host_global(tree):
     """Whole arrays on every process (an all-gather across hosts when needed)."""
+
     def gather(a):
         if a.is_fully_addressable:
             return a
         from jax.experimental import multihost_utils
+
         return jnp.asarray(multihost_utils.process_allgather(a, tiled=True))
+
     return jax.tree.map(gather, tree)
 
 
@@ -134,8 +145,7 @@ def _sharded(local, mesh: Mesh, replicated, batched, n):
         n_valid = jnp.clip(n - offset, 0, n_local).astype(jnp.int32)
         return local(rep, bat, offset, n_valid)
 
-    return jax.shard_map(body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS),
-                         check_vma=False)(*dynamic)
+    return jax.shard_map(body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False)(*dynamic)
 
 
 def map_batch(local: Callable, replicated, batched, *, devices=None):
@@ -160,7 +170,7 @@ def map_batch(local: Callable, replicated, batched, *, devices=None):
     """
     n = jax.tree.leaves(batched)[0].shape[0]
     mesh = batch_mesh(devices)
-    if mesh is None or n == 1:          # one example: nothing to split (each process runs it)
+    if mesh is None or n == 1:  # one example: nothing to split (each process runs it)
         return _unsharded(local, replicated, batched, n)
     n_padded = math.ceil(n / mesh.size) * mesh.size
     batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)

@@ -42,10 +42,11 @@ with warnings.catch_warnings():  # foolbox imports scipy.ndimage.filters (deprec
     warnings.simplefilter("ignore", DeprecationWarning)
     import foolbox
 
+from _timing import timed
+
 from adprf.attacks import PGD, robust_accuracy
 from adprf.data import load_mnist_subset
 from adprf.nets import MLP, MadryCNN, accuracy, train_classifier
-from _timing import timed
 
 STEPS, STEP_SIZE = 40, 0.01
 TASKS = {"one ε (0.1)": [0.1], "7-ε sweep": [round(0.05 * i, 2) for i in range(7)]}
@@ -53,8 +54,15 @@ GOALS = {"one ε (0.1)": 5.0, "7-ε sweep": 20.0}
 
 
 def run_adprf(model, x, y, eps, batch_size):
-    r = robust_accuracy(model, x, y, eps, PGD(steps=STEPS, step_size=STEP_SIZE, random_start=True),
-                        key=jax.random.PRNGKey(0), batch_size=batch_size)
+    r = robust_accuracy(
+        model,
+        x,
+        y,
+        eps,
+        PGD(steps=STEPS, step_size=STEP_SIZE, random_start=True),
+        key=jax.random.PRNGKey(0),
+        batch_size=batch_size,
+    )
     return r.success, r.gradient_evaluations  # r.accuracy = 1 - r.success.mean(axis=1)
 
 
@@ -77,11 +85,18 @@ def train_models(names, epochs_mlp, epochs_cnn):
     for name in names:
         cls, epochs = makers[name]
         t0 = time.perf_counter()
-        model, _ = train_classifier(cls(key=jax.random.PRNGKey(0)), train.images, train.labels,
-                                    key=jax.random.PRNGKey(1), epochs=epochs, progress=False)
+        model, _ = train_classifier(
+            cls(key=jax.random.PRNGKey(0)),
+            train.images,
+            train.labels,
+            key=jax.random.PRNGKey(1),
+            epochs=epochs,
+            progress=False,
+        )
         acc = accuracy(model, test.images, test.labels)
-        print(f"trained {name} ({epochs} epochs, {time.perf_counter() - t0:.0f} s): "
-              f"clean test accuracy {100 * acc:.1f}%")
+        print(
+            f"trained {name} ({epochs} epochs, {time.perf_counter() - t0:.0f} s): clean test accuracy {100 * acc:.1f}%"
+        )
         models[name] = model
     return models, test
 
@@ -104,10 +119,14 @@ def main():
     if not names or any(m not in ("mlp", "cnn") for m in names):
         p.error(f"--models must be a comma-separated subset of mlp,cnn, got {args.models!r}")
 
-    print(f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, "
-          f"jax {jax.__version__}, foolbox {foolbox.__version__}")
-    print(f"PGD-{STEPS} L∞, step {STEP_SIZE}, random start, no restarts; n={args.n}, "
-          f"adprf batch_size={args.batch_size}; 1 warm-up + {args.repeats} timed runs, median reported\n")
+    print(
+        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, "
+        f"jax {jax.__version__}, foolbox {foolbox.__version__}"
+    )
+    print(
+        f"PGD-{STEPS} L∞, step {STEP_SIZE}, random start, no restarts; n={args.n}, "
+        f"adprf batch_size={args.batch_size}; 1 warm-up + {args.repeats} timed runs, median reported\n"
+    )
     models, test = train_models(names, args.epochs_mlp, args.epochs_cnn)
     x, y = jnp.asarray(test.images[: args.n]), jnp.asarray(test.labels[: args.n])
 
@@ -116,31 +135,48 @@ def main():
         foolbox_run = make_foolbox(model)
         for task, eps in TASKS.items():
             a_first, a_med, (a_succ, a_evals) = timed(
-                lambda: run_adprf(model, x, y, eps, args.batch_size), args.repeats)
+                lambda: run_adprf(model, x, y, eps, args.batch_size), args.repeats
+            )
             f_first, f_med, f_succ = timed(lambda: foolbox_run(x, y, eps), args.repeats)
             # robust accuracy in points, per ε, in float64 (exact counts, no float32 rounding)
             a_acc, f_acc = (100 * (1 - np.asarray(s, np.float64).mean(axis=-1)) for s in (a_succ, f_succ))
             diff = a_acc - f_acc
             worst = float(diff[np.argmax(np.abs(diff))])
-            rows.append(dict(model=name, task=task, a=a_med, f=f_med, ratio=f_med / a_med,
-                             compile=a_first - a_med, f_warm=f_first - f_med,
-                             evals=float(np.mean(a_evals)), a_acc=a_acc, f_acc=f_acc,
-                             diff=worst, ok=bool(np.all(np.abs(diff) <= 1.0 + 1e-9))))
+            rows.append(
+                dict(
+                    model=name,
+                    task=task,
+                    a=a_med,
+                    f=f_med,
+                    ratio=f_med / a_med,
+                    compile=a_first - a_med,
+                    f_warm=f_first - f_med,
+                    evals=float(np.mean(a_evals)),
+                    a_acc=a_acc,
+                    f_acc=f_acc,
+                    diff=worst,
+                    ok=bool(np.all(np.abs(diff) <= 1.0 + 1e-9)),
+                )
+            )
             if len(eps) > 1:
                 sweeps[name] = (eps, a_acc, f_acc, np.asarray(a_evals).mean(axis=1))
             print(f"  done: {name}, {task}: adprf {a_med:.2f} s, foolbox {f_med:.2f} s", flush=True)
 
-    print("\n| model | task | adprf s (median) | foolbox s (median) | ratio fb/adprf | goal "
-          "| adprf compile s | foolbox warm-up extra s | grad evals/(ε,img) adprf / fb "
-          "| robust acc % adprf | robust acc % foolbox | Δ pts (max abs) | agree ≤ 1 pt |")
+    print(
+        "\n| model | task | adprf s (median) | foolbox s (median) | ratio fb/adprf | goal "
+        "| adprf compile s | foolbox warm-up extra s | grad evals/(ε,img) adprf / fb "
+        "| robust acc % adprf | robust acc % foolbox | Δ pts (max abs) | agree ≤ 1 pt |"
+    )
     print("|" + "---|" * 13)
-    acc = (lambda v: f"{v[0]:.1f}" if len(v) == 1 else f"{v.mean():.1f} (mean)")
+    acc = lambda v: f"{v[0]:.1f}" if len(v) == 1 else f"{v.mean():.1f} (mean)"
     for r in rows:
         goal = GOALS[r["task"]]
-        print(f"| {r['model']} | {r['task']} | {r['a']:.2f} | {r['f']:.2f} | {r['ratio']:.1f}× "
-              f"| ≥{goal:g}×: {'met' if r['ratio'] >= goal else 'NOT met'} | {r['compile']:.2f} "
-              f"| {r['f_warm']:.2f} | {r['evals']:.1f} / {STEPS + 1} | {acc(r['a_acc'])} "
-              f"| {acc(r['f_acc'])} | {r['diff']:+.1f} | {'PASS' if r['ok'] else 'FAIL'} |")
+        print(
+            f"| {r['model']} | {r['task']} | {r['a']:.2f} | {r['f']:.2f} | {r['ratio']:.1f}× "
+            f"| ≥{goal:g}×: {'met' if r['ratio'] >= goal else 'NOT met'} | {r['compile']:.2f} "
+            f"| {r['f_warm']:.2f} | {r['evals']:.1f} / {STEPS + 1} | {acc(r['a_acc'])} "
+            f"| {acc(r['f_acc'])} | {r['diff']:+.1f} | {'PASS' if r['ok'] else 'FAIL'} |"
+        )
 
     for name, (eps, a_acc, f_acc, evals) in sweeps.items():
         print(f"\nPer-ε robust accuracy, {name} (n={args.n}):\n")
@@ -149,12 +185,16 @@ def main():
             print(f"| {e:.2f} | {a:.1f} | {f:.1f} | {a - f:+.1f} | {g:.1f} |")
 
     ok = all(r["ok"] for r in rows)
-    print(f"\naccuracy agreement (≤ 1 point = {args.n / 100:g} images, every row and ε; random "
-          f"starts differ between the libraries): {'PASS' if ok else 'FAIL'}")
+    print(
+        f"\naccuracy agreement (≤ 1 point = {args.n / 100:g} images, every row and ε; random "
+        f"starts differ between the libraries): {'PASS' if ok else 'FAIL'}"
+    )
     for r in rows:
         goal = GOALS[r["task"]]
-        print(f"goal {r['model']}, {r['task']}: ratio {r['ratio']:.1f}× vs ≥ {goal:g}× -> "
-              f"{'met' if r['ratio'] >= goal else 'NOT met'}")
+        print(
+            f"goal {r['model']}, {r['task']}: ratio {r['ratio']:.1f}× vs ≥ {goal:g}× -> "
+            f"{'met' if r['ratio'] >= goal else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -62,13 +62,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _timing import timed
 
 from adprf.attacks import PGD, attack, linf
 from adprf.attacks.engine import _loop_jit
 from adprf.attacks.objectives import as_objective
 from adprf.cerebellum import Cerebellum, DenseGranule
 from adprf.cerebellum.train import _epoch, rmsprop
-from _timing import timed
 
 D = 784  # MNIST pixels
 SYNAPSES = 4.8e6  # synapse-count control: m = ⌊4.8·10⁶ / (k + 20)⌋
@@ -111,8 +111,7 @@ def xla_bytes(compiled) -> int | None:
     ma = compiled.memory_analysis()
     if ma is None:
         return None
-    return (ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes
-            - ma.alias_size_in_bytes)
+    return ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes - ma.alias_size_in_bytes
 
 
 def device_peak() -> int | None:
@@ -122,7 +121,7 @@ def device_peak() -> int | None:
         return None
     try:
         stats = dev.memory_stats() or {}
-    except Exception:  # noqa: BLE001 - backends without memory_stats
+    except Exception:
         return None
     return stats.get("peak_bytes_in_use")
 
@@ -136,7 +135,7 @@ def memory_cap_bytes(cap_gb: float | None) -> float:
             limit = (dev.memory_stats() or {}).get("bytes_limit")
             if limit:
                 return 0.9 * limit
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     try:
         return 0.5 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -178,7 +177,7 @@ def agreement(sparse, dense, x, y) -> float:
     x, y = x[:64], y[:64]
     ls, gs = _logits_and_gradients(sparse, x, y)
     ld, gd = _logits_and_gradients(dense, x, y)
-    rel = lambda a, b: float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30))  # noqa: E731
+    rel = lambda a, b: float(jnp.max(jnp.abs(a - b)) / jnp.maximum(jnp.max(jnp.abs(b)), 1e-30))
     return max(rel(ls, ld), rel(gs, gd))
 
 
@@ -196,9 +195,25 @@ def pgd_task(model, images, labels, slots):
     method = PGD(steps=STEPS, step_size=STEP_SIZE, random_start=True, stop_at_success=False)
     threat = linf(EPS)
     epsilons = jnp.reshape(threat.epsilon, (1,)).astype(jnp.float32)
-    n = jnp.asarray(images.shape[0], jnp.int32)      # one shard holding every example: no offset, no padding
-    args = (model, images, labels, epsilons, as_objective("mse"), threat, method, jax.random.PRNGKey(3),
-            min(slots, images.shape[0]), True, jnp.asarray(-1), False, False, n, jnp.asarray(0, jnp.int32), n)
+    n = jnp.asarray(images.shape[0], jnp.int32)  # one shard holding every example: no offset, no padding
+    args = (
+        model,
+        images,
+        labels,
+        epsilons,
+        as_objective("mse"),
+        threat,
+        method,
+        jax.random.PRNGKey(3),
+        min(slots, images.shape[0]),
+        True,
+        jnp.asarray(-1),
+        False,
+        False,
+        n,
+        jnp.asarray(0, jnp.int32),
+        n,
+    )
     return _loop_jit, args
 
 
@@ -218,11 +233,13 @@ def check_engine_call(model, images, labels, slots):
     """The compiled loop timed here is what the public `attack` runs: same successes, evals."""
     fn, args = pgd_task(model, images, labels, slots)
     success, _, evals, _ = fn(*args)
-    r = attack(model, images, labels, method=args[6], threat=args[5], objective="mse",
-               key=args[7], batch_size=slots)
+    r = attack(model, images, labels, method=args[6], threat=args[5], objective="mse", key=args[7], batch_size=slots)
     same = bool(jnp.all(r.success == success[: images.shape[0]]) and jnp.all(r.gradient_evaluations == evals))
-    print(f"check: the timed engine call equals adprf.attacks.attack(...) on m={model.width}: "
-          f"{'PASS' if same else 'FAIL'}", flush=True)
+    print(
+        f"check: the timed engine call equals adprf.attacks.attack(...) on m={model.width}: "
+        f"{'PASS' if same else 'FAIL'}",
+        flush=True,
+    )
 
 
 # --------------------------------------------------------------------------------------- output
@@ -240,8 +257,10 @@ def ratio(a, b):
 
 def print_table(title, rows, n_key, on_gpu):
     print(f"\n### {title}\n")
-    head = ("| m | k | n imgs | sparse s | dense s | dense/sparse | sparse s /1k imgs | dense s /1k imgs "
-            "| sparse MB | dense MB | dense/sparse | granule params MB sparse / dense | compile s sparse / dense")
+    head = (
+        "| m | k | n imgs | sparse s | dense s | dense/sparse | sparse s /1k imgs | dense s /1k imgs "
+        "| sparse MB | dense MB | dense/sparse | granule params MB sparse / dense | compile s sparse / dense"
+    )
     cols = 13
     if on_gpu:
         head += " | GPU peak_bytes_in_use MB (cumulative) sparse / dense"
@@ -256,15 +275,17 @@ def print_table(title, rows, n_key, on_gpu):
         extrap = "" if n >= 1000 else " (extrap.)"
         st = s.get("time")
         dt = d.get("time") if d else None
-        per_k = (lambda t: "–" if t is None else f"{fmt_s(t * 1000 / n)}{extrap}")  # noqa: E731
+        per_k = lambda t: "–" if t is None else f"{fmt_s(t * 1000 / n)}{extrap}"
         dense_s = fmt_s(dt) if dt is not None else f"skipped: {d['skipped'] if d else r['dense_skip']}"
         s_s = fmt_s(st) if st is not None else f"skipped: {s['skipped']}"
         tr, mr = ratio(dt, st), ratio(d.get("mem") if d and dt is not None else None, s.get("mem"))
-        line = (f"| {r['m']:,} | {r['k']} | {n:,} | {s_s} | {dense_s} | "
-                f"{'–' if tr is None else f'{tr:.2f}×'} | {per_k(st)} | {per_k(dt)} | "
-                f"{fmt_mb(s.get('mem'))} | {fmt_mb(d.get('mem')) if d else '–'} | "
-                f"{'–' if mr is None else f'{mr:.1f}×'} | {fmt_mb(r['params_sparse'])} / {fmt_mb(r['params_dense'])} | "
-                f"{fmt_s(s.get('compile'))} / {fmt_s(d.get('compile') if d else None)}")
+        line = (
+            f"| {r['m']:,} | {r['k']} | {n:,} | {s_s} | {dense_s} | "
+            f"{'–' if tr is None else f'{tr:.2f}×'} | {per_k(st)} | {per_k(dt)} | "
+            f"{fmt_mb(s.get('mem'))} | {fmt_mb(d.get('mem')) if d else '–'} | "
+            f"{'–' if mr is None else f'{mr:.1f}×'} | {fmt_mb(r['params_sparse'])} / {fmt_mb(r['params_dense'])} | "
+            f"{fmt_s(s.get('compile'))} / {fmt_s(d.get('compile') if d else None)}"
+        )
         if on_gpu:
             line += f" | {fmt_mb(s.get('peak'))} / {fmt_mb(d.get('peak') if d else None)}"
         agree = r["agree"]
@@ -286,35 +307,55 @@ def goal_lines(task, rows):
         return
     mr, tr = ratio(d["mem"], s["mem"]), ratio(d["time"], s["time"])
     mem_ok = mr is not None and mr >= GOAL_MEMORY
-    print(f"- {name}, memory: sparse {fmt_mb(s['mem'])} MB vs dense {fmt_mb(d['mem'])} MB = 1/{mr:.1f} "
-          f"(goal ≤ 1/{GOAL_MEMORY:g}): {'PASS' if mem_ok else 'FAIL'}")
+    print(
+        f"- {name}, memory: sparse {fmt_mb(s['mem'])} MB vs dense {fmt_mb(d['mem'])} MB = 1/{mr:.1f} "
+        f"(goal ≤ 1/{GOAL_MEMORY:g}): {'PASS' if mem_ok else 'FAIL'}"
+    )
     pr = ratio(r["params_dense"], r["params_sparse"])
-    print(f"- {name}, granule-layer memory (its weights and connectivity): sparse {fmt_mb(r['params_sparse'])} MB vs "
-          f"dense {fmt_mb(r['params_dense'])} MB = 1/{pr:.0f} (goal ≤ 1/{GOAL_MEMORY:g}): "
-          f"{'PASS' if pr >= GOAL_MEMORY else 'FAIL'}; the whole executable above also holds what both paths share "
-          f"(the m × 10 readout, its optimiser state, batch × m activations)")
-    print(f"- {name}, speed: sparse {fmt_s(s['time'])} s vs dense {fmt_s(d['time'])} s = {tr:.2f}× faster "
-          f"(goal ≥ {GOAL_SPEED:g}×): {'PASS' if tr >= GOAL_SPEED else 'FAIL'}")
+    print(
+        f"- {name}, granule-layer memory (its weights and connectivity): sparse {fmt_mb(r['params_sparse'])} MB vs "
+        f"dense {fmt_mb(r['params_dense'])} MB = 1/{pr:.0f} (goal ≤ 1/{GOAL_MEMORY:g}): "
+        f"{'PASS' if pr >= GOAL_MEMORY else 'FAIL'}; the whole executable above also holds what both paths share "
+        f"(the m × 10 readout, its optimiser state, batch × m activations)"
+    )
+    print(
+        f"- {name}, speed: sparse {fmt_s(s['time'])} s vs dense {fmt_s(d['time'])} s = {tr:.2f}× faster "
+        f"(goal ≥ {GOAL_SPEED:g}×): {'PASS' if tr >= GOAL_SPEED else 'FAIL'}"
+    )
 
 
 # ----------------------------------------------------------------------------------------- main
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--m", default=None, help="granule cells, comma-separated, or 'synapse' for "
-                   "m = ⌊4.8e6/(k+20)⌋ per k (default: the default grid)")
-    p.add_argument("--k", default=None, help="inputs per granule cell, comma-separated (default 1,4,50,784 "
-                   "with --m)")
+    p.add_argument(
+        "--m",
+        default=None,
+        help="granule cells, comma-separated, or 'synapse' for m = ⌊4.8e6/(k+20)⌋ per k (default: the default grid)",
+    )
+    p.add_argument("--k", default=None, help="inputs per granule cell, comma-separated (default 1,4,50,784 with --m)")
     p.add_argument("--n-train", type=int, default=1000, help="images in the timed training epoch")
     p.add_argument("--n-attack", type=int, default=20, help="images attacked by PGD-40")
-    p.add_argument("--attack-batch", type=int, default=256, help="examples in flight in the attack engine "
-                   "(the default of attack / robust_accuracy)")
+    p.add_argument(
+        "--attack-batch",
+        type=int,
+        default=256,
+        help="examples in flight in the attack engine (the default of attack / robust_accuracy)",
+    )
     p.add_argument("--repeats", type=int, default=2, help="timed calls after the warm-up (median)")
     p.add_argument("--tasks", default="train,pgd", help="comma-separated subset of train,pgd")
     p.add_argument("--max-dense-gb", type=float, default=4.0, help="skip dense paths whose d×m matrix is larger")
-    p.add_argument("--max-gb", type=float, default=None, help="skip executables whose XLA memory is larger "
-                   "(default: half the RAM on CPU, 90%% of the GPU's memory)")
-    p.add_argument("--full", action="store_true", help="the issue's grid: m ∈ {1000, 10000, 50000, 200000, "
-                   "228571} × k ∈ {1, 4, 50, 784}, n-train 60000, n-attack 1000, repeats 3 (for a GPU)")
+    p.add_argument(
+        "--max-gb",
+        type=float,
+        default=None,
+        help="skip executables whose XLA memory is larger (default: half the RAM on CPU, 90%% of the GPU's memory)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="the issue's grid: m ∈ {1000, 10000, 50000, 200000, "
+        "228571} × k ∈ {1, 4, 50, 784}, n-train 60000, n-attack 1000, repeats 3 (for a GPU)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke test: two small configurations, < 1 min")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic images and labels")
     args = p.parse_args()
@@ -337,17 +378,24 @@ def main():
     cap = memory_cap_bytes(args.max_gb)
     on_gpu = jax.devices()[0].platform != "cpu"
 
-    print(f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-          f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}")
+    print(
+        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
+        f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}"
+    )
     print(f"grid (m, k): {', '.join(f'({m:,}, {k})' for m, k in grid)}")
-    print(f"training: one epoch, batch {BATCH}, delta rule + RMSprop, n = {args.n_train:,}; PGD-{STEPS} L∞ "
-          f"ε = {EPS}, step {STEP_SIZE}, MSE objective, all {STEPS} steps on each of n = {args.n_attack:,} "
-          f"images, {min(args.attack_batch, args.n_attack)} in flight; 1 warm-up + {args.repeats} timed "
-          f"calls, median; synthetic uniform images (seed {args.seed})")
-    print("memory measure: XLA compiled memory analysis of each timed executable, argument + output + "
-          "temp − alias bytes (model and images are arguments, so included)"
-          + ("; plus the GPU's cumulative peak_bytes_in_use" if on_gpu else "; no device counter on CPU")
-          + f". Caps: dense matrix ≤ {args.max_dense_gb:g} GB, executable ≤ {cap / 1e9:.1f} GB\n", flush=True)
+    print(
+        f"training: one epoch, batch {BATCH}, delta rule + RMSprop, n = {args.n_train:,}; PGD-{STEPS} L∞ "
+        f"ε = {EPS}, step {STEP_SIZE}, MSE objective, all {STEPS} steps on each of n = {args.n_attack:,} "
+        f"images, {min(args.attack_batch, args.n_attack)} in flight; 1 warm-up + {args.repeats} timed "
+        f"calls, median; synthetic uniform images (seed {args.seed})"
+    )
+    print(
+        "memory measure: XLA compiled memory analysis of each timed executable, argument + output + "
+        "temp − alias bytes (model and images are arguments, so included)"
+        + ("; plus the GPU's cumulative peak_bytes_in_use" if on_gpu else "; no device counter on CPU")
+        + f". Caps: dense matrix ≤ {args.max_dense_gb:g} GB, executable ≤ {cap / 1e9:.1f} GB\n",
+        flush=True,
+    )
 
     rng = np.random.default_rng(args.seed)
     n_max = max(args.n_train, args.n_attack)
@@ -366,9 +414,16 @@ def main():
         # the attack's labels: the model's clean predictions (the attack has work to do)
         attack_labels = _predict(sparse, attack_images)
         agree = agreement(sparse, dense, attack_images, attack_labels) if dense is not None else None
-        base = dict(m=m, k=k, agree=agree, n_train=args.n_train, n_attack=args.n_attack,
-                    params_sparse=nbytes(sparse.granule), params_dense=nbytes(dense.granule) if dense else None,
-                    dense_skip=f"d×m matrix {dense_gb:.3g} GB > {args.max_dense_gb:g} GB")
+        base = dict(
+            m=m,
+            k=k,
+            agree=agree,
+            n_train=args.n_train,
+            n_attack=args.n_attack,
+            params_sparse=nbytes(sparse.granule),
+            params_dense=nbytes(dense.granule) if dense else None,
+            dense_skip=f"d×m matrix {dense_gb:.3g} GB > {args.max_dense_gb:g} GB",
+        )
         if agree is not None and agree > TOLERANCE:
             print(f"  WARNING: sparse and dense disagree at m={m}, k={k}: {agree:.1e} > {TOLERANCE}", flush=True)
         for task in tasks:
@@ -393,31 +448,41 @@ def main():
             s, d = row["sparse"], row["dense"]
             if task == "train":
                 if d is not None and "loss" in d and "loss" in s:
-                    row["n_train_extra"] = (f"epoch loss {s['loss']:.4f} / {d['loss']:.4f}")
+                    row["n_train_extra"] = f"epoch loss {s['loss']:.4f} / {d['loss']:.4f}"
             else:
-                fooled = lambda r: "–" if r is None or "fooled" not in r else f"{100 * r['fooled']:.0f}%"  # noqa: E731
+                fooled = lambda r: "–" if r is None or "fooled" not in r else f"{100 * r['fooled']:.0f}%"
                 evals = s.get("evals")
-                row["n_attack_extra"] = (f"fooled {fooled(s)} / {fooled(d)}; "
-                                         f"{'–' if evals is None else f'{evals:.0f}'} grads/img")
+                row["n_attack_extra"] = (
+                    f"fooled {fooled(s)} / {fooled(d)}; {'–' if evals is None else f'{evals:.0f}'} grads/img"
+                )
             rows[task].append(row)
-            print(f"  done: m={m:,}, k={k}, {task}: sparse {fmt_s(s['time']) + ' s' if 'time' in s else 'skipped'}, "
-                  f"dense {fmt_s(d.get('time')) + ' s' if d and 'time' in d else 'skipped'} "
-                  f"({time.perf_counter() - t_start:.0f} s so far)", flush=True)
+            print(
+                f"  done: m={m:,}, k={k}, {task}: sparse {fmt_s(s['time']) + ' s' if 'time' in s else 'skipped'}, "
+                f"dense {fmt_s(d.get('time')) + ' s' if d and 'time' in d else 'skipped'} "
+                f"({time.perf_counter() - t_start:.0f} s so far)",
+                flush=True,
+            )
         if "pgd" in tasks and not checked_engine:  # after timing, so the compile times are cold
             check_engine_call(sparse, attack_images, attack_labels, args.attack_batch)
             checked_engine = True
         del sparse, dense
 
-    titles = {"train": f"(a) one training epoch (delta rule + RMSprop, batch {BATCH})",
-              "pgd": f"(b) PGD-{STEPS} L∞ (ε = {EPS}, step {STEP_SIZE}, MSE objective)"}
-    extras = {"train": "extra = final epoch loss sparse / dense",
-              "pgd": "extra = fraction fooled sparse / dense; gradient evaluations per image. PGD memory "
-                     "grows with the examples in flight (min(--attack-batch, n), here "
-                     f"{min(args.attack_batch, args.n_attack)}), not with n"}
+    titles = {
+        "train": f"(a) one training epoch (delta rule + RMSprop, batch {BATCH})",
+        "pgd": f"(b) PGD-{STEPS} L∞ (ε = {EPS}, step {STEP_SIZE}, MSE objective)",
+    }
+    extras = {
+        "train": "extra = final epoch loss sparse / dense",
+        "pgd": "extra = fraction fooled sparse / dense; gradient evaluations per image. PGD memory "
+        "grows with the examples in flight (min(--attack-batch, n), here "
+        f"{min(args.attack_batch, args.n_attack)}), not with n",
+    }
     for task in tasks:
         print_table(titles[task], rows[task], "n_train" if task == "train" else "n_attack", on_gpu)
-        print(f"\n{extras[task]}; agreement = max relative |sparse − dense| over logits and ∇ₓ MSE "
-              f"(64 images), checked before timing; 'extrap.' = time × 1000 / n")
+        print(
+            f"\n{extras[task]}; agreement = max relative |sparse − dense| over logits and ∇ₓ MSE "
+            f"(64 images), checked before timing; 'extrap.' = time × 1000 / n"
+        )
     print(f"\nGoals (k = {GOAL_K}, m = {GOAL_M:,}; memory by XLA's analysis, time by the medians above):")
     for task in tasks:
         goal_lines("training epoch" if task == "train" else "PGD-40", rows[task])

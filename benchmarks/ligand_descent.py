@@ -61,25 +61,25 @@ def numpy_descent(tau, amount, N, m, *, max_iterations, max_seconds=float("inf")
     scale = TAU_C ** (N - m)
     start = time.perf_counter()
     for iteration in range(max_iterations):
-        s_n, s_m = np.sum(amount * tau ** N), np.sum(amount * tau ** m)
+        s_n, s_m = np.sum(amount * tau**N), np.sum(amount * tau**m)
         if s_n / s_m / scale <= 1.0:
             return tau, iteration, True, time.perf_counter() - start, True
         adaptive = m * tau ** (m - 1) * s_n if m >= 1 else 0.0
-        grad = amount * (N * tau ** (N - 1) * s_m - adaptive) / (s_m ** 2 * scale)
+        grad = amount * (N * tau ** (N - 1) * s_m - adaptive) / (s_m**2 * scale)
         tau = np.where(movable, tau - STEP * grad, tau)
         tau[tau < 0] = RESET
         if iteration % 1000 == 999 and time.perf_counter() - start > max_seconds:
             return tau, iteration + 1, False, time.perf_counter() - start, False
-    s_n, s_m = np.sum(amount * tau ** N), np.sum(amount * tau ** m)
+    s_n, s_m = np.sum(amount * tau**N), np.sum(amount * tau**m)
     return tau, max_iterations, bool(s_n / s_m / scale <= 1.0), time.perf_counter() - start, True
 
 
 def _closed_form_step(tau, amount, movable, N, m):
     """One v1 update with the closed-form gradient (jnp; used by the floor below)."""
     scale = TAU_C ** (N - m)
-    s_n, s_m = jnp.sum(amount * tau ** N), jnp.sum(amount * tau ** m)
+    s_n, s_m = jnp.sum(amount * tau**N), jnp.sum(amount * tau**m)
     adaptive = m * tau ** (m - 1) * s_n if m >= 1 else 0.0
-    tau = jnp.where(movable, tau - STEP * amount * (N * tau ** (N - 1) * s_m - adaptive) / (s_m ** 2 * scale), tau)
+    tau = jnp.where(movable, tau - STEP * amount * (N * tau ** (N - 1) * s_m - adaptive) / (s_m**2 * scale), tau)
     return jnp.where(tau < 0, RESET, tau)
 
 
@@ -89,6 +89,7 @@ def where_the_time_goes(clean: Ligands, N: int, m: int, iterations: int) -> dict
     no engine, no autodiff, only τ in the carry); the engine with a constant model (its own
     per-iteration bookkeeping); and the engine on T_{N,m}."""
     import equinox as eqx
+
     from adprf.attacks import GradientDescent, attack, turn_off, v1_descent
     from adprf.cells import AdaptiveProofreading
     from adprf.experiments.ligand_boundary import OneOf
@@ -99,7 +100,9 @@ def where_the_time_goes(clean: Ligands, N: int, m: int, iterations: int) -> dict
     numpy_descent(np.asarray(tau), np.asarray(amount), N, m, max_iterations=iterations, max_seconds=float("inf"))
     out["NumPy loop"] = time.perf_counter() - t0
 
-    bare = jax.jit(lambda t: jax.lax.fori_loop(0, iterations, lambda _, x: _closed_form_step(x, amount, t < TAU_C, N, m), t))
+    bare = jax.jit(
+        lambda t: jax.lax.fori_loop(0, iterations, lambda _, x: _closed_form_step(x, amount, t < TAU_C, N, m), t)
+    )
     jax.block_until_ready(bare(tau))
     t0 = time.perf_counter()
     jax.block_until_ready(bare(tau))
@@ -114,11 +117,13 @@ def where_the_time_goes(clean: Ligands, N: int, m: int, iterations: int) -> dict
     method, threat = GradientDescent(step_size=STEP, steps=iterations), v1_descent(TAU_C, RESET)
     model = AdaptiveProofreading(N, m)
     family = OneOf([AdaptiveProofreading(n, k) for n, k in proofreading_grid(5)], proofreading_grid(5).index((N, m)))
-    for name, f, x, x64 in [("engine, constant model", Constant(), batch, True),
-                            (f"engine, T_{{{N},{m}}}", model, batch, True),
-                            (f"engine, T_{{{N},{m}}}, float32", model, batch32, False),
-                            (f"engine, T_{{{N},{m}}} in OneOf (one compilation for the grid)", family, batch, True)]:
-        with jax.enable_x64(x64):   # float32: the engine's own arrays in float32 too
+    for name, f, x, x64 in [
+        ("engine, constant model", Constant(), batch, True),
+        (f"engine, T_{{{N},{m}}}", model, batch, True),
+        (f"engine, T_{{{N},{m}}}, float32", model, batch32, False),
+        (f"engine, T_{{{N},{m}}} in OneOf (one compilation for the grid)", family, batch, True),
+    ]:
+        with jax.enable_x64(x64):  # float32: the engine's own arrays in float32 too
             attack(f, x, method=method, threat=threat, objective=turn_off(1.0), key=jax.random.PRNGKey(0))
             t0 = time.perf_counter()
             attack(f, x, method=method, threat=threat, objective=turn_off(1.0), key=jax.random.PRNGKey(0))
@@ -130,11 +135,21 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n-ligands", type=int, default=10201, help="R, a perfect square (v1: 10201)")
     p.add_argument("--max-iterations", type=int, default=1_000_000, help="cap per model (v1: 10⁶)")
-    p.add_argument("--max-numpy-seconds", type=float, default=float("inf"),
-                   help="cut a NumPy run after this many seconds and estimate its time (default: never)")
+    p.add_argument(
+        "--max-numpy-seconds",
+        type=float,
+        default=float("inf"),
+        help="cut a NumPy run after this many seconds and estimate its time (default: never)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--profile-model", type=int, nargs=2, default=(5, 4), metavar=("N", "m"),
-                   help="the model of the per-iteration breakdown (default 5 4)")
+    p.add_argument(
+        "--profile-model",
+        type=int,
+        nargs=2,
+        default=(5, 4),
+        metavar=("N", "m"),
+        help="the model of the per-iteration breakdown (default 5 4)",
+    )
     p.add_argument("--profile-iterations", type=int, default=5000, help="iterations of the breakdown")
     p.add_argument("--quick", action="store_true", help="smoke test: R = 1681, cap 40,000")
     args = p.parse_args()
@@ -143,15 +158,19 @@ def main():
     if not (args.n_ligands >= 4 and args.max_iterations >= 1 and args.max_numpy_seconds > 0):
         p.error("--n-ligands must be ≥ 4, --max-iterations ≥ 1 and --max-numpy-seconds > 0")
 
-    print(f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-          f"numpy {np.__version__}")
-    print(f"v1 descent, R = {args.n_ligands}, τ_c = {TAU_C}, step {STEP}, reset {RESET}, cap {args.max_iterations:,}, "
-          f"float64 on both sides; NumPy cut after {args.max_numpy_seconds:g} s per model\n")
+    print(
+        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
+        f"numpy {np.__version__}"
+    )
+    print(
+        f"v1 descent, R = {args.n_ligands}, τ_c = {TAU_C}, step {STEP}, reset {RESET}, cap {args.max_iterations:,}, "
+        f"float64 on both sides; NumPy cut after {args.max_numpy_seconds:g} s per model\n"
+    )
     grid = proofreading_grid(5)
     cfg = {"seed": args.seed, "n_ligands": args.n_ligands, "agonist_fraction": 0.3, "dtype": "float64"}
     with jax.enable_x64(True):
         clean = initial_distribution(cfg)
-        self_only = Ligands(jnp.minimum(clean.tau, 1.0), clean.amount)   # T ≤ 1 for every (N, m)
+        self_only = Ligands(jnp.minimum(clean.tau, 1.0), clean.amount)  # T ≤ 1 for every (N, m)
         t0 = time.perf_counter()
         boundary_descent(self_only, grid, max_iterations=args.max_iterations, share_compilation=False)
         compile_s = time.perf_counter() - t0
@@ -166,50 +185,79 @@ def main():
         for i, (n, m) in enumerate(grid):
             k_adprf = int(descent.iterations[i])
             tau_np, k_np, reached_np, np_s, finished = numpy_descent(
-                tau0, amount0, n, m, max_iterations=args.max_iterations, max_seconds=args.max_numpy_seconds)
+                tau0, amount0, n, m, max_iterations=args.max_iterations, max_seconds=args.max_numpy_seconds
+            )
             if finished:
                 reference = np.asarray(descent.tau[i])
                 estimate = False
-            else:   # compare at the cut, estimate the full NumPy time from its rate
+            else:  # compare at the cut, estimate the full NumPy time from its rate
                 cut = boundary_descent(clean, [(n, m)], max_iterations=k_np, share_compilation=False)
                 reference = np.asarray(cut.tau[0])
                 np_s = np_s / k_np * k_adprf
                 estimate = True
             a_s = float(descent.seconds[i])
-            rows.append(dict(n=n, m=m, k_adprf=k_adprf, k_np=k_np, finished=finished,
-                             dtau=float(np.max(np.abs(reference - tau_np))), np_s=np_s, a_s=a_s,
-                             ratio=np_s / a_s, estimate=estimate,
-                             reached=bool(descent.reached[i]), reached_np=reached_np))
-            print(f"  done ({n},{m}): {k_adprf:,} iterations, NumPy {np_s:.2f} s{' (est.)' if estimate else ''}, "
-                  f"adprf {a_s:.2f} s", flush=True)
+            rows.append(
+                dict(
+                    n=n,
+                    m=m,
+                    k_adprf=k_adprf,
+                    k_np=k_np,
+                    finished=finished,
+                    dtau=float(np.max(np.abs(reference - tau_np))),
+                    np_s=np_s,
+                    a_s=a_s,
+                    ratio=np_s / a_s,
+                    estimate=estimate,
+                    reached=bool(descent.reached[i]),
+                    reached_np=reached_np,
+                )
+            )
+            print(
+                f"  done ({n},{m}): {k_adprf:,} iterations, NumPy {np_s:.2f} s{' (est.)' if estimate else ''}, "
+                f"adprf {a_s:.2f} s",
+                flush=True,
+            )
 
-    print("\n| N | m | iterations adprf | iterations NumPy | stopped at | max |Δτ| | NumPy s | adprf s | ratio NumPy/adprf |")
+    print(
+        "\n| N | m | iterations adprf | iterations NumPy | stopped at | max |Δτ| | NumPy s | adprf s | ratio NumPy/adprf |"
+    )
     print("|" + "---|" * 9)
     for r in rows:
         k_np = f"{r['k_np']:,}" + ("" if r["finished"] else " (cut)")
         stop = "T ≤ 1" if r["reached"] else "cap"
         est = " est." if r["estimate"] else ""
-        print(f"| {r['n']} | {r['m']} | {r['k_adprf']:,} | {k_np} | {stop} | {r['dtau']:.1e} | {r['np_s']:.2f}{est} "
-              f"| {r['a_s']:.3f} | {r['ratio']:.2f}×{est} |")
+        print(
+            f"| {r['n']} | {r['m']} | {r['k_adprf']:,} | {k_np} | {stop} | {r['dtau']:.1e} | {r['np_s']:.2f}{est} "
+            f"| {r['a_s']:.3f} | {r['ratio']:.2f}×{est} |"
+        )
     np_total = sum(r["np_s"] for r in rows)
     a_total = sum(r["a_s"] for r in rows)
     iterating = [r["ratio"] for r in rows if r["k_adprf"] > 0]
     median = statistics.median(iterating) if iterating else float("nan")
     any_est = any(r["estimate"] for r in rows)
     est = " (incl. est.)" if any_est else ""
-    print(f"| all | | {sum(r['k_adprf'] for r in rows):,} | | | {max(r['dtau'] for r in rows):.1e} | {np_total:.1f}{est} "
-          f"| {a_total:.1f} | {np_total / a_total:.2f}×{est} |")
-    print(f"\nadprf compilation: {compile_s:.2f} s (not in the table); whole grid call incl. Python loop: {adprf_total:.1f} s")
-    print(f"median ratio over the {len(iterating)} models that iterate: {median:.2f}×{est}; "
-          f"goal ≥ {GOAL:g}× -> {'met' if median >= GOAL else 'NOT met'}")
-    ok = all(abs(r["k_adprf"] - r["k_np"]) <= 1 or not r["finished"] for r in rows) and \
-        all(r["dtau"] < 1e-6 for r in rows)
+    print(
+        f"| all | | {sum(r['k_adprf'] for r in rows):,} | | | {max(r['dtau'] for r in rows):.1e} | {np_total:.1f}{est} "
+        f"| {a_total:.1f} | {np_total / a_total:.2f}×{est} |"
+    )
+    print(
+        f"\nadprf compilation: {compile_s:.2f} s (not in the table); whole grid call incl. Python loop: {adprf_total:.1f} s"
+    )
+    print(
+        f"median ratio over the {len(iterating)} models that iterate: {median:.2f}×{est}; "
+        f"goal ≥ {GOAL:g}× -> {'met' if median >= GOAL else 'NOT met'}"
+    )
+    ok = all(abs(r["k_adprf"] - r["k_np"]) <= 1 or not r["finished"] for r in rows) and all(
+        r["dtau"] < 1e-6 for r in rows
+    )
     print(f"same final distributions (iterations ±1 where NumPy finished, max |Δτ| < 1e-6): {'PASS' if ok else 'FAIL'}")
 
     n, m = args.profile_model
     with jax.enable_x64(True):
         per_iteration = where_the_time_goes(clean, n, m, args.profile_iterations)
-    print(f"\nWhere the time goes (T_{{{n},{m}}}, R = {args.n_ligands}, {args.profile_iterations:,} iterations, float64):\n")
+    print(
+        f"\nWhere the time goes (T_{{{n},{m}}}, R = {args.n_ligands}, {args.profile_iterations:,} iterations, float64):\n"
+    )
     print("| loop | µs per iteration |\n|---|---|")
     for name, us in per_iteration.items():
         print(f"| {name} | {us:.1f} |")

@@ -45,12 +45,16 @@ import os
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="cerebellum,cnn", help="comma-separated subset of cerebellum,cnn")
-    p.add_argument("--n", type=int, nargs="+", default=[32, 128, 512], help="images attacked (each ≤ 1000, "
-                   "the test subset)")
-    p.add_argument("--max-devices", type=int, default=None, help="CPU: host devices to force (default 4); "
-                   "GPU: use at most this many (default all)")
-    p.add_argument("--batch-size", type=int, default=256, help="slots on each device (the default "
-                   "of robust_accuracy)")
+    p.add_argument(
+        "--n", type=int, nargs="+", default=[32, 128, 512], help="images attacked (each ≤ 1000, the test subset)"
+    )
+    p.add_argument(
+        "--max-devices",
+        type=int,
+        default=None,
+        help="CPU: host devices to force (default 4); GPU: use at most this many (default all)",
+    )
+    p.add_argument("--batch-size", type=int, default=256, help="slots on each device (the default of robust_accuracy)")
     p.add_argument("--steps", type=int, default=20, help="PGD steps")
     p.add_argument("--repeats", type=int, default=1, help="timed calls after the first (median)")
     p.add_argument("--width", type=int, default=10_000, help="granule cells m of the cerebellum")
@@ -84,12 +88,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+from _timing import timed  # noqa: E402
 
 from adprf.attacks import PGD, robust_accuracy  # noqa: E402
 from adprf.cerebellum import Cerebellum, train_cerebellum  # noqa: E402
 from adprf.data import load_mnist_subset  # noqa: E402
 from adprf.nets import MadryCNN, accuracy, train_classifier  # noqa: E402
-from _timing import timed  # noqa: E402
 
 EPSILONS = [0.0, 0.05, 0.1]
 STEP_SIZE = 0.01
@@ -109,16 +113,25 @@ def train_models(names, width):
         t0 = time.perf_counter()
         if name == "cerebellum":
             model = Cerebellum(784, width, connectivity="sparse", k=4, ltd=True, key=jax.random.PRNGKey(0))
-            model, _ = train_cerebellum(model, train.images, train.labels, key=jax.random.PRNGKey(1), epochs=1,
-                                        select="last", progress=False)
+            model, _ = train_cerebellum(
+                model, train.images, train.labels, key=jax.random.PRNGKey(1), epochs=1, select="last", progress=False
+            )
             what = f"RC k=4 m={width:,} + LTD, 1 epoch"
         else:
-            model, _ = train_classifier(MadryCNN(key=jax.random.PRNGKey(0)), train.images, train.labels,
-                                        key=jax.random.PRNGKey(1), epochs=1, progress=False)
+            model, _ = train_classifier(
+                MadryCNN(key=jax.random.PRNGKey(0)),
+                train.images,
+                train.labels,
+                key=jax.random.PRNGKey(1),
+                epochs=1,
+                progress=False,
+            )
             what = "Madry CNN, 1 epoch"
         acc = accuracy(model, test.images, test.labels, batch_size=250)
-        print(f"trained {name} ({what}, {time.perf_counter() - t0:.0f} s): clean test accuracy {100 * acc:.1f}%",
-              flush=True)
+        print(
+            f"trained {name} ({what}, {time.perf_counter() - t0:.0f} s): clean test accuracy {100 * acc:.1f}%",
+            flush=True,
+        )
         models[name] = model
     return models, test
 
@@ -126,40 +139,64 @@ def train_models(names, width):
 def measure(model, objective, x, y, devices, args):
     """One (model, n, D): timings, throughputs and the result's accuracies and evaluations."""
     method = PGD(steps=args.steps, step_size=STEP_SIZE, random_start=True)
-    run = lambda: robust_accuracy(model, x, y, EPSILONS, method, objective=objective,  # noqa: E731
-                                  key=jax.random.PRNGKey(0), batch_size=args.batch_size, devices=devices)
+    run = lambda: robust_accuracy(
+        model,
+        x,
+        y,
+        EPSILONS,
+        method,
+        objective=objective,
+        key=jax.random.PRNGKey(0),
+        batch_size=args.batch_size,
+        devices=devices,
+    )
     first, median, r = timed(run, args.repeats)
     evals = int(np.asarray(r.gradient_evaluations, np.int64).sum())
-    return dict(first_s=first, median_s=median, pairs_per_s=len(EPSILONS) * x.shape[0] / median,
-                evals=evals, evals_per_s=evals / median, accuracy=np.asarray(r.accuracy).tolist())
+    return dict(
+        first_s=first,
+        median_s=median,
+        pairs_per_s=len(EPSILONS) * x.shape[0] / median,
+        evals=evals,
+        evals_per_s=evals / median,
+        accuracy=np.asarray(r.accuracy).tolist(),
+    )
 
 
 def print_table(name, rows):
     print(f"\n### ({'a' if name == 'cerebellum' else 'b'}) {name}, objective {OBJECTIVES[name]}\n")
-    print("| n images | devices | slots/device | first call s | median s | pairs/s | grad evals | grad evals/s "
-          "| speed-up | efficiency | robust acc % at ε = " + ", ".join(f"{e:g}" for e in EPSILONS)
-          + " | acc = 1-device |")
+    print(
+        "| n images | devices | slots/device | first call s | median s | pairs/s | grad evals | grad evals/s "
+        "| speed-up | efficiency | robust acc % at ε = " + ", ".join(f"{e:g}" for e in EPSILONS) + " | acc = 1-device |"
+    )
     print("|" + "---|" * 12)
     for r in rows:
-        print(f"| {r['n']:,} | {r['devices']} | {r['slots_per_device']} | {r['first_s']:.2f} | {r['median_s']:.3f} "
-              f"| {r['pairs_per_s']:,.0f} | {r['evals']:,} | {r['evals_per_s']:,.0f} | {r['speedup']:.2f}× "
-              f"| {100 * r['efficiency']:.0f}% | {', '.join(f'{100 * a:.1f}' for a in r['accuracy'])} "
-              f"| {'PASS' if r['same_accuracy'] else 'FAIL'} |")
+        print(
+            f"| {r['n']:,} | {r['devices']} | {r['slots_per_device']} | {r['first_s']:.2f} | {r['median_s']:.3f} "
+            f"| {r['pairs_per_s']:,.0f} | {r['evals']:,} | {r['evals_per_s']:,.0f} | {r['speedup']:.2f}× "
+            f"| {100 * r['efficiency']:.0f}% | {', '.join(f'{100 * a:.1f}' for a in r['accuracy'])} "
+            f"| {'PASS' if r['same_accuracy'] else 'FAIL'} |"
+        )
 
 
 def main(args):
     on_cpu = jax.devices()[0].platform == "cpu"
     counts = device_counts(args.max_devices)
-    print(f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-          f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}")
+    print(
+        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
+        f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}"
+    )
     print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; device counts {counts}")
-    print(f"robust_accuracy: PGD-{args.steps} L∞, step {STEP_SIZE}, random start, nested ε ∈ {EPSILONS}, "
-          f"batch_size={args.batch_size} slots per device; n ∈ {args.n}; first call + {args.repeats} timed, median")
+    print(
+        f"robust_accuracy: PGD-{args.steps} L∞, step {STEP_SIZE}, random start, nested ε ∈ {EPSILONS}, "
+        f"batch_size={args.batch_size} slots per device; n ∈ {args.n}; first call + {args.repeats} timed, median"
+    )
     if on_cpu and len(jax.devices()) > 1:
-        print(f"note: the {len(jax.devices())} CPU devices are forced host devices sharing {os.cpu_count()} "
-              f"physical cores: efficiency cannot exceed ~min({os.cpu_count()}, D)/D (~1/D where one device already "
-              f"keeps every core busy). These numbers measure the sharding overhead and the parallelism the cores "
-              f"allow, not a real multi-device speed-up.")
+        print(
+            f"note: the {len(jax.devices())} CPU devices are forced host devices sharing {os.cpu_count()} "
+            f"physical cores: efficiency cannot exceed ~min({os.cpu_count()}, D)/D (~1/D where one device already "
+            f"keeps every core busy). These numbers measure the sharding overhead and the parallelism the cores "
+            f"allow, not a real multi-device speed-up."
+        )
     if len(counts) == 1:
         print("note: one device, so only the 1-device rows: no scaling to measure.")
     print(flush=True)
@@ -172,22 +209,31 @@ def main(args):
             x, y = jnp.asarray(test.images[:n]), jnp.asarray(test.labels[:n])
             base = None
             for d in counts:
-                r = dict(model=name, n=n, devices=d, slots_per_device=min(args.batch_size,
-                                                                          len(EPSILONS) * -(-n // d)),
-                         **measure(model, OBJECTIVES[name], x, y, d, args))
+                r = dict(
+                    model=name,
+                    n=n,
+                    devices=d,
+                    slots_per_device=min(args.batch_size, len(EPSILONS) * -(-n // d)),
+                    **measure(model, OBJECTIVES[name], x, y, d, args),
+                )
                 base = base or r
                 r["speedup"] = r["evals_per_s"] / base["evals_per_s"]
                 r["efficiency"] = r["speedup"] / d
                 r["same_accuracy"] = r["accuracy"] == base["accuracy"]
                 rows.append(r)
-                print(f"  done: {name}, n={n}, D={d}: {r['median_s']:.3f} s, {r['evals_per_s']:,.0f} grad evals/s "
-                      f"({time.perf_counter() - t_start:.0f} s so far)", flush=True)
+                print(
+                    f"  done: {name}, n={n}, D={d}: {r['median_s']:.3f} s, {r['evals_per_s']:,.0f} grad evals/s "
+                    f"({time.perf_counter() - t_start:.0f} s so far)",
+                    flush=True,
+                )
 
     for name in models:
         print_table(name, [r for r in rows if r["model"] == name])
-    print("\nspeed-up and efficiency on gradient evaluations per second: speed-up = evals/s(D) / evals/s(1), "
-          "efficiency = speed-up / D (100% = linear scaling); pairs/s = (ε, image) pairs per second; "
-          "acc = 1-device: accuracies at every ε bit-identical to the 1-device run of the same n.")
+    print(
+        "\nspeed-up and efficiency on gradient evaluations per second: speed-up = evals/s(D) / evals/s(1), "
+        "efficiency = speed-up / D (100% = linear scaling); pairs/s = (ε, image) pairs per second; "
+        "acc = 1-device: accuracies at every ε bit-identical to the 1-device run of the same n."
+    )
     if len(counts) > 1:
         print("\nEfficiency (grad evals/s(D) / (D · grad evals/s(1))) by images attacked:\n")
         print("| model | n images | " + " | ".join(f"D = {d}" for d in counts) + " |")
@@ -197,16 +243,28 @@ def main(args):
                 effs = [r["efficiency"] for r in rows if r["model"] == name and r["n"] == n]
                 print(f"| {name} | {n:,} | " + " | ".join(f"{100 * e:.0f}%" for e in effs) + " |")
     if any(r["efficiency"] > 1.05 for r in rows):
-        print("\nefficiency above 100%: where a device's pool is smaller than one device's (slots/device), "
-              "it can be faster per evaluation by itself (caches), not by parallelism")
+        print(
+            "\nefficiency above 100%: where a device's pool is smaller than one device's (slots/device), "
+            "it can be faster per evaluation by itself (caches), not by parallelism"
+        )
     ok = all(r["same_accuracy"] for r in rows)
     print(f"\naccuracies identical for every device count: {'PASS' if ok else 'FAIL'}")
     print(f"total wall time of the attacks {time.perf_counter() - t_start:.0f} s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(machine=dict(cpu_count=os.cpu_count(), devices=[str(d) for d in jax.devices()],
-                                        jax=jax.__version__), epsilons=EPSILONS, steps=args.steps,
-                           batch_size=args.batch_size, rows=rows), f, indent=1)
+            json.dump(
+                dict(
+                    machine=dict(
+                        cpu_count=os.cpu_count(), devices=[str(d) for d in jax.devices()], jax=jax.__version__
+                    ),
+                    epsilons=EPSILONS,
+                    steps=args.steps,
+                    batch_size=args.batch_size,
+                    rows=rows,
+                ),
+                f,
+                indent=1,
+            )
         print(f"rows written to {args.json}")
 
 

@@ -57,16 +57,16 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix
 import scipy
+from _timing import timed
 from scipy.integrate import solve_ivp
 
 from adprf.cells import KinaseFeedback, SHP1Feedback, steady_state
 from adprf.ligands import Ligands
-from _timing import timed
 
 SEED = 20240607
 RTOL, ATOL = 1e-10, 1e-12
-T_END = 1e5                      # s; slowest relaxation time in these ranges ≈ 10 s (1/τ1)
-TOLERANCE = 1e-6                 # agreement goal (relative)
+T_END = 1e5  # s; slowest relaxation time in these ranges ≈ 10 s (1/τ1)
+TOLERANCE = 1e-6  # agreement goal (relative)
 GOALS = {"newton": 1000.0, "ode": 50.0}
 INPUTS = ("τ1", "τ2", "L1", "L2")
 
@@ -82,6 +82,7 @@ def mixtures(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # The scipy reference: the ODEs in NumPy, written from the SPEC equations (flat state y).
 # ---------------------------------------------------------------------------------------------
+
 
 def single_species_bound(tau, amount, kappa, receptors):
     """C_T = ½[(L + R + 1/(κτ)) − √((L + R + 1/(κτ))² − 4LR)] (one species alone), for magnitudes."""
@@ -108,7 +109,7 @@ class Reference:
         flux = self.kappa * (amount - bound) * free
         k = len(amount)
         dflux = -self.kappa * (amount - bound)[:, None] * np.ones((k, k)) - self.kappa * free * np.eye(k)
-        return flux, dflux          # dflux[i, j]: the same for every n of species j
+        return flux, dflux  # dflux[i, j]: the same for every n of species j
 
 
 class SHP1Reference(Reference):
@@ -122,7 +123,9 @@ class SHP1Reference(Reference):
 
     def _beta(self, C):
         X = C[:, self.m].sum()
-        return self.b + self.gamma * self.S_T * X / (X + self.C_star), self.gamma * self.S_T * self.C_star / (X + self.C_star) ** 2
+        return self.b + self.gamma * self.S_T * X / (X + self.C_star), self.gamma * self.S_T * self.C_star / (
+            X + self.C_star
+        ) ** 2
 
     def rhs(self, t, y, tau, amount):
         C = y.reshape(len(tau), self.N + 1)
@@ -150,7 +153,7 @@ class SHP1Reference(Reference):
             block[steps, steps + 1] += beta
             block[steps + 1, steps + 1] -= beta
             J[i, :, i, :] += block
-            dbeta_rhs = np.zeros(n1)           # ∂(dC_{i,·})/∂β
+            dbeta_rhs = np.zeros(n1)  # ∂(dC_{i,·})/∂β
             dbeta_rhs[:-1] += C[i, 1:]
             dbeta_rhs[1:] -= C[i, 1:]
             J[i, :, :, self.m] += dbeta_rhs[:, None] * dbeta
@@ -197,7 +200,7 @@ class KinaseReference(Reference):
         steps = np.arange(self.N)
         JC = np.zeros((k, n1, k, n1))
         JC[:, 0, :, :] += dflux[:, :, None]
-        JK = np.zeros((k, n1))                 # ∂(dC)/∂K
+        JK = np.zeros((k, n1))  # ∂(dC)/∂K
         for i in range(k):
             block = np.diag(np.full(n1, -1 / tau[i]))
             block[steps, steps] -= forward
@@ -208,7 +211,7 @@ class KinaseReference(Reference):
         J = np.zeros((k * n1 + 1, k * n1 + 1))
         J[:-1, :-1] = JC.reshape(k * n1, k * n1)
         J[:-1, -1] = JK.ravel()
-        J[-1, self.m:-1:n1] = -self.delta * K
+        J[-1, self.m : -1 : n1] = -self.delta * K
         J[-1, -1] = -self.epsilon - self.delta * C[:, self.m].sum()
         return J
 
@@ -246,8 +249,16 @@ def check_jacobian(ref, tau, amount, seed=0):
 def scipy_output(ref, tau, amount):
     """(output, steady?, BDF steps) from the unbound state to T_END."""
     atol = ATOL * ref.magnitude(tau, amount)
-    sol = solve_ivp(ref.rhs, (0.0, T_END), ref.start(tau, amount), method="BDF", rtol=RTOL, atol=atol,
-                    jac=ref.jacobian, args=(tau, amount))
+    sol = solve_ivp(
+        ref.rhs,
+        (0.0, T_END),
+        ref.start(tau, amount),
+        method="BDF",
+        rtol=RTOL,
+        atol=atol,
+        jac=ref.jacobian,
+        args=(tau, amount),
+    )
     y = sol.y[:, -1]
     correction = np.linalg.solve(ref.jacobian(0.0, y, tau, amount), ref.rhs(0.0, y, tau, amount))
     steady = bool(sol.success and np.all(np.abs(correction) <= atol + RTOL * np.abs(y)))
@@ -283,6 +294,7 @@ def run_scipy(ref, tau, amount, h):
 # ---------------------------------------------------------------------------------------------
 # adprf
 # ---------------------------------------------------------------------------------------------
+
 
 def adprf_value_and_grad(model, method):
     """One compiled call: value, gradient (n, 4) in (τ1, τ2, L1, L2), result code, steps."""
@@ -320,6 +332,7 @@ def adprf_closed_form_fd(model, tau, amount, h):
 # Agreement
 # ---------------------------------------------------------------------------------------------
 
+
 def agreement(a, b, x):
     """((value errors), (gradient errors)) over the mixtures where both are finite.
     a, b: (values (n,), gradients (n, 4)); x: inputs (n, 4)."""
@@ -347,15 +360,21 @@ def main():
     if not names or any(m not in ("shp1", "kinase") for m in names):
         p.error(f"--models must be a comma-separated subset of shp1,kinase, got {args.models!r}")
 
-    print(f"machine: os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
-          f"devices={jax.devices()}, jax {jax.__version__}, equinox {eqx.__version__}, "
-          f"diffrax {diffrax.__version__}, optimistix {optimistix.__version__}, scipy {scipy.__version__}, "
-          f"numpy {np.__version__}")
-    print(f"{args.n} two-species mixtures (seed {SEED}): τ1 ~ U[3, 10] s, L1 ~ logU[1e2, 1e4], "
-          f"τ2 ~ U[0.05, 3] s, L2 ~ logU[1e2, 1e5]; output Σ C_N and its gradient in (τ1, τ2, L1, L2)")
-    print(f"tolerances rtol={RTOL:g}, atol={ATOL:g}; adprf: 1 warm-up + {args.repeats} timed calls, median; "
-          f"scipy: solve_ivp BDF, analytic Jacobian, t_end={T_END:g} s, central FD (relative step "
-          f"{args.fd_step:g}, 9 solves/mixture) on the first {args.scipy_n} mixtures, time extrapolated\n")
+    print(
+        f"machine: os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
+        f"devices={jax.devices()}, jax {jax.__version__}, equinox {eqx.__version__}, "
+        f"diffrax {diffrax.__version__}, optimistix {optimistix.__version__}, scipy {scipy.__version__}, "
+        f"numpy {np.__version__}"
+    )
+    print(
+        f"{args.n} two-species mixtures (seed {SEED}): τ1 ~ U[3, 10] s, L1 ~ logU[1e2, 1e4], "
+        f"τ2 ~ U[0.05, 3] s, L2 ~ logU[1e2, 1e5]; output Σ C_N and its gradient in (τ1, τ2, L1, L2)"
+    )
+    print(
+        f"tolerances rtol={RTOL:g}, atol={ATOL:g}; adprf: 1 warm-up + {args.repeats} timed calls, median; "
+        f"scipy: solve_ivp BDF, analytic Jacobian, t_end={T_END:g} s, central FD (relative step "
+        f"{args.fd_step:g}, 9 solves/mixture) on the first {args.scipy_n} mixtures, time extrapolated\n"
+    )
 
     tau, amount = mixtures(args.n)
     x = np.concatenate([tau, amount], axis=1)
@@ -371,8 +390,11 @@ def main():
         for field, value in vars(ref).items():
             ours = getattr(model, {"R": "receptors"}.get(field, field))
             assert ours == value, f"{label}.{field} = {ours}, but the scipy reference uses {value}"
-        print(f"{label}: analytic Jacobian vs finite differences, max rel. diff "
-              f"{check_jacobian(ref, tau[0], amount[0]):.1e}", flush=True)
+        print(
+            f"{label}: analytic Jacobian vs finite differences, max rel. diff "
+            f"{check_jacobian(ref, tau[0], amount[0]):.1e}",
+            flush=True,
+        )
 
         results = {}
         with jax.enable_x64(True):
@@ -383,23 +405,39 @@ def main():
                 value, grad, result, steps = jax.tree.map(np.asarray, out)
                 failed = (result != 0) | ~np.isfinite(value) | ~np.all(np.isfinite(grad), axis=1)
                 results[method] = (value, grad)
-                timing_rows.append(dict(model=label, method=method, a=median, compile=first - median,
-                                        failed=int(failed.sum()), steps=(float(steps.mean()), int(steps.max()))))
-                print(f"  done: {label}, adprf {method}: {median:.3f} s (first call {first:.1f} s), "
-                      f"{int(failed.sum())} failed", flush=True)
+                timing_rows.append(
+                    dict(
+                        model=label,
+                        method=method,
+                        a=median,
+                        compile=first - median,
+                        failed=int(failed.sum()),
+                        steps=(float(steps.mean()), int(steps.max())),
+                    )
+                )
+                print(
+                    f"  done: {label}, adprf {method}: {median:.3f} s (first call {first:.1f} s), "
+                    f"{int(failed.sum())} failed",
+                    flush=True,
+                )
                 if failed.any():
                     i = int(np.flatnonzero(failed)[0])
-                    print(f"    first failure: mixture {i}, τ={tau[i].tolist()}, L={amount[i].tolist()}, "
-                          f"result code {int(result[i])}, output {value[i]}")
+                    print(
+                        f"    first failure: mixture {i}, τ={tau[i].tolist()}, L={amount[i].tolist()}, "
+                        f"result code {int(result[i])}, output {value[i]}"
+                    )
             fd_closed = adprf_closed_form_fd(model, tau[sub], amount[sub], args.fd_step)
 
         s_value, s_grad, s_steady, s_steps, s_seconds = run_scipy(ref, tau[sub], amount[sub], args.fd_step)
         s_value = np.where(s_steady, s_value, np.nan)
         s_grad = np.where(s_steady[:, None], s_grad, np.nan)
         per_mixture = s_seconds / args.scipy_n
-        print(f"  done: {label}, scipy: {s_seconds:.1f} s for {args.scipy_n} mixtures "
-              f"({1e3 * per_mixture / 9:.1f} ms per solve, {s_steps.mean():.0f} BDF steps per solve), "
-              f"{int((~s_steady).sum())} not steady at t_end", flush=True)
+        print(
+            f"  done: {label}, scipy: {s_seconds:.1f} s for {args.scipy_n} mixtures "
+            f"({1e3 * per_mixture / 9:.1f} ms per solve, {s_steps.mean():.0f} BDF steps per solve), "
+            f"{int((~s_steady).sum())} not steady at t_end",
+            flush=True,
+        )
         for r in timing_rows:
             if r["model"] == label:
                 r.update(s=per_mixture * args.n, s_failed=int((~s_steady).sum()))
@@ -416,41 +454,63 @@ def main():
         ]
         for what, a, b, xs in comparisons:
             v_err, g_err, count = agreement(a, b, xs)
-            agreement_rows.append(dict(model=label, what=what, count=count, total=len(xs),
-                                       v=(v_err.max(), np.median(v_err)), g=(g_err.max(), np.median(g_err)),
-                                       fd_only="closed-form FD" in what))
+            agreement_rows.append(
+                dict(
+                    model=label,
+                    what=what,
+                    count=count,
+                    total=len(xs),
+                    v=(v_err.max(), np.median(v_err)),
+                    g=(g_err.max(), np.median(g_err)),
+                    fd_only="closed-form FD" in what,
+                )
+            )
 
-    print(f"\nTiming: value + gradient of {args.n} mixtures (adprf: one compiled vmap call; scipy: "
-          f"9 BDF solves per mixture, measured on {args.scipy_n} and EXTRAPOLATED to {args.n})\n")
-    print("| model | adprf path | adprf s (median) | adprf compile s | adprf steps mean / max "
-          "| adprf failed | scipy s (extrapolated) | scipy not steady | ratio scipy/adprf | goal |")
+    print(
+        f"\nTiming: value + gradient of {args.n} mixtures (adprf: one compiled vmap call; scipy: "
+        f"9 BDF solves per mixture, measured on {args.scipy_n} and EXTRAPOLATED to {args.n})\n"
+    )
+    print(
+        "| model | adprf path | adprf s (median) | adprf compile s | adprf steps mean / max "
+        "| adprf failed | scipy s (extrapolated) | scipy not steady | ratio scipy/adprf | goal |"
+    )
     print("|" + "---|" * 10)
     for r in timing_rows:
         ratio = r["s"] / r["a"]
         goal = GOALS.get(r["method"])
         met = f"≥{goal:g}×: {'met' if ratio >= goal else 'NOT met'}" if goal else "—"
-        print(f"| {r['model']} | {r['method']} | {r['a']:.3f} | {r['compile']:.1f} | {r['steps'][0]:.1f} / "
-              f"{r['steps'][1]} | {r['failed']}/{args.n} | {r['s']:.0f} | {r['s_failed']}/{args.scipy_n} "
-              f"| {ratio:.0f}× | {met} |")
+        print(
+            f"| {r['model']} | {r['method']} | {r['a']:.3f} | {r['compile']:.1f} | {r['steps'][0]:.1f} / "
+            f"{r['steps'][1]} | {r['failed']}/{args.n} | {r['s']:.0f} | {r['s_failed']}/{args.scipy_n} "
+            f"| {ratio:.0f}× | {met} |"
+        )
 
-    print(f"\nAgreement (relative; gradient: normwise in elasticity units, max_k |Δg_k x_k| / max_k |g_k x_k|; "
-          f"PASS iff max ≤ {TOLERANCE:g})\n")
-    print("| model | comparison | mixtures | output max | output median | output ≤ 1e-6 "
-          "| gradient max | gradient median | gradient ≤ 1e-6 |")
+    print(
+        f"\nAgreement (relative; gradient: normwise in elasticity units, max_k |Δg_k x_k| / max_k |g_k x_k|; "
+        f"PASS iff max ≤ {TOLERANCE:g})\n"
+    )
+    print(
+        "| model | comparison | mixtures | output max | output median | output ≤ 1e-6 "
+        "| gradient max | gradient median | gradient ≤ 1e-6 |"
+    )
     print("|" + "---|" * 9)
     verdict = lambda e: "PASS" if e <= TOLERANCE else "FAIL"
     for r in agreement_rows:
-        print(f"| {r['model']} | {r['what']} | {r['count']}/{r['total']} | {r['v'][0]:.1e} | {r['v'][1]:.1e} "
-              f"| {verdict(r['v'][0]) if not r['fd_only'] else '(same)'} | {r['g'][0]:.1e} | {r['g'][1]:.1e} "
-              f"| {verdict(r['g'][0])} |")
+        print(
+            f"| {r['model']} | {r['what']} | {r['count']}/{r['total']} | {r['v'][0]:.1e} | {r['v'][1]:.1e} "
+            f"| {verdict(r['v'][0]) if not r['fd_only'] else '(same)'} | {r['g'][0]:.1e} | {r['g'][1]:.1e} "
+            f"| {verdict(r['g'][0])} |"
+        )
 
     print()
     for r in timing_rows:
         goal = GOALS.get(r["method"])
         if goal:
             ratio = r["s"] / r["a"]
-            print(f"goal {r['model']}, {r['method']}: ratio {ratio:.0f}× (scipy extrapolated) vs ≥ {goal:g}× -> "
-                  f"{'met' if ratio >= goal else 'NOT met'}")
+            print(
+                f"goal {r['model']}, {r['method']}: ratio {ratio:.0f}× (scipy extrapolated) vs ≥ {goal:g}× -> "
+                f"{'met' if ratio >= goal else 'NOT met'}"
+            )
 
 
 if __name__ == "__main__":

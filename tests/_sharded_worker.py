@@ -27,60 +27,97 @@ def engine() -> dict:
     key = jax.random.PRNGKey(0)
     model = MLP(20, 4, 32, 1, key=key)
     x = jax.random.uniform(jax.random.PRNGKey(1), (103, 20))
-    y = jax.vmap(model)(x).argmax(-1)                       # clean accuracy 100 %
+    y = jax.vmap(model)(x).argmax(-1)  # clean accuracy 100 %
     epsilons = [0.0, 0.02, 0.05, 0.1, 0.3]
     pgd = PGD(steps=10, step_size=0.01, random_start=True)
-    counts = [1, None]                                      # 103 examples on 4 devices: an uneven split
+    counts = [1, None]  # 103 examples on 4 devices: an uneven split
 
     curves, pairs = {}, {}
     for d in counts:
-        r = robust_accuracy(model, x, y, epsilons, pgd, key=jax.random.PRNGKey(2), batch_size=24, devices=d,
-                            progress=d is None)
-        a = run_attack(model, x, y, epsilons, method=pgd, threat=linf(0.1), objective="cross-entropy",
-                       key=jax.random.PRNGKey(3), batch_size=24, devices=d)
+        r = robust_accuracy(
+            model, x, y, epsilons, pgd, key=jax.random.PRNGKey(2), batch_size=24, devices=d, progress=d is None
+        )
+        a = run_attack(
+            model,
+            x,
+            y,
+            epsilons,
+            method=pgd,
+            threat=linf(0.1),
+            objective="cross-entropy",
+            key=jax.random.PRNGKey(3),
+            batch_size=24,
+            devices=d,
+        )
         curves[str(d)] = (np.asarray(r.accuracy).tolist(), np.asarray(r.success).tolist())
-        pairs[str(d)] = (np.asarray(a.success), np.asarray(a.distance), np.asarray(a.gradient_evaluations),
-                         np.asarray(a.adversarial))
+        pairs[str(d)] = (
+            np.asarray(a.success),
+            np.asarray(a.distance),
+            np.asarray(a.gradient_evaluations),
+            np.asarray(a.adversarial),
+        )
     ref_curve, ref_pairs = curves["1"], pairs["1"]
     out["accuracy"] = {d: c[0] for d, c in curves.items()}
     out["curve_identical"] = {d: c == ref_curve for d, c in curves.items()}
     out["pairs_identical"] = {
-        d: bool(np.array_equal(p[0], ref_pairs[0]) and np.array_equal(p[2], ref_pairs[2]))
-        for d, p in pairs.items()}
+        d: bool(np.array_equal(p[0], ref_pairs[0]) and np.array_equal(p[2], ref_pairs[2])) for d, p in pairs.items()
+    }
     out["pairs_max_difference"] = {
         d: float(max(np.max(np.abs(p[1] - ref_pairs[1])), np.max(np.abs(p[3] - ref_pairs[3]))))
-        for d, p in pairs.items()}
+        for d, p in pairs.items()
+    }
 
     # Fewer examples than devices: some shards hold only padding.
-    typed = jax.random.key(5)                               # a typed key travels too
-    tiny = [np.asarray(robust_accuracy(model, x[:2], y[:2], epsilons, pgd, key=typed, devices=d).success).tolist()
-            for d in (1, None)]
+    typed = jax.random.key(5)  # a typed key travels too
+    tiny = [
+        np.asarray(robust_accuracy(model, x[:2], y[:2], epsilons, pgd, key=typed, devices=d).success).tolist()
+        for d in (1, None)
+    ]
     out["fewer_than_devices_identical"] = tiny[0] == tiny[1]
 
     # A ligand ensemble under adaptive proofreading: turn foreign mixtures off.
     cell = AdaptiveProofreading(5, 3, tau_c=3.0)
     k1, k2 = jax.random.split(jax.random.PRNGKey(4))
-    tau = jnp.concatenate([3.5 + 0.1 * jax.random.normal(k1, (13, 6)), jnp.abs(jax.random.normal(k2, (13, 10))) / 3],
-                          axis=1)
+    tau = jnp.concatenate(
+        [3.5 + 0.1 * jax.random.normal(k1, (13, 6)), jnp.abs(jax.random.normal(k2, (13, 10))) / 3], axis=1
+    )
     amount = jnp.concatenate([jnp.ones((13, 6)), jnp.linspace(1, 8, 13)[:, None] * jnp.ones((13, 10))], axis=1)
-    ligands = Ligands(tau, amount)                          # more self ligands down the batch
+    ligands = Ligands(tau, amount)  # more self ligands down the batch
     threat = move_binding_times(2.0, tau_c=3.0)
-    ens = [attack(cell, ligands, method=PGD(steps=30, step_size=0.2), threat=threat, objective=turn_off(cell),
-                  key=key, devices=d) for d in (1, None)]
+    ens = [
+        attack(
+            cell,
+            ligands,
+            method=PGD(steps=30, step_size=0.2),
+            threat=threat,
+            objective=turn_off(cell),
+            key=key,
+            devices=d,
+        )
+        for d in (1, None)
+    ]
     out["ligands_success"] = [np.asarray(e.success).tolist() for e in ens]
-    out["ligands_max_difference"] = float(np.max(np.abs(np.asarray(ens[0].adversarial.tau)
-                                                       - np.asarray(ens[1].adversarial.tau))))
+    out["ligands_max_difference"] = float(
+        np.max(np.abs(np.asarray(ens[0].adversarial.tau) - np.asarray(ens[1].adversarial.tau)))
+    )
 
     lands = [loss_landscape(model, x[:7], y[:7], span=0.2, points=5, key=key, devices=d) for d in (1, None)]
     out["landscape_max_difference"] = float(np.max(np.abs(np.asarray(lands[0].loss) - np.asarray(lands[1].loss))))
     out["landscape_success_identical"] = bool(np.array_equal(lands[0].success, lands[1].success))
-    out["landscape_directions_identical"] = bool(
-        np.array_equal(lands[0].directions[1], lands[1].directions[1]))
+    out["landscape_directions_identical"] = bool(np.array_equal(lands[0].directions[1], lands[1].directions[1]))
     return out
 
 
-SWEEP = {"dataset": "mnist-subset", "n_train": 600, "n_test": 30, "seeds": [0, 1], "widths": [100],
-         "epochs": 2, "train_batch": 50, "pgd": {"steps": 5, "step_size": 0.02}}
+SWEEP = {
+    "dataset": "mnist-subset",
+    "n_train": 600,
+    "n_test": 30,
+    "seeds": [0, 1],
+    "widths": [100],
+    "epochs": 2,
+    "train_batch": 50,
+    "pgd": {"steps": 5, "step_size": 0.02},
+}
 
 
 def sweep(root: str, interrupt_after: int | None) -> dict:
@@ -113,6 +150,7 @@ def sweep(root: str, interrupt_after: int | None) -> dict:
                 raise KeyboardInterrupt
             built.append(spec["model"]["cerebellum"])
             return build()
+
         return shared_stage(self, spec, build_and_count)
 
     Run.shared_stage = counting
@@ -121,15 +159,23 @@ def sweep(root: str, interrupt_after: int | None) -> dict:
     except KeyboardInterrupt:
         return {"interrupted": True, "built": len(built), "writes": len(writes)}
     import jax
-    return {"interrupted": False, "built": len(built), "writes": len(writes),
-            "rows": [row[:-1] for row in record["tables"][0]["rows"]],           # without the seconds
-            "numbers": record.get("numbers"), "process": jax.process_index(), "devices": len(jax.devices())}
+
+    return {
+        "interrupted": False,
+        "built": len(built),
+        "writes": len(writes),
+        "rows": [row[:-1] for row in record["tables"][0]["rows"]],  # without the seconds
+        "numbers": record.get("numbers"),
+        "process": jax.process_index(),
+        "devices": len(jax.devices()),
+    }
 
 
 if __name__ == "__main__":
     mode = sys.argv[1]
     if mode == "engine":
         from adprf import distributed
+
         distributed.initialize_from_environment()
         result = engine()
     else:

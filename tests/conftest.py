@@ -47,8 +47,15 @@ def trained_mlp(mnist_small):
     from adprf.nets import MLP, train_classifier
 
     xtr, ytr, _, _ = mnist_small
-    model, _ = train_classifier(MLP(width=64, depth=1, key=jax.random.PRNGKey(0)), xtr, ytr,
-                                key=jax.random.PRNGKey(1), epochs=5, batch_size=50, progress=False)
+    model, _ = train_classifier(
+        MLP(width=64, depth=1, key=jax.random.PRNGKey(0)),
+        xtr,
+        ytr,
+        key=jax.random.PRNGKey(1),
+        epochs=5,
+        batch_size=50,
+        progress=False,
+    )
     return model
 
 

@@ -39,23 +39,26 @@ class QuadraticSum(AbstractCellModel):
 
 
 def closed_form_fold_change(N, m, t1, l1, t2, l2):
-    return 1 - l2 * t2 ** m / (l1 * t1 ** m + l2 * t2 ** m) * (1 - (t2 / t1) ** (N - m))
+    return 1 - l2 * t2**m / (l1 * t1**m + l2 * t2**m) * (1 - (t2 / t1) ** (N - m))
 
 
 def closed_form_g(N, m, lig, tau, tau_c=TAU_C):
     """g(τ) = τ^(m−1)[N τ^(N−m) S_m − m S_N]/(S_m² τ_c^(N−m)), written so that m = 0 is finite."""
     s_n, s_m = float(lig.moment(N)), float(lig.moment(m))
     adaptive = m * tau ** (m - 1) * s_n if m >= 1 else 0.0
-    return (N * tau ** (N - 1) * s_m - adaptive) / (s_m ** 2 * tau_c ** (N - m))
+    return (N * tau ** (N - 1) * s_m - adaptive) / (s_m**2 * tau_c ** (N - m))
 
 
 def random_ligands(seed, n=20, dtype=jnp.float64):
     key = jax.random.PRNGKey(seed)
-    return Ligands(jax.random.uniform(key, (n,), dtype, 0.1, 4.0),
-                   jax.random.uniform(jax.random.fold_in(key, 1), (n,), dtype, 10.0, 1000.0))
+    return Ligands(
+        jax.random.uniform(key, (n,), dtype, 0.1, 4.0),
+        jax.random.uniform(jax.random.fold_in(key, 1), (n,), dtype, 10.0, 1000.0),
+    )
 
 
 # --- fold change -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("N, m", GRID)
 def test_fold_change_matches_closed_form(N, m):
@@ -81,11 +84,13 @@ def test_fold_change_of_several_agonist_species_and_a_generic_model():
     agonists = Ligands.of([3.5, 4.0, 3.2], [100.0, 50.0, 20.0])
     model = QuadraticSum(theta=1.0)
     s2 = float(agonists.moment(2))
-    np.testing.assert_allclose(fold_change(model, agonists, [0.5, 2.0], 30.0),
-                               (s2 + 30.0 * np.array([0.25, 4.0])) / s2, rtol=1e-6)
+    np.testing.assert_allclose(
+        fold_change(model, agonists, [0.5, 2.0], 30.0), (s2 + 30.0 * np.array([0.25, 4.0])) / s2, rtol=1e-6
+    )
 
 
 # --- decision boundary -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("N, m", GRID)
 def test_closed_form_boundary_puts_the_mixture_on_the_boundary(N, m):
@@ -95,7 +100,8 @@ def test_closed_form_boundary_puts_the_mixture_on_the_boundary(N, m):
         amount2 = decision_boundary(model, tau1, amount1, 0.7)
         assert amount2.shape == tau1.shape and np.all(amount2 > 0)
         outputs = jax.vmap(lambda t, a, b: model(Ligands(jnp.stack([t, jnp.asarray(0.7)]), jnp.stack([a, b]))))(
-            jnp.ravel(tau1), jnp.ravel(amount1), jnp.ravel(amount2))
+            jnp.ravel(tau1), jnp.ravel(amount1), jnp.ravel(amount2)
+        )
         np.testing.assert_allclose(outputs, 1.0, rtol=1e-10)
 
 
@@ -131,10 +137,10 @@ def test_boundary_is_zero_on_the_boundary_and_nan_without_a_crossing():
 def test_numeric_boundary_of_a_generic_model():
     model = QuadraticSum(theta=1000.0)
     tau1, amount1, tau2 = np.array([2.0, 3.0, 5.0]), np.array([100.0, 10.0, 100.0]), np.array([0.5, 1.0, 1.0])
-    found = decision_boundary(model, tau1, amount1, tau2)           # "auto": numeric for this model
-    expected = (1000.0 - amount1 * tau1 ** 2) / tau2 ** 2
+    found = decision_boundary(model, tau1, amount1, tau2)  # "auto": numeric for this model
+    expected = (1000.0 - amount1 * tau1**2) / tau2**2
     np.testing.assert_allclose(found[:2], expected[:2], rtol=1e-4)
-    assert np.isnan(found[2])                                        # already above θ: adding only raises it
+    assert np.isnan(found[2])  # already above θ: adding only raises it
     with pytest.raises(ValueError, match="method='numeric'"):
         decision_boundary(model, 2.0, 100.0, 0.5, method="closed_form")
 
@@ -154,11 +160,13 @@ def test_boundary_validation_names_the_value():
 def test_numeric_boundary_is_jittable():
     model = AdaptiveProofreading(3, 1, tau_c=TAU_C)
     jitted = jax.jit(lambda t1: decision_boundary(model, t1, 100.0, 0.5, method="numeric"))
-    np.testing.assert_allclose(jitted(jnp.asarray([4.0, 5.0])), decision_boundary(model, [4.0, 5.0], 100.0, 0.5),
-                               rtol=2e-4)
+    np.testing.assert_allclose(
+        jitted(jnp.asarray([4.0, 5.0])), decision_boundary(model, [4.0, 5.0], 100.0, 0.5), rtol=2e-4
+    )
 
 
 # --- probe gradient, critical point, inflection point -------------------------------------------
+
 
 @pytest.mark.parametrize("N, m", GRID)
 def test_probe_gradient_matches_closed_form(N, m):
@@ -191,8 +199,9 @@ def test_critical_and_inflection_points_on_the_boundary(N, m):
         np.testing.assert_allclose(result.critical_point, TAU_C * (m / N) ** (1 / (N - m)), rtol=1e-4)
         assert result.label == "critical point" and bool(result.has_critical_point)
     if m > 1:
-        np.testing.assert_allclose(result.inflection_point, TAU_C * (m * (m - 1) / (N * (N - 1))) ** (1 / (N - m)),
-                                   rtol=1e-4)
+        np.testing.assert_allclose(
+            result.inflection_point, TAU_C * (m * (m - 1) / (N * (N - 1))) ** (1 / (N - m)), rtol=1e-4
+        )
     else:
         assert np.isnan(result.inflection_point) and not bool(result.has_inflection_point)
 
@@ -203,16 +212,19 @@ def test_critical_point_of_a_general_distribution(N, m):
     with enable_x64():
         lig = random_ligands(N + 7 * m)
         model = AdaptiveProofreading(N, m, tau_c=TAU_C)
-        tau_star = critical_point(model, lig, upper=10.0, probe_amount=1e-6)     # 10^-10 of the total
+        tau_star = critical_point(model, lig, upper=10.0, probe_amount=1e-6)  # 10^-10 of the total
         s_n, s_m = float(lig.moment(N)), float(lig.moment(m))
         np.testing.assert_allclose(tau_star, (m * s_n / (N * s_m)) ** (1 / (N - m)), rtol=1e-8)
-        np.testing.assert_allclose(closed_form_g(N, m, lig, float(tau_star)), 0.0,
-                                   atol=1e-8 * abs(closed_form_g(N, m, lig, 2 * float(tau_star))))
+        np.testing.assert_allclose(
+            closed_form_g(N, m, lig, float(tau_star)),
+            0.0,
+            atol=1e-8 * abs(closed_form_g(N, m, lig, 2 * float(tau_star))),
+        )
         inflection = inflection_point(model, lig, upper=10.0, probe_amount=1e-6)
         if m == 1:
             assert np.isnan(inflection)
             return
-        h = 1e-4       # central second differences of the closed-form g: an independent second method
+        h = 1e-4  # central second differences of the closed-form g: an independent second method
         tau = np.linspace(0.05, float(tau_star), 20001)
         dg = (closed_form_g(N, m, lig, tau + h) - closed_form_g(N, m, lig, tau - h)) / (2 * h)
         crossing = np.flatnonzero((dg[:-1] < 0) & (dg[1:] >= 0))[0]
@@ -236,7 +248,7 @@ def test_species_mode_finds_the_strongest_antagonist():
         mix = Ligands(jnp.asarray([TAU_C, 1.0]), jnp.asarray([l1, l2]))
         found = critical_point(model, mix, species=1, lower=0.01)
     coefficients = np.zeros(N + 1)
-    coefficients[0], coefficients[m], coefficients[N] = (N - m) * l2, N * l1 * TAU_C ** m, -m * l1 * TAU_C ** N
+    coefficients[0], coefficients[m], coefficients[N] = (N - m) * l2, N * l1 * TAU_C**m, -m * l1 * TAU_C**N
     roots = np.roots(coefficients)
     (expected,) = [r.real for r in roots if abs(r.imag) < 1e-9 and 0 < r.real < TAU_C]
     np.testing.assert_allclose(found, expected, rtol=1e-8)
@@ -268,15 +280,16 @@ def test_critical_point_under_jit_and_for_a_generic_model():
 
 # --- the root finder -----------------------------------------------------------------------------
 
+
 def test_first_crossing_directions_nan_and_resolution():
-    f = lambda x: jnp.sin(x)                                    # roots at π (down) and 2π (up)
+    f = lambda x: jnp.sin(x)  # roots at π (down) and 2π (up)
     np.testing.assert_allclose(first_crossing(f, 1.0, 7.0, direction="down"), np.pi, rtol=1e-6)
     np.testing.assert_allclose(first_crossing(f, 1.0, 7.0, direction="up"), 2 * np.pi, rtol=1e-6)
     np.testing.assert_allclose(first_crossing(f, 1.0, 7.0, direction="any"), np.pi, rtol=1e-6)
     assert np.isnan(first_crossing(f, 0.5, 3.0, direction="up"))
     nan_before = lambda x: jnp.where(x < 2.0, jnp.nan, jnp.sin(x))
     assert np.isnan(first_crossing(nan_before, 1.0, 7.0, direction="down"))
-    creeping = lambda x: 1e-9 * (x - 5.0)                       # a crossing within "rounding"
+    creeping = lambda x: 1e-9 * (x - 5.0)  # a crossing within "rounding"
     assert np.isnan(first_crossing(creeping, 1.0, 7.0, resolution=1e-6))
     np.testing.assert_allclose(first_crossing(creeping, 1.0, 7.0), 5.0, rtol=1e-6)
     with pytest.raises(ValueError, match="direction"):

@@ -8,14 +8,30 @@ import pytest
 from jax import enable_x64
 
 from adprf.attacks import (
-    FGSM, PGD, BIM, CrossEntropy, GradientDescent, Margin, Mask, Minimal, MSEOneHot,
-    NonNegative, ScalarThreshold, ThreatModel, attack, l2, linf, robust_accuracy, unbounded,
+    BIM,
+    FGSM,
+    PGD,
+    CrossEntropy,
+    GradientDescent,
+    Margin,
+    Mask,
+    Minimal,
+    MSEOneHot,
+    NonNegative,
+    ScalarThreshold,
+    ThreatModel,
+    attack,
+    l2,
+    linf,
+    robust_accuracy,
+    unbounded,
 )
 
 KEY = jax.random.PRNGKey(0)
 
 
 # --- linear classifier: closed-form minimal perturbations -----------------------------
+
 
 def _exact(model, s, norm):
     return np.abs(np.asarray(s)) / float(jnp.linalg.norm(model.w, ord=norm))
@@ -39,7 +55,7 @@ def test_minimal_radius_is_exact(linear_problem, threat, norm, method):
     model, x, y, s = linear_problem
     eps_star = _exact(model, s, norm)
     for i in range(6):
-        xi, yi = x[i:i + 1], y[i:i + 1]
+        xi, yi = x[i : i + 1], y[i : i + 1]
         above = attack(model, xi, yi, method=method, threat=threat(eps_star[i] * 1.002, bounds=None), key=KEY)
         below = attack(model, xi, yi, method=method, threat=threat(eps_star[i] * 0.998, bounds=None), key=KEY)
         assert bool(above.success[0]) and not bool(below.success[0])
@@ -48,12 +64,11 @@ def test_minimal_radius_is_exact(linear_problem, threat, norm, method):
 
 def test_minimal_attack_finds_the_l2_distance(linear_problem):
     model, x, y, s = linear_problem
-    result = attack(model, x, y, method=Minimal(steps=300), threat=ThreatModel(None),
-                    objective="margin", key=KEY)
+    result = attack(model, x, y, method=Minimal(steps=300), threat=ThreatModel(None), objective="margin", key=KEY)
     assert bool(result.success.all())
     exact, found = _exact(model, s, 2), np.asarray(result.distance)
-    assert np.all(found >= exact * (1 - 1e-5))          # nothing beats the minimal distance
-    assert np.all(found <= exact + 0.015)               # within ~ the Adam step (0.01) of it
+    assert np.all(found >= exact * (1 - 1e-5))  # nothing beats the minimal distance
+    assert np.all(found <= exact + 0.015)  # within ~ the Adam step (0.01) of it
 
 
 def test_l2_projection_and_zero_radius(linear_problem):
@@ -61,7 +76,7 @@ def test_l2_projection_and_zero_radius(linear_problem):
     ball = l2(0.5, bounds=None)
     far = x[0] + 3.0
     np.testing.assert_allclose(np.linalg.norm(ball.project(far, x[0]) - x[0]), 0.5, rtol=1e-6)
-    np.testing.assert_array_equal(ball.project(x[0] + 0.01, x[0]), x[0] + 0.01)   # inside: unchanged
+    np.testing.assert_array_equal(ball.project(x[0] + 0.01, x[0]), x[0] + 0.01)  # inside: unchanged
     zero = robust_accuracy(model, x, y, [0.0], PGD(steps=3, step_size=0.1), threat="l2", bounds=None, key=KEY)
     assert float(zero.accuracy[0]) == 1.0 and np.all(np.isfinite(np.asarray(zero.accuracy)))
 
@@ -75,6 +90,7 @@ def test_pgd_l2_random_start_stays_in_ball(linear_problem):
 
 # --- a trained network ----------------------------------------------------------------
 
+
 def test_pgd_beats_fgsm_and_accuracy_falls_with_eps(trained_mlp, mnist_small):
     _, _, x, y = mnist_small
     grid = [0.0, 0.05, 0.1, 0.2]
@@ -82,7 +98,7 @@ def test_pgd_beats_fgsm_and_accuracy_falls_with_eps(trained_mlp, mnist_small):
     pgd = robust_accuracy(trained_mlp, x, y, grid, PGD(steps=20, step_size=0.01), key=KEY)
     assert np.all(np.diff(np.asarray(pgd.accuracy)) <= 0)
     assert np.all(np.asarray(pgd.accuracy) <= np.asarray(fgsm.accuracy) + 1e-6)
-    assert float(pgd.accuracy[0]) == float(fgsm.accuracy[0]) > 0.7   # ε = 0: clean accuracy
+    assert float(pgd.accuracy[0]) == float(fgsm.accuracy[0]) > 0.7  # ε = 0: clean accuracy
     assert float(pgd.accuracy[-1]) < 0.1
     # ε = 0 costs one evaluation; clean mistakes then stop at once where already in flight,
     # and are not attacked at all once their ε = 0 result is known (nested balls)
@@ -141,15 +157,18 @@ def test_restarts_only_add_success(trained_mlp, mnist_small):
 
 # --- objectives: finite differences ----------------------------------------------------
 
-@pytest.mark.parametrize("objective", [CrossEntropy(), Margin(), MSEOneHot(), CrossEntropy(targeted=True),
-                                       Margin(targeted=True)])
+
+@pytest.mark.parametrize(
+    "objective", [CrossEntropy(), Margin(), MSEOneHot(), CrossEntropy(targeted=True), Margin(targeted=True)]
+)
 def test_objective_gradients_match_finite_differences(objective):
     with enable_x64():
         z = jnp.asarray(np.random.default_rng(0).normal(size=10))
         g = jax.grad(objective.loss)(z, 3)
         h = 1e-6
-        fd = np.array([(objective.loss(z.at[j].add(h), 3) - objective.loss(z.at[j].add(-h), 3)) / (2 * h)
-                       for j in range(10)])
+        fd = np.array(
+            [(objective.loss(z.at[j].add(h), 3) - objective.loss(z.at[j].add(-h), 3)) / (2 * h) for j in range(10)]
+        )
         np.testing.assert_allclose(np.asarray(g), fd, rtol=1e-6, atol=1e-8)
 
 
@@ -166,12 +185,20 @@ def test_objective_success_criteria():
 
 # --- scalar-threshold descent against the closed-form iteration count -----------------
 
+
 def test_raw_gradient_descent_stops_at_threshold():
     """T(x) = Σx²: x_k = x₀(1 − 2α)^k, so T ≤ 1 after ⌈log(1/T₀) / (2 log(1 − 2α))⌉ steps."""
     x0 = jnp.array([[1.2, 1.6], [0.3, 0.4], [3.0, 4.0]])
     alpha = 0.05
-    res = attack(lambda x: jnp.sum(x ** 2), x0, None, method=GradientDescent(step_size=alpha, steps=10_000),
-                 threat=unbounded(), objective=ScalarThreshold(1.0), key=KEY)
+    res = attack(
+        lambda x: jnp.sum(x**2),
+        x0,
+        None,
+        method=GradientDescent(step_size=alpha, steps=10_000),
+        threat=unbounded(),
+        objective=ScalarThreshold(1.0),
+        key=KEY,
+    )
     t0 = np.sum(np.asarray(x0) ** 2, axis=1)
     steps = np.maximum(np.ceil(np.log(1 / t0) / (2 * np.log(1 - 2 * alpha))), 0)
     np.testing.assert_array_equal(np.asarray(res.gradient_evaluations) - 1, steps)
@@ -182,16 +209,24 @@ def test_mask_and_reset_constraints():
     """Only masked coordinates move; coordinates pushed below 0 are reset to 0.1."""
     x0 = jnp.array([[0.5, 2.0, 0.2]])
     threat = unbounded([NonNegative(reset=0.1), Mask(lambda x: x < 1.0)])
-    res = attack(lambda x: jnp.sum(x), x0, None, method=GradientDescent(step_size=0.3, steps=3),
-                 threat=threat, objective=ScalarThreshold(-10.0), key=KEY)
+    res = attack(
+        lambda x: jnp.sum(x),
+        x0,
+        None,
+        method=GradientDescent(step_size=0.3, steps=3),
+        threat=threat,
+        objective=ScalarThreshold(-10.0),
+        key=KEY,
+    )
     adv = np.asarray(res.adversarial[0])
-    assert adv[1] == 2.0                      # masked out: never moves
+    assert adv[1] == 2.0  # masked out: never moves
     assert not bool(res.success[0])
     # steps of −0.3: 0.5 → 0.2 → 0.1 (reset from −0.1) → 0.1 (reset from −0.2); 0.2 → 0.1 → 0.1
     np.testing.assert_allclose(adv[[0, 2]], [0.1, 0.1], atol=1e-6)
 
 
 # --- straight-through (BPDA) -----------------------------------------------------------
+
 
 class Quantised(eqx.Module):
     """A linear classifier behind a staircase quantiser: zero input gradient everywhere."""
@@ -213,9 +248,16 @@ def test_straight_through_defeats_gradient_masking(linear_problem):
     masked = Quantised(Staircase(), model)
     y_q = jnp.argmax(jax.vmap(masked)(x), 1)
     plain = attack(masked, x, y_q, method=PGD(steps=20, step_size=0.05), threat=linf(0.5, bounds=None), key=KEY)
-    bpda = attack(masked, x, y_q, method=PGD(steps=20, step_size=0.05), threat=linf(0.5, bounds=None), key=KEY,
-                  straight_through="quantise")
-    assert float(plain.success.mean()) < 0.2          # gradients are zero: only random starts
+    bpda = attack(
+        masked,
+        x,
+        y_q,
+        method=PGD(steps=20, step_size=0.05),
+        threat=linf(0.5, bounds=None),
+        key=KEY,
+        straight_through="quantise",
+    )
+    assert float(plain.success.mean()) < 0.2  # gradients are zero: only random starts
     assert float(bpda.success.mean()) > 0.9
     with pytest.raises(ValueError, match="no part named"):
         attack(masked, x, y_q, method=FGSM(), threat=linf(0.1, bounds=None), key=KEY, straight_through="filter")
@@ -223,10 +265,11 @@ def test_straight_through_defeats_gradient_masking(linear_problem):
 
 # --- validation ------------------------------------------------------------------------
 
+
 def test_bad_inputs_raise_clear_errors(linear_problem):
     model, x, y, _ = linear_problem
     with pytest.raises(ValueError, match="box"):
-        attack(model, x, y, method=FGSM(), threat=linf(0.1), key=KEY)          # x in [−1, 1]
+        attack(model, x, y, method=FGSM(), threat=linf(0.1), key=KEY)  # x in [−1, 1]
     with pytest.raises(ValueError, match="targets"):
         attack(model, x, y[:3], method=FGSM(), threat=linf(0.1, bounds=None), key=KEY)
     with pytest.raises(ValueError, match="epsilons"):
@@ -246,7 +289,7 @@ def test_robust_accuracy_never_exceeds_clean_accuracy(mnist_small):
     from adprf.nets import MLP, Filtered, HardThreshold
 
     _, _, x, y = mnist_small
-    model = Filtered(MLP(width=16, depth=1, key=jax.random.PRNGKey(3)), HardThreshold(0.5))   # untrained
+    model = Filtered(MLP(width=16, depth=1, key=jax.random.PRNGKey(3)), HardThreshold(0.5))  # untrained
     clean = float(jnp.mean(jnp.argmax(jax.vmap(model)(x), 1) == y))
     result = robust_accuracy(model, x, y, [0.0, 0.1, 0.3], PGD(steps=5), key=jax.random.PRNGKey(0))
     assert float(result.accuracy[0]) == pytest.approx(clean)

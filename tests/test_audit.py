@@ -34,9 +34,9 @@ def test_plain_model_is_not_flagged(plain_audit, trained_mlp, test_set):
     result = plain_audit
     assert result.verdict == "no masking found" and not result.masking, str(result)
     checks = _by_name(result)
-    assert checks["straight-through"].verdict == "skip"        # nothing declared on a bare MLP
+    assert checks["straight-through"].verdict == "skip"  # nothing declared on a bare MLP
     assert checks["gradients"].verdict == "pass"
-    assert result.curves["unbounded"][0] <= 0.05                # the whole box: ~0 %
+    assert result.curves["unbounded"][0] <= 0.05  # the whole box: ~0 %
     # The reference curve is the PGD-40 robust accuracy, recomputed independently.
     again = robust_accuracy(trained_mlp, *test_set, EPSILONS, PGD(steps=40, step_size=0.01), key=KEY, batch_size=16)
     np.testing.assert_allclose(result.curves["PGD"], np.asarray(again.accuracy), atol=1e-6)
@@ -51,8 +51,7 @@ def test_plain_model_is_not_flagged(plain_audit, trained_mlp, test_set):
 def hard_threshold_model(mnist_small):
     xtr, ytr, _, _ = mnist_small
     model = Filtered(MLP(width=64, depth=1, key=jax.random.PRNGKey(0)), HardThreshold(0.5))
-    model, _ = train_classifier(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=5, batch_size=50,
-                                progress=False)
+    model, _ = train_classifier(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=5, batch_size=50, progress=False)
     return model
 
 
@@ -121,9 +120,18 @@ def test_cell_model_in_tau_space_is_not_flagged():
     amount = jnp.full((20, 30), 120.0)
     ligands = Ligands(tau, amount)
     assert bool(jnp.all(jax.vmap(model)(ligands) > 1))
-    result = audit(model, ligands, None, epsilons=[0.1, 0.3], key=KEY, threat=move_binding_times(0.1),
-                   objective=turn_off(model), pgd=PGD(steps=40), unbounded_epsilon=10.0,
-                   batch_size=16)
+    result = audit(
+        model,
+        ligands,
+        None,
+        epsilons=[0.1, 0.3],
+        key=KEY,
+        threat=move_binding_times(0.1),
+        objective=turn_off(model),
+        pgd=PGD(steps=40),
+        unbounded_epsilon=10.0,
+        batch_size=16,
+    )
     checks = _by_name(result)
     assert checks["unbounded"].verdict == "pass" and result.curves["unbounded"][0] == 0.0
     # T_{N,0} rises with every τ: the sign step is optimal, FGSM and PGD agree.

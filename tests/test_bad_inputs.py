@@ -8,8 +8,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adprf.attacks import (FGSM, PGD, Box, CrossEntropy, Ensemble, GradientDescent, L2Ball, LinfBall, Margin,
-                           Minimal, ScalarThreshold, ThreatModel, attack, audit, linf, l2, robust_accuracy, run_attack)
+from adprf.attacks import (
+    FGSM,
+    PGD,
+    Box,
+    CrossEntropy,
+    Ensemble,
+    GradientDescent,
+    L2Ball,
+    LinfBall,
+    Margin,
+    Minimal,
+    ScalarThreshold,
+    ThreatModel,
+    attack,
+    audit,
+    l2,
+    linf,
+    robust_accuracy,
+    run_attack,
+)
 from adprf.attacks.engine import NonFiniteError
 
 KEY = jax.random.PRNGKey(0)
@@ -41,11 +59,12 @@ def problem():
     k1, k2, k3 = jax.random.split(KEY, 3)
     model = Linear(jax.random.normal(k1, (CLASSES, 6)), jax.random.normal(k2, (CLASSES,)))
     x = jax.random.uniform(k3, (12, 6))
-    y = jnp.argmax(jax.vmap(model)(x), axis=1)          # every clean example correct
+    y = jnp.argmax(jax.vmap(model)(x), axis=1)  # every clean example correct
     return model, x, y
 
 
 # --- labels --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bad", [CLASSES, -1])
 def test_labels_out_of_range_are_refused(problem, bad):
@@ -100,36 +119,43 @@ def test_classification_objective_on_a_scalar_output(problem):
 
 # --- methods and threats ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: PGD(step_size=-0.02), "PGD: step_size must be a finite number > 0, got -0.02"),
-    (lambda: PGD(step_size=float("nan")), "PGD: step_size must be a finite number > 0, got nan"),
-    (lambda: PGD(step_size=float("inf")), "step_size must be a finite number > 0, got inf"),
-    (lambda: PGD(step_size=0.0), "step_size must be a finite number > 0, got 0.0"),
-    (lambda: GradientDescent(-0.2), "GradientDescent: step_size must be a finite number > 0"),
-    (lambda: Minimal(c=float("nan")), "Minimal: c must be a finite number > 0"),
-    (lambda: Minimal(confidence=-1.0), "Minimal: confidence must be a finite number ≥ 0"),
-    (lambda: Minimal(optimizer="adam"), "optimizer must be an optax.GradientTransformation"),
-    (lambda: PGD(steps=0), "steps must be an integer ≥ 1"),
-    (lambda: PGD(restarts=2.5), "restarts must be an integer ≥ 1"),
-])
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: PGD(step_size=-0.02), "PGD: step_size must be a finite number > 0, got -0.02"),
+        (lambda: PGD(step_size=float("nan")), "PGD: step_size must be a finite number > 0, got nan"),
+        (lambda: PGD(step_size=float("inf")), "step_size must be a finite number > 0, got inf"),
+        (lambda: PGD(step_size=0.0), "step_size must be a finite number > 0, got 0.0"),
+        (lambda: GradientDescent(-0.2), "GradientDescent: step_size must be a finite number > 0"),
+        (lambda: Minimal(c=float("nan")), "Minimal: c must be a finite number > 0"),
+        (lambda: Minimal(confidence=-1.0), "Minimal: confidence must be a finite number ≥ 0"),
+        (lambda: Minimal(optimizer="adam"), "optimizer must be an optax.GradientTransformation"),
+        (lambda: PGD(steps=0), "steps must be an integer ≥ 1"),
+        (lambda: PGD(restarts=2.5), "restarts must be an integer ≥ 1"),
+    ],
+)
 def test_method_constants(make, words):
     with pytest.raises((ValueError, TypeError), match=words.replace("(", r"\(").replace(")", r"\)")):
         make()
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: linf(-0.1), "linf needs a radius ε ≥ 0"),
-    (lambda: linf(float("nan")), "linf needs a radius ε ≥ 0"),
-    (lambda: l2(-1.0), "l2 needs a radius ε ≥ 0"),
-    (lambda: l2([0.1, 0.2]), "a single number"),
-    (lambda: LinfBall(jnp.asarray(-0.3)), "LinfBall needs a radius ε ≥ 0"),
-    (lambda: L2Ball(float("nan")), "L2Ball needs a radius ε ≥ 0"),
-    (lambda: Box(1.0, 0.0), "Box needs lower < upper"),
-    (lambda: Box(0.0, float("nan")), "Box needs lower < upper"),
-    (lambda: ThreatModel(0.3), "ball must be an AbstractBall"),
-    (lambda: ThreatModel(LinfBall(0.1), ["clip"]), "constraints must be AbstractConstraints"),
-    (lambda: ScalarThreshold(threshold=float("nan")), "one finite threshold"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: linf(-0.1), "linf needs a radius ε ≥ 0"),
+        (lambda: linf(float("nan")), "linf needs a radius ε ≥ 0"),
+        (lambda: l2(-1.0), "l2 needs a radius ε ≥ 0"),
+        (lambda: l2([0.1, 0.2]), "a single number"),
+        (lambda: LinfBall(jnp.asarray(-0.3)), "LinfBall needs a radius ε ≥ 0"),
+        (lambda: L2Ball(float("nan")), "L2Ball needs a radius ε ≥ 0"),
+        (lambda: Box(1.0, 0.0), "Box needs lower < upper"),
+        (lambda: Box(0.0, float("nan")), "Box needs lower < upper"),
+        (lambda: ThreatModel(0.3), "ball must be an AbstractBall"),
+        (lambda: ThreatModel(LinfBall(0.1), ["clip"]), "constraints must be AbstractConstraints"),
+        (lambda: ScalarThreshold(threshold=float("nan")), "one finite threshold"),
+    ],
+)
 def test_threat_and_objective_values(make, words):
     with pytest.raises((ValueError, TypeError), match=words):
         make()
@@ -138,7 +164,7 @@ def test_threat_and_objective_values(make, words):
 def test_infinite_radius_is_allowed(problem):
     model, x, y = problem
     r = robust_accuracy(model, x, y, [0.0, np.inf], PGD(steps=20, step_size=0.5), key=KEY)
-    assert float(r.accuracy[1]) == 0.0     # the whole box: every linear classifier can be flipped here
+    assert float(r.accuracy[1]) == 0.0  # the whole box: every linear classifier can be flipped here
 
 
 def test_negative_step_no_longer_overstates_robustness(problem):
@@ -150,7 +176,9 @@ def test_negative_step_no_longer_overstates_robustness(problem):
 
 def test_bounds_beside_a_threat_model(problem):
     model, x, y = problem
-    with pytest.raises(ValueError, match=r"bounds=\(0.0, 2.0\) was passed with a ThreatModel whose box is \(0.0, 1.0\)"):
+    with pytest.raises(
+        ValueError, match=r"bounds=\(0.0, 2.0\) was passed with a ThreatModel whose box is \(0.0, 1.0\)"
+    ):
         robust_accuracy(model, x, y, [0.1], FGSM(), threat=linf(0.0), bounds=(0.0, 2.0), key=KEY)
     with pytest.raises(ValueError, match="whose box is None"):
         robust_accuracy(model, x, y, [0.1], FGSM(), threat=linf(0.0, bounds=None), bounds=(0.0, 1.0), key=KEY)
@@ -173,10 +201,11 @@ def test_bad_epsilons_and_policies(problem):
 
 # --- non-finite model outputs ----------------------------------------------------------------------
 
+
 def test_nan_outputs_are_never_a_robustness_number(problem):
     """Before: a model whose outputs are NaN was reported partly robust (argmax of NaN is class 0)."""
     model, x, y = problem
-    broken = NaNWhere(model, above=-1.0)                 # NaN everywhere
+    broken = NaNWhere(model, above=-1.0)  # NaN everywhere
     with pytest.raises(NonFiniteError, match=r"24 of 24 \(ε, example\) pairs met a NaN or infinite"):
         robust_accuracy(broken, x, y, [0.0, 0.1], FGSM(), key=KEY)
     with pytest.raises(NonFiniteError, match="nonfinite='report'"):
@@ -188,12 +217,12 @@ def test_nan_outputs_are_never_a_robustness_number(problem):
 
 def test_partial_nan_is_left_out_and_counted(problem):
     model, x, y = problem
-    broken = NaNWhere(model, above=0.6)                  # NaN for the examples whose first pixel > 0.6
+    broken = NaNWhere(model, above=0.6)  # NaN for the examples whose first pixel > 0.6
     bad = np.asarray(x[:, 0] > 0.6)
     assert 0 < bad.sum() < len(bad)
     r = robust_accuracy(broken, x, y, [0.0], FGSM(), key=KEY, nonfinite="report")
     np.testing.assert_array_equal(np.asarray(r.failed[0]), bad)
-    assert float(r.accuracy[0]) == 1.0                  # the others are all correct, and only they count
+    assert float(r.accuracy[0]) == 1.0  # the others are all correct, and only they count
     assert r.as_dict()["failed"] == [int(bad.sum())]
     result = attack(broken, x, y, method=FGSM(), threat=linf(0.0), key=KEY, nonfinite="report")
     np.testing.assert_array_equal(np.asarray(result.nonfinite), bad)
@@ -206,26 +235,36 @@ def test_nan_met_during_the_attack_is_flagged(problem):
     x = x.at[:, 0].set(0.85)
     broken = NaNWhere(model, above=0.9)
     with pytest.raises(NonFiniteError):
-        robust_accuracy(broken, x, y, [0.2], PGD(steps=5, step_size=0.1, random_start=False), key=KEY,
-                        objective=Margin())
-    clean = robust_accuracy(broken, x, y, [0.0], FGSM(), key=KEY)   # at ε = 0 nothing moves: finite
+        robust_accuracy(
+            broken, x, y, [0.2], PGD(steps=5, step_size=0.1, random_start=False), key=KEY, objective=Margin()
+        )
+    clean = robust_accuracy(broken, x, y, [0.0], FGSM(), key=KEY)  # at ε = 0 nothing moves: finite
     assert float(clean.accuracy[0]) == 1.0
 
 
 def test_nan_scalar_output_under_a_threshold_objective():
     """A scalar model that is NaN (e.g. a cell model on a set with no ligand amount under tracing)
     never 'turns off'."""
+
     def cell(z):
-        return jnp.sum(z) / jnp.sum(z * 0.0)            # 0/0 or x/0 for every input
+        return jnp.sum(z) / jnp.sum(z * 0.0)  # 0/0 or x/0 for every input
+
     x = jnp.ones((3, 4))
     with pytest.raises(NonFiniteError, match="3 of 3"):
-        attack(cell, x, None, method=GradientDescent(0.1, steps=5), threat=linf(1.0, bounds=None),
-               objective=ScalarThreshold(1.0), key=KEY)
+        attack(
+            cell,
+            x,
+            None,
+            method=GradientDescent(0.1, steps=5),
+            threat=linf(1.0, bounds=None),
+            objective=ScalarThreshold(1.0),
+            key=KEY,
+        )
 
 
 def test_ensemble_member_with_nan_outputs(problem):
     model, x, y = problem
-    members = Ensemble.of([model, Linear(model.weight, model.bias * jnp.nan)])   # the second: NaN logits
+    members = Ensemble.of([model, Linear(model.weight, model.bias * jnp.nan)])  # the second: NaN logits
     with pytest.raises(NonFiniteError):
         robust_accuracy(members, x, y, [0.0], FGSM(), key=KEY)
     r = robust_accuracy(members, x, y, [0.0], FGSM(), key=KEY, nonfinite="report")
@@ -234,8 +273,7 @@ def test_ensemble_member_with_nan_outputs(problem):
 
 def test_audit_reports_nan_as_a_failed_solver_check(problem):
     model, x, y = problem
-    result = audit(NaNWhere(model, above=0.95), x, y, epsilons=[0.2], key=KEY,
-                   pgd=PGD(steps=5, step_size=0.1))
+    result = audit(NaNWhere(model, above=0.95), x, y, epsilons=[0.2], key=KEY, pgd=PGD(steps=5, step_size=0.1))
     solver = {c.name: c for c in result.checks}["solver"]
     assert solver.verdict == "fail" and result.masking
     assert "NaN or infinite" in solver.reason or "non-finite outputs" in solver.reason

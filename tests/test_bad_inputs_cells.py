@@ -9,7 +9,14 @@ import pytest
 from jax import enable_x64
 
 from adprf.analysis import decision_boundary, first_crossing, fold_change
-from adprf.cells import AdaptiveProofreading, KinaseFeedback, KineticProofreading, SHP1Feedback, steady_state, time_course
+from adprf.cells import (
+    AdaptiveProofreading,
+    KinaseFeedback,
+    KineticProofreading,
+    SHP1Feedback,
+    steady_state,
+    time_course,
+)
 from adprf.ligands import Ligands
 
 GRID = [(n, m) for n in range(1, 6) for m in range(n)]
@@ -18,21 +25,23 @@ GRID = [(n, m) for n in range(1, 6) for m in range(n)]
 def reference_T(tau, amount, N, m, tau_c):
     """T_{N,m} in float64 NumPy, straight from its definition S_N / S_m / τ_c^(N−m)."""
     tau, amount = np.asarray(tau, np.float64), np.asarray(amount, np.float64)
-    return np.sum(amount * tau ** N) / np.sum(amount * tau ** m) / tau_c ** (N - m)
+    return np.sum(amount * tau**N) / np.sum(amount * tau**m) / tau_c ** (N - m)
 
 
 def closed_form_boundary(N, m, tau_c, tau1, amount1, tau2):
     """L2* = −L1 (τ1^N − τ1^m τ_c^(N−m)) / (τ2^N − τ2^m τ_c^(N−m)) (Rademaker et al. 2019), float64."""
-    return -amount1 * (tau1 ** N - tau1 ** m * tau_c ** (N - m)) / (tau2 ** N - tau2 ** m * tau_c ** (N - m))
+    return -amount1 * (tau1**N - tau1**m * tau_c ** (N - m)) / (tau2**N - tau2**m * tau_c ** (N - m))
 
 
 # --- T_{N,m}: no NaN for valid input -------------------------------------------------------------
 
+
 def test_no_positive_amount_is_refused_when_concrete():
     model = AdaptiveProofreading(4, 2)
     for ligands in (Ligands.of([1.0, 3.5], [0.0, 0.0]), Ligands(jnp.zeros(0), jnp.zeros(0))):
-        with pytest.raises(ValueError, match="(no ligand has a positive amount|no ligands).*add at least one ligand "
-                                             "with L > 0"):
+        with pytest.raises(
+            ValueError, match="(no ligand has a positive amount|no ligands).*add at least one ligand with L > 0"
+        ):
             model(ligands)
     with pytest.raises(ValueError, match="no ligand has a positive amount"):
         model.gradient(Ligands.of([1.0, 3.5], [0.0, 0.0]))
@@ -62,11 +71,14 @@ def test_huge_binding_time_matches_float64_reference(N, m):
 
 
 @pytest.mark.parametrize("N, m", GRID)
-@pytest.mark.parametrize("tau, amount", [
-    ([1e-30, 1e6, 2.0], [1.0, 1.0, 5.0]),              # huge and tiny binding times together
-    ([1e-20, 4e4, 1e-3, 7.0], [3.0, 1e-5, 1e4, 1.0]),    # … and amounts over nine decades
-    ([1.0, 2.0, 0.5], [1e38, 2e38, 3e38]),             # Σ L beyond float32
-])
+@pytest.mark.parametrize(
+    "tau, amount",
+    [
+        ([1e-30, 1e6, 2.0], [1.0, 1.0, 5.0]),  # huge and tiny binding times together
+        ([1e-20, 4e4, 1e-3, 7.0], [3.0, 1e-5, 1e4, 1.0]),  # … and amounts over nine decades
+        ([1.0, 2.0, 0.5], [1e38, 2e38, 3e38]),  # Σ L beyond float32
+    ],
+)
 def test_mixed_magnitudes_match_float64_reference(N, m, tau, amount):
     got = float(AdaptiveProofreading(N, m, tau_c=3.0)(Ligands.of(tau, amount)))
     np.testing.assert_allclose(got, reference_T(tau, amount, N, m, 3.0), rtol=2e-5)
@@ -116,7 +128,7 @@ def test_gradients_are_exact_at_every_scale(N, m, scale):
         rng = np.random.default_rng(10 * N + m)
         tau = scale * rng.uniform(0.2, 4.5, 12)
         amount = rng.uniform(0.5, 3.0, 12)
-        amount[3] = 0.0                                         # an absent ligand: ∂T/∂L still counts
+        amount[3] = 0.0  # an absent ligand: ∂T/∂L still counts
         model = AdaptiveProofreading(N, m, tau_c=3.0 * scale)
         ligands = Ligands.of(tau, amount)
         auto = jax.jit(jax.grad(model))(ligands)
@@ -126,14 +138,16 @@ def test_gradients_are_exact_at_every_scale(N, m, scale):
         top = int(np.argmax(np.where(amount > 0, tau, 0)))
         for j in (top, 0, 3):
             h = 1e-6 * tau[j]
-            fd = (reference_T(np.where(np.arange(12) == j, tau + h, tau), amount, N, m, 3.0 * scale)
-                  - reference_T(np.where(np.arange(12) == j, tau - h, tau), amount, N, m, 3.0 * scale)) / (2 * h)
+            fd = (
+                reference_T(np.where(np.arange(12) == j, tau + h, tau), amount, N, m, 3.0 * scale)
+                - reference_T(np.where(np.arange(12) == j, tau - h, tau), amount, N, m, 3.0 * scale)
+            ) / (2 * h)
             np.testing.assert_allclose(auto.tau[j], fd, rtol=1e-6, atol=1e-12 / scale)
             # ∂T/∂L_j = (τ_j^N S_m − τ_j^m S_N) / (S_m² τ_c^(N−m)), in float64 NumPy, in units of
             # `scale` (T depends on τ/τ_c only; 1e40^5 · S_m would overflow float64)
             t = tau / scale
-            s_n, s_m = np.sum(amount * t ** N), np.sum(amount * t ** m)
-            d_amount = (t[j] ** N * s_m - t[j] ** m * s_n) / (s_m ** 2 * 3.0 ** (N - m))
+            s_n, s_m = np.sum(amount * t**N), np.sum(amount * t**m)
+            d_amount = (t[j] ** N * s_m - t[j] ** m * s_n) / (s_m**2 * 3.0 ** (N - m))
             np.testing.assert_allclose(auto.amount[j], d_amount, rtol=1e-9, atol=1e-15)
 
 
@@ -146,79 +160,105 @@ def test_second_derivative_is_exact(N, m):
         tau, amount = rng.uniform(0.2, 4.5, 8), rng.uniform(0.5, 3.0, 8)
         model = AdaptiveProofreading(N, m, tau_c=3.0)
         for j in (int(np.argmax(tau)), 2):
+
             def along(t, j=j):
                 return model(Ligands(jnp.asarray(tau).at[j].set(t), jnp.asarray(amount)))
+
             second = jax.grad(jax.grad(along))(tau[j])
             h = 1e-5
-            fd = (model.gradient(Ligands.of(np.where(np.arange(8) == j, tau + h, tau), amount))[j]
-                  - model.gradient(Ligands.of(np.where(np.arange(8) == j, tau - h, tau), amount))[j]) / (2 * h)
+            fd = (
+                model.gradient(Ligands.of(np.where(np.arange(8) == j, tau + h, tau), amount))[j]
+                - model.gradient(Ligands.of(np.where(np.arange(8) == j, tau - h, tau), amount))[j]
+            ) / (2 * h)
             np.testing.assert_allclose(second, fd, rtol=1e-6)
 
 
 # --- model parameters ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: AdaptiveProofreading(4, 2, tau_c=np.inf), r"AdaptiveProofreading: tau_c .* finite and > 0, got tau_c=inf"),
-    (lambda: AdaptiveProofreading(4, 2, tau_c=np.nan), r"tau_c .* finite and > 0, got tau_c=nan"),
-    (lambda: AdaptiveProofreading(4, 2, tau_c=0.0), r"tau_c .* > 0, got tau_c=0.0"),
-    (lambda: AdaptiveProofreading(4, 2, tau_c=-3.0), r"tau_c .* > 0, got tau_c=-3.0"),
-    (lambda: AdaptiveProofreading(4.5, 2), r"N must be an integer, got N=4.5"),
-    (lambda: AdaptiveProofreading(0, 0), r"needs integers 1 ≤ N, got N=0"),
-    (lambda: AdaptiveProofreading(4, -1), r"0 ≤ m < N, got m=-1, N=4"),
-    (lambda: AdaptiveProofreading(4, 4), r"0 ≤ m < N, got m=4, N=4"),
-    (lambda: KineticProofreading(phi=np.inf), r"KineticProofreading: phi \(the phosphorylation rate φ\) must be finite"),
-    (lambda: KineticProofreading(kappa=0.0), r"kappa .* must be finite and > 0, got kappa=0.0"),
-    (lambda: KineticProofreading(receptors=np.nan), r"receptors .* got receptors=nan"),
-    (lambda: KineticProofreading(threshold=-1.0), r"threshold .* > 0, got threshold=-1.0"),
-    (lambda: KineticProofreading(N=0), r"1 ≤ N, got N=0"),
-    (lambda: KineticProofreading(solver="euler"), r"unknown solver 'euler': use one of"),
-    (lambda: SHP1Feedback(gamma=-1e-6), r"gamma .* must be finite and ≥ 0 \(0 turns the SHP-1 feedback off\)"),
-    (lambda: SHP1Feedback(b=0.0), r"SHP1Feedback: b .* > 0, got b=0.0"),
-    (lambda: SHP1Feedback(N=3, m=4), r"0 ≤ m ≤ N, got m=4, N=3"),
-    (lambda: SHP1Feedback(C_star=np.inf), r"C_star .* got C_star=inf"),
-    (lambda: KinaseFeedback(2, 1, delta=np.inf), r"KinaseFeedback: delta .* got delta=inf"),
-    (lambda: KinaseFeedback(2, 1, tau_c=np.nan), r"tau_c .* got tau_c=nan"),
-    (lambda: KinaseFeedback(2, 2), r"0 ≤ m < N, got m=2, N=2"),
-    (lambda: KinaseFeedback(40, 0, phi=1e-10), r"the threshold .* is 0.0 .* finite and > 0"),
-])
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (
+            lambda: AdaptiveProofreading(4, 2, tau_c=np.inf),
+            r"AdaptiveProofreading: tau_c .* finite and > 0, got tau_c=inf",
+        ),
+        (lambda: AdaptiveProofreading(4, 2, tau_c=np.nan), r"tau_c .* finite and > 0, got tau_c=nan"),
+        (lambda: AdaptiveProofreading(4, 2, tau_c=0.0), r"tau_c .* > 0, got tau_c=0.0"),
+        (lambda: AdaptiveProofreading(4, 2, tau_c=-3.0), r"tau_c .* > 0, got tau_c=-3.0"),
+        (lambda: AdaptiveProofreading(4.5, 2), r"N must be an integer, got N=4.5"),
+        (lambda: AdaptiveProofreading(0, 0), r"needs integers 1 ≤ N, got N=0"),
+        (lambda: AdaptiveProofreading(4, -1), r"0 ≤ m < N, got m=-1, N=4"),
+        (lambda: AdaptiveProofreading(4, 4), r"0 ≤ m < N, got m=4, N=4"),
+        (
+            lambda: KineticProofreading(phi=np.inf),
+            r"KineticProofreading: phi \(the phosphorylation rate φ\) must be finite",
+        ),
+        (lambda: KineticProofreading(kappa=0.0), r"kappa .* must be finite and > 0, got kappa=0.0"),
+        (lambda: KineticProofreading(receptors=np.nan), r"receptors .* got receptors=nan"),
+        (lambda: KineticProofreading(threshold=-1.0), r"threshold .* > 0, got threshold=-1.0"),
+        (lambda: KineticProofreading(N=0), r"1 ≤ N, got N=0"),
+        (lambda: KineticProofreading(solver="euler"), r"unknown solver 'euler': use one of"),
+        (lambda: SHP1Feedback(gamma=-1e-6), r"gamma .* must be finite and ≥ 0 \(0 turns the SHP-1 feedback off\)"),
+        (lambda: SHP1Feedback(b=0.0), r"SHP1Feedback: b .* > 0, got b=0.0"),
+        (lambda: SHP1Feedback(N=3, m=4), r"0 ≤ m ≤ N, got m=4, N=3"),
+        (lambda: SHP1Feedback(C_star=np.inf), r"C_star .* got C_star=inf"),
+        (lambda: KinaseFeedback(2, 1, delta=np.inf), r"KinaseFeedback: delta .* got delta=inf"),
+        (lambda: KinaseFeedback(2, 1, tau_c=np.nan), r"tau_c .* got tau_c=nan"),
+        (lambda: KinaseFeedback(2, 2), r"0 ≤ m < N, got m=2, N=2"),
+        (lambda: KinaseFeedback(40, 0, phi=1e-10), r"the threshold .* is 0.0 .* finite and > 0"),
+    ],
+)
 def test_bad_parameters_are_refused_by_name(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: AdaptiveProofreading(True, 0), r"N must be an integer, got N=True"),
-    (lambda: AdaptiveProofreading("4", 2), r"N must be an integer, got N='4'"),
-    (lambda: AdaptiveProofreading(4, 2, tau_c="3"), r"tau_c .* must be a real number"),
-    (lambda: KineticProofreading(ligand_excess="no"), r"ligand_excess must be True or False, got ligand_excess='no'"),
-    (lambda: SHP1Feedback(phi=True), r"phi .* must be a real number, got phi=True"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: AdaptiveProofreading(True, 0), r"N must be an integer, got N=True"),
+        (lambda: AdaptiveProofreading("4", 2), r"N must be an integer, got N='4'"),
+        (lambda: AdaptiveProofreading(4, 2, tau_c="3"), r"tau_c .* must be a real number"),
+        (
+            lambda: KineticProofreading(ligand_excess="no"),
+            r"ligand_excess must be True or False, got ligand_excess='no'",
+        ),
+        (lambda: SHP1Feedback(phi=True), r"phi .* must be a real number, got phi=True"),
+    ],
+)
 def test_parameters_of_the_wrong_type_are_refused_by_name(make, match):
     with pytest.raises(TypeError, match=match):
         make()
 
 
 def test_numpy_integers_are_integers():
-    for model, plain in [(AdaptiveProofreading(np.int64(4), np.int32(2)), AdaptiveProofreading(4, 2)),
-                         (KineticProofreading(N=np.int64(3)), KineticProofreading(N=3)),
-                         (SHP1Feedback(N=np.int16(4), m=np.uint8(2)), SHP1Feedback(N=4, m=2)),
-                         (KinaseFeedback(np.int64(2), np.int64(1)), KinaseFeedback(2, 1)),
-                         (AdaptiveProofreading(4.0, 2.0), AdaptiveProofreading(4, 2))]:
+    for model, plain in [
+        (AdaptiveProofreading(np.int64(4), np.int32(2)), AdaptiveProofreading(4, 2)),
+        (KineticProofreading(N=np.int64(3)), KineticProofreading(N=3)),
+        (SHP1Feedback(N=np.int16(4), m=np.uint8(2)), SHP1Feedback(N=4, m=2)),
+        (KinaseFeedback(np.int64(2), np.int64(1)), KinaseFeedback(2, 1)),
+        (AdaptiveProofreading(4.0, 2.0), AdaptiveProofreading(4, 2)),
+    ]:
         assert type(model.N) is int and type(getattr(model, "m", 0)) is int
-        assert jax.tree.structure(model) == jax.tree.structure(plain)      # one compilation for both
+        assert jax.tree.structure(model) == jax.tree.structure(plain)  # one compilation for both
     ligands = Ligands.of([3.5, 1.0], [1.0, 2.0])
     assert float(AdaptiveProofreading(np.int64(4), np.int64(2))(ligands)) == float(AdaptiveProofreading(4, 2)(ligands))
 
 
 # --- Ligands -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("tau, amount, match", [
-    ([1.0, -0.5], [1.0, 1.0], r"binding time τ must be finite and ≥ 0; ligand 1 has -0.5"),
-    ([1.0, np.nan], [1.0, 1.0], r"binding time τ must be finite and ≥ 0; ligand 1 has nan"),
-    ([1.0, 2.0], [np.inf, 1.0], r"amount L must be finite and ≥ 0; ligand 0 has inf"),
-    ([1.0, 2.0], [1.0, -3.0], r"amount L must be finite and ≥ 0; ligand 1 has -3.0 .*pass finite"),
-    ([1.0, 2.0], [1.0, 2.0, 3.0], r"binding times have shape \(2,\) but amounts \(3,\)"),
-])
+
+@pytest.mark.parametrize(
+    "tau, amount, match",
+    [
+        ([1.0, -0.5], [1.0, 1.0], r"binding time τ must be finite and ≥ 0; ligand 1 has -0.5"),
+        ([1.0, np.nan], [1.0, 1.0], r"binding time τ must be finite and ≥ 0; ligand 1 has nan"),
+        ([1.0, 2.0], [np.inf, 1.0], r"amount L must be finite and ≥ 0; ligand 0 has inf"),
+        ([1.0, 2.0], [1.0, -3.0], r"amount L must be finite and ≥ 0; ligand 1 has -3.0 .*pass finite"),
+        ([1.0, 2.0], [1.0, 2.0, 3.0], r"binding times have shape \(2,\) but amounts \(3,\)"),
+    ],
+)
 def test_bare_ligands_are_checked_like_ligands_of(tau, amount, match):
     for dtype in (np.float32, np.float64):
         with pytest.raises(ValueError, match=match):
@@ -232,13 +272,13 @@ def test_bare_ligands_are_checked_like_ligands_of(tau, amount, match):
 
 def test_ligand_checks_skip_tracers_masks_and_rebuilt_trees():
     negative = jnp.asarray([-1.0, 2.0])
-    np.testing.assert_array_equal(jax.jit(lambda t: Ligands(t, t).tau)(negative), negative)     # traced
+    np.testing.assert_array_equal(jax.jit(lambda t: Ligands(t, t).tau)(negative), negative)  # traced
     np.testing.assert_array_equal(jax.vmap(lambda t: Ligands(t, t).amount)(negative), negative)
-    masks = Ligands(jnp.asarray([True, False]), jnp.asarray([False, False]))                     # booleans
+    masks = Ligands(jnp.asarray([True, False]), jnp.asarray([False, False]))  # booleans
     assert masks.tau.dtype == bool
     model = AdaptiveProofreading(4, 2)
     ligands = Ligands.of([3.5, 1.0, 0.4], [1.0, 2.0, 3.0])
-    grads = jax.grad(model)(ligands)            # equinox's unflatten does not run __check_init__
+    grads = jax.grad(model)(ligands)  # equinox's unflatten does not run __check_init__
     assert isinstance(grads, Ligands) and np.any(np.asarray(grads.tau) < 0)
     flipped = jax.tree.map(jnp.negative, ligands)
     assert float(flipped.tau[0]) == -3.5
@@ -266,7 +306,7 @@ def test_ode_models_refuse_what_they_cannot_read(model):
         with pytest.raises(ValueError, match="no ligand has a positive amount"):
             model(Ligands.of([1.0, 4.0], [0.0, 0.0]))
         with pytest.raises(ValueError, match=r"needs binding times τ > 0 .*ligand 0 has τ = 0.0: drop ligands"):
-            model(Ligands.of([0.0, 4.0], [0.0, 1e3]))        # was NaN, reported as a solver failure
+            model(Ligands.of([0.0, 4.0], [0.0, 1e3]))  # was NaN, reported as a solver failure
         with pytest.raises(ValueError, match=r"reads one ligand distribution \(1-D\), got ligands of shape \(2, 2\)"):
             model(Ligands.of(np.full((2, 2), 4.0), 1e3))
         with pytest.raises(ValueError, match="no ligands"):
@@ -279,12 +319,14 @@ def test_steady_state_options_are_checked():
     model, ligands = KineticProofreading(), None
     with enable_x64():
         ligands = Ligands.of([4.0], [1e3])
-        for options, match in [({"rtol": -1e-10}, r"steady_state: rtol .* > 0, got rtol=-1e-10"),
-                               ({"atol": np.nan}, r"steady_state: atol .* got atol=nan"),
-                               ({"max_steps": 0}, r"steady_state needs integers 1 ≤ max_steps, got max_steps=0"),
-                               ({"integration_tolerances": (1e-6,)}, r"integration_tolerances must be a pair"),
-                               ({"integration_tolerances": (1e-6, 0.0)}, r"integration_tolerances\[1\] .* > 0"),
-                               ({"method": "euler"}, r"unknown steady-state method 'euler'")]:
+        for options, match in [
+            ({"rtol": -1e-10}, r"steady_state: rtol .* > 0, got rtol=-1e-10"),
+            ({"atol": np.nan}, r"steady_state: atol .* got atol=nan"),
+            ({"max_steps": 0}, r"steady_state needs integers 1 ≤ max_steps, got max_steps=0"),
+            ({"integration_tolerances": (1e-6,)}, r"integration_tolerances must be a pair"),
+            ({"integration_tolerances": (1e-6, 0.0)}, r"integration_tolerances\[1\] .* > 0"),
+            ({"method": "euler"}, r"unknown steady-state method 'euler'"),
+        ]:
             with pytest.raises(ValueError, match=match):
                 steady_state(model, ligands, **options)
         with pytest.raises(ValueError, match="finite values ≥ 0"):
@@ -295,14 +337,18 @@ def test_steady_state_options_are_checked():
 
 # --- decision boundary and fold change ------------------------------------------------------------
 
-@pytest.mark.parametrize("N, m, tau_c, tau1, amount1, tau2, expected", [
-    (1, 0, 4.0, 6.0, 500.0, 3.0, 1000.0),      # the reported case: T_{1,0}, L2* = 1000 on a grid point
-    (1, 0, 4.0, 6.0, 0.5, 3.0, 1.0),
-    (2, 1, 3.0, 4.0, 500.0, 1.0, 1000.0),
-    (2, 1, 3.0, 4.0, 5e-4, 1.0, 1e-3),
-    (3, 1, 2.0, 4.0, 62500.0, 1.0, 1e6),
-    (3, 1, 2.0, 4.0, 6.25e7, 1.0, 1e9),
-])
+
+@pytest.mark.parametrize(
+    "N, m, tau_c, tau1, amount1, tau2, expected",
+    [
+        (1, 0, 4.0, 6.0, 500.0, 3.0, 1000.0),  # the reported case: T_{1,0}, L2* = 1000 on a grid point
+        (1, 0, 4.0, 6.0, 0.5, 3.0, 1.0),
+        (2, 1, 3.0, 4.0, 500.0, 1.0, 1000.0),
+        (2, 1, 3.0, 4.0, 5e-4, 1.0, 1e-3),
+        (3, 1, 2.0, 4.0, 62500.0, 1.0, 1e6),
+        (3, 1, 2.0, 4.0, 6.25e7, 1.0, 1e9),
+    ],
+)
 def test_numeric_boundary_finds_a_root_on_a_grid_point(N, m, tau_c, tau1, amount1, tau2, expected):
     """L2* = 10^(3k) lies on the default log grid (1e-6 … 1e15, 512 points): it was NaN."""
     assert closed_form_boundary(N, m, tau_c, tau1, amount1, tau2) == expected
@@ -310,8 +356,9 @@ def test_numeric_boundary_finds_a_root_on_a_grid_point(N, m, tau_c, tau1, amount
     np.testing.assert_allclose(decision_boundary(model, tau1, amount1, tau2, method="numeric"), expected, rtol=1e-5)
     if expected == 1000.0:
         with enable_x64():
-            np.testing.assert_allclose(decision_boundary(model, tau1, amount1, tau2, method="numeric"), expected,
-                                       rtol=1e-12)
+            np.testing.assert_allclose(
+                decision_boundary(model, tau1, amount1, tau2, method="numeric"), expected, rtol=1e-12
+            )
 
 
 @pytest.mark.parametrize("N, m", [(1, 0), (3, 1), (5, 2)])
@@ -324,22 +371,22 @@ def test_numeric_boundary_matches_closed_form_on_random_cases(N, m):
 
 
 def test_first_crossing_on_and_between_grid_points():
-    grid = np.linspace(0.0, 4.0, 5)                      # 2.0 is a first-grid point
+    grid = np.linspace(0.0, 4.0, 5)  # 2.0 is a first-grid point
     for direction, fn in [("up", lambda x: x - 2.0), ("down", lambda x: 2.0 - x), ("any", lambda x: x - 2.0)]:
         assert float(first_crossing(fn, grid[0], grid[-1], grid_size=5, direction=direction, resolution=1e-6)) == 2.0
     # a plateau of exact zeros narrower than the first grid's spacing: zeros first appear on a finer grid
     plateau = lambda x: jnp.where(x < 1.30, x - 1.30, jnp.where(x > 1.31, x - 1.31, 0.0))
     root = float(first_crossing(plateau, 0.0, 4.0, grid_size=5))
-    assert 1.30 <= root <= 1.30 + 4.0 / 4 ** 3
+    assert 1.30 <= root <= 1.30 + 4.0 / 4**3
     # a touch of 0 is no change of sign
-    assert np.isnan(first_crossing(lambda x: -(x - 2.0) ** 2, 0.0, 4.0, grid_size=5))
+    assert np.isnan(first_crossing(lambda x: -((x - 2.0) ** 2), 0.0, 4.0, grid_size=5))
 
 
 def test_boundary_without_agonists_is_refused():
     model = AdaptiveProofreading(2, 1)
     with pytest.raises(ValueError, match=r"amount1 \(agonist amount\) must be finite and > 0; entry 0 is 0.0"):
         decision_boundary(model, 4.0, 0.0, 1.0)
-    assert np.isnan(jax.jit(lambda a: decision_boundary(model, 4.0, a, 4.0))(0.0))    # was 0: "on the boundary"
+    assert np.isnan(jax.jit(lambda a: decision_boundary(model, 4.0, a, 4.0))(0.0))  # was 0: "on the boundary"
     with pytest.raises(ValueError, match=r"grid_size must be an integer ≥ 3"):
         decision_boundary(model, 4.0, 1.0, 1.0, method="numeric", grid_size=512.0)
     with pytest.raises(ValueError, match=r"amount_range must be \(smallest, largest\)"):

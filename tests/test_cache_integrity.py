@@ -56,8 +56,9 @@ def toy():
         value = r.stage("evaluate", evaluate)
         return {"summary": f"toy on {test.source}", "numbers": {**value, "n_test": len(test)}}
 
-    register(Experiment("toy-cache", "Toy cache", {"quick": {"dataset": "mnist-subset"},
-                                                   "paper": {"dataset": "mnist"}}, run))
+    register(
+        Experiment("toy-cache", "Toy cache", {"quick": {"dataset": "mnist-subset"}, "paper": {"dataset": "mnist"}}, run)
+    )
     yield state
     REGISTRY.pop("toy-cache")
 
@@ -75,6 +76,7 @@ def _caught(action):
 
 # --- damaged files ----------------------------------------------------------------------
 
+
 def test_truncated_result_is_moved_aside_and_recomputed(tmp_path, toy):
     first = run_experiment("toy-cache", "quick", root=tmp_path)
     result = _folder(tmp_path, first) / "result.json"
@@ -83,7 +85,7 @@ def test_truncated_result_is_moved_aside_and_recomputed(tmp_path, toy):
     assert not again["_loaded"] and again["numbers"] == first["numbers"]
     assert len(messages) == 1 and str(result) in messages[0] and "unreadable" in messages[0]
     assert list(result.parent.glob("result.json.corrupt-*"))
-    assert toy["stage_calls"] == 1            # its stages were intact: reused
+    assert toy["stage_calls"] == 1  # its stages were intact: reused
     assert run_experiment("toy-cache", "quick", root=tmp_path)["_loaded"]
 
 
@@ -101,7 +103,7 @@ def test_stage_altered_in_place_is_detected(tmp_path, toy):
     first = run_experiment("toy-cache", "quick", root=tmp_path)
     stage = _folder(tmp_path, first) / "evaluate.json"
     record = json.loads(stage.read_text())
-    record["value"]["weight_sum"] = 123.0     # valid JSON, plausible number: only its digest can tell
+    record["value"]["weight_sum"] = 123.0  # valid JSON, plausible number: only its digest can tell
     stage.write_text(json.dumps(record))
     (_folder(tmp_path, first) / "result.json").unlink()
     again, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
@@ -113,7 +115,7 @@ def test_model_overwritten_in_place_same_size_is_retrained(tmp_path, toy):
     first = run_experiment("toy-cache", "quick", root=tmp_path)
     model = _folder(tmp_path, first) / "lin.eqx"
     data = bytearray(model.read_bytes())
-    data[-5] ^= 0xFF                          # same size, one weight changed
+    data[-5] ^= 0xFF  # same size, one weight changed
     model.write_bytes(bytes(data))
     (_folder(tmp_path, first) / "result.json").unlink()
     again, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
@@ -127,7 +129,7 @@ def test_stage_from_a_model_that_changed_is_recomputed(tmp_path, toy):
     folder = _folder(tmp_path, first)
     (folder / "lin.eqx").write_bytes(b"garbage")
     (folder / "result.json").unlink()
-    toy["seed"] = 7                            # the retrained model differs (as on a GPU)
+    toy["seed"] = 7  # the retrained model differs (as on a GPU)
     again, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
     assert toy["trained"] == 2 and toy["stage_calls"] == 2
     assert again["numbers"]["weight_sum"] == pytest.approx(float(np.sum(_linear(7).weight)))
@@ -154,6 +156,7 @@ def test_check_json_names_each_problem(tmp_path):
 
 # --- data provenance ----------------------------------------------------------------------
 
+
 def _write_small_mnist(folder, n_train=30, n_test=12):
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -179,7 +182,7 @@ def test_paper_preset_without_its_data_is_skipped_then_computed_on_the_real_data
     real = run_experiment("toy-cache", "paper", root=results)
     assert not real["_loaded"] and real["numbers"]["n_test"] == 12 and real["hash"] != fallback["hash"]
     assert set(real["data"]) == {"mnist"} and real["data"]["mnist"]["sizes"] == {"train": 30, "test": 12}
-    assert toy["shared_trained"] == 2          # the shared model is keyed by its data too
+    assert toy["shared_trained"] == 2  # the shared model is keyed by its data too
     # One byte of the data changes: a new run, never the old numbers
     labels = data / "mnist" / "t10k-labels-idx1-ubyte"
     raw = bytearray(labels.read_bytes())
@@ -198,6 +201,7 @@ def test_cli_run_skipped_for_lack_of_data_exits_1(tmp_path, monkeypatch, toy, ca
 
 
 # --- --force ------------------------------------------------------------------------------
+
 
 def test_force_recomputes_own_stages_and_models_but_not_shared_ones(tmp_path, toy):
     run_experiment("toy-cache", "quick", root=tmp_path)
@@ -221,6 +225,7 @@ def test_cli_force_flags(tmp_path, toy, capsys):
 
 
 # --- writes ---------------------------------------------------------------------------------
+
 
 def test_unwritable_out_is_refused_before_any_computation(tmp_path, toy, capsys):
     blocker = tmp_path / "a-file"
@@ -266,18 +271,20 @@ def test_sigkill_during_a_model_write_leaves_nothing_behind(tmp_path):
     """A writer killed mid-write leaves its temporary file; the next run in that folder removes it
     and the target was never in place half-written."""
     folder = tmp_path / "run"
-    script = (f"import time, equinox as eqx, jax\n"
-              f"from pathlib import Path\n"
-              f"import adprf.results as results\n"
-              f"def slow(f):\n"
-              f"    f.write(b'partial'); f.flush(); print('writing', flush=True); time.sleep(60)\n"
-              f"results.atomic_write(Path({str(folder / 'model.eqx')!r}), slow, mode='wb')\n")
+    script = (
+        f"import time, equinox as eqx, jax\n"
+        f"from pathlib import Path\n"
+        f"import adprf.results as results\n"
+        f"def slow(f):\n"
+        f"    f.write(b'partial'); f.flush(); print('writing', flush=True); time.sleep(60)\n"
+        f"results.atomic_write(Path({str(folder / 'model.eqx')!r}), slow, mode='wb')\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
     proc.kill()
     proc.wait()
     assert not (folder / "model.eqx").exists() and len(list(folder.glob(".*.tmp"))) == 1
-    Run("exp", "quick", {}, tmp_path)   # a run opening another folder leaves it alone ...
+    Run("exp", "quick", {}, tmp_path)  # a run opening another folder leaves it alone ...
     assert len(list(folder.glob(".*.tmp"))) == 1
     assert len(clean_temporaries(folder)) == 1 and not list(folder.iterdir())
 
@@ -286,8 +293,8 @@ def test_write_model_round_trip(tmp_path):
     model = _linear(3)
     value = write_model(tmp_path / "m.eqx", model)
     line = (tmp_path / "m.eqx.sha256").read_text()
-    assert line.split() == [value, "m.eqx"]     # `sha256sum -c` format
-    loaded = eqx.tree_deserialise_leaves(tmp_path / "m.eqx", _linear(0))   # still a plain equinox file
+    assert line.split() == [value, "m.eqx"]  # `sha256sum -c` format
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "m.eqx", _linear(0))  # still a plain equinox file
     np.testing.assert_array_equal(loaded.weight, model.weight)
 
 

@@ -19,14 +19,18 @@ GRID = [(n, m) for n in range(1, 6) for m in range(n)]
 def test_gradient_matches_closed_form(N, m):
     with enable_x64():
         key = jax.random.PRNGKey(N * 10 + m)
-        lig = Ligands(jax.random.uniform(key, (50,), jnp.float64, 0.05, 5.0),
-                      jax.random.uniform(jax.random.fold_in(key, 1), (50,), jnp.float64, 0.5, 2.0))
+        lig = Ligands(
+            jax.random.uniform(key, (50,), jnp.float64, 0.05, 5.0),
+            jax.random.uniform(jax.random.fold_in(key, 1), (50,), jnp.float64, 0.5, 2.0),
+        )
         model = AdaptiveProofreading(N, m, tau_c=3.0)
         auto = jax.grad(model)(lig).tau
         np.testing.assert_allclose(auto, model.gradient(lig), rtol=1e-10)
         h = 1e-6
-        fd = (model(Ligands(lig.tau.at[7].add(h), lig.amount)) - model(Ligands(lig.tau.at[7].add(-h), lig.amount))) / (2 * h)
-        np.testing.assert_allclose(auto[7], fd, rtol=1e-5)   # central differences, h = 1e-6
+        fd = (model(Ligands(lig.tau.at[7].add(h), lig.amount)) - model(Ligands(lig.tau.at[7].add(-h), lig.amount))) / (
+            2 * h
+        )
+        np.testing.assert_allclose(auto[7], fd, rtol=1e-5)  # central differences, h = 1e-6
 
 
 @pytest.mark.parametrize("N, m", GRID)
@@ -45,7 +49,7 @@ def test_fold_change_closed_form(N, m):
     for t2 in [0.1, 1.0, 2.5]:
         mix = Ligands.of([t1, t2], [l1, l2])
         fc = model(mix) / model(Ligands.of([t1], [l1]))
-        expected = 1 - l2 * t2 ** m / (l1 * t1 ** m + l2 * t2 ** m) * (1 - (t2 / t1) ** (N - m))
+        expected = 1 - l2 * t2**m / (l1 * t1**m + l2 * t2**m) * (1 - (t2 / t1) ** (N - m))
         np.testing.assert_allclose(fc, expected, rtol=1e-5)
 
 
@@ -65,11 +69,11 @@ def _numpy_v1_descent(tau, amount, N, m, tau_c=3.0, rate=0.2, max_iter=100_000):
     tau = tau.astype(np.float64).copy()
     movable = tau < tau_c
     for it in range(max_iter):
-        s_n, s_m = np.sum(amount * tau ** N), np.sum(amount * tau ** m)
+        s_n, s_m = np.sum(amount * tau**N), np.sum(amount * tau**m)
         if s_n / s_m / tau_c ** (N - m) <= 1:
             return tau, it
         adaptive = m * tau ** (m - 1) * s_n if m >= 1 else 0.0
-        grad = amount * (N * tau ** (N - 1) * s_m - adaptive) / (s_m ** 2 * tau_c ** (N - m))
+        grad = amount * (N * tau ** (N - 1) * s_m - adaptive) / (s_m**2 * tau_c ** (N - m))
         tau = np.where(movable, tau - rate * grad, tau)
         tau = np.where(tau < 0, 0.1, tau)
     return tau, max_iter
@@ -80,10 +84,17 @@ def test_v1_descent_through_the_engine_matches_numpy(N, m):
     """Raw gradient descent on τ (only τ < τ_c moves, τ < 0 reset to 0.1) until T ≤ 1."""
     lig = v1_mixture(jax.random.PRNGKey(0), n=400)
     model = AdaptiveProofreading(N, m, tau_c=3.0)
-    threat = v1_descent(tau_c=3.0)          # only τ < τ_c moves, amounts fixed, τ < 0 → 0.1
+    threat = v1_descent(tau_c=3.0)  # only τ < τ_c moves, amounts fixed, τ < 0 → 0.1
     batch = jax.tree.map(lambda a: a[None], lig)
-    res = attack(model, batch, None, method=GradientDescent(step_size=0.2, steps=100_000), threat=threat,
-                 objective=ScalarThreshold(1.0), key=jax.random.PRNGKey(0))
+    res = attack(
+        model,
+        batch,
+        None,
+        method=GradientDescent(step_size=0.2, steps=100_000),
+        threat=threat,
+        objective=ScalarThreshold(1.0),
+        key=jax.random.PRNGKey(0),
+    )
     tau_np, iterations = _numpy_v1_descent(np.asarray(lig.tau), np.asarray(lig.amount), N, m)
     assert bool(res.success[0])
     assert int(res.gradient_evaluations[0]) - 1 == iterations

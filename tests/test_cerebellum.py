@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adprf.attacks import PGD, linf, robust_accuracy
+from adprf.attacks import PGD, robust_accuracy
 from adprf.cerebellum import LTD, Cerebellum, DenseGranule, SparseGranule, delta_rule, rmsprop, train_cerebellum
 from adprf.cerebellum.train import mse_loss
 
@@ -36,7 +36,7 @@ def test_sparse_draws():
     full = SparseGranule(10, 5, 10, replace=False, key=KEY)  # k = d: every row a permutation
     assert all(sorted(r) == list(range(10)) for r in np.asarray(full.indices).tolist())
     assert abs(float(jnp.std(SparseGranule(784, 50000, 4, key=KEY).weights)) - 0.5) < 0.01
-    assert abs(float(jnp.std(DenseGranule(784, 2000, key=KEY).weight)) - 784 ** -0.5) < 0.001
+    assert abs(float(jnp.std(DenseGranule(784, 2000, key=KEY).weight)) - 784**-0.5) < 0.001
 
 
 def test_bad_sizes_are_named():
@@ -88,7 +88,8 @@ def test_delta_rule_is_the_mse_gradient():
     mu = 0.01 * jax.vmap(model.granule)(xb).mean(0)
     np.testing.assert_allclose(np.asarray(updated.ltd.mean), np.asarray(mu), rtol=1e-5)
     auto = jax.grad(lambda w: mse_loss(jax.vmap(eqx.tree_at(lambda m: m.purkinje.weight, updated, w))(xb), yb))(
-        model.purkinje.weight)
+        model.purkinje.weight
+    )
     np.testing.assert_allclose(np.asarray(gradient), np.asarray(auto), rtol=1e-4, atol=1e-7)
     assert np.isclose(float(loss), float(mse_loss(jax.vmap(updated)(xb), yb)), rtol=1e-5)
 
@@ -113,13 +114,13 @@ def _numpy_training(model, x, y, key, batch_size, lr):
     w = np.asarray(model.purkinje.weight, np.float64)
     mu, v = np.zeros(j.shape[1]), np.zeros_like(w)
     for start in range(0, (x.shape[0] // batch_size) * batch_size, batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         h = np.maximum(np.asarray(x[idx], np.float64).reshape(len(idx), -1) @ j, 0)
         mu = 0.99 * mu + 0.01 * h.mean(0)
         z = h - mu
         e = z @ w - np.eye(w.shape[1])[np.asarray(y[idx])]
         g = z.T @ e * 2 / e.size
-        v = 0.99 * v + 0.01 * g ** 2
+        v = 0.99 * v + 0.01 * g**2
         w = w - lr * g / (np.sqrt(v) + 1e-8)
     return w, mu
 
@@ -130,8 +131,9 @@ def test_training_epoch_equals_numpy_delta_rule(batch_size):
     x = jax.random.uniform(jax.random.PRNGKey(5), (42, 4, 4))
     y = jax.random.randint(jax.random.PRNGKey(6), (42,), 0, 10)
     key = jax.random.PRNGKey(7)
-    trained, history = train_cerebellum(model, x, y, key=key, epochs=1, batch_size=batch_size,
-                                        select="last", progress=False)
+    trained, history = train_cerebellum(
+        model, x, y, key=key, epochs=1, batch_size=batch_size, select="last", progress=False
+    )
     w, mu = _numpy_training(model, x, y, key, batch_size, 0.5 / 25)
     np.testing.assert_allclose(np.asarray(trained.ltd.mean), mu, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np.asarray(trained.purkinje.weight), w, rtol=2e-3, atol=2e-4)
@@ -147,8 +149,9 @@ def test_training_on_mnist_and_best_epoch(mnist_small):
     accuracy = float(jnp.mean(jnp.argmax(jax.vmap(trained)(xte), -1) == yte))
     assert accuracy == pytest.approx(history["eval_accuracy"][best], abs=1e-6)
     assert accuracy > 0.8
-    backprop, _ = train_cerebellum(model, xtr, ytr, key=KEY, epochs=1, rule="backprop", select="last",
-                                   learning_rate=1e-3, progress=False)
+    backprop, _ = train_cerebellum(
+        model, xtr, ytr, key=KEY, epochs=1, rule="backprop", select="last", learning_rate=1e-3, progress=False
+    )
     assert not np.allclose(backprop.granule.weight, model.granule.weight)  # granule learns too
     with pytest.raises(ValueError, match="eval_data"):
         train_cerebellum(model, xtr, ytr, key=KEY)
@@ -176,14 +179,15 @@ def test_attacks_sparse_equals_dense_and_gradient_matches_fd(mnist_small):
     dense = eqx.tree_at(lambda m: m.granule, sparse, _Masked(sparse.granule.as_dense(), 784, 500))
     x, y = xte[:32], yte[:32]
     np.testing.assert_allclose(np.asarray(jax.vmap(sparse)(x)), np.asarray(jax.vmap(dense)(x)), atol=1e-5)
-    loss = lambda img: jnp.sum(sparse(img) ** 2)  # noqa: E731
+    loss = lambda img: jnp.sum(sparse(img) ** 2)
     point = 0.8 * x[0] + 0.1  # no black pixels: no granule cell sits exactly at its ReLU kink
     g = jax.grad(loss)(point)
     direction = jax.random.normal(KEY, point.shape)
     fd = (loss(point + 1e-4 * direction) - loss(point - 1e-4 * direction)) / 2e-4  # no kink crossed
     assert float(jnp.sum(g * direction)) == pytest.approx(float(fd), rel=1e-2)
-    runs = [robust_accuracy(m, x, y, [0.0, 0.05], PGD(10, 0.01), objective="mse", key=KEY).accuracy
-            for m in (sparse, dense)]
+    runs = [
+        robust_accuracy(m, x, y, [0.0, 0.05], PGD(10, 0.01), objective="mse", key=KEY).accuracy for m in (sparse, dense)
+    ]
     np.testing.assert_allclose(np.asarray(runs[0]), np.asarray(runs[1]), atol=1 / 32 + 1e-6)
 
 
@@ -198,14 +202,20 @@ def test_sparse_methods_values_and_gradients(method):
     dense = granule.as_dense()
     x = jax.random.uniform(jax.random.PRNGKey(11), (3, 30))
     probe = jax.random.normal(jax.random.PRNGKey(12), (3, 40))
-    f = lambda g, xs: jnp.sum(probe * jax.vmap(g.drive)(xs))  # noqa: E731
-    ref = lambda w, xs: jnp.sum(probe * (xs @ w))  # noqa: E731
+    f = lambda g, xs: jnp.sum(probe * jax.vmap(g.drive)(xs))
+    ref = lambda w, xs: jnp.sum(probe * (xs @ w))
     np.testing.assert_allclose(np.asarray(jax.vmap(granule.drive)(x)), np.asarray(x @ dense), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(jax.grad(f, argnums=1)(granule, x)),
-                               np.asarray(jax.grad(ref, argnums=1)(dense, x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(jax.grad(f, argnums=1)(granule, x)),
+        np.asarray(jax.grad(ref, argnums=1)(dense, x)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # the weights' gradient (backprop rule): chain rule through the dense matrix
     dw = jax.grad(lambda w: f(eqx.tree_at(lambda g: g.weights, granule, w), x))(granule.weights)
     dj = np.asarray(jax.grad(ref)(dense, x))
     expected = dj[np.asarray(granule.indices), np.arange(40)[:, None]]
     np.testing.assert_allclose(np.asarray(dw), expected, rtol=1e-5, atol=1e-6)
-    assert SparseGranule(784, 10, 4, key=KEY).method == "gather" and SparseGranule(784, 10, 49, key=KEY).method == "dense"
+    assert (
+        SparseGranule(784, 10, 4, key=KEY).method == "gather" and SparseGranule(784, 10, 49, key=KEY).method == "dense"
+    )

@@ -46,15 +46,15 @@ def test_engine_reaches_the_linear_optimum():
     readout = ResponseAt(CerebellarDynamics(model, tau, tau_p, dt=dt, rtol=1e-7, atol=1e-8), index)
     x = jax.random.uniform(jax.random.PRNGKey(1), (5, bins, d))
     grad = linear_gradient(model, tau, tau_p, dt, bins, index)
-    assert np.all(grad[index + 1:] == 0) and np.all(grad[: index + 1] != 0)
+    assert np.all(grad[index + 1 :] == 0) and np.all(grad[: index + 1] != 0)
     optimum = np.clip(np.asarray(x, np.float64) - eps * np.sign(grad), 0.0, 1.0)
     clean_value = np.sum(grad * np.asarray(x, np.float64), axis=(1, 2))
     best_value = np.sum(grad * optimum, axis=(1, 2))
     evaluate = eqx.filter_jit(lambda s: jax.vmap(readout)(s))
-    np.testing.assert_allclose(evaluate(x), clean_value, rtol=1e-5, atol=1e-6)   # the linear model is right
+    np.testing.assert_allclose(evaluate(x), clean_value, rtol=1e-5, atol=1e-6)  # the linear model is right
 
-    never = ScalarThreshold(-10.0, "below")      # unreachable: every method runs all its steps
-    assert np.all(best_value > -10.0)            # (a float32 loss near -1e6 would round the iterates' ranking)
+    never = ScalarThreshold(-10.0, "below")  # unreachable: every method runs all its steps
+    assert np.all(best_value > -10.0)  # (a float32 loss near -1e6 would round the iterates' ranking)
     fgsm = attack(readout, x, method=FGSM(), threat=linf(eps), objective=never, key=jax.random.PRNGKey(2))
     np.testing.assert_allclose(fgsm.adversarial, optimum, atol=1e-6)
     pgd = attack(readout, x, method=PGD(steps=30), threat=linf(eps), objective=never, key=jax.random.PRNGKey(3))
@@ -79,21 +79,30 @@ def conditioned():
 
 def test_conditioned_response_is_timed_to_the_us(conditioned):
     task, trained, test = conditioned
-    trajectory = eqx.filter_jit(lambda s: jax.vmap(trained)(s))(test)[..., 0]        # (trials, T)
+    trajectory = eqx.filter_jit(lambda s: jax.vmap(trained)(s))(test)[..., 0]  # (trials, T)
     assert trajectory.shape == (6, task.bins)
     peak = np.asarray(task.times())[np.argmax(np.asarray(trajectory), axis=1)]
     assert np.all(np.abs(peak - task.isi) <= task.dt)
     cr = np.asarray(trajectory[:, task.us_bin])
     assert np.all(cr > task.threshold) and np.all(np.abs(cr - 1.0) < 0.25)
-    assert np.all(np.abs(np.asarray(trajectory[:, 0])) < 0.2)                          # no CR at CS onset
+    assert np.all(np.abs(np.asarray(trajectory[:, 0])) < 0.2)  # no CR at CS onset
     np.testing.assert_allclose(eqx.filter_jit(lambda s: jax.vmap(task.response(trained))(s))(test), cr, rtol=1e-6)
 
 
 def test_attack_suppresses_the_cr_monotonically(conditioned):
     task, trained, test = conditioned
     epsilons = [0.0, 0.02, 0.05, 0.2]
-    result = run_attack(task.response(trained), test, None, epsilons, threat=linf(0.0), key=jax.random.PRNGKey(4),
-                        method=PGD(steps=10, stop_at_success=False), objective=task.objective(), batch_size=16)
+    result = run_attack(
+        task.response(trained),
+        test,
+        None,
+        epsilons,
+        threat=linf(0.0),
+        key=jax.random.PRNGKey(4),
+        method=PGD(steps=10, stop_at_success=False),
+        objective=task.objective(),
+        batch_size=16,
+    )
     cr = np.asarray(eqx.filter_jit(lambda s: jax.vmap(jax.vmap(task.response(trained)))(s))(result.adversarial))
     mean = cr.mean(axis=1)
     assert np.all(np.diff(mean) < 0), mean

@@ -40,9 +40,16 @@ def exact_trajectory(drive, tau_g, tau_p, weight, mean, dt):
 
 def _model(connectivity, ltd, *, inputs=30, width=40, outputs=3, seed=0):
     k_model, k_mean = jax.random.split(jax.random.PRNGKey(seed))
-    model = Cerebellum(inputs, width, connectivity=connectivity, k=4 if connectivity == "sparse" else None,
-                       ltd=ltd, outputs=outputs, key=k_model)
-    if ltd:   # a non-trivial running mean, as after training
+    model = Cerebellum(
+        inputs,
+        width,
+        connectivity=connectivity,
+        k=4 if connectivity == "sparse" else None,
+        ltd=ltd,
+        outputs=outputs,
+        key=k_model,
+    )
+    if ltd:  # a non-trivial running mean, as after training
         model = eqx.tree_at(lambda m: m.ltd.mean, model, 0.3 * jax.random.uniform(k_mean, (width,)))
     return model
 
@@ -54,11 +61,11 @@ def test_steady_state_is_the_static_model(connectivity, ltd):
     tau = spread_time_constants(model.width, 2.0, 20.0)
     # one bin of constant input, 40 slowest time constants long: e^{-40} is far below float32
     dynamics = CerebellarDynamics(model, tau, 5.0, dt=800.0, rtol=1e-6, atol=1e-7)
-    x = jax.random.uniform(jax.random.PRNGKey(1), (8, 5, 6))        # 8 images of 5 × 6 = 30 inputs
+    x = jax.random.uniform(jax.random.PRNGKey(1), (8, 5, 6))  # 8 images of 5 × 6 = 30 inputs
     ode = eqx.filter_jit(lambda x: jax.vmap(lambda xi: dynamics(xi[None])[-1])(x))(x)
     static = jax.vmap(model)(x)
     np.testing.assert_allclose(ode, static, rtol=1e-5, atol=1e-5)
-    assert float(jnp.max(jnp.abs(static))) > 0.1                     # not a trivially small output
+    assert float(jnp.max(jnp.abs(static))) > 0.1  # not a trivially small output
 
 
 def test_step_response_of_one_pair_is_two_exponentials():
@@ -67,8 +74,11 @@ def test_step_response_of_one_pair_is_two_exponentials():
     ŷ(t) = w [a (1 − (τ_g e^{−t/τ_g} − τ_p e^{−t/τ_p}) / (τ_g − τ_p)) − μ]."""
     a, w, mu, tau_g, tau_p, dt = 0.7, -1.3, 0.2, 30.0, 8.0, 5.0
     model = _model("dense", True, inputs=1, width=1, outputs=1)
-    model = eqx.tree_at(lambda m: (m.granule.weight, m.purkinje.weight, m.ltd.mean), model,
-                        (jnp.full((1, 1), a), jnp.full((1, 1), w), jnp.full((1,), mu)))
+    model = eqx.tree_at(
+        lambda m: (m.granule.weight, m.purkinje.weight, m.ltd.mean),
+        model,
+        (jnp.full((1, 1), a), jnp.full((1, 1), w), jnp.full((1,), mu)),
+    )
     dynamics = CerebellarDynamics(model, tau_g, tau_p, dt=dt, rtol=1e-7, atol=1e-8)
     trajectory = eqx.filter_jit(dynamics.solve)(jnp.ones((40, 1)))
     t = np.arange(1, 41) * dt
@@ -100,19 +110,19 @@ def test_basis_times_weights_is_the_output():
     dynamics = CerebellarDynamics(model, spread_time_constants(model.width, 2.0, 50.0), 5.0, dt=10.0)
     stimulus = jax.random.uniform(jax.random.PRNGKey(3), (9, 30))
     basis, output = eqx.filter_jit(lambda s: (dynamics.basis(s), dynamics(s)))(stimulus)
-    np.testing.assert_allclose(basis @ model.purkinje.weight, output,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(basis @ model.purkinje.weight, output, rtol=1e-4, atol=1e-5)
 
 
 def test_stimulus_gradient_matches_finite_differences():
     with jax.enable_x64(True):
         model = _model("dense", True)
-        dynamics = CerebellarDynamics(model, spread_time_constants(model.width, 2.0, 40.0), 5.0, dt=8.0,
-                                      rtol=1e-10, atol=1e-12)
+        dynamics = CerebellarDynamics(
+            model, spread_time_constants(model.width, 2.0, 40.0), 5.0, dt=8.0, rtol=1e-10, atol=1e-12
+        )
         readout = eqx.filter_jit(ResponseAt(dynamics, 4, output=1))
         stimulus = jax.random.uniform(jax.random.PRNGKey(4), (7, 30), jnp.float64)
         grad = eqx.filter_jit(jax.grad(readout))(stimulus)
-        assert np.all(np.asarray(grad[5:]) == 0.0)      # causal: bins after the read-out do not count
+        assert np.all(np.asarray(grad[5:]) == 0.0)  # causal: bins after the read-out do not count
         h = 1e-5
         for seed in range(3):
             v = jax.random.normal(jax.random.PRNGKey(10 + seed), stimulus.shape, jnp.float64)
@@ -129,11 +139,12 @@ def test_failures_are_loud():
     assert np.all(np.isnan(trajectory.purkinje))
     with pytest.raises(Exception, match="max_steps"):
         jax.block_until_ready(eqx.filter_jit(dynamics)(stimulus))
-    with pytest.raises(Exception, match="max_steps"):    # under vmap and value_and_grad, as the engine calls it
+    with pytest.raises(Exception, match="max_steps"):  # under vmap and value_and_grad, as the engine calls it
         evaluate = eqx.filter_jit(lambda s: jax.vmap(jax.value_and_grad(ResponseAt(dynamics, 1)))(s))
         jax.block_until_ready(evaluate(stimulus[None]))
     nan = eqx.filter_jit(lambda s: CerebellarDynamics(model, 1.0, 1.0, dt=1.0).solve(s, throw=False))(
-        stimulus.at[0, 0].set(jnp.nan))
+        stimulus.at[0, 0].set(jnp.nan)
+    )
     assert int(nan.result) in (SOLVER_FAILED, NONFINITE) and np.all(np.isnan(nan.purkinje))
 
 
@@ -155,6 +166,6 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="must hold the granule layer's 30 inputs"):
         dynamics(jnp.ones((3, 20)))
     with pytest.raises(ValueError, match=r"x\[None\]"):
-        dynamics(jnp.ones((5, 6)))               # one 5 × 6 image without its time axis
+        dynamics(jnp.ones((5, 6)))  # one 5 × 6 image without its time axis
     with pytest.raises(ValueError, match="reads bin 5"):
         ResponseAt(dynamics, 5)(jnp.ones((3, 30)))

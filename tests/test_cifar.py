@@ -63,7 +63,9 @@ def make_batches(seed: int = 0) -> dict[str, tuple[np.ndarray, list[int]]]:
 
 
 def batch_blob(pixels, labels) -> bytes:
-    return py2_pickle({b"batch_label": b"a batch", b"labels": labels, b"data": pixels, b"filenames": [b"x.png"] * len(labels)})
+    return py2_pickle(
+        {b"batch_label": b"a batch", b"labels": labels, b"data": pixels, b"filenames": [b"x.png"] * len(labels)}
+    )
 
 
 def standard_blobs(seed: int = 0) -> dict[str, bytes]:
@@ -122,9 +124,13 @@ def mirror(tmp_path) -> tuple[Path, str]:
 
 def test_test_pickles_look_like_the_real_batches():
     blob = batch_blob(*make_batches()["test_batch"])
-    opcodes = {op.name: arg for op, arg, _ in pickletools.genops(blob) if op.name in ("GLOBAL", "SHORT_BINSTRING", "PROTO")}
+    opcodes = {
+        op.name: arg for op, arg, _ in pickletools.genops(blob) if op.name in ("GLOBAL", "SHORT_BINSTRING", "PROTO")
+    }
     assert opcodes["PROTO"] == 2
-    assert "numpy.core.multiarray _reconstruct" in [arg for op, arg, _ in pickletools.genops(blob) if op.name == "GLOBAL"]
+    assert "numpy.core.multiarray _reconstruct" in [
+        arg for op, arg, _ in pickletools.genops(blob) if op.name == "GLOBAL"
+    ]
     assert "BINUNICODE" not in {op.name for op, _, _ in pickletools.genops(blob)}
     loaded = pickle.loads(blob, encoding="bytes")
     assert set(loaded) == {b"batch_label", b"labels", b"data", b"filenames"}
@@ -149,7 +155,9 @@ def test_load_values_and_layout(tmp_path, layout):
         assert "not MD5-verified" in dataset.source and str(tmp_path / "cifar10") in dataset.source
     # The pixel set by hand: R, G, B at [image, row, column, :].
     index = TRAIN_N * (int(PIXEL_BATCH[-1]) - 1) + PIXEL_IMAGE
-    np.testing.assert_array_equal(train.images[index, PIXEL_ROW, PIXEL_COL], np.array(PIXEL_RGB, np.float32) / np.float32(255))
+    np.testing.assert_array_equal(
+        train.images[index, PIXEL_ROW, PIXEL_COL], np.array(PIXEL_RGB, np.float32) / np.float32(255)
+    )
     # Every pixel: channel c of image i is the c-th 1024 values of its row, row-major.
     order = [f"data_batch_{i}" for i in range(1, 6)]
     raw = np.concatenate([batches[name][0] for name in order])
@@ -158,14 +166,18 @@ def test_load_values_and_layout(tmp_path, layout):
         np.testing.assert_array_equal(train.images[..., channel], plane.astype(np.float32) / np.float32(255))
     np.testing.assert_array_equal(train.labels, np.concatenate([batches[name][1] for name in order]))
     np.testing.assert_array_equal(test.labels, batches["test_batch"][1])
-    np.testing.assert_array_equal(np.rint(test.images * 255), batches["test_batch"][0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(
+        np.rint(test.images * 255), batches["test_batch"][0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    )
 
 
 @pytest.mark.parametrize("labels_as", ["ints", "numpy ints", "array"])
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_python3_pickles_load(tmp_path, protocol, labels_as):
     pixels, labels = make_batches()["test_batch"]
-    stored = {"ints": labels, "numpy ints": list(np.array(labels, np.int64)), "array": np.array(labels, np.uint8)}[labels_as]
+    stored = {"ints": labels, "numpy ints": list(np.array(labels, np.int64)), "array": np.array(labels, np.uint8)}[
+        labels_as
+    ]
     blob = pickle.dumps({b"data": pixels, b"labels": stored}, protocol=protocol)
     write_folder(tmp_path / "cifar10" / cifar.MEMBER_FOLDER, {"test_batch": blob})
     test = data.load_cifar10("test", root=tmp_path)
@@ -199,7 +211,9 @@ def test_folder_preferred_over_tarball(tmp_path):
     tarball = write_layout(tmp_path, "tarball", standard_blobs(seed=0))
     train = data.load_cifar10("train", root=tmp_path)
     assert str(folder) in train.source and str(tarball) not in train.source
-    np.testing.assert_array_equal(np.rint(train.images[:TRAIN_N, 0, 0, 0] * 255), make_batches(1)["data_batch_1"][0][:, 0])
+    np.testing.assert_array_equal(
+        np.rint(train.images[:TRAIN_N, 0, 0, 0] * 255), make_batches(1)["data_batch_1"][0][:, 0]
+    )
     # The folder lacks test_batch: the tarball has it.
     test = data.load_cifar10("test", root=tmp_path)
     assert str(tarball) in test.source
@@ -269,15 +283,24 @@ def _mutations():
     pixels, labels = make_batches()["test_batch"]
     good = {b"data": pixels, b"labels": labels}
     return {
-        "wrong shape": (py2_pickle({**good, b"data": pixels[:, :3000]}), r"uint8 of shape \(k, 3072\), found uint8 \(5, 3000\)"),
-        "float pixels": (py2_pickle({**good, b"data": pixels.astype(np.float32)}), r"uint8 of shape \(k, 3072\), found float32"),
+        "wrong shape": (
+            py2_pickle({**good, b"data": pixels[:, :3000]}),
+            r"uint8 of shape \(k, 3072\), found uint8 \(5, 3000\)",
+        ),
+        "float pixels": (
+            py2_pickle({**good, b"data": pixels.astype(np.float32)}),
+            r"uint8 of shape \(k, 3072\), found float32",
+        ),
         "label 10": (py2_pickle({**good, b"labels": [0, 1, 2, 3, 10]}), r"labels range over 0..10, expected 0..9"),
         "label -1": (py2_pickle({**good, b"labels": [0, -1, 2, 3, 4]}), r"labels range over -1..4"),
         "label count": (py2_pickle({**good, b"labels": labels[:-1]}), "5 images but 4 labels"),
         "float labels": (py2_pickle({**good, b"labels": [0.0, 1.5, 2.0, 3.0, 4.0]}), "list of ints"),
         "ragged labels": (py2_pickle({**good, b"labels": [0, [1, 2], 2, 3, 4]}), "list of ints"),
         "no labels": (py2_pickle({b"data": pixels}), "keys b'data' and b'labels'"),
-        "str keys": (pickle.dumps({"data": pixels, "labels": labels}), "keys b'data' and b'labels', found keys 'data', 'labels'"),
+        "str keys": (
+            pickle.dumps({"data": pixels, "labels": labels}),
+            "keys b'data' and b'labels', found keys 'data', 'labels'",
+        ),
         "not a dict": (py2_pickle([pixels, labels]), "keys b'data' and b'labels', found list"),
         "truncated pickle": (py2_pickle(good)[:-100], "not a readable CIFAR-10 batch"),
         "trailing bytes": (py2_pickle(good) + b"junk", "4 bytes follow the pickled batch"),
@@ -369,7 +392,9 @@ def test_standard_size_tarball_is_md5_checked(tmp_path, monkeypatch):
 
 def _register_folder(monkeypatch, folder: Path) -> None:
     """Register the batch files in `folder` as the standard ones (their sizes and MD5s)."""
-    registry = {name: cifar.BatchFile(name, md5(folder / name), (folder / name).stat().st_size) for name in cifar.BATCH_FILES}
+    registry = {
+        name: cifar.BatchFile(name, md5(folder / name), (folder / name).stat().st_size) for name in cifar.BATCH_FILES
+    }
     monkeypatch.setattr(cifar, "BATCH_FILES", registry)
 
 
@@ -397,10 +422,21 @@ def test_registry():
     assert (cifar.TARBALL_MD5, cifar.TARBALL_SIZE) == ("c58f30108f718f92721af3b95e74349a", 170_498_071)
     assert cifar.BASE_URLS[0] + cifar.TARBALL == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     assert [spec.md5 for spec in cifar.BATCH_FILES.values()] == [
-        "c99cafc152244af753f735de768cd75f", "d4bba439e000b95fd0a9bffe97cbabec", "54ebc095f3ab1f0389bbae665268c751",
-        "634d18415352ddfa80567beed471001a", "482c414d41f54cd18b22e5b47cb7c3cb", "40351d587109b95175f43aff81a1287e",
+        "c99cafc152244af753f735de768cd75f",
+        "d4bba439e000b95fd0a9bffe97cbabec",
+        "54ebc095f3ab1f0389bbae665268c751",
+        "634d18415352ddfa80567beed471001a",
+        "482c414d41f54cd18b22e5b47cb7c3cb",
+        "40351d587109b95175f43aff81a1287e",
     ]
-    assert [spec.size for spec in cifar.BATCH_FILES.values()] == [31_035_704, 31_035_320, 31_035_999, 31_035_696, 31_035_623, 31_035_526]
+    assert [spec.size for spec in cifar.BATCH_FILES.values()] == [
+        31_035_704,
+        31_035_320,
+        31_035_999,
+        31_035_696,
+        31_035_623,
+        31_035_526,
+    ]
     assert cifar.SPLIT_BATCHES == {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 
 
@@ -430,7 +466,9 @@ def test_fetch_replaces_unverified_tarball(mirror, tmp_path):
     stale = tmp_path / "cifar10" / cifar.TARBALL
     stale.parent.mkdir()
     stale.write_bytes(b"garbage")
-    data.fetch_cifar10(root=tmp_path, base_urls=[UNREACHABLE, folder.as_uri() + "/"], md5=digest, timeout=5, progress=False)
+    data.fetch_cifar10(
+        root=tmp_path, base_urls=[UNREACHABLE, folder.as_uri() + "/"], md5=digest, timeout=5, progress=False
+    )
     assert stale.read_bytes() == (folder / cifar.TARBALL).read_bytes()
 
 
@@ -459,7 +497,10 @@ def test_fetch_offline(tmp_path):
     message = str(error.value)
     assert "could not download cifar-10-python.tar.gz for CIFAR-10" in message and "offline" in message
     assert UNREACHABLE + cifar.TARBALL in message
-    assert f"copy cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/ folder) into {tmp_path / 'cifar10'}" in message
+    assert (
+        f"copy cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/ folder) into {tmp_path / 'cifar10'}"
+        in message
+    )
     assert "ADPRF_DATA" in message
     assert list((tmp_path / "cifar10").iterdir()) == []
 
@@ -487,14 +528,23 @@ def test_cli_fetch_and_info(mirror, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ADPRF_DATA", str(tmp_path / "data"))
     assert main(["data", "info"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert f"  cifar10        absent: no cifar-10-python.tar.gz or cifar-10-batches-py/ batches in {tmp_path / 'data' / 'cifar10'}" in lines
+    assert (
+        f"  cifar10        absent: no cifar-10-python.tar.gz or cifar-10-batches-py/ batches in {tmp_path / 'data' / 'cifar10'}"
+        in lines
+    )
     assert main(["data", "fetch", "cifar10"]) == 0
     assert f"cifar10: verified files in {tmp_path / 'data' / 'cifar10'}" in capsys.readouterr().out
     assert main(["data", "info"]) == 0
     lines = capsys.readouterr().out.splitlines()
     tarball = tmp_path / "data" / "cifar10" / cifar.TARBALL
-    assert f"  cifar10        present: {5 * TRAIN_N} train / {TEST_N} test images, structure checked, non-standard size, not MD5-verified" in lines
-    assert f"                 {tarball} ({tarball.stat().st_size:,} bytes): structure checked, non-standard size, not MD5-verified" in lines
+    assert (
+        f"  cifar10        present: {5 * TRAIN_N} train / {TEST_N} test images, structure checked, non-standard size, not MD5-verified"
+        in lines
+    )
+    assert (
+        f"                 {tarball} ({tarball.stat().st_size:,} bytes): structure checked, non-standard size, not MD5-verified"
+        in lines
+    )
 
 
 def test_cli_unknown_data_set_lists_cifar10(capsys):

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 import adprf.data as data
-from adprf.data import fetch as fetch_module
-from adprf.data import mnist as mnist_module
+from adprf.data import fetch as fetch_module, mnist as mnist_module
 from adprf.data.fetch import SPLIT_FILES, IdxFile
 
 STANDARD_NAMES = [name for pair in SPLIT_FILES.values() for name in pair]
@@ -132,7 +131,9 @@ def test_bad_magic(tmp_path, head):
 
 
 def test_corrupt_gzip_stream(tmp_path):
-    path = data.write_idx(tmp_path / "images.gz", np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8))
+    path = data.write_idx(
+        tmp_path / "images.gz", np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    )
     blob = bytearray(path.read_bytes())
     blob[20:60] = bytes(40)
     path.write_bytes(bytes(blob))
@@ -331,7 +332,9 @@ def test_data_dir(monkeypatch, tmp_path):
 
 
 def test_fashion_mnist_from_root(tmp_path, monkeypatch):
-    monkeypatch.setitem(data.DATASETS, "fashion-mnist", dataclasses.replace(data.DATASETS["fashion-mnist"], system_dirs=()))
+    monkeypatch.setitem(
+        data.DATASETS, "fashion-mnist", dataclasses.replace(data.DATASETS["fashion-mnist"], system_dirs=())
+    )
     write_release(tmp_path / "fashion-mnist", {"train": 9}, gz=False)
     dataset = data.load_fashion_mnist("train", root=tmp_path)
     assert (len(dataset), dataset.name) == (9, "fashion-mnist")
@@ -339,7 +342,9 @@ def test_fashion_mnist_from_root(tmp_path, monkeypatch):
 
 def test_fashion_mnist_missing(tmp_path, monkeypatch):
     absent = tmp_path / "no-such-dir"
-    monkeypatch.setitem(data.DATASETS, "fashion-mnist", dataclasses.replace(data.DATASETS["fashion-mnist"], system_dirs=(absent,)))
+    monkeypatch.setitem(
+        data.DATASETS, "fashion-mnist", dataclasses.replace(data.DATASETS["fashion-mnist"], system_dirs=(absent,))
+    )
     with pytest.raises(data.DataError) as error:
         data.load_fashion_mnist("test", root=tmp_path)
     message = str(error.value)
@@ -418,7 +423,9 @@ def test_fetch_wrong_md5_leaves_nothing(mirror, tmp_path, monkeypatch):
 
 def test_fetch_offline(tmp_path):
     with pytest.raises(data.DataError) as error:
-        data.fetch("mnist", root=tmp_path, base_urls=[UNREACHABLE, "http://127.0.0.1:9/other/"], timeout=5, progress=False)
+        data.fetch(
+            "mnist", root=tmp_path, base_urls=[UNREACHABLE, "http://127.0.0.1:9/other/"], timeout=5, progress=False
+        )
     message = str(error.value)
     assert "could not download" in message and "offline" in message
     assert "train-images-idx3-ubyte.gz" in message
@@ -443,8 +450,18 @@ def test_fetch_unknown_names():
 
 def test_registry_checksums():
     expected_gz = {
-        "mnist": ["f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432", "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"],
-        "fashion-mnist": ["8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe", "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"],
+        "mnist": [
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ],
+        "fashion-mnist": [
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ],
     }
     for name, md5s in expected_gz.items():
         entry = data.DATASETS[name]

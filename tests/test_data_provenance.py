@@ -52,7 +52,10 @@ def test_fingerprint_of_fake_full_mnist(tmp_path):
     status._check_idx.cache_clear()
     assert data.fingerprint("mnist", root=tmp_path) == first  # ... and when computed afresh
     assert json.loads(json.dumps(first.as_dict())) == {
-        "name": "mnist", "source": first.source, "sizes": FULL, "sha256": first.sha256,
+        "name": "mnist",
+        "source": first.source,
+        "sizes": FULL,
+        "sha256": first.sha256,
     }
     assert {first, data.fingerprint("mnist", root=tmp_path)} == {first}  # hashable
 
@@ -155,8 +158,11 @@ def test_fingerprint_of_cifar10_tarball_folder_and_mixture(tmp_path):
 
 
 def test_fingerprint_of_absent_data(tmp_path):
-    for name, command in (("mnist", "adprf data fetch mnist"), ("fashion-mnist", "adprf data fetch fashion-mnist"),
-                          ("cifar10", "adprf data fetch cifar10")):
+    for name, command in (
+        ("mnist", "adprf data fetch mnist"),
+        ("fashion-mnist", "adprf data fetch fashion-mnist"),
+        ("cifar10", "adprf data fetch cifar10"),
+    ):
         with pytest.raises(data.DataAbsent) as error:
             data.fingerprint(name, root=tmp_path)
         assert command in str(error.value) and str(tmp_path) in str(error.value)

@@ -25,21 +25,23 @@ def test_stacking_checks_the_architecture():
     with pytest.raises(ValueError, match="at least one"):
         Ensemble.of([])
     with pytest.raises(TypeError, match="run_attack or robust_accuracy"):
-        attack(ensemble, jnp.zeros((2, 16)), jnp.zeros(2, int), method=FGSM(), threat=linf(0.1),
-               key=jax.random.PRNGKey(0))
+        attack(
+            ensemble, jnp.zeros((2, 16)), jnp.zeros(2, int), method=FGSM(), threat=linf(0.1), key=jax.random.PRNGKey(0)
+        )
 
 
 def test_fgsm_on_linear_members_matches_the_closed_form(linear_problem):
     _, x, y, _ = linear_problem
     members = _linear_members()
     epsilons = [0.0, 0.02, 0.05, 0.1, 0.2, 0.4]
-    r = robust_accuracy(Ensemble.of(members), x, y, epsilons, FGSM(), threat=linf(0.0, bounds=None),
-                        key=jax.random.PRNGKey(0))
+    r = robust_accuracy(
+        Ensemble.of(members), x, y, epsilons, FGSM(), threat=linf(0.0, bounds=None), key=jax.random.PRNGKey(0)
+    )
     assert r.accuracy.shape == (3, len(epsilons)) and r.success.shape == (3, len(epsilons), x.shape[0])
     for m, member in enumerate(members):
         s = np.asarray(x @ member.w + member.b)
         correct = (s > 0) == np.asarray(y, bool)
-        radius = np.abs(s) / np.sum(np.abs(np.asarray(member.w)))      # L∞ distance to the boundary
+        radius = np.abs(s) / np.sum(np.abs(np.asarray(member.w)))  # L∞ distance to the boundary
         expected = [np.mean(correct & (radius > e)) for e in epsilons]
         np.testing.assert_allclose(r.accuracy[m], expected, atol=1e-6)
 
@@ -54,7 +56,6 @@ def test_members_with_their_own_keys_equal_separate_attacks(linear_problem):
     for m, member in enumerate(members):
         alone = robust_accuracy(member, x, y, epsilons, pgd, threat=linf(0.0, bounds=None), key=keys[m])
         np.testing.assert_array_equal(together.success[m], alone.success)
-    shared = robust_accuracy(Ensemble.of(members), x, y, epsilons, pgd, threat=linf(0.0, bounds=None),
-                             key=keys[0])
+    shared = robust_accuracy(Ensemble.of(members), x, y, epsilons, pgd, threat=linf(0.0, bounds=None), key=keys[0])
     first = robust_accuracy(members[0], x, y, epsilons, pgd, threat=linf(0.0, bounds=None), key=keys[0])
     np.testing.assert_array_equal(shared.success[0], first.success)

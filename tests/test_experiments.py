@@ -20,8 +20,11 @@ def test_every_experiment_has_both_presets():
 def test_mnist_baseline_end_to_end(tmp_path):
     """Opt-in (about a minute and a half on 2 cores, for the default suite's 15-minute budget); the
     slow CLI test below and `adprf reproduce` run the same experiment end to end."""
-    overrides = {"n_test": 40, "models": {"mlp": {"width": 64, "depth": 1, "epochs": 2}, "cnn": {"epochs": 1}},
-                 "pgd": {"steps": 10, "step_size": 0.03}}
+    overrides = {
+        "n_test": 40,
+        "models": {"mlp": {"width": 64, "depth": 1, "epochs": 2}, "cnn": {"epochs": 1}},
+        "pgd": {"steps": 10, "step_size": 0.03},
+    }
     record = run_experiment("mnist-baseline", "quick", root=tmp_path, overrides=overrides)
     folder = tmp_path / "mnist-baseline" / record["hash"]
     saved = json.loads((folder / "result.json").read_text())
@@ -29,7 +32,7 @@ def test_mnist_baseline_end_to_end(tmp_path):
     assert all((folder / f).stat().st_size > 1000 for f in saved["figures"])
     for arch, curves in saved["numbers"]["curves"].items():
         fgsm, pgd = np.asarray(curves["FGSM"]), np.asarray(curves["PGD-10"])
-        assert fgsm[0] == pgd[0] > 0.5                     # ε = 0 is the clean accuracy
+        assert fgsm[0] == pgd[0] > 0.5  # ε = 0 is the clean accuracy
         assert np.all(np.diff(pgd) <= 1e-9) and pgd[-1] < fgsm[0]
     report = write_report(tmp_path, order=list(REGISTRY)).read_text()
     assert "mnist-baseline" in report and "| CNN | PGD-10 |" in report

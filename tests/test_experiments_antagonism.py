@@ -19,7 +19,7 @@ def _saved(tmp_path, name):
 
 
 def _float(value):
-    return float(value)                 # NaN is stored as the string "nan"
+    return float(value)  # NaN is stored as the string "nan"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_antagonism_potential_against_closed_forms(antagonism_potential):
             key, c = f"{N},{m}", numbers[f"{N},{m}"]
 
             def fc(t):
-                return 1 - l2 * t ** m / (l1 * t1 ** m + l2 * t ** m) * (1 - (t / t1) ** (N - m))
+                return 1 - l2 * t**m / (l1 * t1**m + l2 * t**m) * (1 - (t / t1) ** (N - m))
 
             np.testing.assert_allclose(numbers["T"][key], fc(tau2), rtol=1e-5)
             np.testing.assert_allclose(c["T_at_zero"], l1 / (l1 + l2) if m == 0 else 1.0, rtol=1e-6)
@@ -58,18 +58,18 @@ def test_antagonism_potential_against_closed_forms(antagonism_potential):
             else:
                 # the strongest antagonist: the root of (N−m) L2 τ^N + N L1 τ1^m τ^(N−m) − m L1 τ1^N
                 poly = np.zeros(N + 1)
-                poly[0], poly[m], poly[N] = (N - m) * l2, N * l1 * t1 ** m, -m * l1 * t1 ** N
+                poly[0], poly[m], poly[N] = (N - m) * l2, N * l1 * t1**m, -m * l1 * t1**N
                 (root,) = [r.real for r in np.roots(poly) if abs(r.imag) < 1e-9 and 0 < r.real < t1]
                 assert c["interior_minimum"]
                 np.testing.assert_allclose(c["argmin"], root, rtol=1e-4)
-                assert abs(tau2[np.argmin(numbers["T"][key])] - root) <= spacing     # the plotted curve agrees
+                assert abs(tau2[np.argmin(numbers["T"][key])] - root) <= spacing  # the plotted curve agrees
                 np.testing.assert_allclose(c["min_T"], fc(root), rtol=1e-5)
                 np.testing.assert_allclose(c["probe_critical_point"], tau_c * (m / N) ** (1 / (N - m)), rtol=1e-4)
                 assert root < c["probe_critical_point"]
-            np.testing.assert_allclose(c["fold_change_at_min"], c["min_T"], rtol=1e-6)   # T(agonists) = 1
+            np.testing.assert_allclose(c["fold_change_at_min"], c["min_T"], rtol=1e-6)  # T(agonists) = 1
             # the inflection point: central second differences of the closed form change sign − → +
             h = 1e-3
-            second = (fc(fine + h) - 2 * fc(fine) + fc(fine - h)) / h ** 2
+            second = (fc(fine + h) - 2 * fc(fine) + fc(fine - h)) / h**2
             up = np.flatnonzero((second[:-1] < 0) & (second[1:] >= 0))
             if m > 1:
                 assert abs(c["inflection"] - fine[up[0]]) < 1e-3
@@ -88,13 +88,13 @@ def test_boundary_tilting_against_closed_form(boundary_tilting):
     assert len(numbers["panels"]) == 4 and len(saved["tables"][0]["rows"]) == 4
     for key, panel in numbers["panels"].items():
         N, m, tau2 = panel["N"], panel["m"], panel["tau2"]
-        ratio = -(tau1 ** N - tau1 ** m * tau_c ** (N - m)) / (tau2 ** N - tau2 ** m * tau_c ** (N - m))
+        ratio = -(tau1**N - tau1**m * tau_c ** (N - m)) / (tau2**N - tau2**m * tau_c ** (N - m))
         np.testing.assert_allclose(panel["L2_over_L1"], ratio, rtol=1e-5, atol=1e-12)
-        assert panel["zero_cells"] == len(log_l1) and panel["nan_cells"] == 0      # the τ1 = τ_c column
+        assert panel["zero_cells"] == len(log_l1) and panel["nan_cells"] == 0  # the τ1 = τ_c column
         np.testing.assert_allclose(panel["log10_L2_min"], np.log10(ratio[1]) + log_l1[0], atol=1e-4)
         np.testing.assert_allclose(panel["log10_L2_max"], np.log10(ratio[-1]) + log_l1[-1], atol=1e-4)
         np.testing.assert_allclose(panel["L2_at_corners"][:2], ratio[-1] * 10.0 ** log_l1[[0, -1]], rtol=1e-5)
         assert panel["numeric_vs_closed_max_rel_diff"] < 1e-4
     self_over_antagonist = numbers["self_over_antagonist_L2"]
     assert self_over_antagonist["(1, 0)"] == pytest.approx((4 - 3) / (4 - 0.1), rel=1e-5)
-    assert self_over_antagonist["(5, 3)"] > 1e4        # (5, 3) ignores self
+    assert self_over_antagonist["(5, 3)"] > 1e4  # (5, 3) ignores self

@@ -28,8 +28,10 @@ def _cached_model(root, spec):
 
 def _fgsm_by_hand(model: Cerebellum, x, y, eps):
     """FGSM on the MSE to one-hot, written out: x' = clip(x + ε sign ∇L, 0, 1)."""
+
     def loss(img, label):
         return 0.5 * jnp.sum((model(img) - jax.nn.one_hot(label, 10)) ** 2)
+
     g = jax.vmap(jax.grad(loss))(x, y)
     adv = jnp.clip(x + eps * jnp.sign(g), 0, 1)
     clean_ok = jnp.argmax(jax.vmap(model)(x), -1) == y
@@ -47,6 +49,7 @@ def test_width_experiment(tmp_path):
     assert all(r[2] > 70 for r in rows)  # clean accuracy (%) on the whole test split
     # an independent FGSM at ε = 0.1 on the cached dense m = 1000 LTD model gives the table's number
     from adprf.data import load_dataset
+
     test = load_dataset("mnist-subset", "test")
     model = _cached_model(tmp_path, {"width": 1000, "connectivity": "dense", "ltd": True})
     by_hand = _fgsm_by_hand(model, jnp.asarray(test.images[:60]), jnp.asarray(test.labels[:60]), 0.1)
@@ -64,8 +67,7 @@ def test_sparsity_then_ablation_share_models(tmp_path):
     assert sparsity_width(4, 2.4e4) == 1000
     assert sparsity["tables"][1]["columns"][0] == "k"
     models_before = set((tmp_path / "_models").glob("*.eqx"))
-    ablation = run_experiment("cerebellum-ablation", "quick", root=tmp_path,
-                              overrides={**common, "cnn": {"epochs": 1}})
+    ablation = run_experiment("cerebellum-ablation", "quick", root=tmp_path, overrides={**common, "cnn": {"epochs": 1}})
     by_name = {r[0]: r for r in ablation["tables"][0]["rows"]}
     assert set(by_name) == {"Baseline CNN (Madry)", "Base", "Base + LTD", "Base + RC", "Cerebellum (RC + LTD)"}
     sparse_rows = {(r[0], r[2]): r for r in rows}
@@ -77,9 +79,18 @@ def test_sparsity_then_ablation_share_models(tmp_path):
 
 
 def test_batch1_experiment_without_audit(tmp_path):
-    record = run_experiment("cerebellum-batch1", "quick", root=tmp_path,
-                            overrides={**TINY, "n_train": 300, "synapses": 2.4e4, "ks": [4],
-                                       "audit": {"ks": [], "n_test": 20, "batch_size": 16, "epsilons": [0.1, 0.3]}})
+    record = run_experiment(
+        "cerebellum-batch1",
+        "quick",
+        root=tmp_path,
+        overrides={
+            **TINY,
+            "n_train": 300,
+            "synapses": 2.4e4,
+            "ks": [4],
+            "audit": {"ks": [], "n_test": 20, "batch_size": 16, "epsilons": [0.1, 0.3]},
+        },
+    )
     rows = record["tables"][0]["rows"]
     assert [(r[2], r[3]) for r in rows] == [("no", 1), ("no", 50), ("yes", 1), ("yes", 50)]
     assert rows[2][-2] == 95.2 and rows[3][-2] == 55.8  # the paper's PGD .1: batch 1 and batch 50, k = 4 + LTD
@@ -88,9 +99,18 @@ def test_batch1_experiment_without_audit(tmp_path):
 
 @pytest.mark.slow
 def test_batch1_experiment_audits_the_ltd_model(tmp_path):
-    record = run_experiment("cerebellum-batch1", "quick", root=tmp_path,
-                            overrides={**TINY, "n_train": 300, "synapses": 2.4e4, "ks": [4],
-                                       "audit": {"ks": [4], "n_test": 30, "batch_size": 16, "epsilons": [0.1, 0.3]}})
+    record = run_experiment(
+        "cerebellum-batch1",
+        "quick",
+        root=tmp_path,
+        overrides={
+            **TINY,
+            "n_train": 300,
+            "synapses": 2.4e4,
+            "ks": [4],
+            "audit": {"ks": [4], "n_test": 30, "batch_size": 16, "epsilons": [0.1, 0.3]},
+        },
+    )
     (audit_row,) = record["tables"][1]["rows"]
     assert audit_row[0] == 4 and audit_row[-1].startswith(("survives", "does not survive"))
     (audit,) = record["tables"][0]["audits"].values()

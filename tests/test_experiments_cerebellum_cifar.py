@@ -14,10 +14,27 @@ TRAIN_PER_BATCH, TEST_N = 40, 40
 # Tiny: a 1/16-width VGG (channels 4…16, 256 features), one head (the paper's "Cerebellum", RC
 # k = 4 + LTD) at 2·10⁴ synapses (m = 833), a 4-point ε grid with a large ε at which the attacks
 # must bite. Most of the time is XLA compiling: each further head adds ~20 s on 2 busy cores.
-TINY = {"n_train": None, "n_test": 24, "seeds": [0], "heads": [{"connectivity": "sparse", "k": 4, "ltd": True}],
-        "vgg": {"width": 1 / 16, "epochs": 4, "batch_size": 20, "optimizer": "adam", "learning_rate": 3e-3,
-                "weight_decay": 0.0, "schedule": "constant", "augment": True, "seed": 0},
-        "synapses": 2e4, "epsilons_255": [0, 2, 8, 64], "pgd": {"steps": 5, "step_size": None}, "attack_batch": 24}
+TINY = {
+    "n_train": None,
+    "n_test": 24,
+    "seeds": [0],
+    "heads": [{"connectivity": "sparse", "k": 4, "ltd": True}],
+    "vgg": {
+        "width": 1 / 16,
+        "epochs": 4,
+        "batch_size": 20,
+        "optimizer": "adam",
+        "learning_rate": 3e-3,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "augment": True,
+        "seed": 0,
+    },
+    "synapses": 2e4,
+    "epsilons_255": [0, 2, 8, 64],
+    "pgd": {"steps": 5, "step_size": None},
+    "attack_batch": 24,
+}
 
 
 def write_cifar(root) -> None:
@@ -47,8 +64,14 @@ def runs(tmp_path_factory):
         write_cifar(data)
         computed = run_experiment("cerebellum-cifar", "quick", root=results, overrides=TINY)
         loaded = run_experiment("cerebellum-cifar", "quick", root=results, overrides=TINY)
-    return {"data": data, "results": results, "skipped": skipped, "skipped_report": skipped_report,
-            "computed": computed, "loaded": loaded}
+    return {
+        "data": data,
+        "results": results,
+        "skipped": skipped,
+        "skipped_report": skipped_report,
+        "computed": computed,
+        "loaded": loaded,
+    }
 
 
 def test_absent_cifar_is_skipped_with_the_fetch_command_and_not_cached(runs):
@@ -79,12 +102,12 @@ def test_table_structure_and_sanity(runs):
     for row in table["rows"]:
         test, fgsm2, fgsm8, pgd2, pgd8 = row[2:7]
         assert all(0 <= v <= 100 for v in row[2:7])
-        assert test > 40, row                              # class colours are learnable (chance: 10 %)
-        assert pgd2 <= fgsm2 + 10 and pgd8 <= fgsm8 + 10, row   # 24 attacked images: 10 points ≈ 2 images
+        assert test > 40, row  # class colours are learnable (chance: 10 %)
+        assert pgd2 <= fgsm2 + 10 and pgd8 <= fgsm8 + 10, row  # 24 attacked images: 10 points ≈ 2 images
     for name, curves in record["numbers"]["curves"].items():
         fgsm, pgd = np.asarray(curves["FGSM"]), np.asarray(curves["PGD"])
         assert fgsm[0] == pgd[0] and np.all(np.diff(pgd) <= 1e-9) and np.all(np.diff(fgsm) <= 1e-9), name
-        assert pgd[-1] < pgd[0], name                      # at ε = 64/255 the attack bites, through the encoder
+        assert pgd[-1] < pgd[0], name  # at ε = 64/255 the attack bites, through the encoder
         assert pgd[-1] <= fgsm[-1] + 0.1, name
     assert record["numbers"]["feature_factor"] > 0
     assert [row[0] for row in record["tables"][1]["rows"]] == names[1:]
@@ -110,9 +133,14 @@ def test_flip_and_crop_moves_pixels_and_keeps_shape():
     out = np.asarray(flip_and_crop(images, jax.random.PRNGKey(3), pad=2))
     assert out.shape == images.shape
     for original, moved in zip(np.asarray(images), out):
-        values = set(moved.ravel()) - {0.0}             # zero padding enters; nothing else is invented
+        values = set(moved.ravel()) - {0.0}  # zero padding enters; nothing else is invented
         assert values <= set(original.ravel())
         # the kept pixels are one shifted (possibly mirrored) window of the original
-        found = [(f, r, c) for f in (original, original[:, ::-1]) for r in range(-2, 3) for c in range(-2, 3)
-                 if np.array_equal(moved, np.pad(f, ((2, 2), (2, 2), (0, 0)))[2 + r:10 + r, 2 + c:10 + c])]
+        found = [
+            (f, r, c)
+            for f in (original, original[:, ::-1])
+            for r in range(-2, 3)
+            for c in range(-2, 3)
+            if np.array_equal(moved, np.pad(f, ((2, 2), (2, 2), (0, 0)))[2 + r : 10 + r, 2 + c : 10 + c])
+        ]
         assert found

@@ -30,9 +30,11 @@ def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     cfg = _small_config()
     record = run_experiment(NAME, "quick", root=root, overrides=cfg)
-    return {"record": record, "run": Run(NAME, "quick", {**REGISTRY[NAME].presets["quick"], **cfg}, root,
-                                         data=record["data"]),
-            "config": cfg}
+    return {
+        "record": record,
+        "run": Run(NAME, "quick", {**REGISTRY[NAME].presets["quick"], **cfg}, root, data=record["data"]),
+        "config": cfg,
+    }
 
 
 def test_record_has_tables_and_figures(small):
@@ -67,11 +69,11 @@ def test_attack_lowers_the_conditioned_response_monotonically(small):
     assert abs(t["clean_peak_time"] - small["config"]["timing"]["isi"]) <= 2 * small["config"]["timing"]["dt"]
     assert np.all(np.diff(cr) < 0), cr
     assert suppressed[0] == 0 and np.all(np.diff(suppressed) >= 0) and suppressed[-1] == 1
-    assert np.all(np.abs(noise - cr[0]) < 0.5 * (cr[0] - cr[-1]))       # noise of the same size does far less
+    assert np.all(np.abs(noise - cr[0]) < 0.5 * (cr[0] - cr[-1]))  # noise of the same size does far less
     # near-linear at the smallest ε: PGD's drop is close to the first-order optimum's
     linear = np.asarray(t["first_order_cr_mean"])
     assert (cr[0] - cr[1]) == pytest.approx(linear[0] - linear[1], rel=0.2)
-    assert t["after_us_max"] == 0.0                                       # causality
+    assert t["after_us_max"] == 0.0  # causality
 
 
 def test_table_rows_match_the_numbers(small):

@@ -15,8 +15,11 @@ from adprf.experiments.defences import train_defence
 from adprf.report import write_report
 from adprf.results import Run
 
-SMALL = {"n_test": 60, "defences": {"natural": {}, "hard-threshold": {"filter": "hard", "threshold": 0.5}},
-         "classifier": {"arch": "mlp", "width": 64, "depth": 1, "epochs": 3, "batch_size": 128}}
+SMALL = {
+    "n_test": 60,
+    "defences": {"natural": {}, "hard-threshold": {"filter": "hard", "threshold": 0.5}},
+    "classifier": {"arch": "mlp", "width": 64, "depth": 1, "epochs": 3, "batch_size": 128},
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,10 @@ def defence(tmp_path_factory):
 def test_numbers_recomputed_independently(defence):
     root, record = defence
     cfg = record["config"]
-    models = {name: train_defence(Run("check", "quick", {}, root), spec, cfg["classifier"], cfg["dataset"],
-                                  cfg["seed"])[0] for name, spec in cfg["defences"].items()}
+    models = {
+        name: train_defence(Run("check", "quick", {}, root), spec, cfg["classifier"], cfg["dataset"], cfg["seed"])[0]
+        for name, spec in cfg["defences"].items()
+    }
     test = load_dataset(cfg["dataset"], "test")
     x, y = test.images[: cfg["n_test"]], test.labels[: cfg["n_test"]]
     key = jax.random.PRNGKey(cfg["seed"] + 1)

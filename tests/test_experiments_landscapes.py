@@ -19,7 +19,7 @@ from adprf.experiments.defences import train_defence
 from adprf.experiments.loss_landscapes import SATURATED, cell_mixtures
 from adprf.results import Run
 
-pytestmark = pytest.mark.slow   # ~1–2 min: the quick preset end to end (opt-in: pytest -m slow)
+pytestmark = pytest.mark.slow  # ~1–2 min: the quick preset end to end (opt-in: pytest -m slow)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,13 @@ def _cross_entropy(logits, label):
 
 def test_outputs(landscapes):
     _, folder, saved, _ = landscapes
-    assert saved["figures"] == ["image_contours.png", "image_surfaces.png", "image_profiles.png",
-                                "cell_landscapes.png", "cell_profiles.png"]
+    assert saved["figures"] == [
+        "image_contours.png",
+        "image_surfaces.png",
+        "image_profiles.png",
+        "cell_landscapes.png",
+        "cell_profiles.png",
+    ]
     assert all((folder / f).stat().st_size > 10_000 for f in saved["figures"])
     shape, fooled, cells = saved["tables"]
     names = list(saved["config"]["defences"])
@@ -57,15 +62,16 @@ def test_network_numbers_against_direct_evaluation(landscapes):
     run = Run("check", "quick", {}, root)
     for row, (name, spec) in zip(saved["tables"][1]["rows"], cfg["defences"].items()):
         model, seconds = train_defence(run, spec, cfg["classifier"], cfg["dataset"], cfg["seed"])
-        assert seconds == 0.0                                        # loaded from the shared cache
+        assert seconds == 0.0  # loaded from the shared cache
         stage = stages[f"images-{name}"]
         e = np.asarray(stage["e"])
         assert len(e) == 61 and e[-1] == pytest.approx(0.3) and e[30] == 0.0
         logits = jax.vmap(model)(x)
         clean = np.array([_cross_entropy(logits[i], int(y[i])) for i in range(n)])
         np.testing.assert_allclose(stage["origin_loss"], clean, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(saved["numbers"]["images"][name]["clean_success"],
-                                   np.mean(np.argmax(logits, 1) != y), atol=1e-9)
+        np.testing.assert_allclose(
+            saved["numbers"]["images"][name]["clean_success"], np.mean(np.argmax(logits, 1) != y), atol=1e-9
+        )
         np.testing.assert_allclose(saved["numbers"]["images"][name]["saturated_share"], np.mean(clean < SATURATED))
         # the saved directions of the first images: d₁ is the sign of an independently computed gradient wherever
         # that gradient is resolved (float32 sign noise: saturated losses, and denormal gradients through the
@@ -114,7 +120,7 @@ def test_cell_numbers_against_closed_forms(landscapes):
             tau, amount = np.asarray(mix.tau, np.float64), np.asarray(mix.amount, np.float64)
 
             def t_of(t):
-                return np.sum(amount * t ** N) / np.sum(amount * t ** m) / cells["tau_c"] ** (N - m)
+                return np.sum(amount * t**N) / np.sum(amount * t**m) / cells["tau_c"] ** (N - m)
 
             np.testing.assert_allclose(1.0 - stage["origin_loss"][j], t_of(tau), rtol=1e-5)
             # the sign direction of the turn-off loss 1 − T: −sign ∂T/∂τ (closed form) on τ < τ_c, 0 elsewhere
@@ -125,9 +131,11 @@ def test_cell_numbers_against_closed_forms(landscapes):
         if m == 0:
             assert all(np.isnan(float(v)) for v in stage["critical_point"])
         else:
-            np.testing.assert_allclose(float(stage["critical_point"][0]), float(critical_point(model, mixes[0])),
-                                       rtol=1e-3)
+            np.testing.assert_allclose(
+                float(stage["critical_point"][0]), float(critical_point(model, mixes[0])), rtol=1e-3
+            )
     numbers = saved["numbers"]["cells"]
     assert numbers["5,0"]["pushed_up_share"] == 0.0 and numbers["5,1"]["pushed_up_share"] == 1.0
-    np.testing.assert_allclose(numbers["5,1"]["T_at_origin"],
-                               np.mean([1 - v for v in stages["cells-5-1"]["origin_loss"]]), rtol=1e-9)
+    np.testing.assert_allclose(
+        numbers["5,1"]["T_at_origin"], np.mean([1 - v for v in stages["cells-5-1"]["origin_loss"]]), rtol=1e-9
+    )

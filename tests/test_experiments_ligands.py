@@ -45,11 +45,11 @@ def numpy_descent(tau, N, m, max_iterations, tau_c=3.0, bin_width=None, dtype=np
             x, amount = (np.arange(n_bins) + 0.5) * bin_width, np.bincount(index, minlength=n_bins).astype(dtype)
         else:
             x, amount = tau, np.ones_like(tau)
-        s_n, s_m = np.sum(amount * x ** N), np.sum(amount * x ** m)
+        s_n, s_m = np.sum(amount * x**N), np.sum(amount * x**m)
         if s_n / s_m / scale <= 1 or iteration == max_iterations:
             return tau, iteration
         adaptive = m * x ** (m - 1) * s_n if m else 0
-        grad = amount * (N * x ** (N - 1) * s_m - adaptive) / (s_m ** 2 * scale)
+        grad = amount * (N * x ** (N - 1) * s_m - adaptive) / (s_m**2 * scale)
         step = grad[index] if bin_width else grad
         tau = np.where(movable, tau - dtype(0.2) * step, tau)
         tau = np.where(tau < 0, dtype(0.1), tau)
@@ -57,14 +57,22 @@ def numpy_descent(tau, N, m, max_iterations, tau_c=3.0, bin_width=None, dtype=np
 
 # ----------------------------------------------------------------------------- builders
 
+
 def test_antagonists_and_ligand_image():
     key = jax.random.PRNGKey(3)
     ant = antagonists(key, 500, tau_c=3.0)
     assert np.all(np.asarray(ant.tau) <= 3.0) and np.all(np.asarray(ant.tau) >= 0) and np.all(ant.amount == 1)
     np.testing.assert_allclose(np.mean(3.0 - np.asarray(ant.tau)), np.sqrt(2 / np.pi) / 3, rtol=0.15)
     classes = np.array([[0, 1, 2], [2, 1, 0]])
-    image = ligand_image(key, classes, [self_ligands, functools.partial(agonists, mean=10.0, std=0.0),
-                                        functools.partial(antagonists, tau_c=5.0, scale=0.0)])
+    image = ligand_image(
+        key,
+        classes,
+        [
+            self_ligands,
+            functools.partial(agonists, mean=10.0, std=0.0),
+            functools.partial(antagonists, tau_c=5.0, scale=0.0),
+        ],
+    )
     assert image.tau.shape == (2, 3)
     np.testing.assert_allclose(np.asarray(image.tau)[classes == 1], 10.0)
     np.testing.assert_allclose(np.asarray(image.tau)[classes == 2], 5.0)
@@ -78,11 +86,11 @@ def test_letter_masks_spell_mtl():
     assert masks.shape == (3, 20, 50) and not np.any(masks.sum(0) > 1)
     assert all(mask.sum() > 30 for mask in masks)
     centres = [np.mean(np.nonzero(mask)[1]) for mask in masks]
-    assert centres[0] < centres[1] < centres[2]                     # M, then T, then L
-    assert not masks[:, 0].any() and not masks[:, :, -1].any()      # the margin is background
+    assert centres[0] < centres[1] < centres[2]  # M, then T, then L
+    assert not masks[:, 0].any() and not masks[:, :, -1].any()  # the margin is background
     t_columns = np.nonzero(masks[1])[1]
     top_row = np.nonzero(masks[1].any(1))[0][0]
-    assert masks[1][top_row].sum() > 2 * masks[1][-3].sum()        # T: a wide bar over a stem
+    assert masks[1][top_row].sum() > 2 * masks[1][-3].sum()  # T: a wide bar over a stem
     classes, letters = mtl_classes((20, 50))
     assert set(np.unique(classes)) == {SELF, AGONIST, ANTAGONIST}
     assert np.array_equal(classes == ANTAGONIST, letters == 2) and t_columns.size
@@ -90,12 +98,13 @@ def test_letter_masks_spell_mtl():
 
 # ----------------------------------------------------------------------------- models
 
+
 def test_one_of_and_histogram_readout_gradients():
     with jax.enable_x64(True):
         lig = v1_mixture(jax.random.PRNGKey(1), n=300)
         lig = Ligands(lig.tau.astype(jnp.float64), lig.amount.astype(jnp.float64))
         members = [AdaptiveProofreading(n, m) for n, m in proofreading_grid(5)]
-        value_and_grad = eqx.filter_jit(lambda model, x: jax.value_and_grad(model)(x))   # one compilation
+        value_and_grad = eqx.filter_jit(lambda model, x: jax.value_and_grad(model)(x))  # one compilation
         for index in (0, 9, 14):
             value, grad = value_and_grad(OneOf(members, index), lig)
             np.testing.assert_allclose(value, members[index](lig), rtol=1e-14)
@@ -120,6 +129,7 @@ def test_critical_binding_time_matches_analysis():
 
 
 # ----------------------------------------------------------------------------- descents
+
 
 def test_float32_stops_with_float64_numpy_and_binned_variant_matches_v1():
     """float32 on a small R stops within one iteration of the float64 NumPy loop; the binned
@@ -179,7 +189,7 @@ def test_mtl_to_ml_end_to_end(tmp_path):
         key = f"{n},{m}"
         _, k = numpy_descent(clean, n, m, 4000)
         assert numbers["iterations"][key] == k
-        if k > 0:   # the descent dims the antagonists' T in the cell's view
+        if k > 0:  # the descent dims the antagonists' T in the cell's view
             assert numbers["T_visibility_after"][key] < numbers["T_visibility_before"][key]
         if numbers["reads_ML"][key]:
             assert numbers["T_visibility_after"][key] <= 0.25 and numbers["reached"][key]
@@ -190,17 +200,17 @@ def test_digits_boundary_tilting_end_to_end(tmp_path):
     scores = np.asarray(record["numbers"]["scores"])
     assert scores.shape == (2, 2) and np.all((scores >= 0) & (scores <= 1))
     chance = record["numbers"]["chance"]
-    assert scores[0, 0] > chance + 0.3                       # clean training, clean test: far above chance
-    assert scores[0, 1] < scores[0, 0] - 0.1                 # the perturbation hurts the clean classifier
+    assert scores[0, 0] > chance + 0.3  # clean training, clean test: far above chance
+    assert scores[0, 1] < scores[0, 0] - 0.1  # the perturbation hurts the clean classifier
     # oracle: the same protocol written out again with scikit-learn, for ε_train = ε_test = 0.4
     train, test = load_dataset("mnist-subset", "train"), load_dataset("mnist-subset", "test")
-    pick = lambda d: np.flatnonzero(np.isin(d.labels, (3, 7)))[:300]  # noqa: E731
+    pick = lambda d: np.flatnonzero(np.isin(d.labels, (3, 7)))[:300]
     xtr, ytr = train.images[pick(train)].reshape(-1, 784).astype(np.float64), train.labels[pick(train)]
     xte, yte = test.images[pick(test)].reshape(-1, 784).astype(np.float64), test.labels[pick(test)]
     everything = train.images.astype(np.float64)
     xtr, xte = (xtr - everything.mean()) / everything.std(), (xte - everything.mean()) / everything.std()
     delta = np.sign(xtr[ytr == 3].mean(0) - xtr[ytr == 7].mean(0))
-    move = lambda x, y: x + 0.4 * np.where(y == 3, -1.0, 1.0)[:, None] * delta  # noqa: E731
+    move = lambda x, y: x + 0.4 * np.where(y == 3, -1.0, 1.0)[:, None] * delta
     pca = PCA(2, random_state=0).fit(np.vstack([xtr, move(xtr, ytr)]))
     svm = LinearSVC(random_state=0).fit(pca.transform(move(xtr, ytr)), ytr)
     assert scores[1, 1] == pytest.approx(svm.score(pca.transform(move(xte, yte)), yte), abs=1e-12)

@@ -32,7 +32,7 @@ def quick(tmp_path_factory):
 
 def _proofreading(tau, amount, N, m, tau_c):
     """T_{N,m} in NumPy, float64, over the last axis."""
-    return np.sum(amount * tau ** N, -1) / np.sum(amount * tau ** m, -1) / tau_c ** (N - m)
+    return np.sum(amount * tau**N, -1) / np.sum(amount * tau**m, -1) / tau_c ** (N - m)
 
 
 def _clean(cells, m):
@@ -70,14 +70,14 @@ def test_m0_fgsm_is_the_optimum(quick):
     eps = np.asarray(cells["epsilons"], np.float64)
     tau, amount, movable = _clean(cells, 0)
     lowered = np.where(movable[None], np.maximum(tau[None] - eps[:, None, None], 0.0), tau[None])
-    oracle = _proofreading(lowered, amount[None], N, 0, tau_c) <= 1.0          # (E, D)
+    oracle = _proofreading(lowered, amount[None], N, 0, tau_c) <= 1.0  # (E, D)
     methods = cells["per_m"]["0"]["methods"]
     fgsm = np.asarray(methods["FGSM"]["success"], bool)
     np.testing.assert_array_equal(fgsm, oracle)
     for name, spec in cfg["methods"].items():
         if not spec.get("random_start", False):
             np.testing.assert_array_equal(np.asarray(methods[name]["success"], bool), fgsm, err_msg=name)
-    assert 0 < oracle[-1].mean() and oracle[0].mean() == 0     # the grid brackets the transition
+    assert 0 < oracle[-1].mean() and oracle[0].mean() == 0  # the grid brackets the transition
     # The smallest successful ε per distribution: the first grid ε at or above the exact radius.
     radius = minimal_radius(tau, amount, movable, N, 0, tau_c)
     found = fgsm.any(0)
@@ -98,8 +98,10 @@ def test_tau_star_in_the_table(quick):
     cfg = quick["config"]["cells"]
     N, tau_c = cfg["N"], cfg["tau_c"]
     table = quick["record"]["tables"][0]
-    col_b, col_cp = table["columns"].index("τ_b = τ_c (m/N)^(1/(N−m))"), table["columns"].index(
-        "τ* boundary (critical_point)")
+    col_b, col_cp = (
+        table["columns"].index("τ_b = τ_c (m/N)^(1/(N−m))"),
+        table["columns"].index("τ* boundary (critical_point)"),
+    )
     for row in table["rows"]:
         m = row[0]
         closed = tau_c * (m / N) ** (1 / (N - m))
@@ -135,8 +137,9 @@ def test_pgd_at_least_fgsm_and_nothing_beats_the_optimum(quick):
     # m ≥ 3: the sign step fails where PGD succeeds (the claim of the experiment, on this data).
     for m in (3, 4):
         per = cells["per_m"][str(m)]
-        gap = (np.asarray(per["methods"][cfg["reference"]]["success"], bool).mean(1)
-               - np.asarray(per["methods"]["FGSM"]["success"], bool).mean(1))
+        gap = np.asarray(per["methods"][cfg["reference"]]["success"], bool).mean(1) - np.asarray(
+            per["methods"]["FGSM"]["success"], bool
+        ).mean(1)
         assert gap.max() >= 0.5, m
 
 
@@ -149,15 +152,16 @@ def test_minimal_radius_against_random_points_of_the_ball():
     movable = tau < tau_c
     for m in range(N):
         amount = np.ones_like(tau)
-        amount[:, :5] = agonist_amount(tau, 5, N, m, tau_c, np.full(6, 1.05))[:, None]   # T = 1.05
+        amount[:, :5] = agonist_amount(tau, 5, N, m, tau_c, np.full(6, 1.05))[:, None]  # T = 1.05
         radius = minimal_radius(tau, amount, movable, N, m, tau_c)
         ok = np.isfinite(radius)
         assert ok.sum() >= 3 and np.all(radius[ok] > 0), (m, radius)
         inner = 0.98 * radius[ok]
         delta = rng.uniform(-1, 1, (4000,) + tau[ok].shape) * inner[None, :, None]
         points = np.where(movable[ok][None], np.maximum(tau[ok][None] + delta, 0.0), tau[ok][None])
-        corners = np.where(movable[ok][None], np.maximum(tau[ok][None] + np.sign(delta) * inner[None, :, None], 0.0),
-                           tau[ok][None])
+        corners = np.where(
+            movable[ok][None], np.maximum(tau[ok][None] + np.sign(delta) * inner[None, :, None], 0.0), tau[ok][None]
+        )
         for sample in (points, corners):
             assert np.all(_proofreading(sample, amount[ok][None], N, m, tau_c) > 1.0), m
         tau_b = tau_c * (m / N) ** (1 / (N - m))
@@ -172,9 +176,9 @@ def test_network_accuracy_recomputed_with_a_written_out_fgsm(quick):
     cfg = quick["config"]["networks"]
     spec = {"filter": "hill", "threshold": cfg["threshold"], "steepness": 4}
     model, seconds = train_defence(quick["run"], spec, cfg["classifier"], cfg["dataset"], cfg["seed"])
-    assert seconds == 0.0                           # loaded from the shared cache the run wrote
+    assert seconds == 0.0  # loaded from the shared cache the run wrote
     test = load_dataset(cfg["dataset"], "test")
-    x, y = jnp.asarray(test.images[:cfg["n_test"]]), jnp.asarray(test.labels[:cfg["n_test"]])
+    x, y = jnp.asarray(test.images[: cfg["n_test"]]), jnp.asarray(test.labels[: cfg["n_test"]])
 
     def loss(image, label):
         return optax.softmax_cross_entropy_with_integer_labels(model(image), label)

@@ -20,13 +20,13 @@ import pytest
 
 from adprf.results import Run
 
-WAIT_S = 30.0          # how long the process may take to end before the test gives up
-PROMPT_S = 5.0         # how soon after the signal it must have ended (the guard's grace is 1 s)
+WAIT_S = 30.0  # how long the process may take to end before the test gives up
+PROMPT_S = 5.0  # how soon after the signal it must have ended (the guard's grace is 1 s)
 RESUME = "run the same command again to resume"
 
 # The experiment `interrupt-<mode>`: one finished stage, then minutes of work that the test
 # interrupts; a marker file says when the long call starts.
-CHILD = r'''
+CHILD = r"""
 import pathlib, signal, sys
 
 signal.signal(signal.SIGINT, signal.default_int_handler)   # also when pytest runs in the background
@@ -75,12 +75,12 @@ def run(r):
 
 register(Experiment(name="interrupt-" + mode, title="interrupt", presets={"quick": {}, "paper": {}}, run=run))
 sys.exit(main(["run", "interrupt-" + mode, "--out", str(out)]))
-'''
+"""
 
 
 # A JAX program whose host callback sends the SIGINT itself: XLA runs this small loop, and
 # calls back, on the main thread, so the Python-level handler runs inside the callback.
-CALLBACK_CHILD = r'''
+CALLBACK_CHILD = r"""
 import os, signal, sys
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -106,7 +106,7 @@ def loop(x):
 
 with ExitOnInterrupt("interrupted: " + "RESUME"):
     loop(jnp.ones(4)).block_until_ready()
-'''.replace("RESUME", RESUME)
+""".replace("RESUME", RESUME)
 
 
 def _interrupt(tmp_path, mode: str, ready, signals: int = 1):
@@ -114,8 +114,13 @@ def _interrupt(tmp_path, mode: str, ready, signals: int = 1):
     SIGINTs 50 ms apart; returns (exit status, stderr, seconds from the first signal to the end)."""
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    proc = subprocess.Popen([sys.executable, str(script), mode, str(tmp_path)], cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), mode, str(tmp_path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     err = bytearray()
 
     def read():
@@ -156,6 +161,7 @@ def _started(tmp_path, delay: float):
         if since is None and (tmp_path / "started").exists():
             since = time.monotonic()
         return since is not None and time.monotonic() - since >= delay
+
     return ready
 
 
@@ -168,8 +174,7 @@ def _assert_clean_exit(tmp_path, mode, status, err, took):
     assert status == 130, f"exit status {status} (-11/139: segfault, -6: abort), stderr:\n{err[-3000:]}"
     assert took < PROMPT_S, f"ended {took:.1f} s after the signal"
     assert RESUME in err
-    for crash in ("Segmentation fault", "Fatal Python error", "Traceback", "Exception ignored",
-                  "terminate called"):
+    for crash in ("Segmentation fault", "Fatal Python error", "Traceback", "Exception ignored", "terminate called"):
         assert crash not in err, f"{crash!r} in stderr:\n{err[-3000:]}"
     # The finished stage is kept, in place and whole; no temporary file and no result.
     assert not list(tmp_path.rglob(".*.tmp"))
@@ -213,4 +218,4 @@ def test_ctrl_c_inside_a_host_callback_on_the_main_thread(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, done.stderr
     assert RESUME in done.stderr and "Traceback" not in done.stderr and "callback failed" not in done.stderr
-    assert time.monotonic() - start < 30         # uninterrupted: over an hour
+    assert time.monotonic() - start < 30  # uninterrupted: over an hour

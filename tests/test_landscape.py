@@ -29,7 +29,7 @@ def _linear_loss(w, b, z, y):
 @pytest.mark.parametrize("project", [False, True])
 def test_linear_model_matches_closed_form(linear_problem, project):
     model, x, y, _ = linear_problem
-    x, y = x[:5] * 0.5 + 0.5, y[:5]                       # inputs in [0, 1] for the box
+    x, y = x[:5] * 0.5 + 0.5, y[:5]  # inputs in [0, 1] for the box
     w, b = np.asarray(model.w, np.float64), float(model.b)
     threat = linf(0.4) if project else linf(0.4, bounds=None)
     land = loss_landscape(model, x, y, threat=threat, span=0.4, points=9, key=KEY, project=project)
@@ -41,8 +41,11 @@ def test_linear_model_matches_closed_form(linear_problem, project):
     # ∂L/∂z = ∓ sigmoid(∓s) w: the L∞ steepest ascent is ±sign(w), + when y = 0
     np.testing.assert_array_equal(d1, np.where(yn[:, None] == 1, -1.0, 1.0) * np.sign(w)[None, :])
     assert np.all(np.abs(d2) == 1.0)
-    z = np.asarray(x, np.float64)[:, None, None, :] + e[None, :, None, None] * d1[:, None, None, :] \
+    z = (
+        np.asarray(x, np.float64)[:, None, None, :]
+        + e[None, :, None, None] * d1[:, None, None, :]
         + e[None, None, :, None] * d2[:, None, None, :]
+    )
     if project:
         z = np.clip(z, 0.0, 1.0)
     expected = _linear_loss(w, b, z, yn[:, None, None])
@@ -62,20 +65,31 @@ def test_quadratic_model_is_the_taylor_polynomial():
     def model(z):
         return 0.5 * z @ aj @ z + bj @ z
 
-    objective = ScalarThreshold(0.0, direction="above")        # loss = f(z)
-    land = loss_landscape(model, jnp.asarray(x, jnp.float32), objective=objective,
-                          threat=linf(1.0, bounds=None), span=0.5, points=11, key=KEY, project=False)
+    objective = ScalarThreshold(0.0, direction="above")  # loss = f(z)
+    land = loss_landscape(
+        model,
+        jnp.asarray(x, jnp.float32),
+        objective=objective,
+        threat=linf(1.0, bounds=None),
+        span=0.5,
+        points=11,
+        key=KEY,
+        project=False,
+    )
     g = x @ a + bvec
     d1, d2 = (np.asarray(d, np.float64) for d in land.directions)
     np.testing.assert_array_equal(d1, np.sign(g))
     e = np.linspace(-0.5, 0.5, 11)
     f0 = 0.5 * np.einsum("ni,ij,nj->n", x, a, x) + x @ bvec
-    quad = lambda u, v: np.einsum("ni,ij,nj->n", u, a, v)  # noqa: E731
-    expected = (f0[:, None, None] + e[None, :, None] * np.sum(g * d1, 1)[:, None, None]
-                + e[None, None, :] * np.sum(g * d2, 1)[:, None, None]
-                + 0.5 * e[None, :, None] ** 2 * quad(d1, d1)[:, None, None]
-                + e[None, :, None] * e[None, None, :] * quad(d1, d2)[:, None, None]
-                + 0.5 * e[None, None, :] ** 2 * quad(d2, d2)[:, None, None])
+    quad = lambda u, v: np.einsum("ni,ij,nj->n", u, a, v)
+    expected = (
+        f0[:, None, None]
+        + e[None, :, None] * np.sum(g * d1, 1)[:, None, None]
+        + e[None, None, :] * np.sum(g * d2, 1)[:, None, None]
+        + 0.5 * e[None, :, None] ** 2 * quad(d1, d1)[:, None, None]
+        + e[None, :, None] * e[None, None, :] * quad(d1, d2)[:, None, None]
+        + 0.5 * e[None, None, :] ** 2 * quad(d2, d2)[:, None, None]
+    )
     np.testing.assert_allclose(land.loss, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(land.origin_loss, f0, rtol=1e-5)
     np.testing.assert_allclose(land.slopes, np.stack([np.abs(g).sum(1), np.sum(g * d2, 1)], 1), rtol=1e-5)
@@ -105,9 +119,8 @@ def test_gradient_sign_matches_finite_differences():
     d1 = np.asarray(land.directions[0])
     h = 1e-5
     for i in range(4):
-        fd = np.array([(numpy_loss(x[i] + h * u, y[i]) - numpy_loss(x[i] - h * u, y[i])) / (2 * h)
-                       for u in np.eye(10)])
-        clear = np.abs(fd) > 1e-3 * np.abs(fd).max()        # float32 autodiff vs float64 differences
+        fd = np.array([(numpy_loss(x[i] + h * u, y[i]) - numpy_loss(x[i] - h * u, y[i])) / (2 * h) for u in np.eye(10)])
+        clear = np.abs(fd) > 1e-3 * np.abs(fd).max()  # float32 autodiff vs float64 differences
         assert clear.sum() >= 8
         np.testing.assert_array_equal(d1[i][clear], np.sign(fd[clear]))
         np.testing.assert_allclose(land.slopes[i, 0], np.abs(fd).sum(), rtol=1e-3)
@@ -147,7 +160,7 @@ def test_one_compiled_call_for_all_inputs_and_points():
     traces = []
 
     def model(z):
-        traces.append(1)           # runs only while JAX traces the compiled call
+        traces.append(1)  # runs only while JAX traces the compiled call
         return net(z)
 
     def count(n, points):
@@ -161,13 +174,14 @@ def test_one_compiled_call_for_all_inputs_and_points():
     # traced once per compile, whatever n · points² (the first call also traces the model once
     # to check the labels against its output)
     assert large <= small <= 3
-    assert count(2, 3) == 0                    # same shapes: the compiled call is reused
+    assert count(2, 3) == 0  # same shapes: the compiled call is reused
 
 
 def _mixture(key, agonists=6, selves=10):
     k1, k2 = jax.random.split(key)
-    tau = jnp.concatenate([3.5 + 0.1 * jax.random.normal(k1, (agonists,)),
-                           jnp.abs(jax.random.normal(k2, (selves,)) / 3)])
+    tau = jnp.concatenate(
+        [3.5 + 0.1 * jax.random.normal(k1, (agonists,)), jnp.abs(jax.random.normal(k2, (selves,)) / 3)]
+    )
     amount = jnp.concatenate([jnp.full(agonists, 2.0), jnp.linspace(1.0, 3.0, selves)])
     return Ligands(tau, amount)
 
@@ -177,25 +191,27 @@ def test_proofreading_in_binding_time_space(m):
     model = AdaptiveProofreading(5, m, tau_c=3.0)
     mixtures = [_mixture(jax.random.PRNGKey(s)) for s in range(2)]
     batch = jax.tree.map(lambda *a: jnp.stack(a), *mixtures)
-    land = loss_landscape(model, batch, objective=turn_off(model), threat=move_binding_times(0.3, tau_c=3.0),
-                          span=0.5, points=5, key=KEY)
+    land = loss_landscape(
+        model, batch, objective=turn_off(model), threat=move_binding_times(0.3, tau_c=3.0), span=0.5, points=5, key=KEY
+    )
     d1, d2 = land.directions
-    np.testing.assert_array_equal(d1.amount, 0.0)                  # amounts never move
+    np.testing.assert_array_equal(d1.amount, 0.0)  # amounts never move
     np.testing.assert_array_equal(d2.amount, 0.0)
     agonist = np.asarray(batch.tau) >= 3.0
-    np.testing.assert_array_equal(np.asarray(d1.tau)[agonist], 0.0)   # nor do the agonists
+    np.testing.assert_array_equal(np.asarray(d1.tau)[agonist], 0.0)  # nor do the agonists
     np.testing.assert_array_equal(np.asarray(d2.tau)[agonist], 0.0)
     assert np.all(np.abs(np.asarray(d2.tau)[~agonist]) == 1.0)
     for i, mix in enumerate(mixtures):
         # loss = 1 − T, so d1 = −sign(∂T/∂τ) from the closed-form gradient (SPEC §2.1)
-        np.testing.assert_array_equal(np.asarray(d1.tau[i])[~agonist[i]],
-                                      -np.sign(np.asarray(model.gradient(mix)))[~agonist[i]])
+        np.testing.assert_array_equal(
+            np.asarray(d1.tau[i])[~agonist[i]], -np.sign(np.asarray(model.gradient(mix)))[~agonist[i]]
+        )
         tau0 = np.asarray(mix.tau, np.float64)
         amount = np.asarray(mix.amount, np.float64)
         for a in range(5):
             for b in range(5):
                 tau = np.maximum(tau0 + land.e1[a] * np.asarray(d1.tau[i]) + land.e2[b] * np.asarray(d2.tau[i]), 0)
-                t = np.sum(amount * tau ** 5) / np.sum(amount * tau ** m) / 3.0 ** (5 - m)
+                t = np.sum(amount * tau**5) / np.sum(amount * tau**m) / 3.0 ** (5 - m)
                 np.testing.assert_allclose(land.loss[i, a, b], 1.0 - t, rtol=1e-4, atol=1e-5)
                 assert bool(land.success[i, a, b]) == (t <= 1.0)
                 # and T evaluated directly at the displaced ligands
@@ -220,7 +236,7 @@ def test_bad_arguments_raise():
     model, _ = _tanh_net(rng)
     x = jnp.asarray(rng.uniform(0, 1, size=(2, 10)), jnp.float32)
     y = jnp.asarray([0, 1])
-    call = lambda **kw: loss_landscape(model, kw.pop("x", x), kw.pop("y", y), key=KEY, **kw)  # noqa: E731
+    call = lambda **kw: loss_landscape(model, kw.pop("x", x), kw.pop("y", y), key=KEY, **kw)
     for span in (0.0, -0.1, float("nan"), float("inf"), "wide"):
         with pytest.raises(ValueError, match="span"):
             call(span=span)
@@ -242,8 +258,9 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="objective"):
         call(objective="hinge")
     with pytest.raises(ValueError, match="pass a threat"):
-        loss_landscape(AdaptiveProofreading(2, 1), jax.tree.map(lambda a: a[None], _mixture(KEY)), key=KEY,
-                       objective=turn_off(1.0))
+        loss_landscape(
+            AdaptiveProofreading(2, 1), jax.tree.map(lambda a: a[None], _mixture(KEY)), key=KEY, objective=turn_off(1.0)
+        )
     land = call(points=3)
     with pytest.raises(ValueError, match="index"):
         plot_landscape_contour(land, 5)
@@ -252,7 +269,7 @@ def test_bad_arguments_raise():
 def test_plots_return_figures_with_the_axes_named(linear_problem):
     model, x, y, _ = linear_problem
     land = loss_landscape(model, x[:2] * 0.5 + 0.5, y[:2], span=0.5, points=11, key=KEY)
-    assert land.success[0].any() and not land.success[0].all()        # a boundary to draw
+    assert land.success[0].any() and not land.success[0].all()  # a boundary to draw
     for plot in (plot_landscape_contour, plot_landscape_surface):
         fig = plot(land, 0, title="linear")
         ax = fig.axes[0]

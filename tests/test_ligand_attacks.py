@@ -13,8 +13,23 @@ import numpy as np
 import pytest
 
 from adprf.attacks import (
-    FGSM, PGD, Budget, L1Ball, Mask, NonNegative, ThreatModel, add_ligands, attack, budget, l1,
-    move_binding_times, robust_accuracy, turn_off, turn_on, v1_descent, with_candidates,
+    FGSM,
+    PGD,
+    Budget,
+    L1Ball,
+    Mask,
+    NonNegative,
+    ThreatModel,
+    add_ligands,
+    attack,
+    budget,
+    l1,
+    move_binding_times,
+    robust_accuracy,
+    turn_off,
+    turn_on,
+    v1_descent,
+    with_candidates,
 )
 from adprf.cells import AdaptiveProofreading
 from adprf.ligands import Ligands, self_ligands
@@ -34,10 +49,11 @@ def _first(tree):
 def _T(N, m, tau, amount, tau_c=TAU_C):
     """T_{N,m} in float64 NumPy (SPEC §2.1), over the last axis."""
     tau, amount = np.asarray(tau, np.float64), np.asarray(amount, np.float64)
-    return np.sum(amount * tau ** N, -1) / np.sum(amount * tau ** m, -1) / tau_c ** (N - m)
+    return np.sum(amount * tau**N, -1) / np.sum(amount * tau**m, -1) / tau_c ** (N - m)
 
 
 # --- projections against a sort-based oracle --------------------------------------------
+
 
 def _simplex_oracle(v, s):
     """Euclidean projection of v onto {p ≥ 0, Σp = s} (sort, cumulative sums, threshold)."""
@@ -75,14 +91,14 @@ def test_l1_and_budget_projections_match_the_sort_oracle(ball, oracle):
     for trial in range(12):
         clean = Ligands(jnp.asarray(rng.uniform(0, 4, 7), jnp.float32), jnp.asarray(rng.uniform(0, 2, 7), jnp.float32))
         x = jax.tree.map(lambda a: a + jnp.asarray(rng.normal(size=a.shape) * rng.uniform(0.05, 3), jnp.float32), clean)
-        eps = float(rng.choice([0.05, 0.5, 2.0, 50.0]))                      # 50: usually inside
+        eps = float(rng.choice([0.05, 0.5, 2.0, 50.0]))  # 50: usually inside
         projected = _project(ball(jnp.asarray(eps, jnp.float32)), x, clean)
         delta = _flat(projected) - _flat(clean)
         expected = oracle(_flat(x) - _flat(clean), eps)
         np.testing.assert_allclose(delta, expected, atol=2e-5 * max(1.0, eps))
-        assert np.sum(np.abs(delta)) <= eps * (1 + 1e-6)                       # never over budget
+        assert np.sum(np.abs(delta)) <= eps * (1 + 1e-6)  # never over budget
         if ball is Budget:
-            assert np.all(delta >= 0)                                           # only additions
+            assert np.all(delta >= 0)  # only additions
         # first-order optimality: no feasible point q has <x − p, q − p> > 0
         for _ in range(50):
             q = oracle(rng.normal(size=delta.size) * rng.uniform(0.1, 5), eps)
@@ -105,14 +121,15 @@ def test_sparse_steepest_ascent():
     d = L1Ball(jnp.asarray(1.0)).steepest_ascent(g)
     flat_g, flat_d = _flat(g), _flat(d)
     assert np.sum(np.abs(flat_d)) == pytest.approx(1.0)
-    assert np.dot(flat_g, flat_d) == pytest.approx(np.max(np.abs(flat_g)))   # the dual norm ‖g‖∞
+    assert np.dot(flat_g, flat_d) == pytest.approx(np.max(np.abs(flat_g)))  # the dual norm ‖g‖∞
     np.testing.assert_array_equal(flat_d, [0, -1, 0, 0])
     top2 = _flat(L1Ball(jnp.asarray(1.0), coordinates=2).steepest_ascent(g))
     np.testing.assert_allclose(top2, [0, -0.5, 0, 0.5])
     # the budget only adds: the largest positive component, or nothing
     np.testing.assert_array_equal(_flat(Budget(jnp.asarray(1.0)).steepest_ascent(g)), [0, 0, 0, 1])
-    np.testing.assert_array_equal(_flat(Budget(jnp.asarray(1.0)).steepest_ascent(jax.tree.map(lambda a: -jnp.abs(a), g))),
-                                  np.zeros(4))
+    np.testing.assert_array_equal(
+        _flat(Budget(jnp.asarray(1.0)).steepest_ascent(jax.tree.map(lambda a: -jnp.abs(a), g))), np.zeros(4)
+    )
 
 
 @pytest.mark.parametrize("ball", [L1Ball, Budget])
@@ -139,8 +156,12 @@ def test_l1_minimal_radius_of_a_linear_classifier(linear_problem):
     model, x, y, s = linear_problem
     eps_star = np.abs(np.asarray(s)) / float(jnp.max(jnp.abs(model.w)))
     for i in range(4):
-        above = attack(model, x[i:i + 1], y[i:i + 1], method=FGSM(), threat=l1(eps_star[i] * 1.002, bounds=None), key=KEY)
-        below = attack(model, x[i:i + 1], y[i:i + 1], method=FGSM(), threat=l1(eps_star[i] * 0.998, bounds=None), key=KEY)
+        above = attack(
+            model, x[i : i + 1], y[i : i + 1], method=FGSM(), threat=l1(eps_star[i] * 1.002, bounds=None), key=KEY
+        )
+        below = attack(
+            model, x[i : i + 1], y[i : i + 1], method=FGSM(), threat=l1(eps_star[i] * 0.998, bounds=None), key=KEY
+        )
         assert bool(above.success[0]) and not bool(below.success[0])
         moved = np.flatnonzero(np.asarray(above.adversarial[0]) != np.asarray(x[i]))
         np.testing.assert_array_equal(moved, [int(jnp.argmax(jnp.abs(model.w)))])
@@ -148,10 +169,13 @@ def test_l1_minimal_radius_of_a_linear_classifier(linear_problem):
 
 # --- constraints on pytrees --------------------------------------------------------------
 
+
 def test_reset_acts_on_binding_times_only():
     # out-of-range values, as an attack step may produce: built through the pytree, since the
     # constructor refuses negative binding times and amounts
-    lig = jax.tree.unflatten(jax.tree.structure(Ligands.of([1.0], [1.0])), [jnp.array([-1.0, 2.0]), jnp.array([-1.0, 3.0])])
+    lig = jax.tree.unflatten(
+        jax.tree.structure(Ligands.of([1.0], [1.0])), [jnp.array([-1.0, 2.0]), jnp.array([-1.0, 3.0])]
+    )
     out = NonNegative(reset=0.1, where=lambda x: x.tau)(lig, lig)
     np.testing.assert_allclose(out.tau, [0.1, 2.0])
     np.testing.assert_array_equal(out.amount, [-1.0, 3.0])
@@ -164,13 +188,15 @@ def test_masks_keep_the_ball_for_what_moves():
     a binding time, and fixed coordinates must not eat the radius."""
     lig = Ligands(jnp.array([3.5, 0.5, 1.0]), jnp.array([1.0, 1.0, 1.0]))
     threat = move_binding_times(0.4, tau_c=TAU_C, norm="l1")
-    g = jax.tree.unflatten(jax.tree.structure(lig), [jnp.array([5.0, -0.2, 0.1]), jnp.array([9.0, 9.0, 9.0])])  # a gradient
+    g = jax.tree.unflatten(
+        jax.tree.structure(lig), [jnp.array([5.0, -0.2, 0.1]), jnp.array([9.0, 9.0, 9.0])]
+    )  # a gradient
     d = threat.steepest_ascent(g, lig)
     np.testing.assert_array_equal(d.tau, [0.0, -1.0, 0.0])
     np.testing.assert_array_equal(d.amount, [0.0, 0.0, 0.0])
     far = Ligands(lig.tau + jnp.array([1.0, 1.0, 0.0]), lig.amount + 5.0)
     p = threat.project(far, lig)
-    np.testing.assert_allclose(p.tau, [3.5, 0.9, 1.0], rtol=1e-6)        # full radius on the one that moves
+    np.testing.assert_allclose(p.tau, [3.5, 0.9, 1.0], rtol=1e-6)  # full radius on the one that moves
     np.testing.assert_array_equal(p.amount, lig.amount)
     # equal threats built twice compare equal: the compiled attack is reused
     assert jax.tree.structure(move_binding_times(0.1, 3.0)) == jax.tree.structure(move_binding_times(0.2, 3.0))
@@ -182,23 +208,35 @@ def test_moved_binding_times_respect_the_threat(norm):
     lig = _mixture(np.random.default_rng(3))
     model = AdaptiveProofreading(2, 1, tau_c=TAU_C)
     eps = 0.3
-    res = attack(model, _one(lig), method=PGD(steps=20), threat=move_binding_times(eps, tau_c=TAU_C, norm=norm),
-                 objective=turn_off(model), key=KEY)
+    res = attack(
+        model,
+        _one(lig),
+        method=PGD(steps=20),
+        threat=move_binding_times(eps, tau_c=TAU_C, norm=norm),
+        objective=turn_off(model),
+        key=KEY,
+    )
     adv = _first(res.adversarial)
     delta = np.asarray(adv.tau) - np.asarray(lig.tau)
     order = {"linf": np.inf, "l2": 2, "l1": 1}[norm]
     assert np.linalg.norm(delta, ord=order) <= eps * (1 + 1e-5)
-    assert np.all(delta[np.asarray(lig.tau) >= TAU_C] == 0)                 # agonists fixed
+    assert np.all(delta[np.asarray(lig.tau) >= TAU_C] == 0)  # agonists fixed
     assert np.all(np.asarray(adv.tau) >= 0)
     np.testing.assert_array_equal(adv.amount, lig.amount)
 
 
 # --- sign-FGSM and PGD on τ ---------------------------------------------------------------
 
+
 def _mixture(rng, n_agonist=280, n_antagonist=80, n_self=40):
     """Agonists τ ~ 4 ± 0.1, antagonists τ ~ U(1.5, 2.9), self |N(0, 1/3)|; amounts U(0.5, 2)."""
-    tau = np.concatenate([4.0 + 0.1 * rng.normal(size=n_agonist), rng.uniform(1.5, 2.9, n_antagonist),
-                          np.abs(rng.normal(size=n_self) / 3)])
+    tau = np.concatenate(
+        [
+            4.0 + 0.1 * rng.normal(size=n_agonist),
+            rng.uniform(1.5, 2.9, n_antagonist),
+            np.abs(rng.normal(size=n_self) / 3),
+        ]
+    )
     return Ligands.of(tau, rng.uniform(0.5, 2.0, tau.size))
 
 
@@ -226,14 +264,20 @@ def test_sign_fgsm_on_binding_times_is_the_closed_form_worst_case(tau_c):
     amount = np.asarray(lig.amount, np.float64)
     assert _T(1, 0, lig.tau, amount) > 1
     for eps in [0.02, 0.1, 0.3, 1.0, 2.5]:
-        res = attack(model, _one(lig), method=FGSM(), threat=move_binding_times(eps, tau_c=tau_c),
-                     objective=turn_off(model), key=KEY)
+        res = attack(
+            model,
+            _one(lig),
+            method=FGSM(),
+            threat=move_binding_times(eps, tau_c=tau_c),
+            objective=turn_off(model),
+            key=KEY,
+        )
         adv = _first(res.adversarial)
         worst = _linear_worst_case(lig, eps, tau_c)
         np.testing.assert_allclose(np.asarray(adv.tau), worst, atol=1e-6)
         np.testing.assert_array_equal(adv.amount, lig.amount)
         t_worst = _T(1, 0, worst, amount)
-        assert abs(t_worst - 1) > 1e-4                                       # a clear decision
+        assert abs(t_worst - 1) > 1e-4  # a clear decision
         assert bool(res.success[0]) == (t_worst <= 1)
 
 
@@ -245,8 +289,16 @@ def test_pgd_on_binding_times_minimal_radius_linear_model(method):
     model = AdaptiveProofreading(1, 0, tau_c=TAU_C)
     amount = np.asarray(lig.amount, np.float64)
     eps_star = _bisect(lambda e: _T(1, 0, _linear_worst_case(lig, e, TAU_C), amount) <= 1, 0.0, 3.0)
-    result = robust_accuracy(model, _one(lig), None, [0.99 * eps_star, 1.01 * eps_star], method,
-                             threat=move_binding_times(0.0, tau_c=TAU_C), objective=turn_off(model), key=KEY)
+    result = robust_accuracy(
+        model,
+        _one(lig),
+        None,
+        [0.99 * eps_star, 1.01 * eps_star],
+        method,
+        threat=move_binding_times(0.0, tau_c=TAU_C),
+        objective=turn_off(model),
+        key=KEY,
+    )
     np.testing.assert_array_equal(np.asarray(result.success[:, 0]), [False, True])
 
 
@@ -254,13 +306,12 @@ def _grid_min_T(N, m, tau, amount, eps, n=801):
     """min T over the L∞ box of the two movable species (the agonist is fixed), brute force."""
     axes = [np.linspace(max(t - eps, 0.0), t + eps, n) for t in tau[1:]]
     a, b = np.meshgrid(*axes, indexing="ij")
-    s_n = amount[0] * tau[0] ** N + amount[1] * a ** N + amount[2] * b ** N
-    s_m = amount[0] * tau[0] ** m + amount[1] * a ** m + amount[2] * b ** m
+    s_n = amount[0] * tau[0] ** N + amount[1] * a**N + amount[2] * b**N
+    s_m = amount[0] * tau[0] ** m + amount[1] * a**m + amount[2] * b**m
     return float((s_n / s_m).min()) / TAU_C ** (N - m)
 
 
-@pytest.mark.parametrize("N, m, amount", [(2, 1, [4, 2, 1.5]), (3, 1, [4, 3, 3]), (4, 2, [4, 6, 5]),
-                                          (3, 2, [4, 6, 5])])
+@pytest.mark.parametrize("N, m, amount", [(2, 1, [4, 2, 1.5]), (3, 1, [4, 3, 3]), (4, 2, [4, 6, 5]), (3, 2, [4, 6, 5])])
 def test_pgd_on_binding_times_minimal_radius_proofreading(N, m, amount):
     """T_{N,m}, m ≥ 1: an agonist (τ = 3.5) and two species below τ_c that the attacker moves.
     ε* by bisection on a brute-force grid of the worst case; PGD (from the clean point: for
@@ -272,21 +323,30 @@ def test_pgd_on_binding_times_minimal_radius_proofreading(N, m, amount):
     model = AdaptiveProofreading(N, m, tau_c=TAU_C)
     lig = Ligands.of(tau, amount)
     for method in [PGD(steps=100, random_start=False), FGSM()]:
-        result = robust_accuracy(model, _one(lig), None, [0.97 * eps_star, 1.03 * eps_star], method,
-                                 threat=move_binding_times(0.0, tau_c=TAU_C), objective=turn_off(model), key=KEY)
+        result = robust_accuracy(
+            model,
+            _one(lig),
+            None,
+            [0.97 * eps_star, 1.03 * eps_star],
+            method,
+            threat=move_binding_times(0.0, tau_c=TAU_C),
+            objective=turn_off(model),
+            key=KEY,
+        )
         np.testing.assert_array_equal(np.asarray(result.success[:, 0]), [False, True])
 
 
 # --- adding ligands under a budget ---------------------------------------------------------
 
+
 def _fold_change(N, m, l1, t1, l2, t2):
     """SPEC §2.1: FC = 1 − [L2 τ2^m / (L1 τ1^m + L2 τ2^m)] · [1 − (τ2/τ1)^(N−m)]."""
-    return 1 - l2 * t2 ** m / (l1 * t1 ** m + l2 * t2 ** m) * (1 - (t2 / t1) ** (N - m))
+    return 1 - l2 * t2**m / (l1 * t1**m + l2 * t2**m) * (1 - (t2 / t1) ** (N - m))
 
 
 def _boundary(N, m, l1, t1, t2, tau_c=TAU_C):
     """SPEC §2.1: L2* = −L1 (τ1^N − τ1^m τ_c^(N−m)) / (τ2^N − τ2^m τ_c^(N−m))."""
-    return -l1 * (t1 ** N - t1 ** m * tau_c ** (N - m)) / (t2 ** N - t2 ** m * tau_c ** (N - m))
+    return -l1 * (t1**N - t1**m * tau_c ** (N - m)) / (t2**N - t2**m * tau_c ** (N - m))
 
 
 @pytest.mark.parametrize("N, m", [(2, 0), (4, 2), (5, 3)])
@@ -318,20 +378,29 @@ def test_add_ligands_spends_the_budget_where_antagonism_is_strongest(N, m):
     np.testing.assert_array_equal(adv.tau, mix.tau)
     assert float(adv.amount[0]) == l1
     if m == 0:
-        assert best == 0 and int(np.argmin(boundary)) == 0                  # broad: τ → 0
+        assert best == 0 and int(np.argmin(boundary)) == 0  # broad: τ → 0
     else:
         j = int(np.argmin(boundary))
-        assert 0 < best < grid.size - 1 and 0 < j < grid.size - 1           # specialised
+        assert 0 < best < grid.size - 1 and 0 < j < grid.size - 1  # specialised
         tau_star = TAU_C * (m / N) ** (1 / (N - m))
         assert abs(grid[j] - tau_star) <= grid[1] - grid[0]
 
     # the smallest flipping budget: the closed-form boundary
-    sweep = robust_accuracy(model, _one(mix), None, [0.98 * b_star, 1.02 * b_star], PGD(steps=200),
-                            threat=add_ligands(0.0), objective=turn_off(model), key=KEY)
+    sweep = robust_accuracy(
+        model,
+        _one(mix),
+        None,
+        [0.98 * b_star, 1.02 * b_star],
+        PGD(steps=200),
+        threat=add_ligands(0.0),
+        objective=turn_off(model),
+        key=KEY,
+    )
     np.testing.assert_array_equal(np.asarray(sweep.success[:, 0]), [False, True])
 
 
 # --- targeted "turn on" ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("N, m", [(1, 0), (3, 1)])
 def test_turn_on_makes_self_look_foreign(N, m):
@@ -344,20 +413,30 @@ def test_turn_on_makes_self_look_foreign(N, m):
     assert not bool(model.decide(lig))
     tiny, large = 0.9 * (TAU_C - tau.max()), 1.05 * (TAU_C - tau.min())
     for eps, expected in [(tiny, False), (large, True)]:
-        res = attack(model, _one(lig), method=PGD(steps=50), threat=move_binding_times(eps),
-                     objective=turn_on(model), key=KEY)
+        res = attack(
+            model, _one(lig), method=PGD(steps=50), threat=move_binding_times(eps), objective=turn_on(model), key=KEY
+        )
         assert bool(res.success[0]) == expected
         adv = _first(res.adversarial)
         assert bool(model.decide(adv)) == expected == (_T(N, m, adv.tau, adv.amount) > 1)
         assert np.abs(np.asarray(adv.tau) - tau).max() <= eps * (1 + 1e-6)
     if (N, m) == (1, 0):
         eps_star = TAU_C - float(np.mean(tau))
-        sweep = robust_accuracy(model, _one(lig), None, [0.99 * eps_star, 1.01 * eps_star], FGSM(),
-                                threat=move_binding_times(0.0), objective=turn_on(model), key=KEY)
+        sweep = robust_accuracy(
+            model,
+            _one(lig),
+            None,
+            [0.99 * eps_star, 1.01 * eps_star],
+            FGSM(),
+            threat=move_binding_times(0.0),
+            objective=turn_on(model),
+            key=KEY,
+        )
         np.testing.assert_array_equal(np.asarray(sweep.success[:, 0]), [False, True])
 
 
 # --- builders and errors -------------------------------------------------------------------
+
 
 def test_with_candidates_and_builders():
     lig = Ligands.of([3.5, 0.2], [10.0, 5.0])
@@ -399,5 +478,13 @@ def test_bad_input_raises_clear_errors():
         turn_on("high")
     with pytest.raises(ValueError, match="epsilons"):
         model = AdaptiveProofreading(2, 1)
-        robust_accuracy(model, _one(with_candidates(lig, [1.0])), None, [-1.0], PGD(steps=2),
-                        threat=add_ligands(0.0), objective=turn_off(model), key=KEY)
+        robust_accuracy(
+            model,
+            _one(with_candidates(lig, [1.0])),
+            None,
+            [-1.0],
+            PGD(steps=2),
+            threat=add_ligands(0.0),
+            objective=turn_off(model),
+            key=KEY,
+        )

@@ -27,11 +27,18 @@ def test_training_learns_real_digits(trained_mlp, mnist_small):
 
 def test_cnn_one_epoch_beats_chance(mnist_small):
     xtr, ytr, x, y = mnist_small
-    model, history = train_classifier(MadryCNN(channels=(8, 16), hidden=64, key=jax.random.PRNGKey(0)),
-                                      xtr[:600], ytr[:600], key=jax.random.PRNGKey(1), epochs=3,
-                                      batch_size=50, eval_data=(x, y), progress=False)
+    model, history = train_classifier(
+        MadryCNN(channels=(8, 16), hidden=64, key=jax.random.PRNGKey(0)),
+        xtr[:600],
+        ytr[:600],
+        key=jax.random.PRNGKey(1),
+        epochs=3,
+        batch_size=50,
+        eval_data=(x, y),
+        progress=False,
+    )
     assert history["loss"][-1] < history["loss"][0]
-    assert history["eval_accuracy"][-1] > 0.4          # chance: 0.1
+    assert history["eval_accuracy"][-1] > 0.4  # chance: 0.1
 
 
 def test_training_rejects_bad_arguments(mnist_small):

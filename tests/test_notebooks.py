@@ -34,8 +34,11 @@ def _kernel_missing_reason() -> str | None:
 SLOW = {"defence_and_landscapes.ipynb", "cerebellum.ipynb", "cellular_antagonism.ipynb"}
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in NOTEBOOKS],
-                         ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in NOTEBOOKS],
+    ids=[p.name for p in NOTEBOOKS],
+)
 def test_notebook_runs(path: Path, monkeypatch):
     reason = _kernel_missing_reason()
     if reason is not None:
@@ -44,8 +47,9 @@ def test_notebook_runs(path: Path, monkeypatch):
     monkeypatch.setenv("ADPRF_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name=KERNEL,
-                                     resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
+    )
     failure = None
     try:
         client.execute()

@@ -59,8 +59,11 @@ def toy_experiment():
         if state["interrupt"]:
             state["interrupt"] = False
             raise KeyboardInterrupt
-        return {"summary": "toy", "tables": [{"title": "t", "columns": ["a", "b"], "rows": [[1, 0.5]]}],
-                "numbers": value}
+        return {
+            "summary": "toy",
+            "tables": [{"title": "t", "columns": ["a", "b"], "rows": [[1, 0.5]]}],
+            "numbers": value,
+        }
 
     register(Experiment("toy-test", "Toy", {"quick": {"n": 1}, "paper": {"n": 2}}, run))
     yield state
@@ -72,9 +75,9 @@ def test_interrupted_run_resumes_and_finished_run_is_loaded(tmp_path, toy_experi
     with pytest.raises(KeyboardInterrupt):
         run_experiment("toy-test", "quick", root=tmp_path)
     assert not list(tmp_path.glob("toy-test/*/result.json"))
-    record = run_experiment("toy-test", "quick", root=tmp_path)      # resumes: the stage is cached
+    record = run_experiment("toy-test", "quick", root=tmp_path)  # resumes: the stage is cached
     assert toy_experiment["stage_calls"] == 1 and record["numbers"] == {"x": 2}
-    run_experiment("toy-test", "quick", root=tmp_path)               # finished: loaded, not re-run
+    run_experiment("toy-test", "quick", root=tmp_path)  # finished: loaded, not re-run
     assert toy_experiment["runs"] == 2
     report = write_report(tmp_path, order=["toy-test"]).read_text()
     assert "| a | b |" in report and "| 1 | 0.5 |" in report
@@ -85,8 +88,12 @@ def test_markdown_table():
 
 
 def test_cli_errors_exit_2(capsys):
-    for argv in (["run", "no-such-experiment"], ["run", "mnist-baseline", "--preset", "huge"], ["frobnicate"],
-                 ["data", "fetch", "cifar-100"]):
+    for argv in (
+        ["run", "no-such-experiment"],
+        ["run", "mnist-baseline", "--preset", "huge"],
+        ["frobnicate"],
+        ["data", "fetch", "cifar-100"],
+    ):
         with pytest.raises(SystemExit) as err:
             main(argv)
         assert err.value.code == 2
@@ -102,8 +109,7 @@ def test_cli_data_fetch_offline_fails_clearly(tmp_path, monkeypatch, capsys):
     from adprf.data import DATASETS
 
     release = DATASETS["mnist"]
-    monkeypatch.setitem(DATASETS, "mnist",
-                        type(release)(**{**release.__dict__, "base_urls": ("http://127.0.0.1:9/",)}))
+    monkeypatch.setitem(DATASETS, "mnist", type(release)(**{**release.__dict__, "base_urls": ("http://127.0.0.1:9/",)}))
     assert main(["data", "fetch", "mnist", "--root", str(tmp_path)]) == 1
     assert "could not download" in capsys.readouterr().err.lower()
 

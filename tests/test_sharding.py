@@ -37,12 +37,18 @@ def _env(devices: int | None, **extra) -> dict:
 def _result(stdout: str) -> dict:
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"the worker printed no result:\n{stdout[-3000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def _worker(*args, devices: int | None = None, timeout: int = 600) -> dict:
-    proc = subprocess.run([sys.executable, str(WORKER), *map(str, args)], env=_env(devices), capture_output=True,
-                          text=True, timeout=timeout, cwd=WORKER.parent.parent)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), *map(str, args)],
+        env=_env(devices),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=WORKER.parent.parent,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return _result(proc.stdout)
 
@@ -52,11 +58,22 @@ def _hosts(*args, processes: int = 2, devices: int = 2, timeout: int = 600) -> l
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
-    procs = [subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=WORKER.parent.parent,
-                              env=_env(devices, JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
-                                       JAX_NUM_PROCESSES=str(processes), JAX_PROCESS_ID=str(i)))
-             for i in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=WORKER.parent.parent,
+            env=_env(
+                devices,
+                JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+                JAX_NUM_PROCESSES=str(processes),
+                JAX_PROCESS_ID=str(i),
+            ),
+        )
+        for i in range(processes)
+    ]
     outs = []
     try:
         for p in procs:
@@ -70,6 +87,7 @@ def _hosts(*args, processes: int = 2, devices: int = 2, timeout: int = 600) -> l
 
 
 # --- in this process (one device) ------------------------------------------------------
+
 
 def test_one_device_runs_unsharded():
     assert len(jax.devices()) == 1 and sharding.batch_mesh() is None and sharding.batch_mesh(1) is None
@@ -87,7 +105,7 @@ def test_bad_device_requests_are_named():
 
 
 def _double_shard(replicated, batched, offset, n_valid):
-    scale, = replicated
+    (scale,) = replicated
     return {"y": batched * scale, "index": offset + jnp.arange(batched.shape[0]), "valid": n_valid + 0 * batched[:, 0]}
 
 
@@ -121,19 +139,20 @@ def test_cli_names_a_bad_launch_variable(monkeypatch, capsys):
 def test_only_process_zero_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(distributed, "is_writer", lambda: False)
     run = results.Run("demo", "quick", {"a": 1}, tmp_path)
-    assert run.stage("s", lambda: {"value": 2}) == {"value": 2}       # computed, not written
+    assert run.stage("s", lambda: {"value": 2}) == {"value": 2}  # computed, not written
     run.write_result({"x": 1}, 0.0)
     assert not any(tmp_path.rglob("*"))
 
 
 def test_a_cache_process_zero_has_must_be_shared(tmp_path, monkeypatch):
-    monkeypatch.setattr(distributed, "agree", lambda flag: True)     # process 0 has the file
+    monkeypatch.setattr(distributed, "agree", lambda flag: True)  # process 0 has the file
     run = results.Run("demo", "quick", {"a": 1}, tmp_path)
     with pytest.raises(RuntimeError, match="shares"):
         run.stage("s", lambda: {"value": 2})
 
 
 # --- several devices (forced CPU devices, in a subprocess) -----------------------------
+
 
 @pytest.fixture(scope="module")
 def four_devices():
@@ -143,12 +162,12 @@ def four_devices():
 def test_every_entry_point_matches_one_device(four_devices):
     r = four_devices
     assert r["devices"] == 4
-    assert set(r["curve_identical"]) == {"1", "None"}                    # 1 and all 4 (103 = 26 + 26 + 26 + 25)
+    assert set(r["curve_identical"]) == {"1", "None"}  # 1 and all 4 (103 = 26 + 26 + 26 + 25)
     assert all(r["curve_identical"].values()), r["accuracy"]
     assert all(r["pairs_identical"].values())
     assert max(r["pairs_max_difference"].values()) == 0.0
     accuracy = r["accuracy"]["1"]
-    assert accuracy[0] == 1.0 and accuracy[-1] < 0.6                     # the attack does work
+    assert accuracy[0] == 1.0 and accuracy[-1] < 0.6  # the attack does work
     assert r["fewer_than_devices_identical"]
     assert r["ligands_success"][0] == r["ligands_success"][1] and 0 < sum(r["ligands_success"][0]) < 13
     assert r["ligands_max_difference"] == 0.0
@@ -158,18 +177,19 @@ def test_every_entry_point_matches_one_device(four_devices):
 
 def test_sharded_sweep_resumes_after_interruption_with_the_unsharded_numbers(tmp_path):
     reference = _worker("sweep", tmp_path / "one", devices=None)
-    assert reference["devices"] == 1 and reference["built"] == 4            # LTD on/off × 2 seeds
+    assert reference["devices"] == 1 and reference["built"] == 4  # LTD on/off × 2 seeds
     root = tmp_path / "four"
     stopped = _worker("sweep", root, "--interrupt-after", 2, devices=4)
     assert stopped["interrupted"] and stopped["built"] == 2
     resumed = _worker("sweep", root, devices=4)
     assert resumed["devices"] == 4 and not resumed["interrupted"]
-    assert resumed["built"] == 2                                            # the two stored stages were reused
+    assert resumed["built"] == 2  # the two stored stages were reused
     assert resumed["rows"] == reference["rows"]
     assert resumed["numbers"] == reference["numbers"]
 
 
 # --- several hosts (jax.distributed processes on this machine) --------------------------
+
 
 @pytest.mark.slow
 def test_two_hosts_shard_over_all_their_devices():

@@ -7,8 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adprf.cells import (AdaptiveProofreading, KinaseFeedback, KineticProofreading, SHP1Feedback, steady_state,
-                         time_course)
+from adprf.cells import (
+    AdaptiveProofreading,
+    KinaseFeedback,
+    KineticProofreading,
+    SHP1Feedback,
+    steady_state,
+    time_course,
+)
 from adprf.ligands import Ligands
 
 MODELS = {
@@ -19,7 +25,7 @@ MODELS = {
     "kinase-4-2": KinaseFeedback(4, 2),
     "kinase-1-0": KinaseFeedback(1, 0),
 }
-MIXTURE = ([6.0, 1.0], [2e3, 2e4])          # agonists + an excess of weaker ligands
+MIXTURE = ([6.0, 1.0], [2e3, 2e4])  # agonists + an excess of weaker ligands
 
 
 def _lig(tau, amount):
@@ -64,10 +70,12 @@ def test_kpr_closed_form_is_mckeithan():
             a = L + R + 1 / (k * tau)
             c_t = 0.5 * (a - np.sqrt(a * a - 4 * L * R))
             r = phi * tau / (1 + phi * tau)
-            expected = [c_t * r ** n / (1 + phi * tau) for n in range(4)] + [c_t * r ** 4]
+            expected = [c_t * r**n / (1 + phi * tau) for n in range(4)] + [c_t * r**4]
             np.testing.assert_allclose(C, expected, rtol=1e-9)
         # the documented default threshold: 10^4 ligands at τ = 4 s
-        np.testing.assert_allclose(KineticProofreading()(_lig([4.0], [1e4])), KineticProofreading().threshold, rtol=0.05)
+        np.testing.assert_allclose(
+            KineticProofreading()(_lig([4.0], [1e4])), KineticProofreading().threshold, rtol=0.05
+        )
 
 
 def test_shp1_closed_form_satisfies_its_ode_and_threshold_default():
@@ -140,7 +148,7 @@ def test_time_course_relaxes_to_the_steady_state():
         states, outputs = time_course(model, lig, times)
         assert outputs.shape == (31,) and float(outputs[0]) == 0.0
         np.testing.assert_allclose(outputs[-1], steady_state(model, lig).output, rtol=1e-5)
-        np.testing.assert_allclose(states[1][0], model.K_tot)      # the kinase starts fully active
+        np.testing.assert_allclose(states[1][0], model.K_tot)  # the kinase starts fully active
     with pytest.raises(ValueError, match="increasing"):
         with jax.enable_x64(True):
             time_course(model, lig, [1.0, 0.5])

@@ -13,8 +13,8 @@ TINY = 1 / 16  # channels 4, 4, 8, 8, 16 × 4
 
 
 def test_feature_count_and_shapes():
-    model = eqx.filter_eval_shape(VGGClassifier, key=jax.random.PRNGKey(0))   # shapes only, nothing drawn
-    assert model.encoder.features == 4096 == 4 * 4 * 256              # SPEC §5.3 at width 1
+    model = eqx.filter_eval_shape(VGGClassifier, key=jax.random.PRNGKey(0))  # shapes only, nothing drawn
+    assert model.encoder.features == 4096 == 4 * 4 * 256  # SPEC §5.3 at width 1
     assert eqx.filter_eval_shape(model.encoder, jnp.zeros((32, 32, 3))).shape == (4096,)
     assert eqx.filter_eval_shape(model, jnp.zeros((32, 32, 3))).shape == (10,)
     convs = [(k.shape, b.shape) for k, b in zip(model.encoder.kernels, model.encoder.biases)]
@@ -29,7 +29,7 @@ def test_feature_count_and_shapes():
     assert batch.shape == (5, 7) and bool(jnp.all(jnp.isfinite(batch)))
     # He initialisation keeps the signal alive through eight ReLU layers
     features = batched(small.encoder, jax.random.uniform(jax.random.PRNGKey(1), (5, 32, 32, 3)))
-    assert 0.2 < float(jnp.mean(features > 0)) < 0.95 and 0.1 < float(jnp.sqrt(jnp.mean(features ** 2))) < 100
+    assert 0.2 < float(jnp.mean(features > 0)) < 0.95 and 0.1 < float(jnp.sqrt(jnp.mean(features**2))) < 100
     assert VGGEncoder(TINY, image_size=8, key=jax.random.PRNGKey(0)).features == 16
 
 
@@ -48,7 +48,7 @@ def test_bad_arguments_are_named():
 def _reference(model: VGGClassifier, x: np.ndarray) -> np.ndarray:
     """The same network written independently: NCHW, lax convolutions, reduce_window pooling."""
     enc = model.encoder
-    h = ((x - np.asarray(enc.mean)) / np.asarray(enc.std)).transpose(2, 0, 1)[None]   # (1, C, H, W)
+    h = ((x - np.asarray(enc.mean)) / np.asarray(enc.std)).transpose(2, 0, 1)[None]  # (1, C, H, W)
     layers = iter(zip(enc.kernels, enc.biases))
     for step in enc.plan:
         if step == POOL:
@@ -57,14 +57,14 @@ def _reference(model: VGGClassifier, x: np.ndarray) -> np.ndarray:
             kernel, bias = next(layers)
             h = lax.conv_general_dilated(h, jnp.transpose(kernel, (3, 2, 0, 1)), (1, 1), ((1, 1), (1, 1)))  # OIHW
             h = jax.nn.relu(h + bias[None, :, None, None])
-    features = jnp.transpose(h[0], (1, 2, 0)).ravel()                                   # row, column, channel
+    features = jnp.transpose(h[0], (1, 2, 0)).ravel()  # row, column, channel
     return np.asarray(model.head.weight @ features + model.head.bias)
 
 
 def test_forward_matches_an_nchw_reference():
     model = VGGClassifier(TINY, image_size=16, key=jax.random.PRNGKey(3))
     x = np.asarray(jax.random.uniform(jax.random.PRNGKey(4), (16, 16, 3)))
-    model = jax.tree.map(lambda a: a + 0.05 if eqx.is_inexact_array(a) else a, model)   # non-zero biases
+    model = jax.tree.map(lambda a: a + 0.05 if eqx.is_inexact_array(a) else a, model)  # non-zero biases
     np.testing.assert_allclose(eqx.filter_jit(model)(jnp.asarray(x)), _reference(model, x), rtol=1e-5, atol=1e-5)
 
 
@@ -88,8 +88,10 @@ def test_gradients_match_finite_differences():
             fd = (loss(params, x + h * v) - loss(params, x - h * v)) / (2 * h)
             np.testing.assert_allclose(jnp.vdot(g_x, v), fd, rtol=1e-6, atol=1e-9)
             leaves, tree = jax.tree.flatten(params)
-            dirs = jax.tree.unflatten(tree, [jax.random.normal(k, a.shape, a.dtype)
-                                             for k, a in zip(jax.random.split(kp, len(leaves)), leaves)])
+            dirs = jax.tree.unflatten(
+                tree,
+                [jax.random.normal(k, a.shape, a.dtype) for k, a in zip(jax.random.split(kp, len(leaves)), leaves)],
+            )
             shift = lambda s: jax.tree.map(lambda p, d: p + s * d, params, dirs)
             fd = (loss(shift(h), x) - loss(shift(-h), x)) / (2 * h)
             analytic = sum(jnp.vdot(g, d) for g, d in zip(jax.tree.leaves(g_params), jax.tree.leaves(dirs)))

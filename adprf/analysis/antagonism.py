@@ -37,8 +37,10 @@ def _non_negative(name: str, value, fix: str, *, positive: bool = False) -> Floa
         bad = ~np.isfinite(array) | ((array <= 0) if positive else (array < 0))
         if bad.any():
             first = int(np.flatnonzero(bad.ravel())[0])
-            raise ValueError(f"{name} must be finite and {'> 0' if positive else '≥ 0'}; entry {first} is "
-                             f"{array.ravel()[first]} ({int(bad.sum())} bad values in all): {fix}")
+            raise ValueError(
+                f"{name} must be finite and {'> 0' if positive else '≥ 0'}; entry {first} is "
+                f"{array.ravel()[first]} ({int(bad.sum())} bad values in all): {fix}"
+            )
     return jnp.asarray(value, dtype=jnp.result_type(float))
 
 
@@ -60,14 +62,17 @@ def fold_change(model: AbstractCellModel, agonists: Ligands, tau2, amount2) -> F
     tau2, amount2 = jnp.broadcast_arrays(tau2, amount2)
 
     def mixed(t, a):
-        return model(concatenate(agonists, Ligands(t[None].astype(agonists.tau.dtype),
-                                                   a[None].astype(agonists.amount.dtype))))
+        return model(
+            concatenate(agonists, Ligands(t[None].astype(agonists.tau.dtype), a[None].astype(agonists.amount.dtype)))
+        )
 
     outputs = jax.vmap(mixed)(jnp.ravel(tau2), jnp.ravel(amount2)).reshape(tau2.shape)
     alone = model(agonists)
     if not isinstance(alone, jax.core.Tracer) and not (np.isfinite(alone) and alone > 0):
-        raise ValueError(f"the agonists alone give output {float(alone)}, so the fold change T(mixture)/T(agonists) "
-                         f"is undefined: pass agonists with a positive, finite output (e.g. τ > 0 and L > 0)")
+        raise ValueError(
+            f"the agonists alone give output {float(alone)}, so the fold change T(mixture)/T(agonists) "
+            f"is undefined: pass agonists with a positive, finite output (e.g. τ > 0 and L > 0)"
+        )
     return outputs / alone
 
 
@@ -75,8 +80,8 @@ def _proofreading_boundary(model: AdaptiveProofreading, tau1, amount1, tau2) -> 
     """The closed-form L2* of T_{N,m}; NaN where it is negative or not finite, or L1 = 0 (no
     agonists: T is then (τ2/τ_c)^(N−m) whatever L2)."""
     N, m, tau_c = model.N, model.m, model.tau_c
-    excess1 = tau1 ** N - tau1 ** m * tau_c ** (N - m)
-    excess2 = tau2 ** N - tau2 ** m * tau_c ** (N - m)
+    excess1 = tau1**N - tau1**m * tau_c ** (N - m)
+    excess2 = tau2**N - tau2**m * tau_c ** (N - m)
     amount2 = -amount1 * excess1 / excess2
     return jnp.where(jnp.isfinite(amount2) & (amount2 >= 0) & (amount1 > 0), jnp.abs(amount2), jnp.nan)
 
@@ -94,16 +99,24 @@ def _numeric_boundary(model: AbstractCellModel, tau1, amount1, tau2, log_range, 
         # An output within rounding of the threshold is no evidence of a crossing: a mixture
         # that only approaches the boundary as L2 → ∞ (τ2 = τ_c) would otherwise "cross" there.
         resolution = ROUNDING * jnp.finfo(log_range.dtype).eps * jnp.abs(model.threshold)
-        log_root = first_crossing(excess, log_range[0], log_range[1], grid_size=grid_size, direction="any",
-                                  resolution=resolution)
+        log_root = first_crossing(
+            excess, log_range[0], log_range[1], grid_size=grid_size, direction="any", resolution=resolution
+        )
         return jnp.where(at_boundary, 0.0, jnp.exp(log_root))
 
     return jax.vmap(one)(tau1, amount1, tau2)
 
 
-def decision_boundary(model: AbstractCellModel, tau1, amount1, tau2, *, method: str = "auto",
-                      amount_range: tuple[float, float] = (1e-6, 1e15),
-                      grid_size: int = 512) -> Float[Array, "..."]:
+def decision_boundary(
+    model: AbstractCellModel,
+    tau1,
+    amount1,
+    tau2,
+    *,
+    method: str = "auto",
+    amount_range: tuple[float, float] = (1e-6, 1e15),
+    grid_size: int = 512,
+) -> Float[Array, "..."]:
     """L2*: the amount of a second species (τ2) that brings agonists (τ1, L1) to the decision
     boundary, model(two species) = model.threshold.
 
@@ -133,16 +146,22 @@ def decision_boundary(model: AbstractCellModel, tau1, amount1, tau2, *, method: 
     if not isinstance(method, str) or method not in BOUNDARY_METHODS:
         raise ValueError(f"method must be one of {BOUNDARY_METHODS}, got {method!r}")
     if method == "closed_form" and not isinstance(model, AdaptiveProofreading):
-        raise ValueError(f"the closed form of L2* is for AdaptiveProofreading, not {type(model).__name__}: "
-                         f"use method='numeric' (or 'auto')")
+        raise ValueError(
+            f"the closed form of L2* is for AdaptiveProofreading, not {type(model).__name__}: "
+            f"use method='numeric' (or 'auto')"
+        )
     if np.shape(amount_range) != (2,):
         raise ValueError(f"amount_range must be (smallest, largest), got {amount_range!r}")
     lo, hi = (float(x) for x in amount_range)
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo < hi):
         raise ValueError(f"amount_range must be (smallest, largest) with 0 < smallest < largest, got {amount_range!r}")
     tau1 = _non_negative("tau1 (agonist binding time)", tau1, "pass binding times ≥ 0")
-    amount1 = _non_negative("amount1 (agonist amount)", amount1, "pass amounts L1 > 0 (without agonists the "
-                            "output does not depend on L2: there is no boundary to find)", positive=True)
+    amount1 = _non_negative(
+        "amount1 (agonist amount)",
+        amount1,
+        "pass amounts L1 > 0 (without agonists the output does not depend on L2: there is no boundary to find)",
+        positive=True,
+    )
     tau2 = _non_negative("tau2 (binding time of the second species)", tau2, "pass binding times ≥ 0")
     grid_size = checked_grid_size(grid_size)
     tau1, amount1, tau2 = jnp.broadcast_arrays(tau1, amount1, tau2)

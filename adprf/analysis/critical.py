@@ -57,8 +57,8 @@ def _first_sign_change(values, resolution, direction: str):
     decided = jnp.isfinite(values) & (jnp.abs(values) >= resolution) & (values != 0)
     sign = jnp.where(decided, jnp.sign(values), 0.0)
     index = jnp.arange(values.shape[0])
-    last = jax.lax.cummax(jnp.where(decided, index, -1))        # last decided index ≤ i
-    before = jnp.concatenate([jnp.asarray([-1]), last[:-1]])   # last decided index < i
+    last = jax.lax.cummax(jnp.where(decided, index, -1))  # last decided index ≤ i
+    before = jnp.concatenate([jnp.asarray([-1]), last[:-1]])  # last decided index < i
     sign_before = jnp.where(before >= 0, sign[jnp.maximum(before, 0)], 0.0)
     up, down = (sign > 0) & (sign_before < 0), (sign < 0) & (sign_before > 0)
     crosses = {"up": up, "down": down, "any": up | down}[direction]
@@ -66,8 +66,7 @@ def _first_sign_change(values, resolution, direction: str):
     return crosses.any(), jnp.maximum(before[b], 0), b
 
 
-def first_crossing(fn, lower, upper, *, grid_size: int = 512, direction: str = "up",
-                   resolution=0.0) -> Scalar:
+def first_crossing(fn, lower, upper, *, grid_size: int = 512, direction: str = "up", resolution=0.0) -> Scalar:
     """The smallest x in [lower, upper] where the scalar function `fn` changes sign.
 
     `fn` is evaluated on `grid_size` evenly spaced points (one `vmap`); the first pair of
@@ -120,7 +119,7 @@ def first_crossing(fn, lower, upper, *, grid_size: int = 512, direction: str = "
         valid = valid & found
     x0, x1, f0, f1 = grid[a], grid[b], values[a], values[b]
     interpolated = jnp.clip(x0 - f0 * (x1 - x0) / (f1 - f0), x0, x1)
-    root = jnp.where(b > a + 1, grid[a + 1], interpolated)      # between a and b every value is exactly 0
+    root = jnp.where(b > a + 1, grid[a + 1], interpolated)  # between a and b every value is exactly 0
     return jnp.where(valid, root, jnp.nan)
 
 
@@ -142,8 +141,7 @@ def _check_probe(ligands: Ligands, species: int | None, probe_amount):
         if not (isinstance(species, (int, np.integer)) and -size <= species < size):
             raise ValueError(f"species must be an index into the {size} ligands, got {species!r}")
         if probe_amount is not None:
-            raise ValueError("pass either species (move an existing ligand) or probe_amount (append a "
-                             "probe), not both")
+            raise ValueError("pass either species (move an existing ligand) or probe_amount (append a probe), not both")
         return None
     if probe_amount is None:
         return PROBE_FRACTION * jnp.sum(ligands.amount)
@@ -152,8 +150,9 @@ def _check_probe(ligands: Ligands, species: int | None, probe_amount):
     return probe_amount
 
 
-def probe_gradient(model: AbstractCellModel, ligands: Ligands, tau, *, species: int | None = None,
-                   probe_amount: float | None = None) -> Float[Array, "*tau"]:
+def probe_gradient(
+    model: AbstractCellModel, ligands: Ligands, tau, *, species: int | None = None, probe_amount: float | None = None
+) -> Float[Array, "*tau"]:
     """g(τ): the gradient ∂T/∂τ_j per unit amount L_j of a ligand j with binding time τ.
 
     By default j is a *probe*: a species of amount `probe_amount` appended to `ligands`, so
@@ -186,6 +185,7 @@ def _gradient_fn(model, ligands, species, probe_amount, derivative: int):
         def output(t):
             moved, amount = _moved_or_probed(ligands, t, species, probe_amount)
             return model(moved) / amount
+
         return jax.grad(output)(tau)
 
     scalar_fn = jax.grad(g) if derivative else g
@@ -200,8 +200,7 @@ def _gradient_fn(model, ligands, species, probe_amount, derivative: int):
 def _search_interval(model, lower, upper) -> tuple[float, float]:
     if upper is None:
         if not hasattr(model, "tau_c"):
-            raise ValueError(f"{type(model).__name__} has no tau_c: pass upper= (the largest binding time "
-                             f"to search)")
+            raise ValueError(f"{type(model).__name__} has no tau_c: pass upper= (the largest binding time to search)")
         upper = float(model.tau_c)
     lower = 1e-3 * upper if lower is None else lower
     if not (np.isfinite(lower) and np.isfinite(upper) and 0 < lower < upper):
@@ -215,13 +214,19 @@ def _sign_change_of_gradient(model, ligands, lower, upper, grid_size, species, p
     probe_amount = _check_probe(ligands, species, probe_amount)
     fn = _gradient_fn(model, ligands, species, probe_amount, derivative=derivative)
     dtype = ligands.tau.dtype
-    return first_crossing(fn, jnp.asarray(lower, dtype), jnp.asarray(upper, dtype), grid_size=grid_size,
-                          direction="up")
+    return first_crossing(fn, jnp.asarray(lower, dtype), jnp.asarray(upper, dtype), grid_size=grid_size, direction="up")
 
 
-def critical_point(model: AbstractCellModel, ligands: Ligands, *, lower: float | None = None,
-                   upper: float | None = None, grid_size: int = 512, species: int | None = None,
-                   probe_amount: float | None = None) -> Scalar:
+def critical_point(
+    model: AbstractCellModel,
+    ligands: Ligands,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    grid_size: int = 512,
+    species: int | None = None,
+    probe_amount: float | None = None,
+) -> Scalar:
     """τ*: where the probe gradient g changes sign from − to + (the attractor of gradient
     descent on T), searched in [lower, upper].
 
@@ -241,9 +246,16 @@ def critical_point(model: AbstractCellModel, ligands: Ligands, *, lower: float |
     return _sign_change_of_gradient(model, ligands, lower, upper, grid_size, species, probe_amount, derivative=0)
 
 
-def inflection_point(model: AbstractCellModel, ligands: Ligands, *, lower: float | None = None,
-                     upper: float | None = None, grid_size: int = 512, species: int | None = None,
-                     probe_amount: float | None = None) -> Scalar:
+def inflection_point(
+    model: AbstractCellModel,
+    ligands: Ligands,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    grid_size: int = 512,
+    species: int | None = None,
+    probe_amount: float | None = None,
+) -> Scalar:
     """The interior minimum of the probe gradient g (g' from − to +): the inflection point of
     T as a function of one ligand's τ, where T turns from concave to convex.
 
@@ -281,7 +293,7 @@ class Regime(eqx.Module):
 
     @property
     def label(self) -> str:
-        """"critical point" or "no critical point" (reading 1; needs concrete values)."""
+        """ "critical point" or "no critical point" (reading 1; needs concrete values)."""
         return "critical point" if bool(self.has_critical_point) else "no critical point"
 
 

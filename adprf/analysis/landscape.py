@@ -120,7 +120,7 @@ def _landscape_shard(replicated, batched, offset, n_valid):
 
     def at_point(args):
         i, a, b = args
-        take = lambda tree: jax.tree.map(lambda leaf: leaf[i], tree)  # noqa: E731
+        take = lambda tree: jax.tree.map(lambda leaf: leaf[i], tree)
         xi, yi, u, v = take(x), take(y), take(d1), take(d2)
         z = jax.tree.map(lambda c, p, q: c + (a * p + b * q).astype(c.dtype), xi, u, v)
         if project:
@@ -132,10 +132,20 @@ def _landscape_shard(replicated, batched, offset, n_valid):
     return (loss.reshape(shape), success.reshape(shape), origin_loss, origin_success, slopes, (d1, d2))
 
 
-def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObjective | str = "cross-entropy",
-                   threat: ThreatModel | None = None, span: float = 0.3, points: int = 41,
-                   key: PRNGKeyArray, project: bool = True, batch_size: int = 1024,
-                   devices=None) -> Landscape:
+def loss_landscape(
+    model: Callable,
+    x: Input,
+    y=None,
+    *,
+    objective: AbstractObjective | str = "cross-entropy",
+    threat: ThreatModel | None = None,
+    span: float = 0.3,
+    points: int = 41,
+    key: PRNGKeyArray,
+    project: bool = True,
+    batch_size: int = 1024,
+    devices=None,
+) -> Landscape:
     """The attacker's loss on a 2-D grid along the gradient-sign and a random ±1 direction.
 
     For each input x_i (leading batch axis), the loss `objective.loss(model(z), y_i)` at
@@ -184,15 +194,19 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     objective = as_objective(objective)
     if threat is None:
         if not isinstance(x, (jax.Array, np.ndarray)):
-            raise ValueError("loss_landscape: pass a threat for pytree inputs (e.g. "
-                             "adprf.attacks.move_binding_times(0.3, tau_c) for Ligands); the default "
-                             "linf(span) with box [0, 1] is for image arrays")
+            raise ValueError(
+                "loss_landscape: pass a threat for pytree inputs (e.g. "
+                "adprf.attacks.move_binding_times(0.3, tau_c) for Ligands); the default "
+                "linf(span) with box [0, 1] is for image arrays"
+            )
         threat = linf(span_value)
     if not isinstance(threat, ThreatModel):
         raise TypeError(f"loss_landscape: threat must be a ThreatModel (e.g. adprf.attacks.linf(0.3)), got {threat!r}")
     if threat.ball is None:
-        raise ValueError("loss_landscape: the threat needs a norm ball (linf, l2, l1, a budget): it sets the "
-                         "steepest-ascent direction and the unit of ε; an unbounded threat has neither")
+        raise ValueError(
+            "loss_landscape: the threat needs a norm ball (linf, l2, l1, a budget): it sets the "
+            "steepest-ascent direction and the unit of ε; an unbounded threat has neither"
+        )
     y = as_targets(y)
     n = validate_batch(x, y, threat, owner="loss_landscape")
     objective.check_targets(model, jax.tree.map(lambda a: jnp.asarray(a[0]), x), y, owner="loss_landscape")
@@ -202,7 +216,8 @@ def loss_landscape(model: Callable, x: Input, y=None, *, objective: AbstractObje
     grid = jnp.asarray(np.linspace(-span_value, span_value, int(points)), dtype)
     replicated = (model, objective, threat, grid, grid, key, bool(project), int(batch_size))
     loss, success, origin_loss, origin_success, slopes, directions = sharding.map_batch(
-        _landscape_shard, replicated, (x, y), devices=devices)
+        _landscape_shard, replicated, (x, y), devices=devices
+    )
     return Landscape(grid, grid, loss, success, origin_loss, origin_success, slopes, directions, bool(project))
 
 
@@ -217,8 +232,16 @@ def _grid(landscape: Landscape, index: int):
     return e1, e2, loss, success
 
 
-def plot_landscape_contour(landscape: Landscape, index: int = 0, *, ax=None, levels: int = 20,
-                           title: str | None = None, colorbar: bool = True, zlabel: str = "loss"):
+def plot_landscape_contour(
+    landscape: Landscape,
+    index: int = 0,
+    *,
+    ax=None,
+    levels: int = 20,
+    title: str | None = None,
+    colorbar: bool = True,
+    zlabel: str = "loss",
+):
     """Filled contours of one input's loss over (ε₁, ε₂), the clean input marked "+", the
     region where the attack succeeds hatched and outlined in red.
 
@@ -239,8 +262,7 @@ def plot_landscape_contour(landscape: Landscape, index: int = 0, *, ax=None, lev
     if success.any() and not success.all():
         ax.contourf(e1, e2, success.astype(float), levels=[0.5, 1.5], colors="none", hatches=["//"])
         ax.contour(e1, e2, success.astype(float), levels=[0.5], colors="red", linewidths=1.2)
-    ax.plot([0.0], [0.0], "+", color="white" if not bool(landscape.origin_success[index]) else "red",
-            ms=10, mew=2)
+    ax.plot([0.0], [0.0], "+", color="white" if not bool(landscape.origin_success[index]) else "red", ms=10, mew=2)
     ax.set_xlabel(AXIS_LABELS[0])
     ax.set_ylabel(AXIS_LABELS[1])
     if title is not None:
@@ -250,8 +272,9 @@ def plot_landscape_contour(landscape: Landscape, index: int = 0, *, ax=None, lev
     return ax.figure
 
 
-def plot_landscape_surface(landscape: Landscape, index: int = 0, *, ax=None, title: str | None = None,
-                           zlabel: str = "loss"):
+def plot_landscape_surface(
+    landscape: Landscape, index: int = 0, *, ax=None, title: str | None = None, zlabel: str = "loss"
+):
     """A 3-D surface of one input's loss over (ε₁, ε₂), the clean input as a black dot, the
     boundary of the region where the attack succeeds drawn in red on the floor.
 

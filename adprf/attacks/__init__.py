@@ -1,8 +1,8 @@
 """The attack engine: objectives, threat models, step rules, one compiled loop."""
 
 from .audit import Audit as Audit, Check as Check, audit as audit
-from .ensemble import Ensemble as Ensemble
 from .engine import AttackResult as AttackResult, attack as attack, perturb as perturb, run_attack as run_attack
+from .ensemble import Ensemble as Ensemble
 from .evaluate import RobustAccuracy as RobustAccuracy, robust_accuracy as robust_accuracy
 from .ligand_threats import (
     add_ligands as add_ligands,

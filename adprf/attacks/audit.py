@@ -98,19 +98,30 @@ class Audit:
 
     def table(self) -> dict:
         """The checks as a report table (`title`, `columns`, `rows`)."""
-        return {"title": f"Audit checks ({self.verdict})", "columns": ["check", "verdict", "measured", "reason"],
-                "rows": [[c.name, c.verdict, c.measured, c.reason] for c in self.checks]}
+        return {
+            "title": f"Audit checks ({self.verdict})",
+            "columns": ["check", "verdict", "measured", "reason"],
+            "rows": [[c.name, c.verdict, c.measured, c.reason] for c in self.checks],
+        }
 
     def as_dict(self) -> dict:
-        return {"verdict": self.verdict, "masking": self.masking, "reasons": self.reasons,
-                "summary": self.summary(), "epsilons": list(self.epsilons), "examples": self.examples,
-                "curves": self.curves,
-                "checks": [dataclasses.asdict(c) for c in self.checks]}
+        return {
+            "verdict": self.verdict,
+            "masking": self.masking,
+            "reasons": self.reasons,
+            "summary": self.summary(),
+            "epsilons": list(self.epsilons),
+            "examples": self.examples,
+            "curves": self.curves,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+        }
 
     def __str__(self) -> str:
         width = max(len(c.name) for c in self.checks)
-        lines = [f"{c.name:<{width}}  {c.verdict:<4}  {c.measured}" + (f"  ({c.reason})" if c.reason else "")
-                 for c in self.checks]
+        lines = [
+            f"{c.name:<{width}}  {c.verdict:<4}  {c.measured}" + (f"  ({c.reason})" if c.reason else "")
+            for c in self.checks
+        ]
         return "\n".join([self.summary().replace("**", ""), *lines])
 
 
@@ -133,9 +144,13 @@ def _compare(name: str, what: str, curve, reference, epsilons, tolerance: float)
     worst = int(np.argmax(drop))
     measured = f"{what} {_percent(curve)} vs PGD {_percent(reference)} %"
     if drop[worst] > tolerance:
-        return Check(name, "fail", measured,
-                     f"{what} lowers accuracy by {100 * drop[worst]:.1f} points at ε={epsilons[worst]:g} "
-                     f"(tolerance {100 * tolerance:.1f}): the reported PGD is not the worst case")
+        return Check(
+            name,
+            "fail",
+            measured,
+            f"{what} lowers accuracy by {100 * drop[worst]:.1f} points at ε={epsilons[worst]:g} "
+            f"(tolerance {100 * tolerance:.1f}): the reported PGD is not the worst case",
+        )
     return Check(name, "pass", measured)
 
 
@@ -143,6 +158,7 @@ def _compare(name: str, what: str, curve, reference, epsilons, tolerance: float)
 def _gradient_statistics(model, x, y, objective, threat: ThreatModel) -> dict:
     """Per-example input gradients of the objective at the clean points, on the coordinates
     the threat lets move."""
+
     def one(xi, yi):
         grad = jax.grad(lambda z: objective.loss(model(z), yi))(xi)
         free = threat.restrict(jax.tree.map(jnp.ones_like, xi), xi)
@@ -154,8 +170,7 @@ def _gradient_statistics(model, x, y, objective, threat: ThreatModel) -> dict:
         return zero / jnp.maximum(total, 1), zero == total, finite
 
     zero_fraction, all_zero, finite = jax.vmap(one)(x, y)
-    return {"zero_entries": jnp.mean(zero_fraction), "all_zero": jnp.mean(all_zero),
-            "non_finite": jnp.mean(~finite)}
+    return {"zero_entries": jnp.mean(zero_fraction), "all_zero": jnp.mean(all_zero), "non_finite": jnp.mean(~finite)}
 
 
 @eqx.filter_jit
@@ -174,14 +189,27 @@ def _declared_parts(model) -> tuple[str, ...]:
     return ("filter",) if hasattr(model, "filter") else ()
 
 
-def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGKeyArray,
-          threat: ThreatModel | str = "linf", bounds: tuple[float, float] | None = DEFAULT_BOUNDS,
-          pgd: PGD | None = None, objective: AbstractObjective | str = "cross-entropy",
-          own_loss: AbstractObjective | str | None = None,
-          straight_through: str | Sequence[str] | None = None,
-          unbounded_epsilon: float | None = None, tolerance: float = 0.03,
-          unbounded_tolerance: float = 0.05, zero_gradient_warning: float = 0.5,
-          batch_size: int = 256, progress: bool = False, devices=None) -> Audit:
+def audit(
+    model: Callable,
+    x: Input,
+    y,
+    *,
+    epsilons: Sequence[float],
+    key: PRNGKeyArray,
+    threat: ThreatModel | str = "linf",
+    bounds: tuple[float, float] | None = DEFAULT_BOUNDS,
+    pgd: PGD | None = None,
+    objective: AbstractObjective | str = "cross-entropy",
+    own_loss: AbstractObjective | str | None = None,
+    straight_through: str | Sequence[str] | None = None,
+    unbounded_epsilon: float | None = None,
+    tolerance: float = 0.03,
+    unbounded_tolerance: float = 0.05,
+    zero_gradient_warning: float = 0.5,
+    batch_size: int = 256,
+    progress: bool = False,
+    devices=None,
+) -> Audit:
     """Audit `model`'s robust accuracy on `(x, y)` over `epsilons` for gradient masking.
 
     **Arguments:**
@@ -217,8 +245,11 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
     if not isinstance(pgd, PGD):
         raise TypeError(f"the audit's reference attack must be a PGD, got {pgd!r}")
     objective = as_objective(objective)
-    parts = _declared_parts(model) if straight_through is None else (
-        (straight_through,) if isinstance(straight_through, str) else tuple(straight_through))
+    parts = (
+        _declared_parts(model)
+        if straight_through is None
+        else ((straight_through,) if isinstance(straight_through, str) else tuple(straight_through))
+    )
     if parts:
         _straight_through(model, parts)  # fail early on a part the model does not have
     box = threat.bounds()
@@ -233,10 +264,21 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
 
     def curve(name: str, method, eps=epsilons, loss=objective, names=()):
         try:
-            r = robust_accuracy(model, x, y, list(eps), method, threat=threat, objective=loss, key=k_attack,
-                                batch_size=batch_size, straight_through=names,
-                                progress=f"audit {name}" if progress else False, devices=devices,
-                                nonfinite="report")
+            r = robust_accuracy(
+                model,
+                x,
+                y,
+                list(eps),
+                method,
+                threat=threat,
+                objective=loss,
+                key=k_attack,
+                batch_size=batch_size,
+                straight_through=names,
+                progress=f"audit {name}" if progress else False,
+                devices=devices,
+                nonfinite="report",
+            )
             curves[name] = np.asarray(r.accuracy, dtype=float).tolist()
             if np.asarray(r.failed).any():
                 failures[name] = int(np.asarray(r.failed).sum())
@@ -256,15 +298,27 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         drop = np.asarray(reference) - np.asarray(fgsm)
         worst = int(np.argmax(drop))
         measured = f"FGSM {_percent(fgsm)} vs PGD {_percent(reference)} %"
-        checks.append(Check("fgsm-vs-pgd", "fail", measured,
-                            f"the single step is stronger than PGD by {100 * drop[worst]:.1f} points at "
-                            f"ε={epsilons[worst]:g}: PGD's gradients mislead it") if drop[worst] > tolerance
-                      else Check("fgsm-vs-pgd", "pass", measured))
+        checks.append(
+            Check(
+                "fgsm-vs-pgd",
+                "fail",
+                measured,
+                f"the single step is stronger than PGD by {100 * drop[worst]:.1f} points at "
+                f"ε={epsilons[worst]:g}: PGD's gradients mislead it",
+            )
+            if drop[worst] > tolerance
+            else Check("fgsm-vs-pgd", "pass", measured)
+        )
 
     variants = [
         ("more-steps", f"PGD-{5 * pgd.steps}", dataclasses.replace(pgd, steps=5 * pgd.steps), objective, ()),
-        ("restarts", f"PGD ×{5 * pgd.restarts} restarts", dataclasses.replace(pgd, restarts=5 * pgd.restarts),
-         objective, ()),
+        (
+            "restarts",
+            f"PGD ×{5 * pgd.restarts} restarts",
+            dataclasses.replace(pgd, restarts=5 * pgd.restarts),
+            objective,
+            (),
+        ),
         ("larger-step", "PGD step ×4", dataclasses.replace(pgd, step_size=4 * float(step)), objective, ()),
     ]
     classification = isinstance(objective, _Classification)
@@ -281,8 +335,14 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         if result is not None:
             checks.append(_compare(name, what, result, reference, epsilons, tolerance))
     if not classification:
-        checks.append(Check("margin-loss", "skip", f"{type(objective).__name__} is not a classification loss "
-                                                   "(a scalar threshold objective already is a margin)"))
+        checks.append(
+            Check(
+                "margin-loss",
+                "skip",
+                f"{type(objective).__name__} is not a classification loss "
+                "(a scalar threshold objective already is a margin)",
+            )
+        )
     if not own_loss:
         checks.append(Check("own-loss", "skip", "the model declares no training loss of its own"))
     if not parts:
@@ -296,46 +356,79 @@ def audit(model: Callable, x: Input, y, *, epsilons: Sequence[float], key: PRNGK
         result = curve("unbounded", big, eps=(unbounded_epsilon,))
         if result is not None:
             measured = f"accuracy {100 * result[0]:.1f} % at ε={unbounded_epsilon:g} (PGD-{steps})"
-            checks.append(Check("unbounded", "fail", measured,
-                                f"an attack that may change the whole input leaves {100 * result[0]:.1f} % "
-                                f"accuracy (> {100 * unbounded_tolerance:.0f} %): gradients do not lead anywhere")
-                          if result[0] > unbounded_tolerance else Check("unbounded", "pass", measured))
+            checks.append(
+                Check(
+                    "unbounded",
+                    "fail",
+                    measured,
+                    f"an attack that may change the whole input leaves {100 * result[0]:.1f} % "
+                    f"accuracy (> {100 * unbounded_tolerance:.0f} %): gradients do not lead anywhere",
+                )
+                if result[0] > unbounded_tolerance
+                else Check("unbounded", "pass", measured)
+            )
 
     y_arr = jnp.zeros(jax.tree.leaves(x)[0].shape[0], jnp.int32) if y is None else jnp.asarray(y)
-    stats = {k: float(v) for k, v in _gradient_statistics(model, jax.tree.map(jnp.asarray, x), y_arr, objective,
-                                                          threat).items()}
-    measured = (f"{100 * stats['zero_entries']:.1f} % entries exactly 0; examples all-zero "
-                f"{100 * stats['all_zero']:.1f} %, non-finite {100 * stats['non_finite']:.1f} %")
+    stats = {
+        k: float(v)
+        for k, v in _gradient_statistics(model, jax.tree.map(jnp.asarray, x), y_arr, objective, threat).items()
+    }
+    measured = (
+        f"{100 * stats['zero_entries']:.1f} % entries exactly 0; examples all-zero "
+        f"{100 * stats['all_zero']:.1f} %, non-finite {100 * stats['non_finite']:.1f} %"
+    )
     if stats["non_finite"] > 0 or stats["all_zero"] > 0:
-        reason = (f"{100 * stats['non_finite']:.1f} % of examples have non-finite and {100 * stats['all_zero']:.1f} % "
-                  f"all-zero input gradients: gradient attacks are blind there")
+        reason = (
+            f"{100 * stats['non_finite']:.1f} % of examples have non-finite and {100 * stats['all_zero']:.1f} % "
+            f"all-zero input gradients: gradient attacks are blind there"
+        )
         checks.append(Check("gradients", "fail", measured, reason))
     elif stats["zero_entries"] > zero_gradient_warning:
-        checks.append(Check("gradients", "warn", measured,
-                            "most input-gradient entries are exactly 0: sign steps cannot move those inputs "
-                            "(a random start or BPDA can)"))
+        checks.append(
+            Check(
+                "gradients",
+                "warn",
+                measured,
+                "most input-gradient entries are exactly 0: sign steps cannot move those inputs "
+                "(a random start or BPDA can)",
+            )
+        )
     else:
         checks.append(Check("gradients", "pass", measured))
 
     clean_bad = _finite_outputs(model, jax.tree.map(jnp.asarray, x))
     adversarial = None
     try:
-        adversarial = attack(model, x, y, method=pgd, threat=threat.with_epsilon(max(epsilons)),
-                             objective=objective, key=k_attack, batch_size=batch_size,
-                             devices=devices, nonfinite="report").adversarial
+        adversarial = attack(
+            model,
+            x,
+            y,
+            method=pgd,
+            threat=threat.with_epsilon(max(epsilons)),
+            objective=objective,
+            key=k_attack,
+            batch_size=batch_size,
+            devices=devices,
+            nonfinite="report",
+        ).adversarial
     except _SOLVER_ERRORS as error:
         errors["PGD (adversarials)"] = _message(error)
     attacked_bad = _finite_outputs(model, adversarial) if adversarial is not None else float("nan")
-    measured = (f"non-finite outputs: clean {100 * clean_bad:.1f} %, attacked (ε={max(epsilons):g}) "
-                f"{100 * attacked_bad:.1f} %; attacks stopped by errors: {len(errors)}; attacks with failed "
-                f"(non-finite) evaluations: {len(failures)}")
+    measured = (
+        f"non-finite outputs: clean {100 * clean_bad:.1f} %, attacked (ε={max(epsilons):g}) "
+        f"{100 * attacked_bad:.1f} %; attacks stopped by errors: {len(errors)}; attacks with failed "
+        f"(non-finite) evaluations: {len(failures)}"
+    )
     if errors or failures or clean_bad > 0 or attacked_bad > 0:
-        reason = "; ".join([f"{k} raised: {v}" for k, v in errors.items()]
-                           + [f"{k}: {v} (ε, example) pairs met NaN or infinite values (left out of its curve)"
-                              for k, v in failures.items()]
-                           + ([f"{100 * clean_bad:.1f} % non-finite outputs at clean inputs"] if clean_bad else [])
-                           + ([f"{100 * attacked_bad:.1f} % non-finite outputs at attacked inputs"]
-                              if attacked_bad > 0 else []))
+        reason = "; ".join(
+            [f"{k} raised: {v}" for k, v in errors.items()]
+            + [
+                f"{k}: {v} (ε, example) pairs met NaN or infinite values (left out of its curve)"
+                for k, v in failures.items()
+            ]
+            + ([f"{100 * clean_bad:.1f} % non-finite outputs at clean inputs"] if clean_bad else [])
+            + ([f"{100 * attacked_bad:.1f} % non-finite outputs at attacked inputs"] if attacked_bad > 0 else [])
+        )
         checks.append(Check("solver", "fail", measured, reason))
     else:
         checks.append(Check("solver", "pass", measured))

@@ -80,7 +80,8 @@ def check_finite(nonfinite, policy: str, what: str = "(ε, example) pairs") -> N
         f"{int(flags.sum())} of {flags.size} {what} met a NaN or infinite model output, loss or gradient "
         f"(examples {shown}): adprf counts them neither as robust nor as fooled. Check the model on those "
         f"inputs (a failed solver, log(0), an overflow), or pass nonfinite='report' to get them as failed "
-        f"evaluations (`nonfinite` / `failed` in the result)")
+        f"evaluations (`nonfinite` / `failed` in the result)"
+    )
 
 
 _BARS: dict[int, tqdm] = {}
@@ -117,33 +118,72 @@ def _attack_shard(replicated, batched, offset, n_valid):
     on how the batch is split across devices. Returns per-example outputs, leading axis
     `(n_local,)`, then `(n_eps,)`.
     """
-    (model, epsilons, objective, threat, method, key, slots, keep_adversarial, token, progress, nested,
-     n_global) = replicated
+    (model, epsilons, objective, threat, method, key, slots, keep_adversarial, token, progress, nested, n_global) = (
+        replicated
+    )
     x, y = batched
     n_local = jax.tree.leaves(x)[0].shape[0]
 
     def one(member, member_key, lane=0):
-        return _loop(member, x, y, epsilons, objective, threat, method, member_key, slots, keep_adversarial,
-                     token, progress, nested, n_global, offset, n_valid, lane)
+        return _loop(
+            member,
+            x,
+            y,
+            epsilons,
+            objective,
+            threat,
+            method,
+            member_key,
+            slots,
+            keep_adversarial,
+            token,
+            progress,
+            nested,
+            n_global,
+            offset,
+            n_valid,
+            lane,
+        )
 
     if isinstance(model, Ensemble):
         # Every member on this shard's examples: the loop vmapped over the stacked models.
         params, static = eqx.partition(model.models, eqx.is_array)
-        outputs = jax.vmap(lambda p, k, lane: one(eqx.combine(p, static), k, lane))(
-            params, key, jnp.arange(model.size))
+        outputs = jax.vmap(lambda p, k, lane: one(eqx.combine(p, static), k, lane))(params, key, jnp.arange(model.size))
         # (members, n_eps · n_local, ...) -> (n_local, members, n_eps, ...)
-        per_example = lambda a: jnp.moveaxis(  # noqa: E731
-            a.reshape((model.size, epsilons.shape[0], n_local) + a.shape[2:]), 2, 0)
+        per_example = (
+            lambda a: jnp.moveaxis(
+                a.reshape((model.size, epsilons.shape[0], n_local) + a.shape[2:]), 2, 0
+            )
+        )
     else:
         outputs = one(model, key)
-        per_example = lambda a: jnp.swapaxes(  # noqa: E731
-            a.reshape((epsilons.shape[0], n_local) + a.shape[1:]), 0, 1)
+        per_example = (
+            lambda a: jnp.swapaxes(
+                a.reshape((epsilons.shape[0], n_local) + a.shape[1:]), 0, 1
+            )
+        )
     return jax.tree.map(per_example, outputs)
 
 
-def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatModel, method: AbstractMethod,
-          key, slots: int, keep_adversarial: bool, token, progress: bool, nested: bool, n_global,
-          offset, n_valid, lane=0):
+def _loop(
+    model,
+    x,
+    y,
+    epsilons,
+    objective: AbstractObjective,
+    threat: ThreatModel,
+    method: AbstractMethod,
+    key,
+    slots: int,
+    keep_adversarial: bool,
+    token,
+    progress: bool,
+    nested: bool,
+    n_global,
+    offset,
+    n_valid,
+    lane=0,
+):
     n = jax.tree.leaves(x)[0].shape[0]
     total = epsilons.shape[0] * n
     # Real work: the pairs (e, i) with i < n_valid, numbered p = e · n_valid + i in queue
@@ -164,8 +204,12 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
     def gather(p):
         pc = jnp.clip(p, 0, jnp.maximum(work - 1, 0))
         i, e = pc % stride, pc // stride
-        return (jax.tree.map(lambda a: a[i], x), jax.tree.map(lambda a: a[i], y),
-                threat.with_epsilon(epsilons[e]), epsilons[e])
+        return (
+            jax.tree.map(lambda a: a[i], x),
+            jax.tree.map(lambda a: a[i], y),
+            threat.with_epsilon(epsilons[e]),
+            epsilons[e],
+        )
 
     def out_index(p):
         return jnp.where(p < work, (p // stride) * n + p % stride, total)
@@ -183,15 +227,27 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
     p0 = jnp.where(p0 < work, p0, total)
     x0, s0 = jax.vmap(start)(p0, jnp.zeros(slots, jnp.int32))
     zeros_i = jnp.zeros(slots, jnp.int32)
-    out_x = (jax.tree.map(lambda a: jnp.zeros((total,) + a.shape[1:], a.dtype), x)
-             if keep_adversarial else None)
+    out_x = jax.tree.map(lambda a: jnp.zeros((total,) + a.shape[1:], a.dtype), x) if keep_adversarial else None
     carry = dict(
-        p=p0, r=zeros_i, t=zeros_i, evals=zeros_i, x=x0, state=s0, best_x=x0,
-        found=jnp.zeros(slots, bool), bad=jnp.zeros(slots, bool), best_dist=jnp.full(slots, jnp.inf),
-        best_loss=jnp.full(slots, -jnp.inf), head=jnp.minimum(slots, work).astype(jnp.int32),
-        done=jnp.asarray(0, jnp.int32), fooled_eps=jnp.full(n, jnp.inf),
-        out_success=jnp.zeros(total, bool), out_bad=jnp.zeros(total, bool), out_dist=jnp.full(total, jnp.inf),
-        out_evals=jnp.zeros(total, jnp.int32), out_x=out_x,
+        p=p0,
+        r=zeros_i,
+        t=zeros_i,
+        evals=zeros_i,
+        x=x0,
+        state=s0,
+        best_x=x0,
+        found=jnp.zeros(slots, bool),
+        bad=jnp.zeros(slots, bool),
+        best_dist=jnp.full(slots, jnp.inf),
+        best_loss=jnp.full(slots, -jnp.inf),
+        head=jnp.minimum(slots, work).astype(jnp.int32),
+        done=jnp.asarray(0, jnp.int32),
+        fooled_eps=jnp.full(n, jnp.inf),
+        out_success=jnp.zeros(total, bool),
+        out_bad=jnp.zeros(total, bool),
+        out_dist=jnp.full(total, jnp.inf),
+        out_evals=jnp.zeros(total, jnp.int32),
+        out_x=out_x,
     )
 
     def cond_for(next_slots):
@@ -200,6 +256,7 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
         def cond(c):
             active = jnp.sum(c["p"] < work)
             return (active > 0) & ((c["head"] < work) | (active > next_slots))
+
         return cond
 
     def body(c):
@@ -246,8 +303,11 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
             # Skip queued pairs whose example is already fooled at a radius ≤ theirs: the
             # adversarial found there lies in their (larger) ball too.
             pair = jnp.arange(total)
-            pending = ((pair >= c["head"]) & (pair < work)
-                       & (fooled_eps[pair % stride] > epsilons[jnp.minimum(pair // stride, epsilons.shape[0] - 1)]))
+            pending = (
+                (pair >= c["head"])
+                & (pair < work)
+                & (fooled_eps[pair % stride] > epsilons[jnp.minimum(pair // stride, epsilons.shape[0] - 1)])
+            )
             queue = jnp.nonzero(pending, size=slots, fill_value=total)[0].astype(jnp.int32)
             refill = queue[jnp.clip(rank, 0, slots - 1)]
             head = jnp.where(taken > 0, queue[jnp.maximum(taken - 1, 0)] + 1, c["head"])
@@ -264,15 +324,28 @@ def _loop(model, x, y, epsilons, objective: AbstractObjective, threat: ThreatMod
         x_new, s_new = jax.lax.cond(
             jnp.any(need_init),
             lambda: _select(need_init, jax.vmap(start)(new_p, new_r), (x_step, s_step)),
-            lambda: (x_step, s_step))
+            lambda: (x_step, s_step),
+        )
         return dict(
-            p=new_p, r=new_r, t=jnp.where(need_init, 0, c["t"] + 1),
-            evals=jnp.where(finished, 0, evals), x=x_new, state=s_new,
-            best_x=_select(finished, x_new, best_x), found=found & ~finished, bad=bad & ~finished,
+            p=new_p,
+            r=new_r,
+            t=jnp.where(need_init, 0, c["t"] + 1),
+            evals=jnp.where(finished, 0, evals),
+            x=x_new,
+            state=s_new,
+            best_x=_select(finished, x_new, best_x),
+            found=found & ~finished,
+            bad=bad & ~finished,
             best_dist=jnp.where(finished, jnp.inf, best_dist),
-            best_loss=jnp.where(finished, -jnp.inf, best_loss), head=head, done=done,
+            best_loss=jnp.where(finished, -jnp.inf, best_loss),
+            head=head,
+            done=done,
             fooled_eps=fooled_eps,
-            out_success=out_success, out_bad=out_bad, out_dist=out_dist, out_evals=out_evals, out_x=out_x,
+            out_success=out_success,
+            out_bad=out_bad,
+            out_dist=out_dist,
+            out_evals=out_evals,
+            out_x=out_x,
         )
 
     # A cascade of shrinking pools: once the queue is drained, the few examples still in
@@ -308,8 +381,10 @@ def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> i
     shapes = [np.shape(a) for a in leaves]
     n = shapes[0][0] if shapes[0] else None
     if any(len(s) == 0 or s[0] != n for s in shapes):
-        raise ValueError(f"{owner}: every input leaf needs the same leading batch axis; got shapes {shapes}: "
-                         f"add a batch axis (x[None]) for one example")
+        raise ValueError(
+            f"{owner}: every input leaf needs the same leading batch axis; got shapes {shapes}: "
+            f"add a batch axis (x[None]) for one example"
+        )
     if n == 0:
         raise ValueError(f"{owner}: empty batch, pass at least one example")
     for leaf in leaves:
@@ -326,8 +401,10 @@ def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> i
     if bounds is not None:
         lo, hi = min(float(np.min(a)) for a in leaves), max(float(np.max(a)) for a in leaves)
         if lo < bounds[0] - 1e-6 or hi > bounds[1] + 1e-6:
-            raise ValueError(f"{owner}: inputs span [{lo:.4g}, {hi:.4g}] but the threat's box is {list(bounds)}: "
-                             f"rescale the inputs (e.g. pixels / 255) or pass matching bounds")
+            raise ValueError(
+                f"{owner}: inputs span [{lo:.4g}, {hi:.4g}] but the threat's box is {list(bounds)}: "
+                f"rescale the inputs (e.g. pixels / 255) or pass matching bounds"
+            )
     return n
 
 
@@ -347,11 +424,24 @@ def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
     return n
 
 
-def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod,
-               threat: ThreatModel, objective: AbstractObjective | str, key: PRNGKeyArray,
-               batch_size: int = 256, straight_through: str | Sequence[str] = (),
-               keep_adversarial: bool = True, progress: bool | str = False,
-               nested: bool = False, devices=None, nonfinite: str = "raise") -> AttackResult:
+def run_attack(
+    model: Callable,
+    x: Input,
+    y,
+    epsilons,
+    *,
+    method: AbstractMethod,
+    threat: ThreatModel,
+    objective: AbstractObjective | str,
+    key: PRNGKeyArray,
+    batch_size: int = 256,
+    straight_through: str | Sequence[str] = (),
+    keep_adversarial: bool = True,
+    progress: bool | str = False,
+    nested: bool = False,
+    devices=None,
+    nonfinite: str = "raise",
+) -> AttackResult:
     """Attack a batch of examples at every radius of `epsilons` in one compiled call.
 
     The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
@@ -391,14 +481,17 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
     y = as_targets(y)
     n = _validate(x, y, epsilons, threat, batch_size)
-    objective.check_targets(model.member(0) if members is not None else model,
-                            jax.tree.map(lambda a: jnp.asarray(a[0]), x), y)
+    objective.check_targets(
+        model.member(0) if members is not None else model, jax.tree.map(lambda a: jnp.asarray(a[0]), x), y
+    )
     if y is None:
         y = jnp.zeros(n, jnp.int32)
     if straight_through:
         if members is not None:
-            raise ValueError("straight_through is not supported for an Ensemble: wrap each model with "
-                             "adprf.attacks.straight_through before stacking them")
+            raise ValueError(
+                "straight_through is not supported for an Ensemble: wrap each model with "
+                "adprf.attacks.straight_through before stacking them"
+            )
         model = _straight_through(model, straight_through)
     if members is not None:
         key = model.member_keys(key)
@@ -411,11 +504,27 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
     slots = min(batch_size, n_eps * -(-n // shards))
     token = next(_TOKENS)
     if progress:
-        _BARS[token] = tqdm(total=n_eps * n * (members or 1), leave=False, unit="pair",
-                            desc=progress if isinstance(progress, str) else type(method).__name__)
+        _BARS[token] = tqdm(
+            total=n_eps * n * (members or 1),
+            leave=False,
+            unit="pair",
+            desc=progress if isinstance(progress, str) else type(method).__name__,
+        )
     try:
-        replicated = (model, epsilons, objective, threat, method, key, slots, keep_adversarial,
-                      jnp.asarray(token), bool(progress), nested, jnp.asarray(n, jnp.int32))
+        replicated = (
+            model,
+            epsilons,
+            objective,
+            threat,
+            method,
+            key,
+            slots,
+            keep_adversarial,
+            jnp.asarray(token),
+            bool(progress),
+            nested,
+            jnp.asarray(n, jnp.int32),
+        )
         success, dist, evals, adv, bad = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
         jax.block_until_ready(success)
     finally:
@@ -425,16 +534,27 @@ def run_attack(model: Callable, x: Input, y, epsilons, *, method: AbstractMethod
             bar.close()
     # Back from per-example outputs (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
-    layout = lambda a: jnp.moveaxis(a, 0, 1 if members is None else 2)  # noqa: E731
+    layout = lambda a: jnp.moveaxis(a, 0, 1 if members is None else 2)
     success, dist, evals, adv, bad = jax.tree.map(layout, (success, dist, evals, adv, bad))
     check_finite(bad, nonfinite)
     return AttackResult(adv, success, dist, evals, bad)
 
 
-def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
-           objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
-           batch_size: int = 256, straight_through: str | Sequence[str] = (),
-           progress: bool | str = False, devices=None, nonfinite: str = "raise") -> AttackResult:
+def attack(
+    model: Callable,
+    x: Input,
+    y=None,
+    *,
+    method: AbstractMethod,
+    threat: ThreatModel,
+    objective: AbstractObjective | str = "cross-entropy",
+    key: PRNGKeyArray,
+    batch_size: int = 256,
+    straight_through: str | Sequence[str] = (),
+    progress: bool | str = False,
+    devices=None,
+    nonfinite: str = "raise",
+) -> AttackResult:
     """Attack a batch of inputs: one jitted call, vmapped over examples, sharded over devices.
 
     **Arguments:**
@@ -459,15 +579,34 @@ def attack(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat:
     """
     if isinstance(model, Ensemble):
         raise TypeError("attack takes one model; attack an Ensemble with run_attack or robust_accuracy")
-    result = run_attack(model, x, y, jnp.reshape(threat.epsilon, (1,)), method=method,
-                        threat=threat, objective=objective, key=key, batch_size=batch_size,
-                        straight_through=straight_through, progress=progress, devices=devices,
-                        nonfinite=nonfinite)
+    result = run_attack(
+        model,
+        x,
+        y,
+        jnp.reshape(threat.epsilon, (1,)),
+        method=method,
+        threat=threat,
+        objective=objective,
+        key=key,
+        batch_size=batch_size,
+        straight_through=straight_through,
+        progress=progress,
+        devices=devices,
+        nonfinite=nonfinite,
+    )
     return jax.tree.map(lambda a: a[0], result)
 
 
-def perturb(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat: ThreatModel,
-            objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray) -> Input:
+def perturb(
+    model: Callable,
+    x: Input,
+    y=None,
+    *,
+    method: AbstractMethod,
+    threat: ThreatModel,
+    objective: AbstractObjective | str = "cross-entropy",
+    key: PRNGKeyArray,
+) -> Input:
     """The adversarial inputs `attack` would return, traceable inside `jit` (no host-side
     checks, no progress bar), e.g. inside a training step.
 
@@ -484,7 +623,22 @@ def perturb(model: Callable, x: Input, y=None, *, method: AbstractMethod, threat
     frozen = eqx.combine(jax.lax.stop_gradient(params), static)
     epsilons = jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,))
     n_valid = jnp.asarray(n, jnp.int32)
-    _, _, _, adversarial, _ = _loop_jit(frozen, jax.lax.stop_gradient(x), y, epsilons, objective, threat, method,
-                                     key, n, True, jnp.asarray(-1), False, False, n_valid,
-                                     jnp.asarray(0, jnp.int32), n_valid)
+    _, _, _, adversarial, _ = _loop_jit(
+        frozen,
+        jax.lax.stop_gradient(x),
+        y,
+        epsilons,
+        objective,
+        threat,
+        method,
+        key,
+        n,
+        True,
+        jnp.asarray(-1),
+        False,
+        False,
+        n_valid,
+        jnp.asarray(0, jnp.int32),
+        n_valid,
+    )
     return jax.lax.stop_gradient(adversarial)

@@ -33,11 +33,16 @@ class Ensemble(eqx.Module):
         structure = jax.tree.structure(params[0])
         shapes = [a.shape for a in jax.tree.leaves(params[0])]
         for i, (p, s) in enumerate(zip(params, statics)):
-            if (jax.tree.structure(p) != structure or [a.shape for a in jax.tree.leaves(p)] != shapes
-                    or not eqx.tree_equal(s, statics[0])):
-                raise ValueError(f"Ensemble.of: model {i} differs from model 0 in structure, shapes or "
-                                 f"hyper-parameters; an ensemble stacks models of one architecture "
-                                 f"(e.g. the same configuration trained from several seeds)")
+            if (
+                jax.tree.structure(p) != structure
+                or [a.shape for a in jax.tree.leaves(p)] != shapes
+                or not eqx.tree_equal(s, statics[0])
+            ):
+                raise ValueError(
+                    f"Ensemble.of: model {i} differs from model 0 in structure, shapes or "
+                    f"hyper-parameters; an ensemble stacks models of one architecture "
+                    f"(e.g. the same configuration trained from several seeds)"
+                )
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *params)
         return cls(eqx.combine(stacked, statics[0]), len(models))
 

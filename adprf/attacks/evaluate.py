@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .._types import Array, Bool, Float, Int, Input, PRNGKeyArray
+from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
 from .engine import NONFINITE_POLICIES, as_targets, check_finite, run_attack
 from .ensemble import Ensemble
 from .methods import AbstractMethod
@@ -44,13 +44,24 @@ class RobustAccuracy(eqx.Module):
         return record
 
 
-def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], method: AbstractMethod,
-                    *, threat: ThreatModel | str = "linf",
-                    objective: AbstractObjective | str = "cross-entropy", key: PRNGKeyArray,
-                    batch_size: int = 256, straight_through: str | Sequence[str] = (),
-                    bounds: tuple[float, float] | None = DEFAULT_BOUNDS,
-                    progress: bool | str = False, nested: bool = True, devices=None,
-                    nonfinite: str = "raise") -> RobustAccuracy:
+def robust_accuracy(
+    model: Callable,
+    x: Input,
+    y,
+    epsilons: Sequence[float],
+    method: AbstractMethod,
+    *,
+    threat: ThreatModel | str = "linf",
+    objective: AbstractObjective | str = "cross-entropy",
+    key: PRNGKeyArray,
+    batch_size: int = 256,
+    straight_through: str | Sequence[str] = (),
+    bounds: tuple[float, float] | None = DEFAULT_BOUNDS,
+    progress: bool | str = False,
+    nested: bool = True,
+    devices=None,
+    nonfinite: str = "raise",
+) -> RobustAccuracy:
     """Robust accuracy of `model` on `(x, y)` at every ε of `epsilons`, one compiled call.
 
     **Arguments:**
@@ -80,28 +91,45 @@ def robust_accuracy(model: Callable, x: Input, y, epsilons: Sequence[float], met
     threat, y = as_threat(threat, bounds), as_targets(y)
     if threat.ball is None:
         raise ValueError("robust_accuracy sweeps a radius: the threat needs a norm ball (linf or l2)")
-    result = run_attack(model, x, y, epsilons, method=method, threat=threat, objective=objective,
-                        key=key, batch_size=batch_size, straight_through=straight_through,
-                        keep_adversarial=False, progress=progress, nested=nested,
-                        devices=devices, nonfinite="report")
+    result = run_attack(
+        model,
+        x,
+        y,
+        epsilons,
+        method=method,
+        threat=threat,
+        objective=objective,
+        key=key,
+        batch_size=batch_size,
+        straight_through=straight_through,
+        keep_adversarial=False,
+        progress=progress,
+        nested=nested,
+        devices=devices,
+        nonfinite="report",
+    )
     # A method that starts from a random point never looks at the clean input: an example the
     # model already gets wrong counts as fooled at every ε (robust ≤ clean accuracy).
     x_clean, objective = jax.tree.map(jax.numpy.asarray, x), as_objective(objective)
     if isinstance(model, Ensemble):
-        clean_fooled, clean_finite = (jax.numpy.stack(a) for a in zip(
-            *[_clean_success(model.member(i), x_clean, y, objective) for i in range(model.size)]))
+        clean_fooled, clean_finite = (
+            jax.numpy.stack(a)
+            for a in zip(*[_clean_success(model.member(i), x_clean, y, objective) for i in range(model.size)])
+        )
     else:
         clean_fooled, clean_finite = _clean_success(model, x_clean, y, objective)
     failed = result.nonfinite | ~clean_finite[..., None, :]
     check_finite(failed, nonfinite)
     success = (result.success | clean_fooled[..., None, :]) & ~failed
     evaluated = (~failed).sum(axis=-1).astype(jax.numpy.float32)
-    over_evaluated = jax.numpy.where(evaluated > 0, 1.0 - success.sum(axis=-1) / jax.numpy.maximum(evaluated, 1.0),
-                                     jax.numpy.nan)
+    over_evaluated = jax.numpy.where(
+        evaluated > 0, 1.0 - success.sum(axis=-1) / jax.numpy.maximum(evaluated, 1.0), jax.numpy.nan
+    )
     # With nothing failed, exactly the plain mean (the same float rounding as ever).
     accuracy = jax.numpy.where(failed.any(axis=-1), over_evaluated, 1.0 - success.mean(axis=-1))
-    return RobustAccuracy(jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy,
-                          success, result.gradient_evaluations, failed)
+    return RobustAccuracy(
+        jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy, success, result.gradient_evaluations, failed
+    )
 
 
 @eqx.filter_jit

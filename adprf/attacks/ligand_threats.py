@@ -75,8 +75,7 @@ def _check_tau_c(owner: str, tau_c, optional: bool) -> None:
     if tau_c is None and optional:
         return
     if not (isinstance(tau_c, (int, float, np.floating, np.integer)) and np.isfinite(tau_c) and tau_c > 0):
-        raise ValueError(f"{owner}: tau_c must be a finite number > 0{' or None' if optional else ''}, "
-                         f"got {tau_c!r}")
+        raise ValueError(f"{owner}: tau_c must be a finite number > 0{' or None' if optional else ''}, got {tau_c!r}")
 
 
 def move_binding_times(epsilon: float, tau_c: float | None = None, norm: str = "linf") -> ThreatModel:
@@ -126,8 +125,9 @@ def v1_descent(tau_c: float = 3.0, reset: float = 0.1) -> ThreatModel:
     _check_tau_c("v1_descent", tau_c, optional=False)
     if not (isinstance(reset, (int, float, np.floating)) and np.isfinite(reset) and reset >= 0):
         raise ValueError(f"v1_descent: reset must be a finite number ≥ 0, got {reset!r}")
-    return ThreatModel(None, [Mask(_MovableBindingTimes(float(tau_c))),
-                              NonNegative(reset=float(reset), where=_binding_times)])
+    return ThreatModel(
+        None, [Mask(_MovableBindingTimes(float(tau_c))), NonNegative(reset=float(reset), where=_binding_times)]
+    )
 
 
 def add_ligands(budget: float, existing: bool = False, coordinates: int = 1) -> ThreatModel:
@@ -175,12 +175,13 @@ def with_candidates(ligands: Ligands, tau_grid) -> Ligands:
         raise ValueError(f"candidate binding times must be finite and ≥ 0; tau_grid[{first}] = {grid[first]}")
     tau, amount = jnp.asarray(ligands.tau), jnp.asarray(ligands.amount)
     if tau.ndim == 0 or tau.shape != amount.shape:
-        raise ValueError(f"ligands need τ and L of one shape with a species axis, got {tau.shape} and "
-                         f"{amount.shape}")
+        raise ValueError(f"ligands need τ and L of one shape with a species axis, got {tau.shape} and {amount.shape}")
     batch = tau.shape[:-1]
     cand_tau = jnp.broadcast_to(jnp.asarray(grid, tau.dtype), batch + grid.shape)
-    return Ligands(jnp.concatenate([tau, cand_tau], axis=-1),
-                   jnp.concatenate([amount, jnp.zeros(batch + grid.shape, amount.dtype)], axis=-1))
+    return Ligands(
+        jnp.concatenate([tau, cand_tau], axis=-1),
+        jnp.concatenate([amount, jnp.zeros(batch + grid.shape, amount.dtype)], axis=-1),
+    )
 
 
 def _threshold(model_or_threshold) -> float:
@@ -212,4 +213,3 @@ def turn_off(model_or_threshold=1.0) -> ScalarThreshold:
     - `model_or_threshold`: a cell model (its `threshold` is used) or the threshold itself.
     """
     return ScalarThreshold(_threshold(model_or_threshold), direction="below")
-

@@ -36,13 +36,12 @@ class AbstractMethod(eqx.Module):
     keep_smallest = False
 
     @abc.abstractmethod
-    def init(self, key: PRNGKeyArray, x_clean: Input, threat: ThreatModel) -> tuple[Input, Any]:
-        ...
+    def init(self, key: PRNGKeyArray, x_clean: Input, threat: ThreatModel) -> tuple[Input, Any]: ...
 
     @abc.abstractmethod
-    def update(self, x: Input, state: Any, loss: Scalar, grad: Input, x_clean: Input,
-               threat: ThreatModel) -> tuple[Input, Any]:
-        ...
+    def update(
+        self, x: Input, state: Any, loss: Scalar, grad: Input, x_clean: Input, threat: ThreatModel
+    ) -> tuple[Input, Any]: ...
 
     def __check_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
@@ -60,8 +59,9 @@ def _check_constant(owner: str, name: str, value, *, positive: bool = True, fix:
         number = math.nan
     if not math.isfinite(number) or (number <= 0 if positive else number < 0):
         bound = "> 0" if positive else "≥ 0"
-        raise ValueError(f"{owner}: {name} must be a finite number {bound}, got {value!r}"
-                         + (f"; {fix}" if fix else ""))
+        raise ValueError(
+            f"{owner}: {name} must be a finite number {bound}, got {value!r}" + (f"; {fix}" if fix else "")
+        )
 
 
 def _ascend(x: Input, direction: Input, step: Scalar) -> Input:
@@ -95,8 +95,12 @@ class PGD(AbstractMethod):
 
     def __check_init__(self):
         if self.step_size is not None:
-            _check_constant("PGD", "step_size", self.step_size,
-                            fix="a negative step descends the loss and overstates robustness; None uses 2.5 ε / steps")
+            _check_constant(
+                "PGD",
+                "step_size",
+                self.step_size,
+                fix="a negative step descends the loss and overstates robustness; None uses 2.5 ε / steps",
+            )
 
     def _alpha(self, threat: ThreatModel) -> Scalar:
         if self.step_size is not None:
@@ -154,8 +158,12 @@ class GradientDescent(AbstractMethod):
     restarts: int = eqx.field(static=True, default=1, init=False)
 
     def __check_init__(self):
-        _check_constant("GradientDescent", "step_size", self.step_size,
-                        fix="the attack ascends the objective; a negative step would descend it")
+        _check_constant(
+            "GradientDescent",
+            "step_size",
+            self.step_size,
+            fix="the attack ascends the objective; a negative step would descend it",
+        )
 
     def init(self, key, x_clean, threat):
         return threat.project(x_clean, x_clean), None
@@ -190,8 +198,10 @@ class Minimal(AbstractMethod):
 
     def __check_init__(self):
         if not isinstance(self.optimizer, optax.GradientTransformation):
-            raise TypeError(f"Minimal: optimizer must be an optax.GradientTransformation (e.g. optax.adam(0.01)), "
-                            f"got {self.optimizer!r}")
+            raise TypeError(
+                f"Minimal: optimizer must be an optax.GradientTransformation (e.g. optax.adam(0.01)), "
+                f"got {self.optimizer!r}"
+            )
         _check_constant("Minimal", "c", self.c, fix="c weighs the objective against ‖δ‖²")
         _check_constant("Minimal", "confidence", self.confidence, positive=False)
 

@@ -47,8 +47,10 @@ def _output_of(model: Callable, example, owner: str):
         return eqx.filter_eval_shape(_apply, model, example)
     except Exception as error:  # the model's own message follows
         shapes = [tuple(np.shape(a)) for a in jax.tree.leaves(example)]
-        raise ValueError(f"{owner}: the model cannot be applied to one example (leaf shapes {shapes}): {error}. "
-                         f"Models act on ONE example; the inputs need a leading batch axis (x[None] for one)") from error
+        raise ValueError(
+            f"{owner}: the model cannot be applied to one example (leaf shapes {shapes}): {error}. "
+            f"Models act on ONE example; the inputs need a leading batch axis (x[None] for one)"
+        ) from error
 
 
 class _Classification(AbstractObjective):
@@ -59,9 +61,11 @@ class _Classification(AbstractObjective):
         output = _output_of(model, example, owner)
         shape = getattr(output, "shape", None)
         if shape is None or len(shape) != 1 or shape[0] < 2:
-            raise ValueError(f"{owner}: {type(self).__name__} needs a model returning one logit per class (a vector of "
-                             f"≥ 2), but one example gives output shape {shape}: use ScalarThreshold for a scalar "
-                             f"output, or check that the inputs have their batch axis")
+            raise ValueError(
+                f"{owner}: {type(self).__name__} needs a model returning one logit per class (a vector of "
+                f"≥ 2), but one example gives output shape {shape}: use ScalarThreshold for a scalar "
+                f"output, or check that the inputs have their batch axis"
+            )
         classes = shape[0]
         if targets is None:
             raise ValueError(f"{owner}: {type(self).__name__} needs {kind} (y), got None")
@@ -70,16 +74,20 @@ class _Classification(AbstractObjective):
             raise ValueError(f"{owner}: {kind} must be one integer array, got a pytree of {len(leaves)} arrays")
         values = np.asarray(leaves[0])
         if not np.issubdtype(values.dtype, np.integer):
-            raise ValueError(f"{owner}: {kind} must be integer class indices, got dtype {values.dtype}: convert them "
-                             f"(e.g. y.astype(int)) after checking they are whole numbers in [0, {classes})")
+            raise ValueError(
+                f"{owner}: {kind} must be integer class indices, got dtype {values.dtype}: convert them "
+                f"(e.g. y.astype(int)) after checking they are whole numbers in [0, {classes})"
+            )
         bad = (values < 0) | (values >= classes)
         if values.ndim != 1:
             raise ValueError(f"{owner}: {kind} must be a vector (one per example), got shape {values.shape}")
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{owner}: {kind} must lie in [0, {classes}) for a model with {classes} outputs; "
-                             f"{int(bad.sum())} of {values.size} do not (example {first} has {values[first]}): "
-                             f"remap them or drop those examples")
+            raise ValueError(
+                f"{owner}: {kind} must lie in [0, {classes}) for a model with {classes} outputs; "
+                f"{int(bad.sum())} of {values.size} do not (example {first} has {values[first]}): "
+                f"remap them or drop those examples"
+            )
 
     def success(self, output: Array, target: Target) -> Bool[Array, ""]:
         hit = jnp.argmax(output) == target

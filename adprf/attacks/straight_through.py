@@ -35,8 +35,9 @@ def _get(obj, path: str):
     return obj
 
 
-def straight_through(model: eqx.Module, names: str | Sequence[str],
-                     stand_ins: dict[str, Callable] | None = None) -> eqx.Module:
+def straight_through(
+    model: eqx.Module, names: str | Sequence[str], stand_ins: dict[str, Callable] | None = None
+) -> eqx.Module:
     """Replace the named sub-modules of `model` by `StraightThrough` wrappers.
 
     **Arguments:**

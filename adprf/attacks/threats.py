@@ -92,8 +92,9 @@ class LinfBall(AbstractBall):
         return jax.tree.map(jnp.sign, grad)
 
     def random_start(self, key, x_clean, support=None):
-        noise = _on_support(_tree_random_like(key, x_clean, lambda k, a: jax.random.uniform(
-            k, a.shape, a.dtype, -1.0, 1.0)), support)
+        noise = _on_support(
+            _tree_random_like(key, x_clean, lambda k, a: jax.random.uniform(k, a.shape, a.dtype, -1.0, 1.0)), support
+        )
         radius = jnp.where(jnp.isfinite(self.epsilon), self.epsilon, 0.0)  # ε = ∞: start clean
         return jax.tree.map(lambda a, n: a + radius * n, x_clean, noise)
 
@@ -152,8 +153,9 @@ def _scale_into(delta: Input, epsilon: Scalar) -> Input:
     return jax.tree.map(lambda d: d * scale.astype(d.dtype), delta)
 
 
-def _sparse_random_start(key: PRNGKeyArray, x_clean: Input, support: Input | None,
-                         epsilon: Scalar, signed: bool) -> Input:
+def _sparse_random_start(
+    key: PRNGKeyArray, x_clean: Input, support: Input | None, epsilon: Scalar, signed: bool
+) -> Input:
     """Uniform draw from the L1 ball (`signed`) or from its non-negative corner {δ ≥ 0, Σδ ≤ ε}.
 
     Exponential magnitudes normalised by their sum plus one more exponential (the slack) are
@@ -161,14 +163,15 @@ def _sparse_random_start(key: PRNGKeyArray, x_clean: Input, support: Input | Non
     signs spread that uniformly over the 2^d orthants of the L1 ball.
     """
     k_mag, k_slack, k_sign = jax.random.split(key, 3)
-    magnitude = _on_support(_tree_random_like(
-        k_mag, x_clean, lambda k, a: jax.random.exponential(k, a.shape, a.dtype)), support)
+    magnitude = _on_support(
+        _tree_random_like(k_mag, x_clean, lambda k, a: jax.random.exponential(k, a.shape, a.dtype)), support
+    )
     slack = jax.random.exponential(k_slack, ())
     total = optax.tree_utils.tree_sum(magnitude) + slack
     if signed:
         signs = _tree_random_like(k_sign, x_clean, lambda k, a: jax.random.rademacher(k, a.shape, a.dtype))
         magnitude = jax.tree.map(jnp.multiply, magnitude, signs)
-    radius = jnp.where(jnp.isfinite(epsilon), epsilon, 0.0) / total   # ε = ∞: start clean
+    radius = jnp.where(jnp.isfinite(epsilon), epsilon, 0.0) / total  # ε = ∞: start clean
     return jax.tree.map(lambda a, d: a + (radius * d).astype(a.dtype), x_clean, magnitude)
 
 
@@ -196,8 +199,7 @@ class AbstractSparseBall(AbstractBall):
         # optax divides by ε: feed it a harmless radius where ε is 0 or ∞ and select afterwards.
         radius = jnp.where(usable, self.epsilon, 1.0)
         inside = self._onto(delta, radius)
-        return jax.tree.map(lambda c, p, d: c + jnp.where(usable, p, jnp.where(finite, 0.0, d)),
-                            x_clean, inside, delta)
+        return jax.tree.map(lambda c, p, d: c + jnp.where(usable, p, jnp.where(finite, 0.0, d)), x_clean, inside, delta)
 
     def norm(self, delta):
         return optax.tree_utils.tree_norm(delta, ord=1)
@@ -271,8 +273,7 @@ class AbstractConstraint(eqx.Module):
     restricts: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def __call__(self, x: Input, x_clean: Input) -> Input:
-        ...
+    def __call__(self, x: Input, x_clean: Input) -> Input: ...
 
     def restrict(self, direction: Input, x_clean: Input) -> Input:
         """Zero the components of a perturbation direction on coordinates this constraint fixes
@@ -358,17 +359,18 @@ class ThreatModel(eqx.Module):
     ball: AbstractBall | None
     constraints: tuple[AbstractConstraint, ...] = ()
 
-    def __init__(self, ball: AbstractBall | None = None,
-                 constraints: Sequence[AbstractConstraint] = ()):
+    def __init__(self, ball: AbstractBall | None = None, constraints: Sequence[AbstractConstraint] = ()):
         if ball is not None and not isinstance(ball, AbstractBall):
-            raise TypeError(f"ThreatModel: ball must be an AbstractBall (LinfBall(ε), L2Ball(ε), ...) or None, "
-                            f"got {ball!r}")
+            raise TypeError(
+                f"ThreatModel: ball must be an AbstractBall (LinfBall(ε), L2Ball(ε), ...) or None, got {ball!r}"
+            )
         if isinstance(constraints, AbstractConstraint):
             constraints = (constraints,)
         for constraint in constraints:
             if not isinstance(constraint, AbstractConstraint):
-                raise TypeError(f"ThreatModel: constraints must be AbstractConstraints (Box, NonNegative, Mask), "
-                                f"got {constraint!r}")
+                raise TypeError(
+                    f"ThreatModel: constraints must be AbstractConstraints (Box, NonNegative, Mask), got {constraint!r}"
+                )
         self.ball = ball
         self.constraints = tuple(constraints)
 
@@ -428,39 +430,42 @@ class ThreatModel(eqx.Module):
         return max(b.lower for b in boxes), min(b.upper for b in boxes)
 
 
-def linf(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
-         constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
+def linf(
+    epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
+) -> ThreatModel:
     """L∞ ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
     _check_radius("linf", epsilon)
     box = () if bounds is None else (Box(*bounds),)
     return ThreatModel(LinfBall(jnp.asarray(epsilon, jnp.float32)), (*box, *constraints))
 
 
-def l2(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
-       constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
+def l2(
+    epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
+) -> ThreatModel:
     """L2 ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
     _check_radius("l2", epsilon)
     box = () if bounds is None else (Box(*bounds),)
     return ThreatModel(L2Ball(jnp.asarray(epsilon, jnp.float32)), (*box, *constraints))
 
 
-def l1(epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0),
-       constraints: Sequence[AbstractConstraint] = (), coordinates: int = 1) -> ThreatModel:
+def l1(
+    epsilon: float,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+    constraints: Sequence[AbstractConstraint] = (),
+    coordinates: int = 1,
+) -> ThreatModel:
     """L1 ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`;
     `coordinates` is the number of coordinates each steepest-ascent step moves (see `L1Ball`)."""
     _check_radius("l1", epsilon)
     box = () if bounds is None else (Box(*bounds),)
-    return ThreatModel(L1Ball(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates),
-                       (*box, *constraints))
+    return ThreatModel(L1Ball(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates), (*box, *constraints))
 
 
-def budget(epsilon: float, constraints: Sequence[AbstractConstraint] = (),
-           coordinates: int = 1) -> ThreatModel:
+def budget(epsilon: float, constraints: Sequence[AbstractConstraint] = (), coordinates: int = 1) -> ThreatModel:
     """Add at most `epsilon` in total, remove nothing (a `Budget`), then `constraints`
     (typically a `Mask` of the coordinates that may grow)."""
     _check_radius("budget", epsilon)
-    return ThreatModel(Budget(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates),
-                       tuple(constraints))
+    return ThreatModel(Budget(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates), tuple(constraints))
 
 
 def unbounded(constraints: Sequence[AbstractConstraint] = ()) -> ThreatModel:
@@ -491,8 +496,10 @@ def as_threat(threat: "ThreatModel | str", bounds: tuple[float, float] | None = 
     """
     if isinstance(threat, ThreatModel):
         if bounds is not DEFAULT_BOUNDS and (None if bounds is None else tuple(map(float, bounds))) != threat.bounds():
-            raise ValueError(f"bounds={bounds!r} was passed with a ThreatModel whose box is {threat.bounds()!r}: "
-                             f"put the box in the threat (e.g. linf(ε, bounds=...)) and drop `bounds`")
+            raise ValueError(
+                f"bounds={bounds!r} was passed with a ThreatModel whose box is {threat.bounds()!r}: "
+                f"put the box in the threat (e.g. linf(ε, bounds=...)) and drop `bounds`"
+            )
         return threat
     if isinstance(threat, str) and threat in THREATS:
         return THREATS[threat](0.0, bounds=(0.0, 1.0) if bounds is DEFAULT_BOUNDS else bounds)

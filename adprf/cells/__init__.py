@@ -10,4 +10,9 @@ from .adaptive import KinaseFeedback as KinaseFeedback
 from .kpr import KineticProofreading as KineticProofreading
 from .proofreading import AdaptiveProofreading as AdaptiveProofreading
 from .shp1 import SHP1Feedback as SHP1Feedback
-from .steady_state import MESSAGES as MESSAGES, Solution as Solution, steady_state as steady_state, time_course as time_course
+from .steady_state import (
+    MESSAGES as MESSAGES,
+    Solution as Solution,
+    steady_state as steady_state,
+    time_course as time_course,
+)

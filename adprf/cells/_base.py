@@ -31,15 +31,24 @@ def integer(value):
         return value
 
 
-def check_integer(model, name: str, value, *, lowest: int, below: tuple[str, int] | None = None,
-                  at_most: tuple[str, int] | None = None) -> None:
+def check_integer(
+    model,
+    name: str,
+    value,
+    *,
+    lowest: int,
+    below: tuple[str, int] | None = None,
+    at_most: tuple[str, int] | None = None,
+) -> None:
     """Raise unless `value` (after `integer`) is an int ≥ `lowest`, and < `below` or ≤ `at_most`
     (each a (field name, value) pair); the message names the model, the field and the value."""
     owner = _owner(model)
     if isinstance(value, bool) or not isinstance(value, int):
         kind = ValueError if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) else TypeError
-        raise kind(f"{owner}: {name} must be an integer, got {name}={value!r} ({type(value).__name__}): pass a "
-                   f"whole number (Python or NumPy int)")
+        raise kind(
+            f"{owner}: {name} must be an integer, got {name}={value!r} ({type(value).__name__}): pass a "
+            f"whole number (Python or NumPy int)"
+        )
     rule, got, fits = f"{lowest} ≤ {name}", f"{name}={value!r}", value >= lowest
     for sign, other, within in (("<", below, lambda o: value < o), ("≤", at_most, lambda o: value <= o)):
         if other is not None:
@@ -64,13 +73,16 @@ def check_rate(model, name: str, value, what: str, *, zero: str | None = None) -
     dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
     numeric = np.shape(value) == () and (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer))
     if isinstance(value, (bool, np.bool_)) or not (isinstance(value, numbers.Real) or numeric):
-        raise TypeError(f"{owner}: {name} ({what}) must be a real number, got {name}={value!r} "
-                        f"({type(value).__name__})")
+        raise TypeError(
+            f"{owner}: {name} ({what}) must be a real number, got {name}={value!r} ({type(value).__name__})"
+        )
     number = float(value)
     if not (np.isfinite(number) and (number >= 0 if zero else number > 0)):
         rule = f"≥ 0 ({zero})" if zero else "> 0"
-        raise ValueError(f"{owner}: {name} ({what}) must be finite and {rule}, got {name}={value!r}: pass a "
-                         f"finite {'non-negative' if zero else 'positive'} number")
+        raise ValueError(
+            f"{owner}: {name} ({what}) must be finite and {rule}, got {name}={value!r}: pass a "
+            f"finite {'non-negative' if zero else 'positive'} number"
+        )
 
 
 def check_choice(model, name: str, value, choices) -> None:
@@ -87,7 +99,7 @@ class AbstractCellModel(eqx.Module):
     """A cell's decision: `model(ligands)` is a scalar output; the cell responds iff it
     exceeds `threshold`. Models act on one ligand distribution (vmap for several)."""
 
-    threshold: eqx.AbstractVar[float]   # the decision threshold on the output (a field or a property)
+    threshold: eqx.AbstractVar[float]  # the decision threshold on the output (a field or a property)
 
     @abc.abstractmethod
     def __call__(self, ligands: Ligands) -> Float[Array, ""]:
@@ -104,13 +116,14 @@ class AbstractCellModel(eqx.Module):
         ligands (inside jit, vmap, grad) are not looked at, at no cost; their output may be NaN."""
         amount = ligands.amount
         if np.size(amount) == 0:
-            raise ValueError(f"{type(self).__name__} got no ligands (an empty set): add at least one ligand with "
-                             f"L > 0")
+            raise ValueError(f"{type(self).__name__} got no ligands (an empty set): add at least one ligand with L > 0")
         if isinstance(amount, jax.core.Tracer) or not getattr(amount, "is_fully_addressable", True):
             return
         if not np.any(np.asarray(amount) > 0):
-            raise ValueError(f"{type(self).__name__}: no ligand has a positive amount (all {np.size(amount)} "
-                             f"amounts L are 0), so the output is undefined: add at least one ligand with L > 0")
+            raise ValueError(
+                f"{type(self).__name__}: no ligand has a positive amount (all {np.size(amount)} "
+                f"amounts L are 0), so the output is undefined: add at least one ligand with L > 0"
+            )
 
 
 class AbstractSteadyStateModel(AbstractCellModel):
@@ -152,7 +165,7 @@ class AbstractSteadyStateModel(AbstractCellModel):
 
     def steady_state(self, ligands: Ligands, **options):
         """`cells.steady_state(self, ligands, method=self.solver, **options)`."""
-        from .steady_state import steady_state     # the solvers use this module's checks
+        from .steady_state import steady_state  # the solvers use this module's checks
 
         return steady_state(self, ligands, **{"method": self.solver, **options})
 

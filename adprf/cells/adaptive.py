@@ -7,8 +7,16 @@ import numpy as np
 from .._types import Array, Float
 from ..ligands import Ligands
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
-from .cascade import (binding_flux, bisect, bound_at_equilibrium, bound_estimate, cascade_vector_field,
-                      irreversible_cascade, is_physical, output_complex)
+from .cascade import (
+    binding_flux,
+    bisect,
+    bound_at_equilibrium,
+    bound_estimate,
+    cascade_vector_field,
+    irreversible_cascade,
+    is_physical,
+    output_complex,
+)
 from .proofreading import AdaptiveProofreading
 
 
@@ -59,23 +67,36 @@ class KinaseFeedback(AbstractSteadyStateModel):
     def __check_init__(self):
         check_integer(self, "N", self.N, lowest=1)
         check_integer(self, "m", self.m, lowest=0, below=("N", self.N))
-        for name, what in (("tau_c", "the critical binding time τ_c"), ("phi", "the phosphorylation rate φ"),
-                           ("kappa", "the binding rate κ"), ("receptors", "receptors per cell R"),
-                           ("alpha", "the kinase's catalytic rate α"), ("K_tot", "the total kinase K_tot"),
-                           ("epsilon", "the kinase's reactivation rate ε"),
-                           ("delta", "the kinase's inactivation rate δ")):
+        for name, what in (
+            ("tau_c", "the critical binding time τ_c"),
+            ("phi", "the phosphorylation rate φ"),
+            ("kappa", "the binding rate κ"),
+            ("receptors", "receptors per cell R"),
+            ("alpha", "the kinase's catalytic rate α"),
+            ("K_tot", "the total kinase K_tot"),
+            ("epsilon", "the kinase's reactivation rate ε"),
+            ("delta", "the kinase's inactivation rate δ"),
+        ):
             check_rate(self, name, getattr(self, name), what)
         check_steady_state_fields(self)
         if not 0 < self.threshold < np.inf:
-            raise ValueError(f"KinaseFeedback: the threshold α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ is {self.threshold!r} "
-                             f"with these rates (N={self.N}, m={self.m}): it must be finite and > 0, pick rates "
-                             f"of less extreme magnitudes")
+            raise ValueError(
+                f"KinaseFeedback: the threshold α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ is {self.threshold!r} "
+                f"with these rates (N={self.N}, m={self.m}): it must be finite and > 0, pick rates "
+                f"of less extreme magnitudes"
+            )
 
     @property
     def threshold(self) -> float:
         """α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ: output/threshold → T_{N+1,m+1} in the limit."""
-        return (self.alpha * self.epsilon * self.K_tot * self.phi ** (self.N - 1 - self.m)
-                * self.tau_c ** (self.N - self.m) / self.delta)
+        return (
+            self.alpha
+            * self.epsilon
+            * self.K_tot
+            * self.phi ** (self.N - 1 - self.m)
+            * self.tau_c ** (self.N - self.m)
+            / self.delta
+        )
 
     def limit(self) -> AdaptiveProofreading:
         """The idealised model this one tends to under strong feedback: T_{N+1, m+1}."""
@@ -99,7 +120,9 @@ class KinaseFeedback(AbstractSteadyStateModel):
 
     def unbound_state(self, ligands: Ligands):
         """No complexes, all kinase active."""
-        return jnp.zeros((ligands.tau.shape[0], self.N + 1), ligands.tau.dtype), jnp.asarray(self.K_tot, ligands.tau.dtype)
+        return jnp.zeros((ligands.tau.shape[0], self.N + 1), ligands.tau.dtype), jnp.asarray(
+            self.K_tot, ligands.tau.dtype
+        )
 
     def _kinase(self, C) -> Float[Array, ""]:
         return self.K_tot / (1 + self.delta * jnp.sum(C[:, self.m]) / self.epsilon)
@@ -113,11 +136,11 @@ class KinaseFeedback(AbstractSteadyStateModel):
     def closed_form(self, ligands: Ligands):
         bound, code = bound_at_equilibrium(ligands, self.kappa, self.receptors, self.ligand_excess)
         tau = ligands.tau
-        if self.m < self.N - 1:        # C_m is upstream of the kinase step: K* is explicit
+        if self.m < self.N - 1:  # C_m is upstream of the kinase step: K* is explicit
             K = self._kinase(irreversible_cascade(bound, tau, self._forward(self.K_tot)))
             steps = jnp.asarray(0)
-        else:                          # C_{N−1} feeds back on its own exit: a 1-D root in log K,
-                                       # bracketed by K(k = 0) ≤ K* ≤ K_tot
+        else:  # C_{N−1} feeds back on its own exit: a 1-D root in log K,
+            # bracketed by K(k = 0) ≤ K* ≤ K_tot
             def balance(log_k, data):
                 bound, tau = data
                 return log_k - jnp.log(self._kinase(irreversible_cascade(bound, tau, self._forward(jnp.exp(log_k)))))

@@ -13,8 +13,9 @@ from .._types import Array, Float
 from ..ligands import Ligands
 
 
-def binding_flux(C: Float[Array, "species steps"], ligands: Ligands, kappa, receptors,
-                 ligand_excess: bool) -> Float[Array, " species"]:
+def binding_flux(
+    C: Float[Array, "species steps"], ligands: Ligands, kappa, receptors, ligand_excess: bool
+) -> Float[Array, " species"]:
     """κ (L_i − C_{T,i})(R − Σ_j C_{T,j}): species share one receptor pool.
 
     With `ligand_excess`, ligands are not depleted: κ L_i (R − Σ_j C_{T,j}).
@@ -24,7 +25,9 @@ def binding_flux(C: Float[Array, "species steps"], ligands: Ligands, kappa, rece
     return kappa * free_ligand * (receptors - jnp.sum(bound))
 
 
-def bound_at_equilibrium(ligands: Ligands, kappa, receptors, ligand_excess: bool) -> tuple[Float[Array, " species"], Array]:
+def bound_at_equilibrium(
+    ligands: Ligands, kappa, receptors, ligand_excess: bool
+) -> tuple[Float[Array, " species"], Array]:
     """Total bound complexes C_{T,i} at equilibrium, and a result code (0 = converged).
 
     Binding balance κ (L_i − C_{T,i}) R_f = C_{T,i}/τ_i gives C_{T,i} = L_i x_i/(1 + x_i) with
@@ -87,8 +90,9 @@ def bound_estimate(ligands: Ligands, kappa, receptors) -> Float[Array, " species
     return ligands.amount * x / (1 + x)
 
 
-def is_physical(C: Float[Array, "species steps"], ligands: Ligands, receptors, ligand_excess: bool,
-                rtol: float = 1e-8) -> Array:
+def is_physical(
+    C: Float[Array, "species steps"], ligands: Ligands, receptors, ligand_excess: bool, rtol: float = 1e-8
+) -> Array:
     """No complex negative, no more bound than receptors, and (unless ligands are taken to be
     in excess) no species more bound than present."""
     bound = jnp.sum(C, axis=1)
@@ -97,20 +101,26 @@ def is_physical(C: Float[Array, "species steps"], ligands: Ligands, receptors, l
     return ok if ligand_excess else ok & jnp.all(bound <= ligands.amount * (1 + rtol) + slack)
 
 
-def cascade_vector_field(C: Float[Array, "species steps"], flux_in: Float[Array, " species"],
-                         tau: Float[Array, " species"], forward, backward=0.0) -> Float[Array, "species steps"]:
+def cascade_vector_field(
+    C: Float[Array, "species steps"],
+    flux_in: Float[Array, " species"],
+    tau: Float[Array, " species"],
+    forward,
+    backward=0.0,
+) -> Float[Array, "species steps"]:
     """dC/dt of the chain: inflow into C_0, steps n → n+1 at `forward` (shape (N,) or
     (species, N), or a scalar), steps n+1 → n at `backward`, unbinding of every C_n at 1/τ."""
-    up = forward * C[:, :-1]                      # flux n → n+1
-    down = backward * C[:, 1:]                    # flux n+1 → n
+    up = forward * C[:, :-1]  # flux n → n+1
+    down = backward * C[:, 1:]  # flux n+1 → n
     net = up - down
     dC = -C / tau[:, None]
     dC = dC.at[:, :-1].add(-net).at[:, 1:].add(net)
     return dC.at[:, 0].add(flux_in)
 
 
-def irreversible_cascade(bound: Float[Array, " species"], tau: Float[Array, " species"],
-                         forward: Float[Array, "#species N"]) -> Float[Array, "species steps"]:
+def irreversible_cascade(
+    bound: Float[Array, " species"], tau: Float[Array, " species"], forward: Float[Array, "#species N"]
+) -> Float[Array, "species steps"]:
     """Steady state of a chain without backward steps holding C_{T,i} = `bound[i]` in all:
     (f_n + 1/τ) C_n = f_{n−1} C_{n−1}, so C_n ∝ Π_{k<n} f_k / (f_k + 1/τ) · 1/(f_n + 1/τ)."""
     forward = jnp.broadcast_to(forward, (tau.shape[0], jnp.shape(forward)[-1]))

@@ -6,8 +6,15 @@ import jax.numpy as jnp
 from .._types import Array, Float
 from ..ligands import Ligands
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
-from .cascade import (binding_flux, bound_at_equilibrium, bound_estimate, cascade_vector_field, irreversible_cascade,
-                      is_physical, output_complex)
+from .cascade import (
+    binding_flux,
+    bound_at_equilibrium,
+    bound_estimate,
+    cascade_vector_field,
+    irreversible_cascade,
+    is_physical,
+    output_complex,
+)
 
 
 class KineticProofreading(AbstractSteadyStateModel):

@@ -75,7 +75,7 @@ class AdaptiveProofreading(AbstractCellModel):
         # backward pass is several times slower on CPU), so that ∂T/∂L of that ligand stays finite.
         cap = jnp.finfo(u.dtype).max ** (1 / self.N)
         u = u - jax.lax.stop_gradient(jnp.maximum(u - cap, 0.0))
-        a_n, a_m = jnp.sum(l * u ** self.N), jnp.sum(l * u ** self.m)
+        a_n, a_m = jnp.sum(l * u**self.N), jnp.sum(l * u**self.m)
         ratio = jnp.where(a_m > 0, a_n / jnp.where(a_m > 0, a_m, 1.0), 0.0)
         # (τ_max/τ_c)^(N−m) may overflow where T itself does not (a tiny amount at a huge τ):
         # then T is taken through its logarithm (scalars only; both branches kept NaN-free).
@@ -93,11 +93,11 @@ class AdaptiveProofreading(AbstractCellModel):
         with A_k = Σ_i l_i u_i^k. 0 for a ligand with L = 0; NaN under tracing if no L > 0."""
         self.check_ligands(ligands)
         u, l, tau_unit, present = self._units(ligands)
-        u = jnp.minimum(u, 1.0)           # no change where L > 0; where L = 0 the gradient is 0
-        a_n, a_m = jnp.sum(l * u ** self.N), jnp.sum(l * u ** self.m)
+        u = jnp.minimum(u, 1.0)  # no change where L > 0; where L = 0 the gradient is 0
+        a_n, a_m = jnp.sum(l * u**self.N), jnp.sum(l * u**self.m)
         adaptive = self.m * u ** (self.m - 1) * a_n if self.m >= 1 else 0.0
         safe = jnp.where(a_m > 0, a_m, 1.0)
-        scale = (tau_unit / self.tau_c) ** (self.N - self.m - 1) / self.tau_c     # (τ_max/τ_c)^(N−m)/τ_max
-        term = l * (self.N * u ** (self.N - 1) * a_m - adaptive) / safe ** 2
-        grad = jnp.where(term == 0, 0.0, scale * term)          # 0, not inf · 0, where T is beyond range
+        scale = (tau_unit / self.tau_c) ** (self.N - self.m - 1) / self.tau_c  # (τ_max/τ_c)^(N−m)/τ_max
+        term = l * (self.N * u ** (self.N - 1) * a_m - adaptive) / safe**2
+        grad = jnp.where(term == 0, 0.0, scale * term)  # 0, not inf · 0, where T is beyond range
         return jnp.where(present & (a_m > 0), grad, jnp.where(present, 0.0, jnp.nan))

@@ -6,8 +6,16 @@ import jax.numpy as jnp
 from .._types import Array, Float
 from ..ligands import Ligands
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
-from .cascade import (binding_flux, bisect, bound_at_equilibrium, bound_estimate, cascade_vector_field,
-                      irreversible_cascade, is_physical, output_complex)
+from .cascade import (
+    binding_flux,
+    bisect,
+    bound_at_equilibrium,
+    bound_estimate,
+    cascade_vector_field,
+    irreversible_cascade,
+    is_physical,
+    output_complex,
+)
 
 
 class SHP1Feedback(AbstractSteadyStateModel):
@@ -50,13 +58,23 @@ class SHP1Feedback(AbstractSteadyStateModel):
     def __check_init__(self):
         check_integer(self, "N", self.N, lowest=1)
         check_integer(self, "m", self.m, lowest=0, at_most=("N", self.N))
-        for name, what in (("phi", "the phosphorylation rate φ"), ("b", "the basal dephosphorylation rate b"),
-                           ("kappa", "the binding rate κ"), ("receptors", "receptors per cell R"),
-                           ("S_T", "the total phosphatase S_T"), ("C_star", "the activation constant C*"),
-                           ("threshold", "the output threshold")):
+        for name, what in (
+            ("phi", "the phosphorylation rate φ"),
+            ("b", "the basal dephosphorylation rate b"),
+            ("kappa", "the binding rate κ"),
+            ("receptors", "receptors per cell R"),
+            ("S_T", "the total phosphatase S_T"),
+            ("C_star", "the activation constant C*"),
+            ("threshold", "the output threshold"),
+        ):
             check_rate(self, name, getattr(self, name), what)
-        check_rate(self, "gamma", self.gamma, "the phosphatase's dephosphorylation rate γ",
-                   zero="0 turns the SHP-1 feedback off")
+        check_rate(
+            self,
+            "gamma",
+            self.gamma,
+            "the phosphatase's dephosphorylation rate γ",
+            zero="0 turns the SHP-1 feedback off",
+        )
         check_steady_state_fields(self)
 
     def phosphatase(self, C) -> Float[Array, ""]:
@@ -76,19 +94,20 @@ class SHP1Feedback(AbstractSteadyStateModel):
 
     def scale(self, ligands: Ligands):
         """The feedback-free (S = 0, b = 0) chain: an upper estimate of every complex."""
-        return irreversible_cascade(bound_estimate(ligands, self.kappa, self.receptors), ligands.tau,
-                                    jnp.full((1, self.N), self.phi))
+        return irreversible_cascade(
+            bound_estimate(ligands, self.kappa, self.receptors), ligands.tau, jnp.full((1, self.N), self.phi)
+        )
 
     def cascade(self, bound, tau, S) -> Float[Array, "species steps"]:
         """The steady chain C_{i,n} for total bound `bound[i]` at phosphatase level S."""
         beta = self.b + self.gamma * S
         sigma = self.phi + 1 / tau + beta
-        root = jnp.sqrt(sigma ** 2 - 4 * self.phi * beta)
+        root = jnp.sqrt(sigma**2 - 4 * self.phi * beta)
         r_plus = (sigma + root) / (2 * beta)
-        r_minus = 2 * self.phi / (sigma + root)          # = φ/(β r₊), without cancellation
+        r_minus = 2 * self.phi / (sigma + root)  # = φ/(β r₊), without cancellation
         ratio = (r_minus / r_plus) ** (self.N + 1)
         a_minus = bound * (1 - r_minus) / (1 - ratio)
-        a_plus = bound * (r_plus - 1) * ratio / (1 - ratio)   # = C_T(r₊ − 1)/((r₊/r₋)^(N+1) − 1)
+        a_plus = bound * (r_plus - 1) * ratio / (1 - ratio)  # = C_T(r₊ − 1)/((r₊/r₋)^(N+1) − 1)
         n = jnp.arange(self.N + 1)
         return a_minus[:, None] * r_minus[:, None] ** n + a_plus[:, None] * r_plus[:, None] ** n
 

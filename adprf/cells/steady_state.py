@@ -76,9 +76,11 @@ class Solution(eqx.Module):
 def require_float64(what: str = "this model"):
     """Raise a clear error when JAX's float64 is off (adprf never enables it globally)."""
     if not jax.config.jax_enable_x64:
-        raise RuntimeError(f"{what} solves a stiff steady state and needs float64, which JAX has off by default. "
-                           "Run it inside `with jax.enable_x64(True):` (adprf does not flip the global "
-                           "config), or set JAX_ENABLE_X64=1.")
+        raise RuntimeError(
+            f"{what} solves a stiff steady state and needs float64, which JAX has off by default. "
+            "Run it inside `with jax.enable_x64(True):` (adprf does not flip the global "
+            "config), or set JAX_ENABLE_X64=1."
+        )
 
 
 def _as_float64(ligands: Ligands) -> Ligands:
@@ -93,9 +95,11 @@ def _checked_ligands(model, ligands: Ligands) -> Ligands:
     model.check_ligands(ligands)
     name = type(model).__name__
     if jnp.ndim(ligands.tau) > 1:
-        raise ValueError(f"{name} reads one ligand distribution (1-D), got ligands of shape "
-                         f"{jnp.shape(ligands.tau)}: vmap over the batch axes, or ravel one distribution's "
-                         f"species into one axis")
+        raise ValueError(
+            f"{name} reads one ligand distribution (1-D), got ligands of shape "
+            f"{jnp.shape(ligands.tau)}: vmap over the batch axes, or ravel one distribution's "
+            f"species into one axis"
+        )
     if jnp.ndim(ligands.tau) == 0:
         ligands = Ligands(jnp.reshape(ligands.tau, (1,)), jnp.reshape(ligands.amount, (1,)))
     tau = ligands.tau
@@ -103,9 +107,11 @@ def _checked_ligands(model, ligands: Ligands) -> Ligands:
         tau = np.asarray(tau)
         if np.any(tau <= 0):
             first = int(np.flatnonzero(tau <= 0)[0])
-            raise ValueError(f"{name} needs binding times τ > 0 (its complexes unbind at rate 1/τ); ligand {first} "
-                             f"has τ = {tau[first].item()}: drop ligands that never bind, or give them a small "
-                             f"positive τ")
+            raise ValueError(
+                f"{name} needs binding times τ > 0 (its complexes unbind at rate 1/τ); ligand {first} "
+                f"has τ = {tau[first].item()}: drop ligands that never bind, or give them a small "
+                f"positive τ"
+            )
     return _as_float64(ligands)
 
 
@@ -151,8 +157,9 @@ class _SteadyEvent(eqx.Module):
 
     def __call__(self, t, u, ligands, *, terms, **kwargs):
         du = terms.vf(t, u, ligands)
-        small = jax.tree.map(lambda d, r, y: jnp.all(jnp.abs(d) / r < self.atol + self.rtol * jnp.abs(y)),
-                             du, self.rates, u)
+        small = jax.tree.map(
+            lambda d, r, y: jnp.all(jnp.abs(d) / r < self.atol + self.rtol * jnp.abs(y)), du, self.rates, u
+        )
         return jnp.all(jnp.asarray(jax.tree.leaves(small)))
 
 
@@ -173,9 +180,17 @@ def _stiff_solver(rtol: float, atol: float) -> dfx.Kvaerno5:
     return dfx.Kvaerno5(root_finder=optx.Newton(rtol=rtol / 10, atol=atol))
 
 
-def steady_state(model, ligands: Ligands, *, method: str = "closed-form", rtol: float = 1e-10,
-                 atol: float = 1e-12, max_steps: int = 16384, throw: bool = True,
-                 integration_tolerances: tuple[float, float] = (1e-6, 1e-9)) -> Solution:
+def steady_state(
+    model,
+    ligands: Ligands,
+    *,
+    method: str = "closed-form",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 16384,
+    throw: bool = True,
+    integration_tolerances: tuple[float, float] = (1e-6, 1e-9),
+) -> Solution:
     """The steady state of an ODE cell model for one ligand distribution.
 
     **Arguments:**
@@ -209,18 +224,33 @@ def steady_state(model, ligands: Ligands, *, method: str = "closed-form", rtol: 
         field = _Scaled(model, scale)
         rates = _relaxation_rates(field, jax.tree.map(jnp.ones_like, scale), ligands)
         if method == "newton":
-            sol = optx.root_find(_Residual(field, rates), optx.Newton(rtol=rtol, atol=atol),
-                                 jax.tree.map(jnp.ones_like, scale), args=ligands, max_steps=max_steps,
-                                 throw=False)
+            sol = optx.root_find(
+                _Residual(field, rates),
+                optx.Newton(rtol=rtol, atol=atol),
+                jax.tree.map(jnp.ones_like, scale),
+                args=ligands,
+                max_steps=max_steps,
+                throw=False,
+            )
             u, steps = sol.value, sol.stats["num_steps"]
             result = jnp.where(sol.result == optx.RESULTS.successful, SUCCESSFUL, NO_CONVERGENCE)
         else:
             step_rtol, step_atol = integration_tolerances
             controller = dfx.PIDController(rtol=step_rtol, atol=step_atol)
-            sol = dfx.diffeqsolve(dfx.ODETerm(field), _stiff_solver(step_rtol, step_atol), 0.0, jnp.inf, None,
-                                  jax.tree.map(jnp.divide, model.unbound_state(ligands), scale), args=ligands,
-                                  stepsize_controller=controller, event=dfx.Event(_SteadyEvent(rates, rtol, atol)),
-                                  adjoint=dfx.ImplicitAdjoint(), max_steps=max_steps, throw=False)
+            sol = dfx.diffeqsolve(
+                dfx.ODETerm(field),
+                _stiff_solver(step_rtol, step_atol),
+                0.0,
+                jnp.inf,
+                None,
+                jax.tree.map(jnp.divide, model.unbound_state(ligands), scale),
+                args=ligands,
+                stepsize_controller=controller,
+                event=dfx.Event(_SteadyEvent(rates, rtol, atol)),
+                adjoint=dfx.ImplicitAdjoint(),
+                max_steps=max_steps,
+                throw=False,
+            )
             u = jax.tree.map(lambda y: y[-1], sol.ys)
             steps = sol.stats["num_steps"]
             reached = (sol.result == dfx.RESULTS.successful) | (sol.result == dfx.RESULTS.event_occurred)
@@ -231,15 +261,20 @@ def steady_state(model, ligands: Ligands, *, method: str = "closed-form", rtol: 
     result = jnp.where((result == SUCCESSFUL) & ~finite, NONFINITE, result)
     result = jnp.where((result == SUCCESSFUL) & ~model.physical(state, ligands), UNPHYSICAL, result).astype(jnp.int32)
     if throw:
-        output = eqx.branched_error_if(output, result != SUCCESSFUL, result,
-                                       [f"{type(model).__name__} steady state ({method}): {m}" for m in MESSAGES])
+        output = eqx.branched_error_if(
+            output,
+            result != SUCCESSFUL,
+            result,
+            [f"{type(model).__name__} steady state ({method}): {m}" for m in MESSAGES],
+        )
     else:
         output = jnp.where(result == SUCCESSFUL, output, jnp.nan)
     return Solution(state, output, result, jnp.asarray(steps, jnp.int32))
 
 
-def time_course(model, ligands: Ligands, times, *, rtol: float = 1e-8, atol: float = 1e-10,
-                max_steps: int = 16384) -> tuple[PyTree, Float[Array, " time"]]:
+def time_course(
+    model, ligands: Ligands, times, *, rtol: float = 1e-8, atol: float = 1e-10, max_steps: int = 16384
+) -> tuple[PyTree, Float[Array, " time"]]:
     """Transient dynamics from the unbound state: (states at `times`, outputs at `times`).
 
     **Arguments:**
@@ -252,14 +287,27 @@ def time_course(model, ligands: Ligands, times, *, rtol: float = 1e-8, atol: flo
     require_float64(type(model).__name__)
     _check_options("time_course", rtol, atol, max_steps)
     times = np.asarray(times, dtype=np.float64)
-    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or np.any(np.diff(times) < 0) \
-            or times[0] < 0:
+    if (
+        times.ndim != 1
+        or times.size == 0
+        or not np.all(np.isfinite(times))
+        or np.any(np.diff(times) < 0)
+        or times[0] < 0
+    ):
         raise ValueError(f"times must be a non-empty increasing 1-D array of finite values ≥ 0, got {times!r}")
     ligands = _checked_ligands(model, ligands)
     scale = _units(model, ligands)
-    sol = dfx.diffeqsolve(dfx.ODETerm(_Scaled(model, scale)), _stiff_solver(rtol, atol), 0.0, float(times[-1]),
-                          None, jax.tree.map(jnp.divide, model.unbound_state(ligands), scale), args=ligands,
-                          saveat=dfx.SaveAt(ts=jnp.asarray(times)),
-                          stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol), max_steps=max_steps)
+    sol = dfx.diffeqsolve(
+        dfx.ODETerm(_Scaled(model, scale)),
+        _stiff_solver(rtol, atol),
+        0.0,
+        float(times[-1]),
+        None,
+        jax.tree.map(jnp.divide, model.unbound_state(ligands), scale),
+        args=ligands,
+        saveat=dfx.SaveAt(ts=jnp.asarray(times)),
+        stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+    )
     states = jax.tree.map(lambda s, u: s * u, scale, sol.ys)
     return states, jax.vmap(model.output, in_axes=(0, None))(states, ligands)

@@ -72,15 +72,18 @@ class EyelidConditioning(eqx.Module):
         if not (isinstance(self.dt, (int, float)) and 0 < self.dt < math.inf):
             raise ValueError(f"dt must be a finite number > 0, got {self.dt!r}")
         if _bins(self.isi, self.dt, "isi") > _bins(self.duration, self.dt, "duration"):
-            raise ValueError(f"the US (isi = {self.isi}) must fall within the trial (duration = {self.duration}): "
-                             f"lengthen the trial or shorten the ISI")
+            raise ValueError(
+                f"the US (isi = {self.isi}) must fall within the trial (duration = {self.duration}): "
+                f"lengthen the trial or shorten the ISI"
+            )
         if not self.sharpness > 0:
             raise ValueError(f"sharpness must be > 0, got {self.sharpness!r}")
         if not self.noise >= 0:
             raise ValueError(f"noise must be ≥ 0, got {self.noise!r}")
         if not 0 < self.active <= 1:
-            raise ValueError(f"active (fraction of mossy fibres the tone drives) must be in (0, 1], "
-                             f"got {self.active!r}")
+            raise ValueError(
+                f"active (fraction of mossy fibres the tone drives) must be in (0, 1], got {self.active!r}"
+            )
         if not 0 <= self.rates[0] <= self.rates[1] <= 1:
             raise ValueError(f"rates must be (low, high) with 0 ≤ low ≤ high ≤ 1, got {self.rates!r}")
 
@@ -101,7 +104,7 @@ class EyelidConditioning(eqx.Module):
     def target(self) -> Float[Array, " T"]:
         """r*(t) = (t/ISI)^k e^{k(1 − t/ISI)} at the read-out times: 0 at CS onset, 1 at the US."""
         s = self.times() / self.isi
-        return s ** self.sharpness * jnp.exp(self.sharpness * (1 - s))
+        return s**self.sharpness * jnp.exp(self.sharpness * (1 - s))
 
     def tone(self, inputs: int, *, key: PRNGKeyArray) -> Float[Array, " d"]:
         """A CS pattern over `inputs` mossy fibres: a fraction `active` at rates U(rates), the rest 0."""
@@ -114,8 +117,9 @@ class EyelidConditioning(eqx.Module):
         noise = self.noise * jax.random.normal(key, (n, self.bins, tone.shape[-1]))
         return jnp.clip(tone + noise, 0.0, 1.0)
 
-    def fit(self, dynamics: CerebellarDynamics, stimuli: Float[Array, "n T d"],
-            ridge: float = 1e-5) -> CerebellarDynamics:
+    def fit(
+        self, dynamics: CerebellarDynamics, stimuli: Float[Array, "n T d"], ridge: float = 1e-5
+    ) -> CerebellarDynamics:
         """The network with one Purkinje cell whose weights make the CR follow `target`.
 
         Minimises mean_{trials, bins} (ŷ(t) − r*(t))² + λ ‖W‖² in closed form (float64), with
@@ -134,8 +138,10 @@ class EyelidConditioning(eqx.Module):
         if not ridge > 0:
             raise ValueError(f"ridge must be > 0, got {ridge!r}")
         if dynamics.dt != self.dt:
-            raise ValueError(f"the network's bin width dt = {dynamics.dt} differs from the task's {self.dt}: "
-                             f"build CerebellarDynamics(..., dt={self.dt})")
+            raise ValueError(
+                f"the network's bin width dt = {dynamics.dt} differs from the task's {self.dt}: "
+                f"build CerebellarDynamics(..., dt={self.dt})"
+            )
         if jnp.ndim(stimuli) < 3 or jnp.shape(stimuli)[1] != self.bins:
             raise ValueError(f"stimuli must have shape (trials, {self.bins}, inputs), got {jnp.shape(stimuli)}")
         basis = np.asarray(_basis(dynamics, stimuli), np.float64).reshape(-1, dynamics.width)

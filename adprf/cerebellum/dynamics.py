@@ -91,8 +91,7 @@ def spread_time_constants(width: int, fastest: float, slowest: float) -> Float[A
     if not (isinstance(width, int) and width >= 1):
         raise ValueError(f"width must be a positive integer, got {width!r}")
     if not 0 < fastest <= slowest < math.inf:
-        raise ValueError(f"time constants need 0 < fastest ≤ slowest < ∞, got fastest={fastest!r}, "
-                         f"slowest={slowest!r}")
+        raise ValueError(f"time constants need 0 < fastest ≤ slowest < ∞, got fastest={fastest!r}, slowest={slowest!r}")
     return jnp.asarray(np.geomspace(fastest, slowest, width))
 
 
@@ -122,8 +121,17 @@ class CerebellarDynamics(eqx.Module):
     atol: float = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
 
-    def __init__(self, cerebellum: Cerebellum, granule_time, purkinje_time: float, *, dt: float,
-                 rtol: float = 1e-5, atol: float = 1e-6, max_steps: int = 4096):
+    def __init__(
+        self,
+        cerebellum: Cerebellum,
+        granule_time,
+        purkinje_time: float,
+        *,
+        dt: float,
+        rtol: float = 1e-5,
+        atol: float = 1e-6,
+        max_steps: int = 4096,
+    ):
         if not isinstance(cerebellum, Cerebellum):
             raise TypeError(f"CerebellarDynamics integrates a Cerebellum, got {type(cerebellum).__name__}")
         m = cerebellum.width
@@ -131,11 +139,15 @@ class CerebellarDynamics(eqx.Module):
         if tau.ndim == 0:
             tau = jnp.full((m,), tau)
         if tau.shape != (m,):
-            raise ValueError(f"granule_time needs one time constant per granule cell (shape ({m},)) or a single "
-                             f"number, got shape {tau.shape}")
+            raise ValueError(
+                f"granule_time needs one time constant per granule cell (shape ({m},)) or a single "
+                f"number, got shape {tau.shape}"
+            )
         if not isinstance(tau, jax.core.Tracer) and not bool(jnp.all((tau > 0) & jnp.isfinite(tau))):
-            raise ValueError(f"granule time constants must be finite and > 0, got min {float(jnp.min(tau))!r}, "
-                             f"max {float(jnp.max(tau))!r}")
+            raise ValueError(
+                f"granule time constants must be finite and > 0, got min {float(jnp.min(tau))!r}, "
+                f"max {float(jnp.max(tau))!r}"
+            )
         for name, value in (("purkinje_time", purkinje_time), ("dt", dt)):
             if not (isinstance(value, (int, float)) and 0 < value < math.inf):
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -161,13 +173,17 @@ class CerebellarDynamics(eqx.Module):
     def drive(self, stimulus: Float[Array, "T ..."]) -> Float[Array, "T m"]:
         """ReLU(Jᵀ x[i]) for every sample: the granule layer's target rates in every bin."""
         if jnp.ndim(stimulus) < 2:
-            raise ValueError(f"a temporal stimulus has a leading time axis, shape (T, d); got shape "
-                             f"{jnp.shape(stimulus)}: for a constant input x pass x[None] (one bin) and a long dt")
+            raise ValueError(
+                f"a temporal stimulus has a leading time axis, shape (T, d); got shape "
+                f"{jnp.shape(stimulus)}: for a constant input x pass x[None] (one bin) and a long dt"
+            )
         size, inputs = math.prod(jnp.shape(stimulus)[1:]), self.cerebellum.granule.inputs
         if self.cerebellum.encoder is None and size != inputs:
-            raise ValueError(f"each sample of a temporal stimulus (T, ...) must hold the granule layer's {inputs} "
-                             f"inputs, got samples of shape {jnp.shape(stimulus)[1:]} ({size} values): for one "
-                             f"constant input x pass x[None]")
+            raise ValueError(
+                f"each sample of a temporal stimulus (T, ...) must hold the granule layer's {inputs} "
+                f"inputs, got samples of shape {jnp.shape(stimulus)[1:]} ({size} values): for one "
+                f"constant input x pass x[None]"
+            )
         return jax.vmap(self.cerebellum.granule_activity)(stimulus)
 
     def rest(self) -> tuple[Float[Array, " m"], Float[Array, " outputs"]]:
@@ -200,8 +216,19 @@ class CerebellarDynamics(eqx.Module):
 
         def one_bin(state, bin_):
             g, t0, t1 = bin_
-            sol = dfx.diffeqsolve(term, dfx.Tsit5(), t0, t1, t1 - t0, state, args=g, saveat=dfx.SaveAt(t1=True),
-                                  stepsize_controller=controller, max_steps=self.max_steps, throw=False)
+            sol = dfx.diffeqsolve(
+                term,
+                dfx.Tsit5(),
+                t0,
+                t1,
+                t1 - t0,
+                state,
+                args=g,
+                saveat=dfx.SaveAt(t1=True),
+                stepsize_controller=controller,
+                max_steps=self.max_steps,
+                throw=False,
+            )
             end = jax.tree.map(lambda a: a[-1], sol.ys)
             return end, (end, sol.result == dfx.RESULTS.successful, sol.stats["num_steps"])
 
@@ -210,8 +237,7 @@ class CerebellarDynamics(eqx.Module):
         finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(y))
         result = jnp.where((result == SUCCESSFUL) & ~finite, NONFINITE, result).astype(jnp.int32)
         if throw:
-            y = eqx.branched_error_if(y, result != SUCCESSFUL, result,
-                                      [f"CerebellarDynamics: {m}" for m in MESSAGES])
+            y = eqx.branched_error_if(y, result != SUCCESSFUL, result, [f"CerebellarDynamics: {m}" for m in MESSAGES])
         else:
             y = jnp.where(result == SUCCESSFUL, y, jnp.nan)
         return Trajectory(edges[1:], h, y, result, jnp.sum(steps).astype(jnp.int32))
@@ -248,6 +274,8 @@ class ResponseAt(eqx.Module):
     def __call__(self, stimulus: Float[Array, "T ..."]) -> Float[Array, ""]:
         bins = jnp.shape(stimulus)[0] if jnp.ndim(stimulus) else 0
         if not -bins <= self.index < bins:
-            raise ValueError(f"ResponseAt reads bin {self.index} but the stimulus has {bins} bins: use an index in "
-                             f"[{-bins}, {bins - 1}] or a longer stimulus")
+            raise ValueError(
+                f"ResponseAt reads bin {self.index} but the stimulus has {bins} bins: use an index in "
+                f"[{-bins}, {bins - 1}] or a longer stimulus"
+            )
         return self.dynamics(stimulus)[self.index, self.output]

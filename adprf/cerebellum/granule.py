@@ -90,16 +90,18 @@ class SparseGranule(AbstractGranule):
     replace: bool = eqx.field(static=True)
     method: str = eqx.field(static=True)
 
-    def __init__(self, inputs: int, width: int, k: int, *, replace: bool = True, method: str = "auto",
-                 key: PRNGKeyArray):
+    def __init__(
+        self, inputs: int, width: int, k: int, *, replace: bool = True, method: str = "auto", key: PRNGKeyArray
+    ):
         if method not in SPARSE_METHODS:
             raise ValueError(f"method must be one of {SPARSE_METHODS}, got {method!r}")
         _check_sizes(inputs, width)
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k (inputs per granule cell) must be a positive integer, got {k!r}")
         if not replace and k > inputs:
-            raise ValueError(f"cannot draw k = {k} distinct inputs out of d = {inputs}: "
-                             f"use k ≤ {inputs} or replace=True")
+            raise ValueError(
+                f"cannot draw k = {k} distinct inputs out of d = {inputs}: use k ≤ {inputs} or replace=True"
+            )
         self.inputs, self.width, self.replace = inputs, width, replace
         self.method = ("gather" if k * DENSE_FRACTION < inputs else "dense") if method == "auto" else method
         k_idx, k_w = jax.random.split(key)
@@ -127,11 +129,17 @@ DENSE_FRACTION = 16  # "auto" gathers while k < d / DENSE_FRACTION
 @jax.custom_vjp
 def sparse_drive(x: Float[Array, " d"], indices: Int[Array, "m k"], weights: Float[Array, "m k"]) -> Float[Array, " m"]:
     """Σ_j weights[:, j] · x[indices[:, j]], one gather of m values per input slot j."""
+
     def slot(j, total):
         return total + weights[:, j] * x[indices[:, j]]
 
-    return jax.lax.fori_loop(0, indices.shape[1], slot, jnp.zeros(indices.shape[0], jnp.result_type(x, weights)),
-                             unroll=_unroll(indices.shape[1]))
+    return jax.lax.fori_loop(
+        0,
+        indices.shape[1],
+        slot,
+        jnp.zeros(indices.shape[0], jnp.result_type(x, weights)),
+        unroll=_unroll(indices.shape[1]),
+    )
 
 
 def _sparse_drive_fwd(x, indices, weights):
@@ -169,6 +177,6 @@ def _draw_inputs(key: PRNGKeyArray, inputs: int, width: int, k: int, replace: bo
         return jax.random.randint(key, (width, k), 0, inputs, dtype=jnp.int32)
     # Without replacement: one draw of k distinct pixels per cell, in chunks of cells so that
     # the d-long permutations never exist for all m cells at once.
-    draw = lambda kc: jax.random.choice(kc, inputs, (k,), replace=False)  # noqa: E731
+    draw = lambda kc: jax.random.choice(kc, inputs, (k,), replace=False)
     chunk = max(1, min(width, (1 << 22) // inputs))
     return jax.lax.map(draw, jax.random.split(key, width), batch_size=chunk).astype(jnp.int32)

@@ -1,4 +1,4 @@
-""""LTD" centring of granule activity: z = h − μ, with μ a running mean held as explicit state.
+""" "LTD" centring of granule activity: z = h − μ, with μ a running mean held as explicit state.
 
 Yuezhang et al. (2021) model long-term depression at parallel-fibre synapses as subtracting
 the running average of every granule cell's activity: during training, before each batch is

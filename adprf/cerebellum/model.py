@@ -41,9 +41,20 @@ class Cerebellum(eqx.Module):
     purkinje: Purkinje
     encoder: Callable | None
 
-    def __init__(self, inputs: int = 784, width: int = 5000, *, connectivity: str = "dense",
-                 k: int | None = None, replace: bool = True, ltd: bool = True, momentum: float = 0.99,
-                 outputs: int = 10, encoder: Callable | None = None, key: PRNGKeyArray):
+    def __init__(
+        self,
+        inputs: int = 784,
+        width: int = 5000,
+        *,
+        connectivity: str = "dense",
+        k: int | None = None,
+        replace: bool = True,
+        ltd: bool = True,
+        momentum: float = 0.99,
+        outputs: int = 10,
+        encoder: Callable | None = None,
+        key: PRNGKeyArray,
+    ):
         if connectivity not in CONNECTIVITIES:
             raise ValueError(f"connectivity must be one of {CONNECTIVITIES}, got {connectivity!r}")
         k_granule, k_purkinje = jax.random.split(key)
@@ -69,8 +80,10 @@ class Cerebellum(eqx.Module):
             x = self.encoder(x)
         x = jnp.ravel(x)
         if x.shape[0] != self.granule.inputs:
-            raise ValueError(f"the granule layer reads {self.granule.inputs} inputs but got an input of "
-                             f"{x.shape[0]} values: build the Cerebellum with inputs={x.shape[0]}")
+            raise ValueError(
+                f"the granule layer reads {self.granule.inputs} inputs but got an input of "
+                f"{x.shape[0]} values: build the Cerebellum with inputs={x.shape[0]}"
+            )
         return x
 
     def granule_activity(self, x: Float[Array, "..."]) -> Float[Array, " m"]:

@@ -12,7 +12,6 @@ Every epoch is one compiled `lax.scan` over its batches, so batch-1 training (60
 per epoch) is not a Python loop.
 """
 
-from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -37,8 +36,11 @@ def mse_loss(output: Float[Array, "batch c"], labels: Int[Array, " batch"]) -> F
     return jnp.mean((output - jax.nn.one_hot(labels, output.shape[-1], dtype=output.dtype)) ** 2)
 
 
-def delta_rule(model: Cerebellum, xb: Float[Array, "batch d"], yb: Int[Array, " batch"],
-               ) -> tuple[Float[Array, "m c"], Cerebellum, Float[Array, ""]]:
+def delta_rule(
+    model: Cerebellum,
+    xb: Float[Array, "batch d"],
+    yb: Int[Array, " batch"],
+) -> tuple[Float[Array, "m c"], Cerebellum, Float[Array, ""]]:
     """One batch of the delta rule on features `xb` (already flattened / encoded).
 
     **Returns:** `(gradient of mse_loss with respect to W, i.e. 2 zᵀ e / (batch · c); the model
@@ -50,7 +52,7 @@ def delta_rule(model: Cerebellum, xb: Float[Array, "batch d"], yb: Int[Array, " 
     output = model.purkinje(z)
     error = output - jax.nn.one_hot(yb, output.shape[-1], dtype=output.dtype)
     gradient = z.T @ error * (2.0 / error.size)
-    return gradient, model, jnp.mean(error ** 2)
+    return gradient, model, jnp.mean(error**2)
 
 
 def _backprop(model: Cerebellum, xb, yb):
@@ -125,11 +127,23 @@ def _head_accuracy(head, features, labels, batch_size):
     return jnp.mean(predictions == labels)
 
 
-def train_cerebellum(model: Cerebellum, images: Array, labels: Array, *, key: PRNGKeyArray,
-                     epochs: int = 10, batch_size: int = 50, learning_rate: float | None = None,
-                     decay: float = 0.99, eps: float = 1e-8, rule: str = "delta",
-                     eval_data: tuple[Array, Array] | None = None, select: str = "best",
-                     progress: bool = True, description: str = "cerebellum") -> tuple[Cerebellum, dict]:
+def train_cerebellum(
+    model: Cerebellum,
+    images: Array,
+    labels: Array,
+    *,
+    key: PRNGKeyArray,
+    epochs: int = 10,
+    batch_size: int = 50,
+    learning_rate: float | None = None,
+    decay: float = 0.99,
+    eps: float = 1e-8,
+    rule: str = "delta",
+    eval_data: tuple[Array, Array] | None = None,
+    select: str = "best",
+    progress: bool = True,
+    description: str = "cerebellum",
+) -> tuple[Cerebellum, dict]:
     """Train a `Cerebellum` as Yuezhang et al.: delta rule + RMSprop on W, LTD mean updated.
 
     **Arguments:**
@@ -155,20 +169,24 @@ def train_cerebellum(model: Cerebellum, images: Array, labels: Array, *, key: PR
     if select not in ("best", "last"):
         raise ValueError(f"select must be 'best' or 'last', got {select!r}")
     if select == "best" and eval_data is None:
-        raise ValueError("select='best' keeps the epoch of best test accuracy: pass eval_data=(images, labels) "
-                         "or use select='last'")
+        raise ValueError(
+            "select='best' keeps the epoch of best test accuracy: pass eval_data=(images, labels) or use select='last'"
+        )
     images, labels = jnp.asarray(images), jnp.asarray(labels, dtype=jnp.int32)
     if images.shape[0] != labels.shape[0]:
         raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
     if not isinstance(batch_size, int) or not 1 <= batch_size <= images.shape[0]:
-        raise ValueError(f"batch_size must be an integer in [1, {images.shape[0]}] (the training-set size), "
-                         f"got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be an integer in [1, {images.shape[0]}] (the training-set size), got {batch_size!r}"
+        )
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     n_out = model.purkinje.weight.shape[1]
     if int(labels.min()) < 0 or int(labels.max()) >= n_out:
-        raise ValueError(f"labels must lie in 0..{n_out - 1} (one Purkinje cell per class), "
-                         f"got {int(labels.min())}..{int(labels.max())}")
+        raise ValueError(
+            f"labels must lie in 0..{n_out - 1} (one Purkinje cell per class), "
+            f"got {int(labels.min())}..{int(labels.max())}"
+        )
     learning_rate = 0.5 / model.width if learning_rate is None else learning_rate
     optimizer = rmsprop(learning_rate, decay, eps)
 
@@ -189,8 +207,10 @@ def train_cerebellum(model: Cerebellum, images: Array, labels: Array, *, key: PR
         head, opt_state, loss = _epoch(head, opt_state, features, labels, k, optimizer, batch_size, rule)
         history["loss"].append(float(loss))
         if not np.isfinite(history["loss"][-1]):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {history['loss'][-1]}): "
-                                     f"lower the learning rate (now {learning_rate:g})")
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch} (loss {history['loss'][-1]}): "
+                f"lower the learning rate (now {learning_rate:g})"
+            )
         postfix = {"loss": f"{float(loss):.4f}"}
         if eval_features is not None:
             acc = float(_head_accuracy(head, eval_features, eval_labels, min(chunk, eval_features.shape[0])))

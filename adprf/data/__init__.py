@@ -8,24 +8,16 @@ data set is present, partial, corrupt or absent (`adprf data info`), and
 `fingerprint(name)` identifies its content, for results' provenance.
 """
 
-from .cifar import cifar10_available as cifar10_available
-from .cifar import fetch_cifar10 as fetch_cifar10
-from .cifar import load_cifar10 as load_cifar10
-from .fetch import DATASETS as DATASETS
-from .fetch import data_dir as data_dir
-from .fetch import fetch as fetch
-from .fingerprint import DataFingerprint as DataFingerprint
-from .fingerprint import fingerprint as fingerprint
-from .idx import DataAbsent as DataAbsent
-from .idx import DataError as DataError
-from .idx import read_idx as read_idx
-from .idx import write_idx as write_idx
-from .mnist import Dataset as Dataset
-from .mnist import SubsetFallbackWarning as SubsetFallbackWarning
-from .mnist import load_dataset as load_dataset
-from .mnist import load_fashion_mnist as load_fashion_mnist
-from .mnist import load_mnist as load_mnist
-from .mnist import load_mnist_subset as load_mnist_subset
-from .status import DataStatus as DataStatus
-from .status import FileStatus as FileStatus
-from .status import inspect_dataset as inspect_dataset
+from .cifar import cifar10_available as cifar10_available, fetch_cifar10 as fetch_cifar10, load_cifar10 as load_cifar10
+from .fetch import DATASETS as DATASETS, data_dir as data_dir, fetch as fetch
+from .fingerprint import DataFingerprint as DataFingerprint, fingerprint as fingerprint
+from .idx import DataAbsent as DataAbsent, DataError as DataError, read_idx as read_idx, write_idx as write_idx
+from .mnist import (
+    Dataset as Dataset,
+    SubsetFallbackWarning as SubsetFallbackWarning,
+    load_dataset as load_dataset,
+    load_fashion_mnist as load_fashion_mnist,
+    load_mnist as load_mnist,
+    load_mnist_subset as load_mnist_subset,
+)
+from .status import DataStatus as DataStatus, FileStatus as FileStatus, inspect_dataset as inspect_dataset

@@ -223,7 +223,9 @@ def parse_batch(blob: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _BatchUnpickler(stream, encoding="bytes").load()
     except Exception as error:  # a damaged pickle can fail in many ways
-        raise DataError(f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error}). {REMEDY}") from error
+        raise DataError(
+            f"{where}: not a readable CIFAR-10 batch ({type(error).__name__}: {error}). {REMEDY}"
+        ) from error
     if stream.tell() != len(blob):
         raise DataError(f"{where}: {len(blob) - stream.tell():,} bytes follow the pickled batch. {REMEDY}")
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:

@@ -121,10 +121,21 @@ MNIST = Release(
     title="MNIST",
     folder="mnist",
     files=(
-        IdxFile("train-images-idx3-ubyte", "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb", 47_040_016),
-        IdxFile("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624", 60_008),
-        IdxFile("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea", 7_840_016),
-        IdxFile("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637", 10_008),
+        IdxFile(
+            "train-images-idx3-ubyte",
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "6bbc9ace898e44ae57da46a324031adb",
+            47_040_016,
+        ),
+        IdxFile(
+            "train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624", 60_008
+        ),
+        IdxFile(
+            "t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea", 7_840_016
+        ),
+        IdxFile(
+            "t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637", 10_008
+        ),
     ),
     base_urls=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -143,10 +154,21 @@ FASHION_MNIST = Release(
     title="Fashion-MNIST",
     folder="fashion-mnist",
     files=(
-        IdxFile("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a", 47_040_016),
-        IdxFile("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9", 60_008),
-        IdxFile("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a", 7_840_016),
-        IdxFile("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965", 10_008),
+        IdxFile(
+            "train-images-idx3-ubyte",
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            47_040_016,
+        ),
+        IdxFile(
+            "train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9", 60_008
+        ),
+        IdxFile(
+            "t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a", 7_840_016
+        ),
+        IdxFile(
+            "t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965", 10_008
+        ),
     ),
     base_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
@@ -298,7 +320,9 @@ def _download(url: str, target: Path, md5: str, timeout: float, progress: bool) 
         with urllib.request.urlopen(url, timeout=timeout) as response, open(temp, "xb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name, disable=not progress) as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=target.name, disable=not progress
+            ) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     digest.update(chunk)

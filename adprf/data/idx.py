@@ -116,8 +116,7 @@ def parse_idx(data: bytes, path: str | os.PathLike[str], *, remedy: str = DEFAUL
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise DataError(
-            f"{path}: truncated header: {ndim} dimensions need {header_size} bytes, "
-            f"the file has {len(data)}. {remedy}"
+            f"{path}: truncated header: {ndim} dimensions need {header_size} bytes, the file has {len(data)}. {remedy}"
         )
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = IDX_DTYPES[code]

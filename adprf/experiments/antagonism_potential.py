@@ -36,9 +36,15 @@ def _curve(model: AdaptiveProofreading, cfg: dict) -> dict:
     argmin = interior if np.isfinite(interior) else float(grid[np.argmin(fc)])
     fc_min = float(fold_change(model, agonists, argmin, cfg["amount2"]))
     return {
-        "tau2": grid, "T": fc * t_agonists, "fold_change": fc, "T_agonists": t_agonists,
-        "argmin": argmin, "interior_minimum": bool(np.isfinite(interior)), "min_T": fc_min * t_agonists,
-        "fold_change_at_min": fc_min, "inflection": inflection,
+        "tau2": grid,
+        "T": fc * t_agonists,
+        "fold_change": fc,
+        "T_agonists": t_agonists,
+        "argmin": argmin,
+        "interior_minimum": bool(np.isfinite(interior)),
+        "min_T": fc_min * t_agonists,
+        "fold_change_at_min": fc_min,
+        "inflection": inflection,
         "T_at_zero": float(fold_change(model, agonists, 0.0, cfg["amount2"])) * t_agonists,
         # The probe's critical point of the agonists alone (a small-amount antagonist); they sit
         # on the boundary, so it is τ_c (m/N)^(1/(N−m)).
@@ -65,9 +71,11 @@ def _plot(curves: dict, cfg: dict):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     axes[0, 0].set_ylabel("$T_{N,m}$ (= fold change)")
-    fig.suptitle(f"Antagonism potential: L1 = {cfg['amount1']:g} agonists at τ1 = {cfg['tau1']:g}, "
-                 f"L2 = {cfg['amount2']:g} at τ2 (τ_c = {cfg['tau_c']:g}); o minimum, x inflection point",
-                 fontsize=9)
+    fig.suptitle(
+        f"Antagonism potential: L1 = {cfg['amount1']:g} agonists at τ1 = {cfg['tau1']:g}, "
+        f"L2 = {cfg['amount2']:g} at τ2 (τ_c = {cfg['tau_c']:g}); o minimum, x inflection point",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -78,22 +86,46 @@ def _number(value: float, digits: int = 4):
 
 def run(run: Run) -> dict:
     cfg = run.config
-    curves = {(N, m): _curve(AdaptiveProofreading(N, m, tau_c=cfg["tau_c"]), cfg)
-              for N in range(1, cfg["N_max"] + 1) for m in range(N)}
+    curves = {
+        (N, m): _curve(AdaptiveProofreading(N, m, tau_c=cfg["tau_c"]), cfg)
+        for N in range(1, cfg["N_max"] + 1)
+        for m in range(N)
+    }
     run.save_figure(_plot(curves, cfg), "antagonism_potential.png")
-    rows = [[N, m, _number(c["argmin"]) if c["interior_minimum"] else f"{c['argmin']:g} (edge)",
-             _number(c["min_T"]), _number(c["inflection"]), _number(c["fold_change_at_min"]),
-             _number(c["T_at_zero"]), _number(c["probe_critical_point"])]
-            for (N, m), c in curves.items()]
-    columns = ["N", "m", "argmin τ2", "min T", "inflection τ2", "fold change at min", "T(τ2→0)",
-               "probe τ* of the agonists"]
-    numbers = {f"{N},{m}": {k: v for k, v in c.items() if k not in ("tau2", "T", "fold_change")}
-               for (N, m), c in curves.items()}
+    rows = [
+        [
+            N,
+            m,
+            _number(c["argmin"]) if c["interior_minimum"] else f"{c['argmin']:g} (edge)",
+            _number(c["min_T"]),
+            _number(c["inflection"]),
+            _number(c["fold_change_at_min"]),
+            _number(c["T_at_zero"]),
+            _number(c["probe_critical_point"]),
+        ]
+        for (N, m), c in curves.items()
+    ]
+    columns = [
+        "N",
+        "m",
+        "argmin τ2",
+        "min T",
+        "inflection τ2",
+        "fold change at min",
+        "T(τ2→0)",
+        "probe τ* of the agonists",
+    ]
+    numbers = {
+        f"{N},{m}": {k: v for k, v in c.items() if k not in ("tau2", "T", "fold_change")}
+        for (N, m), c in curves.items()
+    }
     numbers["tau2"] = curves[(1, 0)]["tau2"]
     numbers["T"] = {f"{N},{m}": c["T"] for (N, m), c in curves.items()}
-    summary = (f"T_{{N,m}} of {cfg['amount1']:g} agonists at τ1 = τ_c = {cfg['tau1']:g} plus {cfg['amount2']:g} "
-               f"ligands at τ2 ∈ [{cfg['tau2_range'][0]:g}, {cfg['tau2_range'][1]:g}) on {cfg['points']} points, "
-               f"for all 0 ≤ m < N ≤ {cfg['N_max']}. The agonists alone give T = 1, so T is the fold change.")
+    summary = (
+        f"T_{{N,m}} of {cfg['amount1']:g} agonists at τ1 = τ_c = {cfg['tau1']:g} plus {cfg['amount2']:g} "
+        f"ligands at τ2 ∈ [{cfg['tau2_range'][0]:g}, {cfg['tau2_range'][1]:g}) on {cfg['points']} points, "
+        f"for all 0 ≤ m < N ≤ {cfg['N_max']}. The agonists alone give T = 1, so T is the fold change."
+    )
     notes = [
         "argmin τ2: the root of ∂T/∂τ2 (autodiff gradient on a grid, refined on finer grids inside the bracket); "
         "'(edge)' where T has no interior minimum and is smallest at the left end of the range (m = 0: broad "
@@ -106,21 +138,42 @@ def run(run: Run) -> dict:
         f"L2 = {cfg['amount2']:g} the strongest antagonist sits below it (a larger L2 lowers the root of "
         "(N−m) L2 τ^N + N L1 τ1^m τ^(N−m) = m L1 τ1^N), and closer to τ_c as m grows (specialised antagonism).",
     ]
-    return {"summary": summary,
-            "tables": [{"title": "Antagonism potential: key numbers per (N, m)", "columns": columns, "rows": rows}],
-            "numbers": numbers, "notes": notes}
+    return {
+        "summary": summary,
+        "tables": [{"title": "Antagonism potential: key numbers per (N, m)", "columns": columns, "rows": rows}],
+        "numbers": numbers,
+        "notes": notes,
+    }
 
 
-register(Experiment(
-    name="antagonism-potential",
-    title="Antagonism potential: T_{N,m} of agonists plus a second species of binding time τ2",
-    paper="Rademaker et al. 2019 (v1 fig. 'antagonism potential')",
-    presets={
-        "quick": {"tau_c": 3.0, "tau1": 3.0, "amount1": 4000.0, "amount2": 6000.0, "tau2_range": [0.01, 3.0],
-                  "points": 300, "search_points": 256, "N_max": 5},
-        "paper": {"tau_c": 3.0, "tau1": 3.0, "amount1": 4000.0, "amount2": 6000.0, "tau2_range": [0.01, 3.0],
-                  "points": 3000, "search_points": 2048, "N_max": 5},
-    },
-    run=run,
-    tags=("cells", "antagonism"),
-))
+register(
+    Experiment(
+        name="antagonism-potential",
+        title="Antagonism potential: T_{N,m} of agonists plus a second species of binding time τ2",
+        paper="Rademaker et al. 2019 (v1 fig. 'antagonism potential')",
+        presets={
+            "quick": {
+                "tau_c": 3.0,
+                "tau1": 3.0,
+                "amount1": 4000.0,
+                "amount2": 6000.0,
+                "tau2_range": [0.01, 3.0],
+                "points": 300,
+                "search_points": 256,
+                "N_max": 5,
+            },
+            "paper": {
+                "tau_c": 3.0,
+                "tau1": 3.0,
+                "amount1": 4000.0,
+                "amount2": 6000.0,
+                "tau2_range": [0.01, 3.0],
+                "points": 3000,
+                "search_points": 2048,
+                "N_max": 5,
+            },
+        },
+        run=run,
+        tags=("cells", "antagonism"),
+    )
+)

@@ -36,10 +36,13 @@ HOLDS_MARGIN = 10.0
 
 def _evaluate(model, x, y, cfg, key) -> dict:
     start = time.perf_counter()
-    pgd = PGD(steps=cfg["pgd"]["steps"], step_size=cfg["pgd"].get("step_size"), random_start=True,
-              restarts=cfg["pgd"].get("restarts", 1))
-    result = audit(model, x, y, epsilons=EPSILONS[1:], key=key, pgd=pgd, batch_size=cfg["batch_size"],
-                   progress=True)
+    pgd = PGD(
+        steps=cfg["pgd"]["steps"],
+        step_size=cfg["pgd"].get("step_size"),
+        random_start=True,
+        restarts=cfg["pgd"].get("restarts", 1),
+    )
+    result = audit(model, x, y, epsilons=EPSILONS[1:], key=key, pgd=pgd, batch_size=cfg["batch_size"], progress=True)
     return {"clean": accuracy(model, x, y), "audit": result.as_dict(), "seconds": time.perf_counter() - start}
 
 
@@ -80,8 +83,9 @@ def _rows(label: str, stage: dict) -> list[list]:
 def _plot_curves(stages: dict, labels: dict):
     n = len(stages)
     cols = min(4, n)
-    fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.3 * ((n + cols - 1) // cols)),
-                             sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        (n + cols - 1) // cols, cols, figsize=(4.2 * cols, 3.3 * ((n + cols - 1) // cols)), sharey=True, squeeze=False
+    )
     for ax, (name, stage) in zip(axes.flat, stages.items()):
         curves, clean = stage["audit"]["curves"], stage["clean"]
         for key, style in [("FGSM", dict(ls="--", marker="o")), ("PGD", dict(ls="-", marker="o"))]:
@@ -89,8 +93,7 @@ def _plot_curves(stages: dict, labels: dict):
         bpda = next((k for k in curves if k.startswith("BPDA")), None)
         if bpda:
             ax.plot(EPSILONS, 100 * np.asarray([clean, *curves[bpda]]), ls=":", marker="s", label="BPDA")
-        ax.plot(EPSILONS, 100 * np.asarray([clean, *_worst(stage)]), color="k", lw=2.5, alpha=0.4,
-                label="worst case")
+        ax.plot(EPSILONS, 100 * np.asarray([clean, *_worst(stage)]), color="k", lw=2.5, alpha=0.4, label="worst case")
         verdict = stage["audit"]["verdict"]
         ax.set_title(f"{labels[name]}\n{verdict}", fontsize=9, color="firebrick" if stage["audit"]["masking"] else "k")
         ax.set(xlabel="ε (L∞)", ylim=(-2, 102))
@@ -133,8 +136,10 @@ def run(run: Run) -> dict:
     x, y = test.images[:n_test], test.labels[:n_test]
     models, seconds = train_defences(run, cfg["defences"], cfg["classifier"], cfg["dataset"], cfg["seed"])
     key = jax.random.PRNGKey(cfg["seed"] + 1)
-    stages = {name: run.stage(f"evaluate-{name}", lambda m=model: _evaluate(m, x, y, cfg, key))
-              for name, model in models.items()}
+    stages = {
+        name: run.stage(f"evaluate-{name}", lambda m=model: _evaluate(m, x, y, cfg, key))
+        for name, model in models.items()
+    }
     labels = {name: describe(spec) for name, spec in cfg["defences"].items()}
 
     rows = [row for name, stage in stages.items() for row in _rows(labels[name], stage)]
@@ -143,13 +148,21 @@ def run(run: Run) -> dict:
     verdicts = []
     for name, stage in stages.items():
         curves = stage["audit"]["curves"]
-        verdicts.append([labels[name], round(100 * stage["clean"], 1),
-                         round(100 * curves["PGD"][at1], 1), round(100 * _worst(stage)[at1], 1),
-                         round(100 * curves["PGD"][at3], 1), round(100 * _worst(stage)[at3], 1),
-                         stage["audit"]["verdict"],
-                         _reading(name, stage, natural, at1) if natural else "–",
-                         _reading(name, stage, natural, at3) if natural else "–",
-                         round(seconds[name], 1) if seconds[name] else "cached", round(stage["seconds"], 1)])
+        verdicts.append(
+            [
+                labels[name],
+                round(100 * stage["clean"], 1),
+                round(100 * curves["PGD"][at1], 1),
+                round(100 * _worst(stage)[at1], 1),
+                round(100 * curves["PGD"][at3], 1),
+                round(100 * _worst(stage)[at3], 1),
+                stage["audit"]["verdict"],
+                _reading(name, stage, natural, at1) if natural else "–",
+                _reading(name, stage, natural, at3) if natural else "–",
+                round(seconds[name], 1) if seconds[name] else "cached",
+                round(stage["seconds"], 1),
+            ]
+        )
     audits = {labels[name]: stage["audit"] for name, stage in stages.items()}
     run.save_figure(_plot_curves(stages, labels), "robust_accuracy.png")
     run.save_figure(_plot_filters(cfg["defences"], x[0]), "filters.png")
@@ -157,60 +170,110 @@ def run(run: Run) -> dict:
     pgd = cfg["pgd"]
     step = "2.5 ε / steps" if pgd.get("step_size") is None else f"{pgd['step_size']:g}"
     adversarial = cfg["defences"].get("adversarial", {}).get("adversarial", {})
-    summary = (f"An {cfg['classifier']['arch'].upper()} trained on {test.source} behind each filter (in place), "
-               f"plain, or adversarially (Madry: PGD ε = {adversarial.get('epsilon', 0.3)}, "
-               f"{adversarial.get('steps', 40)} × {adversarial.get('step_size', 0.01)}, random start"
-               + (f"; here with a linear ε warm-up over the first {100 * adversarial['warmup']:.0f} % of the epochs, "
-                  f"without which the MLP collapses to the uniform prediction" if adversarial.get("warmup") else "")
-               + f"). Attacked on {n_test} test images, L∞, box [0, 1]. FGSM; PGD-{pgd['steps']} "
-               f"(step {step}, random start, cross-entropy); BPDA = the same PGD with the filter's "
-               f"backward pass replaced by the identity; 'worst case' = the lowest accuracy any attack of the audit "
-               f"reached (PGD ×5 steps, ×5 restarts, ×4 step, margin loss, BPDA, FGSM). Accuracy in %.")
-    notes = [f"A defence **holds** at ε if its worst-case accuracy is ≥ {HOLDS_MARGIN:g} points above the "
-             f"natural classifier's worst case (**in part** when PGD alone overstates it by ≥ {HOLDS_MARGIN:g} "
-             f"points); it **masks gradients** if only its PGD number clears that bar. 'Worst case' is over "
-             f"gradient-based attacks (with BPDA through the filter): evidence, not a certificate."]
+    summary = (
+        f"An {cfg['classifier']['arch'].upper()} trained on {test.source} behind each filter (in place), "
+        f"plain, or adversarially (Madry: PGD ε = {adversarial.get('epsilon', 0.3)}, "
+        f"{adversarial.get('steps', 40)} × {adversarial.get('step_size', 0.01)}, random start"
+        + (
+            f"; here with a linear ε warm-up over the first {100 * adversarial['warmup']:.0f} % of the epochs, "
+            f"without which the MLP collapses to the uniform prediction"
+            if adversarial.get("warmup")
+            else ""
+        )
+        + f"). Attacked on {n_test} test images, L∞, box [0, 1]. FGSM; PGD-{pgd['steps']} "
+        f"(step {step}, random start, cross-entropy); BPDA = the same PGD with the filter's "
+        f"backward pass replaced by the identity; 'worst case' = the lowest accuracy any attack of the audit "
+        f"reached (PGD ×5 steps, ×5 restarts, ×4 step, margin loss, BPDA, FGSM). Accuracy in %."
+    )
+    notes = [
+        f"A defence **holds** at ε if its worst-case accuracy is ≥ {HOLDS_MARGIN:g} points above the "
+        f"natural classifier's worst case (**in part** when PGD alone overstates it by ≥ {HOLDS_MARGIN:g} "
+        f"points); it **masks gradients** if only its PGD number clears that bar. 'Worst case' is over "
+        f"gradient-based attacks (with BPDA through the filter): evidence, not a certificate."
+    ]
     for name, stage in stages.items():
         if name != "natural" and natural:
             pgd, worst = stage["audit"]["curves"]["PGD"], _worst(stage)
-            notes.append(f"{labels[name]}: at ε = 0.1 {_reading(name, stage, natural, at1)} (PGD {100 * pgd[at1]:.1f} %, "
-                         f"worst {100 * worst[at1]:.1f} %); at ε = 0.3 {_reading(name, stage, natural, at3)} (PGD "
-                         f"{100 * pgd[at3]:.1f} %, worst {100 * worst[at3]:.1f} %); natural worst case "
-                         f"{100 * _worst(natural)[at1]:.1f} / {100 * _worst(natural)[at3]:.1f} %; audit: "
-                         f"{stage['audit']['verdict']}.")
+            notes.append(
+                f"{labels[name]}: at ε = 0.1 {_reading(name, stage, natural, at1)} (PGD {100 * pgd[at1]:.1f} %, "
+                f"worst {100 * worst[at1]:.1f} %); at ε = 0.3 {_reading(name, stage, natural, at3)} (PGD "
+                f"{100 * pgd[at3]:.1f} %, worst {100 * worst[at3]:.1f} %); natural worst case "
+                f"{100 * _worst(natural)[at1]:.1f} / {100 * _worst(natural)[at3]:.1f} %; audit: "
+                f"{stage['audit']['verdict']}."
+            )
     return {
         "summary": summary,
         "tables": [
-            {"title": "Robust accuracy (%) under FGSM, PGD, BPDA and the audit's worst case",
-             "columns": ["defence", "attack", "clean", *[f"ε={e:g}" for e in EPSILONS[1:]]],
-             "rows": rows, "audits": audits},
-            {"title": "Which defences hold against the adaptive attack",
-             "columns": ["defence", "clean", "PGD ε=0.1", "worst ε=0.1", "PGD ε=0.3", "worst ε=0.3", "audit",
-                         "reading ε=0.1", "reading ε=0.3", "train s", "evaluate + audit s"],
-             "rows": verdicts},
+            {
+                "title": "Robust accuracy (%) under FGSM, PGD, BPDA and the audit's worst case",
+                "columns": ["defence", "attack", "clean", *[f"ε={e:g}" for e in EPSILONS[1:]]],
+                "rows": rows,
+                "audits": audits,
+            },
+            {
+                "title": "Which defences hold against the adaptive attack",
+                "columns": [
+                    "defence",
+                    "clean",
+                    "PGD ε=0.1",
+                    "worst ε=0.1",
+                    "PGD ε=0.3",
+                    "worst ε=0.3",
+                    "audit",
+                    "reading ε=0.1",
+                    "reading ε=0.3",
+                    "train s",
+                    "evaluate + audit s",
+                ],
+                "rows": verdicts,
+            },
         ],
-        "numbers": {name: {"clean": s["clean"], "curves": s["audit"]["curves"], "worst": _worst(s),
-                           "verdict": s["audit"]["verdict"], "reasons": s["audit"]["reasons"]}
-                    for name, s in stages.items()},
+        "numbers": {
+            name: {
+                "clean": s["clean"],
+                "curves": s["audit"]["curves"],
+                "worst": _worst(s),
+                "verdict": s["audit"]["verdict"],
+                "reasons": s["audit"]["reasons"],
+            }
+            for name, s in stages.items()
+        },
         "notes": notes,
     }
 
 
-register(Experiment(
-    name="biomimetic-defence",
-    title="Biomimetic defence: proofreading-inspired filters vs adversarial training, with the masking audit",
-    paper="Rademaker, Bengio & François 2019 (PRX), biomimetic defence (SPEC §4; protocol ours)",
-    presets={
-        # batch_size 16: one pool of slots, the fastest compile on a CPU (compiling dominates here).
-        "quick": {"dataset": "mnist-subset", "n_test": 400, "seed": 0, "batch_size": 16,
-                  "classifier": CLASSIFIER, "defences": DEFENCES,
-                  "pgd": {"steps": 40, "step_size": None, "restarts": 1}},
-        "paper": {"dataset": "mnist", "n_test": 10000, "seed": 0, "batch_size": 512,
-                  "classifier": {"arch": "cnn", "epochs": 10, "batch_size": 128},
-                  "defences": {**SPECS, "power-2": {"filter": "power", "exponent": 2},
-                               "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01,
-                                                               "warmup": 0.0, "epochs": 20}}},
-                  "pgd": {"steps": 100, "step_size": None, "restarts": 1}},
-    },
-    run=run,
-))
+register(
+    Experiment(
+        name="biomimetic-defence",
+        title="Biomimetic defence: proofreading-inspired filters vs adversarial training, with the masking audit",
+        paper="Rademaker, Bengio & François 2019 (PRX), biomimetic defence (SPEC §4; protocol ours)",
+        presets={
+            # batch_size 16: one pool of slots, the fastest compile on a CPU (compiling dominates here).
+            "quick": {
+                "dataset": "mnist-subset",
+                "n_test": 400,
+                "seed": 0,
+                "batch_size": 16,
+                "classifier": CLASSIFIER,
+                "defences": DEFENCES,
+                "pgd": {"steps": 40, "step_size": None, "restarts": 1},
+            },
+            "paper": {
+                "dataset": "mnist",
+                "n_test": 10000,
+                "seed": 0,
+                "batch_size": 512,
+                "classifier": {"arch": "cnn", "epochs": 10, "batch_size": 128},
+                "defences": {
+                    **SPECS,
+                    "power-2": {"filter": "power", "exponent": 2},
+                    "adversarial": {
+                        "adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.0, "epochs": 20}
+                    },
+                },
+                "pgd": {"steps": 100, "step_size": None, "restarts": 1},
+            },
+        },
+        run=run,
+    )
+)

@@ -62,15 +62,21 @@ def sparsity_width(k: int, synapses: float = SYNAPSES) -> int:
 
 def label(spec: dict) -> str:
     """A short name, e.g. "RC k=4 m=200000 + LTD"."""
-    base = (f"FC m={spec['width']}" if spec["connectivity"] == "dense"
-            else f"RC k={spec['k']} m={spec['width']}")
+    base = f"FC m={spec['width']}" if spec["connectivity"] == "dense" else f"RC k={spec['k']} m={spec['width']}"
     return base + (" + LTD" if spec.get("ltd") else "")
 
 
 def build(spec: dict, key, inputs: int = 784) -> Cerebellum:
     """The untrained `Cerebellum` of a spec."""
-    return Cerebellum(inputs, spec["width"], connectivity=spec["connectivity"], k=spec.get("k"),
-                      replace=spec.get("replace", True), ltd=spec.get("ltd", False), key=key)
+    return Cerebellum(
+        inputs,
+        spec["width"],
+        connectivity=spec["connectivity"],
+        k=spec.get("k"),
+        replace=spec.get("replace", True),
+        ltd=spec.get("ltd", False),
+        key=key,
+    )
 
 
 def load_data(cfg: dict):
@@ -80,8 +86,15 @@ def load_data(cfg: dict):
     return train.images[:n_train], train.labels[:n_train], test.images, test.labels, test.source
 
 
-def fit(run: Run, spec: dict, data, cfg: dict, seed: int, *, context: dict | None = None,
-        ) -> tuple[Cerebellum, float, dict]:
+def fit(
+    run: Run,
+    spec: dict,
+    data,
+    cfg: dict,
+    seed: int,
+    *,
+    context: dict | None = None,
+) -> tuple[Cerebellum, float, dict]:
     """Train (or load from the shared cache) the model of `spec` with the config's schedule.
 
     `data` holds what the granule layer reads: images (flattened by the model) or features
@@ -93,19 +106,35 @@ def fit(run: Run, spec: dict, data, cfg: dict, seed: int, *, context: dict | Non
     xtr, ytr, xte, yte, _ = data
     k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
     template = build(spec, k_init, inputs=int(np.prod(np.shape(xtr)[1:])))
-    schedule = {"epochs": cfg.get("epochs", 10), "batch_size": cfg.get("train_batch", 50),
-                "rule": cfg.get("rule", "delta")}
+    schedule = {
+        "epochs": cfg.get("epochs", 10),
+        "batch_size": cfg.get("train_batch", 50),
+        "rule": cfg.get("rule", "delta"),
+    }
     seconds = [0.0]
 
     def train():
         start = time.perf_counter()
-        model, _ = train_cerebellum(template, xtr, ytr, key=k_train, eval_data=(xte, yte),
-                                    description=f"train {label(spec)} (seed {seed})", **schedule)
+        model, _ = train_cerebellum(
+            template,
+            xtr,
+            ytr,
+            key=k_train,
+            eval_data=(xte, yte),
+            description=f"train {label(spec)} (seed {seed})",
+            **schedule,
+        )
         seconds[0] = time.perf_counter() - start
         return model
 
-    full_spec = {"cerebellum": spec, "dataset": cfg["dataset"], "n_train": len(xtr), "seed": seed, **schedule,
-                 **(context or {})}
+    full_spec = {
+        "cerebellum": spec,
+        "dataset": cfg["dataset"],
+        "n_train": len(xtr),
+        "seed": seed,
+        **schedule,
+        **(context or {}),
+    }
     return run.shared_model(full_spec, template, train), seconds[0], full_spec
 
 
@@ -114,8 +143,18 @@ def attack_batch(width: int, cap: int = 256) -> int:
     return int(max(8, min(cap, (1 << 25) // width)))
 
 
-def evaluate(run: Run, tag: str, model, model_spec: dict, data, cfg: dict, seed: int, *,
-             objective: str = "mse", batch_size: int | None = None) -> dict:
+def evaluate(
+    run: Run,
+    tag: str,
+    model,
+    model_spec: dict,
+    data,
+    cfg: dict,
+    seed: int,
+    *,
+    objective: str = "mse",
+    batch_size: int | None = None,
+) -> dict:
     """Clean accuracy on the whole test set and FGSM / PGD curves on the attacked test images,
     cached across experiments by the model's full spec and the attack's settings.
 
@@ -126,12 +165,23 @@ def evaluate(run: Run, tag: str, model, model_spec: dict, data, cfg: dict, seed:
 
     **Returns:** `{"clean", "FGSM", "PGD", "seconds"}`.
     """
-    return evaluate_seeds(run, tag, [model], [model_spec], data, cfg, [seed], objective=objective,
-                          batch_size=batch_size)[0]
+    return evaluate_seeds(
+        run, tag, [model], [model_spec], data, cfg, [seed], objective=objective, batch_size=batch_size
+    )[0]
 
 
-def evaluate_seeds(run: Run, tag: str, models: list, model_specs: list[dict], data, cfg: dict,
-                   seeds: list[int], *, objective: str = "mse", batch_size: int | None = None) -> list[dict]:
+def evaluate_seeds(
+    run: Run,
+    tag: str,
+    models: list,
+    model_specs: list[dict],
+    data,
+    cfg: dict,
+    seeds: list[int],
+    *,
+    objective: str = "mse",
+    batch_size: int | None = None,
+) -> list[dict]:
     """`evaluate` for the seeds of one configuration. The seeds not yet in the cache are
     attacked together: their models (one architecture) form an `Ensemble`, so each method is
     one compiled call with the seeds vmapped and the images split across devices, each seed
@@ -148,8 +198,17 @@ def evaluate_seeds(run: Run, tag: str, models: list, model_specs: list[dict], da
     attack_size = batch_size or attack_batch(models[0].width)
     clean_size = batch_size or attack_batch(models[0].width, 1000)
     epsilons = cfg.get("epsilons", EPSILONS)
-    specs = [{"model": model_spec, "n_test": n, "pgd": pgd, "epsilons": epsilons, "objective": objective,
-              "attack_seed": 1000 + seed} for model_spec, seed in zip(model_specs, seeds)]
+    specs = [
+        {
+            "model": model_spec,
+            "n_test": n,
+            "pgd": pgd,
+            "epsilons": epsilons,
+            "objective": objective,
+            "attack_seed": 1000 + seed,
+        }
+        for model_spec, seed in zip(model_specs, seeds)
+    ]
 
     def compute(indices: list[int]) -> dict[int, dict]:
         start = time.perf_counter()
@@ -159,9 +218,17 @@ def evaluate_seeds(run: Run, tag: str, models: list, model_specs: list[dict], da
         out = {i: {"clean": accuracy(models[i], xte, yte, batch_size=clean_size)} for i in indices}
         label = tag if len(indices) == 1 else f"{tag} seeds {', '.join(str(seeds[i]) for i in indices)}"
         for name, method in methods.items():
-            r = robust_accuracy(target, xte[:n], yte[:n], epsilons, method, objective=objective,
-                                key=keys[0] if len(indices) == 1 else keys,
-                                batch_size=attack_size, progress=f"{label} {name}")
+            r = robust_accuracy(
+                target,
+                xte[:n],
+                yte[:n],
+                epsilons,
+                method,
+                objective=objective,
+                key=keys[0] if len(indices) == 1 else keys,
+                batch_size=attack_size,
+                progress=f"{label} {name}",
+            )
             for i, curve in zip(indices, np.asarray(r.accuracy).reshape(len(indices), -1)):
                 out[i][name] = curve.tolist()
         seconds = (time.perf_counter() - start) / len(indices)
@@ -176,8 +243,10 @@ def epsilon_index(epsilons, epsilon: float) -> int:
     """Where `epsilon` lies in the grid `epsilons` (up to float rounding); a clear error if absent."""
     matches = [i for i, e in enumerate(epsilons) if abs(e - epsilon) <= 1e-9 + 1e-6 * abs(epsilon)]
     if not matches:
-        raise ValueError(f"ε = {epsilon:g} is not in the attacked grid {list(epsilons)}: the table needs it, "
-                         f"add it to the config's epsilons")
+        raise ValueError(
+            f"ε = {epsilon:g} is not in the attacked grid {list(epsilons)}: the table needs it, "
+            f"add it to the config's epsilons"
+        )
     return matches[0]
 
 
@@ -203,11 +272,15 @@ def sweep(run: Run, specs: dict[str, dict], cfg: dict, data=None) -> tuple[dict,
     rows, curves, seconds = {}, {}, {}
     for name, spec in specs.items():
         fitted = [fit(run, spec, data, cfg, seed) for seed in cfg["seeds"]]
-        per_seed = evaluate_seeds(run, name, [f[0] for f in fitted], [f[2] for f in fitted], data, cfg,
-                                  list(cfg["seeds"]))
+        per_seed = evaluate_seeds(
+            run, name, [f[0] for f in fitted], [f[2] for f in fitted], data, cfg, list(cfg["seeds"])
+        )
         spent = sum(f[1] for f in fitted) + sum(r["seconds"] for r in per_seed)
-        rows[name], curves[name], seconds[name] = summarise(per_seed, cfg.get("epsilons", EPSILONS)), \
-            mean_curves(per_seed), spent
+        rows[name], curves[name], seconds[name] = (
+            summarise(per_seed, cfg.get("epsilons", EPSILONS)),
+            mean_curves(per_seed),
+            spent,
+        )
     return rows, curves, seconds
 
 
@@ -216,8 +289,7 @@ def paper_cell(values) -> str:
     return " / ".join(f"{v:g}" for v in values) if values is not None else "–"
 
 
-def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]],
-                xlabel: str = "ε (L∞)"):
+def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]], xlabel: str = "ε (L∞)"):
     """Robust accuracy vs ε (plotted at `epsilons`, in the units `xlabel` names), one panel per
     group of model names; FGSM dashed, PGD solid."""
     fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), sharey=True, squeeze=False)

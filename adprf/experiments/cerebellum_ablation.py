@@ -7,8 +7,19 @@ baseline CNN is the Madry CNN of `mnist-baseline` (theirs is unspecified), share
 """
 
 from ..results import Run
-from .cerebellar import (COLUMNS, EPSILONS, PAPER_SPARSITY, evaluate, label, load_data, paper_cell, plot_curves,
-                         sparsity_width, summarise, sweep)
+from .cerebellar import (
+    COLUMNS,
+    EPSILONS,
+    PAPER_SPARSITY,
+    evaluate,
+    label,
+    load_data,
+    paper_cell,
+    plot_curves,
+    sparsity_width,
+    summarise,
+    sweep,
+)
 from .defences import CNN_CLASSIFIER, train_defence
 from .registry import Experiment, register
 
@@ -23,9 +34,12 @@ def specs_for(cfg: dict) -> dict[str, tuple[dict, tuple]]:
     sparse = sparsity_width(4, cfg["synapses"])
     dense = {"width": base, "connectivity": "dense"}
     rc = {"width": sparse, "connectivity": "sparse", "k": 4, "replace": True}
-    return {"Base": ({**dense, "ltd": False}, PAPER_BASE), "Base + LTD": ({**dense, "ltd": True}, PAPER_BASE_LTD),
-            "Base + RC": ({**rc, "ltd": False}, PAPER_SPARSITY[4][0]),
-            "Cerebellum (RC + LTD)": ({**rc, "ltd": True}, PAPER_SPARSITY[4][1])}
+    return {
+        "Base": ({**dense, "ltd": False}, PAPER_BASE),
+        "Base + LTD": ({**dense, "ltd": True}, PAPER_BASE_LTD),
+        "Base + RC": ({**rc, "ltd": False}, PAPER_SPARSITY[4][0]),
+        "Cerebellum (RC + LTD)": ({**rc, "ltd": True}, PAPER_SPARSITY[4][1]),
+    }
 
 
 def _cnn(run: Run, cfg: dict, data) -> dict:
@@ -47,40 +61,65 @@ def run(run: Run) -> dict:
     curves = {"Baseline CNN (Madry)": {"FGSM": cnn["FGSM"], "PGD": cnn["PGD"]}, **curves}
     paper = {"Baseline CNN (Madry)": PAPER_CNN, **{name: row for name, (_, row) in models.items()}}
     seconds = {"Baseline CNN (Madry)": cnn["seconds"], **seconds}
-    descriptions = {"Baseline CNN (Madry)": "Madry CNN, cross-entropy attacks",
-                    **{name: label(spec) for name, spec in specs.items()}}
-    table = [[name, descriptions[name], *rows[name], paper_cell(paper[name]), round(seconds[name], 1)]
-             for name in rows]
-    run.save_figure(plot_curves(curves, EPSILONS, f"Ablation ({data[4]})", {"ablation": list(curves)}),
-                    "ablation_curves.png")
+    descriptions = {
+        "Baseline CNN (Madry)": "Madry CNN, cross-entropy attacks",
+        **{name: label(spec) for name, spec in specs.items()},
+    }
+    table = [[name, descriptions[name], *rows[name], paper_cell(paper[name]), round(seconds[name], 1)] for name in rows]
+    run.save_figure(
+        plot_curves(curves, EPSILONS, f"Ablation ({data[4]})", {"ablation": list(curves)}), "ablation_curves.png"
+    )
     pgd = COLUMNS.index("PGD .1")
     full = "Cerebellum (RC + LTD)"
-    notes = [f"PGD ε = 0.1: the full cerebellum {rows[full][pgd]:g} % vs Base {rows['Base'][pgd]:g} % and the CNN "
-             f"{rows['Baseline CNN (Madry)'][pgd]:g} % (paper: 55.8 vs 14.8 and 48.2).",
-             "The paper's baseline CNN architecture is unspecified and it attacked with the MSE loss; our CNN is "
-             "attacked with cross-entropy, its training loss. Paper rows: Yuezhang et al. (2021) Table 3 "
-             f"(m = 5970 and 200,000 on full MNIST); ours at m = {specs['Base']['width']} and "
-             f"{specs[full]['width']} (m = ⌊{cfg['synapses']:.3g}/(k+20)⌋)."]
+    notes = [
+        f"PGD ε = 0.1: the full cerebellum {rows[full][pgd]:g} % vs Base {rows['Base'][pgd]:g} % and the CNN "
+        f"{rows['Baseline CNN (Madry)'][pgd]:g} % (paper: 55.8 vs 14.8 and 48.2).",
+        "The paper's baseline CNN architecture is unspecified and it attacked with the MSE loss; our CNN is "
+        "attacked with cross-entropy, its training loss. Paper rows: Yuezhang et al. (2021) Table 3 "
+        f"(m = 5970 and 200,000 on full MNIST); ours at m = {specs['Base']['width']} and "
+        f"{specs[full]['width']} (m = ⌊{cfg['synapses']:.3g}/(k+20)⌋).",
+    ]
     return {
-        "summary": (f"Ablation on {data[4]} ({len(data[0])} training images, seeds {cfg['seeds']}): L∞ FGSM and "
-                    f"PGD-{cfg['pgd']['steps']} (step {cfg['pgd']['step_size']}) on "
-                    f"{min(cfg['n_test'], len(data[3]))} test images; cerebellar models attacked with the MSE loss. "
-                    "Accuracy in %, ours beside the paper's."),
+        "summary": (
+            f"Ablation on {data[4]} ({len(data[0])} training images, seeds {cfg['seeds']}): L∞ FGSM and "
+            f"PGD-{cfg['pgd']['steps']} (step {cfg['pgd']['step_size']}) on "
+            f"{min(cfg['n_test'], len(data[3]))} test images; cerebellar models attacked with the MSE loss. "
+            "Accuracy in %, ours beside the paper's."
+        ),
         "tables": [{"title": "Ablation (%)", "columns": ["model", "", *COLUMNS, "paper", "compute s"], "rows": table}],
         "numbers": {"rows": rows, "curves": curves, "epsilons": EPSILONS},
         "notes": notes,
     }
 
 
-register(Experiment(
-    name="cerebellum-ablation",
-    title="Cerebellum: ablation against a CNN — width, LTD, sparse connectivity (Yuezhang et al. Table 3)",
-    paper="Yuezhang, Li & Chen, PMLR 2021, Table 3",
-    presets={
-        "quick": {"dataset": "mnist-subset", "n_test": 300, "seeds": [0], "seed_cnn": 0, "synapses": 4.8e5,
-                  "epochs": 10, "train_batch": 50, "pgd": {"steps": 40, "step_size": 0.01}},
-        "paper": {"dataset": "mnist", "n_test": 10000, "seeds": [0, 123], "seed_cnn": 0, "synapses": 4.8e6,
-                  "epochs": 10, "train_batch": 50, "pgd": {"steps": 40, "step_size": 0.01}, "cnn": {"epochs": 10}},
-    },
-    run=run,
-))
+register(
+    Experiment(
+        name="cerebellum-ablation",
+        title="Cerebellum: ablation against a CNN — width, LTD, sparse connectivity (Yuezhang et al. Table 3)",
+        paper="Yuezhang, Li & Chen, PMLR 2021, Table 3",
+        presets={
+            "quick": {
+                "dataset": "mnist-subset",
+                "n_test": 300,
+                "seeds": [0],
+                "seed_cnn": 0,
+                "synapses": 4.8e5,
+                "epochs": 10,
+                "train_batch": 50,
+                "pgd": {"steps": 40, "step_size": 0.01},
+            },
+            "paper": {
+                "dataset": "mnist",
+                "n_test": 10000,
+                "seeds": [0, 123],
+                "seed_cnn": 0,
+                "synapses": 4.8e6,
+                "epochs": 10,
+                "train_batch": 50,
+                "pgd": {"steps": 40, "step_size": 0.01},
+                "cnn": {"epochs": 10},
+            },
+        },
+        run=run,
+    )
+)

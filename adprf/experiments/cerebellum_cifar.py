@@ -41,12 +41,23 @@ import matplotlib.pyplot as plt
 
 from ..attacks import PGD, attack, linf
 from ..cerebellum import Cerebellum, encode
-from ..data.cifar import CLASSES, cifar10_dir
+from ..data.cifar import CLASSES
 from ..nets import cross_entropy_loss, predict, train_classifier
 from ..nets.vgg import VGG_PLAN, VGGClassifier, VGGEncoder
 from ..results import Run
-from .cerebellar import (attack_batch, epsilon_index, evaluate, fit, label, load_data, mean_curves, paper_cell,
-                         plot_curves, sparsity_width, summarise)
+from .cerebellar import (
+    attack_batch,
+    epsilon_index,
+    evaluate,
+    fit,
+    label,
+    load_data,
+    mean_curves,
+    paper_cell,
+    plot_curves,
+    sparsity_width,
+    summarise,
+)
 from .registry import Experiment, register
 
 TABLE_EPSILONS_255 = (2, 8)
@@ -60,6 +71,7 @@ SCHEDULES = ("constant", "cosine")
 
 
 # ----------------------------------------------------------------------------- the VGG
+
 
 def flip_and_crop(images: jax.Array, key, pad: int = 4) -> jax.Array:
     """Standard CIFAR augmentation of a batch (n, h, w, c): random horizontal flip, then a random
@@ -86,8 +98,9 @@ def vgg_optimizer(vgg: dict, steps: int) -> optax.GradientTransformation:
     "cosine" (decay to 0 over `steps`)."""
     name, schedule = vgg.get("optimizer", "adam"), vgg.get("schedule", "constant")
     if name not in OPTIMIZERS or schedule not in SCHEDULES:
-        raise ValueError(f"vgg optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}, "
-                         f"got {name!r} and {schedule!r}")
+        raise ValueError(
+            f"vgg optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}, got {name!r} and {schedule!r}"
+        )
     rate = vgg["learning_rate"]
     rate = optax.cosine_decay_schedule(rate, steps) if schedule == "cosine" else rate
     decay = vgg.get("weight_decay", 0.0)
@@ -105,17 +118,29 @@ def train_vgg(run: Run, cfg: dict, data) -> tuple[VGGClassifier, dict, float]:
     vgg = cfg["vgg"]
     k_init, k_train = jax.random.split(jax.random.PRNGKey(vgg["seed"]))
     template = VGGClassifier(vgg["width"], key=k_init)
-    spec = {"architecture": "VGGClassifier", "plan": list(VGG_PLAN), "dataset": cfg["dataset"],
-            "n_train": len(xtr), **vgg}
+    spec = {
+        "architecture": "VGGClassifier",
+        "plan": list(VGG_PLAN),
+        "dataset": cfg["dataset"],
+        "n_train": len(xtr),
+        **vgg,
+    }
     steps = vgg["epochs"] * (len(xtr) // vgg["batch_size"])
     seconds = [0.0]
 
     def train():
         start = time.perf_counter()
-        model, _ = train_classifier(template, xtr, ytr, key=k_train, epochs=vgg["epochs"],
-                                    batch_size=vgg["batch_size"], optimizer=vgg_optimizer(vgg, steps),
-                                    loss_fn=augmented_cross_entropy if vgg.get("augment") else cross_entropy_loss,
-                                    description=f"train VGG (width {vgg['width']:g})")
+        model, _ = train_classifier(
+            template,
+            xtr,
+            ytr,
+            key=k_train,
+            epochs=vgg["epochs"],
+            batch_size=vgg["batch_size"],
+            optimizer=vgg_optimizer(vgg, steps),
+            loss_fn=augmented_cross_entropy if vgg.get("augment") else cross_entropy_loss,
+            description=f"train VGG (width {vgg['width']:g})",
+        )
         seconds[0] = time.perf_counter() - start
         return model
 
@@ -144,14 +169,17 @@ def frozen_features(encoder: VGGEncoder, feature_rms: float | None, images_train
     """
     probe = Cerebellum(encoder.features, 1, encoder=encoder, key=jax.random.PRNGKey(0))  # `encode` reads its encoder
     train, test = encode(probe, images_train), encode(probe, images_test)
-    factor = 1.0 if feature_rms is None else float(feature_rms / jnp.sqrt(jnp.mean(train ** 2)))
+    factor = 1.0 if feature_rms is None else float(feature_rms / jnp.sqrt(jnp.mean(train**2)))
     if not np.isfinite(factor) or factor <= 0:
-        raise FloatingPointError(f"the encoder's training features have RMS {float(jnp.sqrt(jnp.mean(train ** 2)))}: "
-                                 f"cannot rescale them to {feature_rms} (dead encoder? retrain it)")
+        raise FloatingPointError(
+            f"the encoder's training features have RMS {float(jnp.sqrt(jnp.mean(train**2)))}: "
+            f"cannot rescale them to {feature_rms} (dead encoder? retrain it)"
+        )
     return ScaledEncoder(encoder, factor), factor * train, factor * test
 
 
 # ----------------------------------------------------------------------------- heads
+
 
 def head_specs(cfg: dict, features: int) -> dict[str, dict]:
     """name → full head spec; a head without `width` gets m = ⌊synapses/(k + 20)⌋ (k = d if dense)."""
@@ -159,8 +187,7 @@ def head_specs(cfg: dict, features: int) -> dict[str, dict]:
     for head in cfg["heads"]:
         spec = dict(head)
         if "width" not in spec:
-            spec["width"] = sparsity_width(spec["k"] if spec["connectivity"] == "sparse" else features,
-                                           cfg["synapses"])
+            spec["width"] = sparsity_width(spec["k"] if spec["connectivity"] == "sparse" else features, cfg["synapses"])
         specs["VGG + " + label(spec)] = spec
     return specs
 
@@ -171,6 +198,7 @@ def with_encoder(head: Cerebellum, encoder) -> Cerebellum:
 
 
 # ----------------------------------------------------------------------------- figures
+
 
 def plot_examples(models: dict, objectives: dict, images, labels, epsilon: float, pgd: PGD, key):
     """Clean test images, and per model its PGD adversarial and the perturbation (amplified)."""
@@ -186,20 +214,23 @@ def plot_examples(models: dict, objectives: dict, images, labels, epsilon: float
         for col in range(len(images)):
             ax = axes[1 + 2 * index, col]
             ax.imshow(np.clip(adversarial[col], 0, 1))
-            ax.set_title(f"→{CLASSES[predicted[col]][:5]}", fontsize=7,
-                         color="red" if predicted[col] != labels[col] else "k")
+            ax.set_title(
+                f"→{CLASSES[predicted[col]][:5]}", fontsize=7, color="red" if predicted[col] != labels[col] else "k"
+            )
             delta = (adversarial[col] - np.asarray(images[col])) / (2 * epsilon) + 0.5
             axes[2 + 2 * index, col].imshow(np.clip(delta, 0, 1))
         axes[1 + 2 * index, 0].set_ylabel(name.removeprefix("VGG + "), fontsize=6)
         axes[2 + 2 * index, 0].set_ylabel("δ (scaled)", fontsize=6)
     for ax in axes.ravel():
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"PGD-{pgd.steps} at ε = {255 * epsilon:g}/255: adversarial images (prediction) and perturbations",
-                 fontsize=8)
+    fig.suptitle(
+        f"PGD-{pgd.steps} at ε = {255 * epsilon:g}/255: adversarial images (prediction) and perturbations", fontsize=8
+    )
     return fig
 
 
 # ----------------------------------------------------------------------------- the experiment
+
 
 def run(run: Run) -> dict:
     cfg = run.config
@@ -221,8 +252,21 @@ def run(run: Run) -> dict:
     features = (ftr, ytr, fte, yte, f"{source}, frozen VGG features")
     context = {"encoder": vgg_spec, "feature_rms": cfg.get("feature_rms")}
 
-    results = {"VGG alone": [evaluate(run, "VGG", vgg, vgg_spec, data, attack_cfg, vgg_spec["seed"],
-                                      objective="cross-entropy", batch_size=cfg["attack_batch"])]}
+    results = {
+        "VGG alone": [
+            evaluate(
+                run,
+                "VGG",
+                vgg,
+                vgg_spec,
+                data,
+                attack_cfg,
+                vgg_spec["seed"],
+                objective="cross-entropy",
+                batch_size=cfg["attack_batch"],
+            )
+        ]
+    }
     seconds = {"VGG alone": vgg_train_s + results["VGG alone"][0]["seconds"]}
     specs = head_specs(cfg, vgg.encoder.features)
     models = {}
@@ -232,8 +276,17 @@ def run(run: Run) -> dict:
             head, train_s, model_spec = fit(run, spec, features, cfg, seed, context=context)
             model = with_encoder(head, encoder)
             models.setdefault(name, model)
-            result = evaluate(run, f"{name} seed {seed}", model, model_spec, data, attack_cfg, seed,
-                              objective="mse", batch_size=min(cfg["attack_batch"], attack_batch(spec["width"])))
+            result = evaluate(
+                run,
+                f"{name} seed {seed}",
+                model,
+                model_spec,
+                data,
+                attack_cfg,
+                seed,
+                objective="mse",
+                batch_size=min(cfg["attack_batch"], attack_batch(spec["width"])),
+            )
             results[name].append(result)
             seconds[name] += train_s + result["seconds"]
 
@@ -242,101 +295,175 @@ def run(run: Run) -> dict:
     table = [["VGG alone", "cross-entropy", *rows["VGG alone"], paper_cell(PAPER_VGG), round(seconds["VGG alone"], 1)]]
     paper_heads = f"{PAPER_HEADS_CLEAN[0]:g}–{PAPER_HEADS_CLEAN[1]:g} / – / – / – / –"
     table += [[name, "MSE", *rows[name], paper_heads, round(seconds[name], 1)] for name in specs]
-    gains = [[name, *[round(rows[name][i] - rows["VGG alone"][i], 1) for i in range(len(COLUMNS))]]
-             for name in specs]
+    gains = [[name, *[round(rows[name][i] - rows["VGG alone"][i], 1) for i in range(len(COLUMNS))]] for name in specs]
 
-    groups = {"VGG alone and heads without LTD": ["VGG alone", *[n for n, s in specs.items() if not s.get("ltd")]],
-              "VGG alone and heads with LTD": ["VGG alone", *[n for n, s in specs.items() if s.get("ltd")]]}
+    groups = {
+        "VGG alone and heads without LTD": ["VGG alone", *[n for n, s in specs.items() if not s.get("ltd")]],
+        "VGG alone and heads with LTD": ["VGG alone", *[n for n, s in specs.items() if s.get("ltd")]],
+    }
     groups = {title: names for title, names in groups.items() if len(names) > 1} or {"VGG alone": ["VGG alone"]}
-    run.save_figure(plot_curves(curves, cfg["epsilons_255"], f"CIFAR-10: VGG alone (cross-entropy attacks) and "
-                                f"cerebellar heads on its frozen encoder (MSE attacks), {n_attacked} attacked images",
-                                groups, xlabel="ε (L∞, in units of 1/255)"), "cifar_curves.png")
+    run.save_figure(
+        plot_curves(
+            curves,
+            cfg["epsilons_255"],
+            f"CIFAR-10: VGG alone (cross-entropy attacks) and "
+            f"cerebellar heads on its frozen encoder (MSE attacks), {n_attacked} attacked images",
+            groups,
+            xlabel="ε (L∞, in units of 1/255)",
+        ),
+        "cifar_curves.png",
+    )
     shown = {"VGG alone": vgg}
     if specs:
         last = list(specs)[-1]
         shown[last] = models[last]
     pgd = PGD(steps=cfg["pgd"]["steps"], step_size=cfg["pgd"]["step_size"], random_start=True)
-    run.save_figure(plot_examples(shown, {"VGG alone": "cross-entropy", **{n: "mse" for n in specs}},
-                                  jnp.asarray(xte[:8]), np.asarray(yte[:8]), max(at), pgd, jax.random.PRNGKey(7)),
-                    "cifar_examples.png")
+    run.save_figure(
+        plot_examples(
+            shown,
+            {"VGG alone": "cross-entropy", **dict.fromkeys(specs, "mse")},
+            jnp.asarray(xte[:8]),
+            np.asarray(yte[:8]),
+            max(at),
+            pgd,
+            jax.random.PRNGKey(7),
+        ),
+        "cifar_examples.png",
+    )
 
     vgg_row = rows["VGG alone"]
     step = cfg["pgd"]["step_size"]
     step_text = "2.5 ε / steps at each ε" if step is None else f"{step:g}"
-    notes = [f"VGG alone: ours {paper_cell(vgg_row)} vs the paper's VGG-11 {paper_cell(PAPER_VGG)} (Test / FGSM 2/255 / "
-             f"FGSM 8/255 / PGD 2/255 / PGD 8/255). Our encoder is SPEC's VGG-style stack (8 convolutions, no "
-             f"batch-norm, width {cfg['vgg']['width']:g}, {cfg['vgg']['epochs']} epochs on {len(xtr)} images), not "
-             f"exactly their VGG-11, so clean accuracy below 93 % is expected, most of all in the quick preset."]
+    notes = [
+        f"VGG alone: ours {paper_cell(vgg_row)} vs the paper's VGG-11 {paper_cell(PAPER_VGG)} (Test / FGSM 2/255 / "
+        f"FGSM 8/255 / PGD 2/255 / PGD 8/255). Our encoder is SPEC's VGG-style stack (8 convolutions, no "
+        f"batch-norm, width {cfg['vgg']['width']:g}, {cfg['vgg']['epochs']} epochs on {len(xtr)} images), not "
+        f"exactly their VGG-11, so clean accuracy below 93 % is expected, most of all in the quick preset."
+    ]
     if specs:
         best = max(specs, key=lambda n: rows[n][COLUMNS.index("PGD 8/255")])
-        notes.append("Do the cerebellar heads change robustness? Head − VGG alone, points: "
-                     + "; ".join(f"{g[0]}: Test {g[1]:+g}, FGSM 8/255 {g[3]:+g}, PGD 8/255 {g[5]:+g}" for g in gains)
-                     + f". Best head under PGD 8/255: {best} ({rows[best][4]:g} % vs {vgg_row[4]:g} % for the VGG). "
-                     f"The heads are attacked with MSE and the VGG with cross-entropy (each model's training loss, as "
-                     f"the paper); a head that looks robust should be re-checked with cross-entropy or margin losses "
-                     f"and more steps (`adprf.attacks.audit`) before the robustness is believed.")
-    notes += [f"Paper: the cerebellum heads reach {PAPER_HEADS_CLEAN[0]:g}–{PAPER_HEADS_CLEAN[1]:g} % clean; SPEC gives "
-              f"no attacked numbers for them, so their paper cells are '–'.",
-              f"Features rescaled by {encoder.factor:.4g} to RMS {cfg.get('feature_rms')} over the training images "
-              f"(MNIST pixels: {MNIST_PIXEL_RMS}), so that the paper's lr 0.5/m acts as on MNIST; encoding "
-              f"{len(xtr) + len(xte)} images took {encode_s:.1f} s.",
-              f"PGD-{cfg['pgd']['steps']} step: {step_text}"
-              + (f" ({2.5 * 8 / cfg['pgd']['steps']:.3g}/255 at ε = 8/255)" if step is None else "")
-              + ". adprf's PGD stops an example at its first success, so its accuracy is at most the last-iterate "
-                "one; curves are nested over ε."]
+        notes.append(
+            "Do the cerebellar heads change robustness? Head − VGG alone, points: "
+            + "; ".join(f"{g[0]}: Test {g[1]:+g}, FGSM 8/255 {g[3]:+g}, PGD 8/255 {g[5]:+g}" for g in gains)
+            + f". Best head under PGD 8/255: {best} ({rows[best][4]:g} % vs {vgg_row[4]:g} % for the VGG). "
+            f"The heads are attacked with MSE and the VGG with cross-entropy (each model's training loss, as "
+            f"the paper); a head that looks robust should be re-checked with cross-entropy or margin losses "
+            f"and more steps (`adprf.attacks.audit`) before the robustness is believed."
+        )
+    notes += [
+        f"Paper: the cerebellum heads reach {PAPER_HEADS_CLEAN[0]:g}–{PAPER_HEADS_CLEAN[1]:g} % clean; SPEC gives "
+        f"no attacked numbers for them, so their paper cells are '–'.",
+        f"Features rescaled by {encoder.factor:.4g} to RMS {cfg.get('feature_rms')} over the training images "
+        f"(MNIST pixels: {MNIST_PIXEL_RMS}), so that the paper's lr 0.5/m acts as on MNIST; encoding "
+        f"{len(xtr) + len(xte)} images took {encode_s:.1f} s.",
+        f"PGD-{cfg['pgd']['steps']} step: {step_text}"
+        + (f" ({2.5 * 8 / cfg['pgd']['steps']:.3g}/255 at ε = 8/255)" if step is None else "")
+        + ". adprf's PGD stops an example at its first success, so its accuracy is at most the last-iterate "
+        "one; curves are nested over ε.",
+    ]
     head_text = ", ".join(specs) or "none"
     return {
-        "summary": (f"A VGG-style classifier (width {cfg['vgg']['width']:g}, {vgg.encoder.features} features) trained "
-                    f"with cross-entropy on {len(xtr)} CIFAR-10 training images; cerebellar heads ({head_text}) trained "
-                    f"on its frozen features by the delta rule with RMSprop (batch {cfg.get('train_batch', 50)}, "
-                    f"{cfg.get('epochs', 10)} epochs, best test epoch), seeds {cfg['seeds']} averaged. L∞ FGSM and "
-                    f"PGD-{cfg['pgd']['steps']} (random start, step {step_text}) on the first {n_attacked} test images, "
-                    f"end to end through the encoder; Test = accuracy on all {len(yte)} test images. Accuracy in %. "
-                    f"Data: {source}."),
-        "tables": [{"title": "CIFAR-10 robust accuracy (%)",
-                    "columns": ["model", "attack loss", *COLUMNS, "paper", "compute s"], "rows": table},
-                   {"title": "Head − VGG alone (points)", "columns": ["model", *COLUMNS], "rows": gains}],
-        "numbers": {"rows": rows, "curves": curves, "epsilons_255": cfg["epsilons_255"],
-                    "feature_factor": encoder.factor, "heads": specs},
+        "summary": (
+            f"A VGG-style classifier (width {cfg['vgg']['width']:g}, {vgg.encoder.features} features) trained "
+            f"with cross-entropy on {len(xtr)} CIFAR-10 training images; cerebellar heads ({head_text}) trained "
+            f"on its frozen features by the delta rule with RMSprop (batch {cfg.get('train_batch', 50)}, "
+            f"{cfg.get('epochs', 10)} epochs, best test epoch), seeds {cfg['seeds']} averaged. L∞ FGSM and "
+            f"PGD-{cfg['pgd']['steps']} (random start, step {step_text}) on the first {n_attacked} test images, "
+            f"end to end through the encoder; Test = accuracy on all {len(yte)} test images. Accuracy in %. "
+            f"Data: {source}."
+        ),
+        "tables": [
+            {
+                "title": "CIFAR-10 robust accuracy (%)",
+                "columns": ["model", "attack loss", *COLUMNS, "paper", "compute s"],
+                "rows": table,
+            },
+            {"title": "Head − VGG alone (points)", "columns": ["model", *COLUMNS], "rows": gains},
+        ],
+        "numbers": {
+            "rows": rows,
+            "curves": curves,
+            "epsilons_255": cfg["epsilons_255"],
+            "feature_factor": encoder.factor,
+            "heads": specs,
+        },
         "notes": notes,
     }
 
 
-register(Experiment(
-    name="cerebellum-cifar",
-    title="Cerebellum on CIFAR-10: cerebellar heads on a frozen VGG encoder (Yuezhang et al. §CIFAR-10)",
-    paper="Yuezhang, Li & Chen, PMLR 2021, CIFAR-10 experiment",
-    presets={
-        # A few minutes on a laptop CPU: a quarter-width VGG (1024 features), 2 epochs on 10,000 images,
-        # heads at a 10× smaller synapse budget (dense m = 459, RC k = 4 m = 20,000), 200 attacked images.
-        "quick": {"dataset": "cifar10", "n_train": 10000, "n_test": 200, "seeds": [0],
-                  "vgg": {"width": 0.25, "epochs": 2, "batch_size": 128, "optimizer": "adam",
-                          "learning_rate": 1e-3, "weight_decay": 0.0, "schedule": "constant", "augment": False,
-                          "seed": 0},
-                  "feature_rms": MNIST_PIXEL_RMS, "synapses": 4.8e5,
-                  "heads": [{"connectivity": "dense", "ltd": True},
-                            {"connectivity": "sparse", "k": 4, "replace": True, "ltd": True}],
-                  "epochs": 10, "train_batch": 50,
-                  "epsilons_255": [0, 1, 2, 4, 8],
-                  # step_size None: 2.5 ε / steps at each ε (0.5/255 at 8/255); the paper's MNIST code used 0.01
-                  "pgd": {"steps": 40, "step_size": None}, "attack_batch": 200},
-        # The paper: full-width VGG on all 50,000 images (AdamW 1e-3, decoupled weight decay 0.05 — Adam
-        # because without batch-norm it is the safer optimiser —, cosine decay, crop + flip), the heads
-        # dense m = ⌊4.8·10⁶/(4096 + 20)⌋ = 1166 and RC k = 4 m = 200,000, without and with LTD,
-        # seeds 0 and 123, the whole test set attacked.
-        "paper": {"dataset": "cifar10", "n_train": None, "n_test": 10000, "seeds": [0, 123],
-                  "vgg": {"width": 1.0, "epochs": 60, "batch_size": 128, "optimizer": "adam",
-                          "learning_rate": 1e-3, "weight_decay": 0.05, "schedule": "cosine", "augment": True,
-                          "seed": 0},
-                  "feature_rms": MNIST_PIXEL_RMS, "synapses": 4.8e6,
-                  "heads": [{"connectivity": "dense", "ltd": False},
-                            {"connectivity": "dense", "ltd": True},
-                            {"connectivity": "sparse", "k": 4, "replace": True, "ltd": False},
-                            {"connectivity": "sparse", "k": 4, "replace": True, "ltd": True}],
-                  "epochs": 10, "train_batch": 50,
-                  "epsilons_255": [0, 1, 2, 4, 8, 16],
-                  # step_size None: 2.5 ε / steps at each ε (0.5/255 at 8/255); the paper's MNIST code used 0.01
-                  "pgd": {"steps": 40, "step_size": None}, "attack_batch": 256},
-    },
-    run=run,
-))
+register(
+    Experiment(
+        name="cerebellum-cifar",
+        title="Cerebellum on CIFAR-10: cerebellar heads on a frozen VGG encoder (Yuezhang et al. §CIFAR-10)",
+        paper="Yuezhang, Li & Chen, PMLR 2021, CIFAR-10 experiment",
+        presets={
+            # A few minutes on a laptop CPU: a quarter-width VGG (1024 features), 2 epochs on 10,000 images,
+            # heads at a 10× smaller synapse budget (dense m = 459, RC k = 4 m = 20,000), 200 attacked images.
+            "quick": {
+                "dataset": "cifar10",
+                "n_train": 10000,
+                "n_test": 200,
+                "seeds": [0],
+                "vgg": {
+                    "width": 0.25,
+                    "epochs": 2,
+                    "batch_size": 128,
+                    "optimizer": "adam",
+                    "learning_rate": 1e-3,
+                    "weight_decay": 0.0,
+                    "schedule": "constant",
+                    "augment": False,
+                    "seed": 0,
+                },
+                "feature_rms": MNIST_PIXEL_RMS,
+                "synapses": 4.8e5,
+                "heads": [
+                    {"connectivity": "dense", "ltd": True},
+                    {"connectivity": "sparse", "k": 4, "replace": True, "ltd": True},
+                ],
+                "epochs": 10,
+                "train_batch": 50,
+                "epsilons_255": [0, 1, 2, 4, 8],
+                # step_size None: 2.5 ε / steps at each ε (0.5/255 at 8/255); the paper's MNIST code used 0.01
+                "pgd": {"steps": 40, "step_size": None},
+                "attack_batch": 200,
+            },
+            # The paper: full-width VGG on all 50,000 images (AdamW 1e-3, decoupled weight decay 0.05 — Adam
+            # because without batch-norm it is the safer optimiser —, cosine decay, crop + flip), the heads
+            # dense m = ⌊4.8·10⁶/(4096 + 20)⌋ = 1166 and RC k = 4 m = 200,000, without and with LTD,
+            # seeds 0 and 123, the whole test set attacked.
+            "paper": {
+                "dataset": "cifar10",
+                "n_train": None,
+                "n_test": 10000,
+                "seeds": [0, 123],
+                "vgg": {
+                    "width": 1.0,
+                    "epochs": 60,
+                    "batch_size": 128,
+                    "optimizer": "adam",
+                    "learning_rate": 1e-3,
+                    "weight_decay": 0.05,
+                    "schedule": "cosine",
+                    "augment": True,
+                    "seed": 0,
+                },
+                "feature_rms": MNIST_PIXEL_RMS,
+                "synapses": 4.8e6,
+                "heads": [
+                    {"connectivity": "dense", "ltd": False},
+                    {"connectivity": "dense", "ltd": True},
+                    {"connectivity": "sparse", "k": 4, "replace": True, "ltd": False},
+                    {"connectivity": "sparse", "k": 4, "replace": True, "ltd": True},
+                ],
+                "epochs": 10,
+                "train_batch": 50,
+                "epsilons_255": [0, 1, 2, 4, 8, 16],
+                # step_size None: 2.5 ε / steps at each ε (0.5/255 at 8/255); the paper's MNIST code used 0.01
+                "pgd": {"steps": 40, "step_size": None},
+                "attack_batch": 256,
+            },
+        },
+        run=run,
+    )
+)

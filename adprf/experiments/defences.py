@@ -16,8 +16,17 @@ import equinox as eqx
 import jax
 
 from ..data import load_dataset
-from ..nets import (MLP, Filtered, HardThreshold, Hill, MadryCNN, PowerLaw, ProofreadingLayer, madry_loss,
-                    train_classifier)
+from ..nets import (
+    MLP,
+    Filtered,
+    HardThreshold,
+    Hill,
+    MadryCNN,
+    PowerLaw,
+    ProofreadingLayer,
+    madry_loss,
+    train_classifier,
+)
 from ..nets.train import cross_entropy_loss
 from ..results import Run
 
@@ -93,17 +102,28 @@ def train_defence(run: Run, spec: dict, classifier: dict, dataset: str, seed: in
     adversarial = spec.get("adversarial")
     loss_fn = cross_entropy_loss
     if adversarial is not None:
-        loss_fn = madry_loss(adversarial["epsilon"], adversarial.get("steps", 40),
-                             adversarial.get("step_size", 0.01), warmup=adversarial.get("warmup", 0.0))
+        loss_fn = madry_loss(
+            adversarial["epsilon"],
+            adversarial.get("steps", 40),
+            adversarial.get("step_size", 0.01),
+            warmup=adversarial.get("warmup", 0.0),
+        )
     epochs = (adversarial or {}).get("epochs", classifier.get("epochs", 10))
     seconds = [0.0]
 
     def build():
         train = load_dataset(dataset, "train")
         start = time.perf_counter()
-        model, _ = train_classifier(template, train.images, train.labels, key=k_train, epochs=epochs,
-                                    batch_size=classifier.get("batch_size", 128), loss_fn=loss_fn,
-                                    description=f"train {describe(spec)}")
+        model, _ = train_classifier(
+            template,
+            train.images,
+            train.labels,
+            key=k_train,
+            epochs=epochs,
+            batch_size=classifier.get("batch_size", 128),
+            loss_fn=loss_fn,
+            description=f"train {describe(spec)}",
+        )
         seconds[0] = time.perf_counter() - start
         return model
 
@@ -112,8 +132,9 @@ def train_defence(run: Run, spec: dict, classifier: dict, dataset: str, seed: in
     return model, seconds[0]
 
 
-def train_defences(run: Run, defences: dict[str, dict], classifier: dict, dataset: str,
-                   seed: int) -> tuple[dict[str, eqx.Module], dict[str, float]]:
+def train_defences(
+    run: Run, defences: dict[str, dict], classifier: dict, dataset: str, seed: int
+) -> tuple[dict[str, eqx.Module], dict[str, float]]:
     """Every defence of `defences` (name → spec), trained or loaded: `(models, seconds)`."""
     models, seconds = {}, {}
     for name, spec in defences.items():

@@ -18,8 +18,8 @@ perturbation from the test split); the split is the data set's own train/test sp
 random 80/20 split).
 """
 
-import numpy as np
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -37,8 +37,9 @@ def two_digits(dataset, digits: tuple[int, int], limit: int | None = None) -> tu
     return dataset.images[keep].reshape(len(keep), -1).astype(np.float64), dataset.labels[keep]
 
 
-def tilt(images: np.ndarray, labels: np.ndarray, direction: np.ndarray, epsilon: float,
-         digits: tuple[int, int]) -> np.ndarray:
+def tilt(
+    images: np.ndarray, labels: np.ndarray, direction: np.ndarray, epsilon: float, digits: tuple[int, int]
+) -> np.ndarray:
     """The boundary-tilting perturbation: images of `digits[0]` move by −ε · direction, those of
     `digits[1]` by +ε · direction (with direction = sign(mean of digits[0] − mean of digits[1]),
     each class moves towards the other's mean)."""
@@ -46,8 +47,9 @@ def tilt(images: np.ndarray, labels: np.ndarray, direction: np.ndarray, epsilon:
     return images + epsilon * sign[:, None] * direction[None, :]
 
 
-def boundary_tilting(train, test, *, digits=(3, 7), epsilons=(0.0, 0.4), components: int = 2,
-                     seed: int = 0, limit: int | None = None) -> dict:
+def boundary_tilting(
+    train, test, *, digits=(3, 7), epsilons=(0.0, 0.4), components: int = 2, seed: int = 0, limit: int | None = None
+) -> dict:
     """Fit PCA + linear SVM for every ε_train and score it at every ε_test.
 
     **Arguments:**
@@ -65,8 +67,9 @@ def boundary_tilting(train, test, *, digits=(3, 7), epsilons=(0.0, 0.4), compone
     x_train, y_train = two_digits(train, digits, limit)
     x_test, y_test = two_digits(test, digits, limit)
     if len(np.unique(y_train)) != 2 or len(np.unique(y_test)) != 2:
-        raise ValueError(f"both splits need images of both digits {digits}; got {np.unique(y_train)} and "
-                         f"{np.unique(y_test)}")
+        raise ValueError(
+            f"both splits need images of both digits {digits}; got {np.unique(y_train)} and {np.unique(y_test)}"
+        )
     all_train = train.images.reshape(len(train), -1).astype(np.float64)
     mean, std = all_train.mean(), all_train.std()
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
@@ -80,15 +83,36 @@ def boundary_tilting(train, test, *, digits=(3, 7), epsilons=(0.0, 0.4), compone
         for eps_test in epsilons:
             points = pca.transform(tilt(x_test, y_test, direction, eps_test, digits))
             row.append(float(svm.score(points, y_test)))
-            means = pca.transform(np.stack([tilt(x_test[y_test == d], y_test[y_test == d], direction, eps_test,
-                                                 digits).mean(0) for d in digits]))
-            panels.append({"eps_train": eps_train, "eps_test": eps_test, "points": points, "means": means,
-                           "coef": svm.coef_[0], "intercept": float(svm.intercept_[0]), "score": row[-1]})
+            means = pca.transform(
+                np.stack(
+                    [
+                        tilt(x_test[y_test == d], y_test[y_test == d], direction, eps_test, digits).mean(0)
+                        for d in digits
+                    ]
+                )
+            )
+            panels.append(
+                {
+                    "eps_train": eps_train,
+                    "eps_test": eps_test,
+                    "points": points,
+                    "means": means,
+                    "coef": svm.coef_[0],
+                    "intercept": float(svm.intercept_[0]),
+                    "score": row[-1],
+                }
+            )
         scores.append(row)
     chance = float(max(np.mean(y_test == d) for d in digits))
-    return {"scores": scores, "panels": panels, "labels": y_test, "sizes": {"train": len(y_train), "test": len(y_test)},
-            "chance": chance,
-            "standardisation": {"mean": float(mean), "std": float(std)}, "direction": direction}
+    return {
+        "scores": scores,
+        "panels": panels,
+        "labels": y_test,
+        "sizes": {"train": len(y_train), "test": len(y_test)},
+        "chance": chance,
+        "standardisation": {"mean": float(mean), "std": float(std)},
+        "direction": direction,
+    }
 
 
 def _plot(result: dict, digits, epsilons, title: str):
@@ -109,8 +133,9 @@ def _plot(result: dict, digits, epsilons, title: str):
         if abs(w0) > 1e-12:
             ax.plot(-(w1 * ys + b) / w0, ys, color="k", lw=1.2)
         ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xticks=[], yticks=[])
-        ax.set_title(f"ε_train = {panel['eps_train']:g}, ε_test = {panel['eps_test']:g}: score {panel['score']:.3f}",
-                     fontsize=9)
+        ax.set_title(
+            f"ε_train = {panel['eps_train']:g}, ε_test = {panel['eps_test']:g}: score {panel['score']:.3f}", fontsize=9
+        )
     for row, eps in enumerate(epsilons):
         axes[row, 0].set_ylabel(f"ε_test = {eps:g}\nPC 2")
     for col in range(n):
@@ -126,8 +151,15 @@ def _plot_perturbation(train, result: dict, digits, epsilon: float):
     fig, axes = plt.subplots(2, 2, figsize=(4, 4.3))
     for col, (digit, sign) in enumerate(zip(digits, (-1.0, 1.0))):
         image = ((train.images[train.labels == digit].reshape(-1, 784) - mean) / std).mean(0)
-        for row, (shown, label) in enumerate([(image, f"mean {digit}"),
-                                              (image + sign * epsilon * result["direction"], f"mean {digit} {'−' if sign < 0 else '+'} {epsilon:g}·sign(δ)")]):
+        for row, (shown, label) in enumerate(
+            [
+                (image, f"mean {digit}"),
+                (
+                    image + sign * epsilon * result["direction"],
+                    f"mean {digit} {'−' if sign < 0 else '+'} {epsilon:g}·sign(δ)",
+                ),
+            ]
+        ):
             axes[row, col].imshow(shown.reshape(28, 28), cmap="gray", vmin=-1.5, vmax=2.5)
             axes[row, col].set_title(label, fontsize=8)
             axes[row, col].axis("off")
@@ -140,19 +172,30 @@ def run(run: Run) -> dict:
     cfg = run.config
     digits, epsilons = tuple(cfg["digits"]), [float(e) for e in cfg["epsilons"]]
     train, test = load_dataset(cfg["dataset"], "train"), load_dataset(cfg["dataset"], "test")
-    result = boundary_tilting(train, test, digits=digits, epsilons=epsilons, components=cfg["components"],
-                              seed=cfg["seed"], limit=cfg["limit"])
+    result = boundary_tilting(
+        train,
+        test,
+        digits=digits,
+        epsilons=epsilons,
+        components=cfg["components"],
+        seed=cfg["seed"],
+        limit=cfg["limit"],
+    )
     sizes = result["sizes"]
-    title = (f"Boundary tilting for {digits[0]}s vs {digits[1]}s ({train.source}: {sizes['train']} train / "
-             f"{sizes['test']} test images), PCA to {cfg['components']} components + linear SVM")
+    title = (
+        f"Boundary tilting for {digits[0]}s vs {digits[1]}s ({train.source}: {sizes['train']} train / "
+        f"{sizes['test']} test images), PCA to {cfg['components']} components + linear SVM"
+    )
     run.save_figure(_plot(result, digits, epsilons, title), "boundary_tilting.png")
     run.save_figure(_plot_perturbation(train, result, digits, max(epsilons)), "perturbation.png")
     scores = result["scores"]
     rows = [[f"ε_train = {e:g}", *[round(s, 4) for s in row]] for e, row in zip(epsilons, scores)]
-    summary = (f"MNIST {digits[0]} vs {digits[1]} ({train.source}), pixels standardised by the global mean and std "
-               f"of the training split; perturbation ∓ε · sign(mean {digits[0]} − mean {digits[1]}) ({digits[0]}s "
-               f"towards {digits[1]}s and vice versa); PCA fitted on clean + perturbed training images, "
-               f"{cfg['components']} components; linear SVM trained on the perturbed training images; test accuracy.")
+    summary = (
+        f"MNIST {digits[0]} vs {digits[1]} ({train.source}), pixels standardised by the global mean and std "
+        f"of the training split; perturbation ∓ε · sign(mean {digits[0]} − mean {digits[1]}) ({digits[0]}s "
+        f"towards {digits[1]}s and vice versa); PCA fitted on clean + perturbed training images, "
+        f"{cfg['components']} components; linear SVM trained on the perturbed training images; test accuracy."
+    )
     clean, attacked = scores[0][0], scores[0][-1]
     notes = [
         f"Trained clean: {clean:.3f} on clean test images, {attacked:.3f} on perturbed ones (ε = {epsilons[-1]:g}); "
@@ -162,24 +205,36 @@ def run(run: Run) -> dict:
     ]
     return {
         "summary": summary,
-        "tables": [{"title": "Test accuracy of the linear SVM on 2 principal components",
-                    "columns": ["training", *[f"ε_test = {e:g}" for e in epsilons]], "rows": rows}],
-        "numbers": {"scores": scores, "epsilons": epsilons, "sizes": sizes, "chance": result["chance"],
-                    "standardisation": result["standardisation"]},
+        "tables": [
+            {
+                "title": "Test accuracy of the linear SVM on 2 principal components",
+                "columns": ["training", *[f"ε_test = {e:g}" for e in epsilons]],
+                "rows": rows,
+            }
+        ],
+        "numbers": {
+            "scores": scores,
+            "epsilons": epsilons,
+            "sizes": sizes,
+            "chance": result["chance"],
+            "standardisation": result["standardisation"],
+        },
         "notes": notes,
     }
 
 
 _COMMON = {"digits": [3, 7], "epsilons": [0.0, 0.4], "components": 2, "seed": 0, "limit": None}
 
-register(Experiment(
-    name="digits-boundary-tilting",
-    title="Boundary tilting for digits: PCA + linear SVM on MNIST 3s vs 7s, with and without perturbation",
-    paper="Rademaker et al. 2019, v1 fig. 'boundary tilting for digits'",
-    presets={
-        "quick": {**_COMMON, "dataset": "mnist-subset"},
-        "paper": {**_COMMON, "dataset": "mnist"},
-    },
-    run=run,
-    tags=("ml", "boundary-tilting"),
-))
+register(
+    Experiment(
+        name="digits-boundary-tilting",
+        title="Boundary tilting for digits: PCA + linear SVM on MNIST 3s vs 7s, with and without perturbation",
+        paper="Rademaker et al. 2019, v1 fig. 'boundary tilting for digits'",
+        presets={
+            "quick": {**_COMMON, "dataset": "mnist-subset"},
+            "paper": {**_COMMON, "dataset": "mnist"},
+        },
+        run=run,
+        tags=("ml", "boundary-tilting"),
+    )
+)

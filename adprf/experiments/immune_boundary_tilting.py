@@ -45,20 +45,25 @@ def _log10(values: np.ndarray) -> np.ndarray:
 
 
 def _plot(surfaces: dict, tau1, log_amount1, cfg: dict):
-    fig, axes = plt.subplots(len(cfg["models"]), len(cfg["tau2"]), figsize=(5.2 * len(cfg["tau2"]),
-                                                                           4.0 * len(cfg["models"])),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(cfg["models"]), len(cfg["tau2"]), figsize=(5.2 * len(cfg["tau2"]), 4.0 * len(cfg["models"])), squeeze=False
+    )
     for (row, col), ((N, m), label, tau2) in zip(np.ndindex(axes.shape), _panels(cfg)):
         ax = axes[row, col]
         z = np.ma.masked_invalid(surfaces[(N, m, label)])
         image = ax.contourf(tau1, log_amount1, z.T, levels=20, cmap="viridis")
-        ax.contour(tau1, log_amount1, z.T, levels=image.levels[::4], colors="w", linewidths=0.5,
-                   linestyles="solid")
+        ax.contour(tau1, log_amount1, z.T, levels=image.levels[::4], colors="w", linewidths=0.5, linestyles="solid")
         fig.colorbar(image, ax=ax, label="log10 L2*")
-        ax.set(title=f"(N, m) = ({N}, {m}), τ2 = {tau2:g} ({label})", xlabel="τ1 (agonist binding time)",
-               ylabel="log10 L1 (agonist amount)")
-    fig.suptitle(f"Boundary tilting: amount L2* of the second species that brings the agonists to T = 1 "
-                 f"(τ_c = {cfg['tau_c']:g})", fontsize=10)
+        ax.set(
+            title=f"(N, m) = ({N}, {m}), τ2 = {tau2:g} ({label})",
+            xlabel="τ1 (agonist binding time)",
+            ylabel="log10 L1 (agonist amount)",
+        )
+    fig.suptitle(
+        f"Boundary tilting: amount L2* of the second species that brings the agonists to T = 1 "
+        f"(τ_c = {cfg['tau_c']:g})",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -75,62 +80,101 @@ def run(run: Run) -> dict:
     surfaces, numbers, rows = {}, {"tau1": tau1, "log10_amount1": log_amount1, "panels": {}}, []
     for (N, m), label, tau2 in _panels(cfg):
         model = AdaptiveProofreading(N, m, tau_c=cfg["tau_c"])
-        amount2 = np.asarray(decision_boundary(model, tau1_mesh, 10.0 ** log_amount1_mesh, tau2))
+        amount2 = np.asarray(decision_boundary(model, tau1_mesh, 10.0**log_amount1_mesh, tau2))
         log_amount2 = _log10(amount2)
         surfaces[(N, m, label)] = log_amount2
         finite = np.isfinite(log_amount2)
         corner_tau1, corner_log_l1 = np.asarray(corners).T
-        closed = np.asarray(decision_boundary(model, corner_tau1, 10.0 ** corner_log_l1, tau2))
-        numeric = np.asarray(decision_boundary(model, corner_tau1, 10.0 ** corner_log_l1, tau2, method="numeric"))
-        ratio = amount2[:, 0] / 10.0 ** log_amount1[0]      # L2*/L1 along τ1 (the same for every L1)
+        closed = np.asarray(decision_boundary(model, corner_tau1, 10.0**corner_log_l1, tau2))
+        numeric = np.asarray(decision_boundary(model, corner_tau1, 10.0**corner_log_l1, tau2, method="numeric"))
+        ratio = amount2[:, 0] / 10.0 ** log_amount1[0]  # L2*/L1 along τ1 (the same for every L1)
         panel = {
-            "N": N, "m": m, "tau2": tau2, "L2_over_L1": ratio,
-            "log10_L2_min": float(log_amount2[finite].min()), "log10_L2_max": float(log_amount2[finite].max()),
-            "L2_at_corners": closed, "L2_numeric_at_corners": numeric,
+            "N": N,
+            "m": m,
+            "tau2": tau2,
+            "L2_over_L1": ratio,
+            "log10_L2_min": float(log_amount2[finite].min()),
+            "log10_L2_max": float(log_amount2[finite].max()),
+            "L2_at_corners": closed,
+            "L2_numeric_at_corners": numeric,
             "numeric_vs_closed_max_rel_diff": float(np.max(np.abs(numeric / closed - 1))),
-            "zero_cells": int(np.sum(amount2 == 0)), "nan_cells": int(np.sum(np.isnan(amount2))),
+            "zero_cells": int(np.sum(amount2 == 0)),
+            "nan_cells": int(np.sum(np.isnan(amount2))),
         }
         numbers["panels"][f"{N},{m},{label}"] = panel
         mid = int(np.argmin(np.abs(tau1 - 0.5 * (tau1[0] + tau1[-1]))))
-        rows.append([f"({N}, {m})", f"{tau2:g} ({label})", _number(ratio[mid]), _number(ratio[-1]),
-                     round(panel["log10_L2_min"], 3), round(panel["log10_L2_max"], 3), _number(closed[0]),
-                     _number(closed[1]), f"{panel['numeric_vs_closed_max_rel_diff']:.1e}",
-                     f"{panel['zero_cells']} / {panel['nan_cells']}"])
+        rows.append(
+            [
+                f"({N}, {m})",
+                f"{tau2:g} ({label})",
+                _number(ratio[mid]),
+                _number(ratio[-1]),
+                round(panel["log10_L2_min"], 3),
+                round(panel["log10_L2_max"], 3),
+                _number(closed[0]),
+                _number(closed[1]),
+                f"{panel['numeric_vs_closed_max_rel_diff']:.1e}",
+                f"{panel['zero_cells']} / {panel['nan_cells']}",
+            ]
+        )
     run.save_figure(_plot(surfaces, tau1, log_amount1, cfg), "boundary_tilting.png")
     mid_tau1 = tau1[int(np.argmin(np.abs(tau1 - 0.5 * (tau1[0] + tau1[-1]))))]
-    columns = ["(N, m)", "τ2", f"L2*/L1 at τ1={mid_tau1:.3g}", f"L2*/L1 at τ1={tau1[-1]:g}", "min log10 L2*",
-               "max log10 L2*", f"L2* (τ1={tau1[-1]:g}, L1=10^{log_amount1[0]:g})",
-               f"L2* (τ1={tau1[-1]:g}, L1=10^{log_amount1[-1]:g})", "numeric vs closed (rel.)",
-               "cells L2*=0 / NaN"]
-    summary = (f"log10 L2* over τ1 ∈ [{cfg['tau1_range'][0]:g}, {cfg['tau1_range'][1]:g}] × log10 L1 ∈ "
-               f"[{cfg['log10_amount1_range'][0]:g}, {cfg['log10_amount1_range'][1]:g}] ({cfg['points']}² grid), "
-               f"τ_c = {cfg['tau_c']:g}, from the closed form of T_{{N,m}}; filled contours (4 panels).")
+    columns = [
+        "(N, m)",
+        "τ2",
+        f"L2*/L1 at τ1={mid_tau1:.3g}",
+        f"L2*/L1 at τ1={tau1[-1]:g}",
+        "min log10 L2*",
+        "max log10 L2*",
+        f"L2* (τ1={tau1[-1]:g}, L1=10^{log_amount1[0]:g})",
+        f"L2* (τ1={tau1[-1]:g}, L1=10^{log_amount1[-1]:g})",
+        "numeric vs closed (rel.)",
+        "cells L2*=0 / NaN",
+    ]
+    summary = (
+        f"log10 L2* over τ1 ∈ [{cfg['tau1_range'][0]:g}, {cfg['tau1_range'][1]:g}] × log10 L1 ∈ "
+        f"[{cfg['log10_amount1_range'][0]:g}, {cfg['log10_amount1_range'][1]:g}] ({cfg['points']}² grid), "
+        f"τ_c = {cfg['tau_c']:g}, from the closed form of T_{{N,m}}; filled contours (4 panels)."
+    )
     panels = numbers["panels"]
-    self_vs_antagonist = {f"({N}, {m})": panels[f"{N},{m},self"]["L2_over_L1"][-1]
-                          / panels[f"{N},{m},antagonist"]["L2_over_L1"][-1] for N, m in cfg["models"]}
+    self_vs_antagonist = {
+        f"({N}, {m})": panels[f"{N},{m},self"]["L2_over_L1"][-1] / panels[f"{N},{m},antagonist"]["L2_over_L1"][-1]
+        for N, m in cfg["models"]
+    }
     numbers["self_over_antagonist_L2"] = self_vs_antagonist
     notes = [
         "L2* = L1 · r(τ1, τ2) for T_{N,m}: the surfaces are planes of slope 1 in log10 L1, so L2*/L1 depends on τ1 "
         "only; the min/max of log10 L2* exclude the τ1 = τ_c column, where L2* = 0 (agonists alone on the boundary).",
-        "Self needs " + ", ".join(f"{v:.3g}× the antagonist amount under {k}" for k, v in self_vs_antagonist.items())
+        "Self needs "
+        + ", ".join(f"{v:.3g}× the antagonist amount under {k}" for k, v in self_vs_antagonist.items())
         + ": the linear model is fooled more cheaply by self ligands, (5, 3) ignores self and is fooled by "
-          "antagonists.",
+        "antagonists.",
         "The numeric root find (log-spaced grid in L2, then finer grids inside the bracket) agrees with the closed "
         "form at the corners to the relative difference shown.",
     ]
-    return {"summary": summary,
-            "tables": [{"title": "Boundary tilting: key numbers per panel", "columns": columns, "rows": rows}],
-            "numbers": numbers, "notes": notes}
+    return {
+        "summary": summary,
+        "tables": [{"title": "Boundary tilting: key numbers per panel", "columns": columns, "rows": rows}],
+        "numbers": numbers,
+        "notes": notes,
+    }
 
 
-_PRESET = {"tau_c": 4.0, "tau1_range": [4.0, 6.0], "log10_amount1_range": [0.0, 4.0],
-           "tau2": {"self": 0.1, "antagonist": 3.0}, "models": [[1, 0], [5, 3]]}
+_PRESET = {
+    "tau_c": 4.0,
+    "tau1_range": [4.0, 6.0],
+    "log10_amount1_range": [0.0, 4.0],
+    "tau2": {"self": 0.1, "antagonist": 3.0},
+    "models": [[1, 0], [5, 3]],
+}
 
-register(Experiment(
-    name="immune-boundary-tilting",
-    title="Boundary tilting for immune recognition: L2* over agonist quality and quantity",
-    paper="Rademaker et al. 2019 (v1 fig. 'boundary tilting for immune recognition')",
-    presets={"quick": {**_PRESET, "points": 41}, "paper": {**_PRESET, "points": 201}},
-    run=run,
-    tags=("cells", "antagonism"),
-))
+register(
+    Experiment(
+        name="immune-boundary-tilting",
+        title="Boundary tilting for immune recognition: L2* over agonist quality and quantity",
+        paper="Rademaker et al. 2019 (v1 fig. 'boundary tilting for immune recognition')",
+        presets={"quick": {**_PRESET, "points": 41}, "paper": {**_PRESET, "points": 201}},
+        run=run,
+        tags=("cells", "antagonism"),
+    )
+)

@@ -130,8 +130,10 @@ class HistogramReadout(AbstractCellModel):
 
     def __check_init__(self):
         if not (self.bin_width > 0 and isinstance(self.n_bins, int) and self.n_bins >= 1):
-            raise ValueError(f"HistogramReadout needs bin_width > 0 and an integer n_bins ≥ 1, got "
-                             f"bin_width={self.bin_width!r}, n_bins={self.n_bins!r}")
+            raise ValueError(
+                f"HistogramReadout needs bin_width > 0 and an integer n_bins ≥ 1, got "
+                f"bin_width={self.bin_width!r}, n_bins={self.n_bins!r}"
+            )
 
     @classmethod
     def covering(cls, model: AbstractCellModel, bin_width: float, tau_max: float) -> "HistogramReadout":
@@ -178,22 +180,41 @@ class BoundaryDescent(eqx.Module):
 
     def to_json(self) -> dict:
         """The arrays as a JSON-able dict (for `Run.stage`)."""
-        return {"tau": np.asarray(self.tau), "iterations": np.asarray(self.iterations),
-                "output": np.asarray(self.output, np.float64), "output_clean": np.asarray(self.output_clean, np.float64),
-                "reached": np.asarray(self.reached), "seconds": np.asarray(self.seconds)}
+        return {
+            "tau": np.asarray(self.tau),
+            "iterations": np.asarray(self.iterations),
+            "output": np.asarray(self.output, np.float64),
+            "output_clean": np.asarray(self.output_clean, np.float64),
+            "reached": np.asarray(self.reached),
+            "seconds": np.asarray(self.seconds),
+        }
 
     @classmethod
     def from_json(cls, grid, saved: dict) -> "BoundaryDescent":
         """The descent back from `to_json`'s dict (NumPy arrays, float64 binding times)."""
-        return cls(tuple(tuple(p) for p in grid), np.asarray(saved["tau"], np.float64), np.asarray(saved["iterations"]),
-                   np.asarray(saved["output"], np.float64), np.asarray(saved["output_clean"], np.float64),
-                   np.asarray(saved["reached"], bool), np.asarray(saved["seconds"], np.float64))
+        return cls(
+            tuple(tuple(p) for p in grid),
+            np.asarray(saved["tau"], np.float64),
+            np.asarray(saved["iterations"]),
+            np.asarray(saved["output"], np.float64),
+            np.asarray(saved["output_clean"], np.float64),
+            np.asarray(saved["reached"], bool),
+            np.asarray(saved["seconds"], np.float64),
+        )
 
 
-def boundary_descent(ligands: Ligands, grid: Sequence[tuple[int, int]], *, tau_c: float = 3.0,
-                     step_size: float = 0.2, reset: float = 0.1, max_iterations: int = 1_000_000,
-                     bin_width: float | None = None, share_compilation: bool = True,
-                     key: PRNGKeyArray | None = None) -> BoundaryDescent:
+def boundary_descent(
+    ligands: Ligands,
+    grid: Sequence[tuple[int, int]],
+    *,
+    tau_c: float = 3.0,
+    step_size: float = 0.2,
+    reset: float = 0.1,
+    max_iterations: int = 1_000_000,
+    bin_width: float | None = None,
+    share_compilation: bool = True,
+    key: PRNGKeyArray | None = None,
+) -> BoundaryDescent:
     """Run the v1 gradient descent of `ligands` under every T_{N,m} of `grid` through the engine.
 
     One `attack` per (N, m): `GradientDescent(step_size)` (raw gradient, stop at success), the
@@ -232,15 +253,22 @@ def boundary_descent(ligands: Ligands, grid: Sequence[tuple[int, int]], *, tau_c
         model = OneOf(members, index) if share_compilation else members[index]
         start = time.perf_counter()
         result = attack(model, batch, None, method=method, threat=threat, objective=turn_off(model), key=key)
-        seconds.append(time.perf_counter() - start)   # attack blocks until the result is ready
+        seconds.append(time.perf_counter() - start)  # attack blocks until the result is ready
         final = jax.tree.map(lambda a: a[0], result.adversarial)
         taus.append(final.tau)
         iterations.append(result.gradient_evaluations[0] - 1)
-        outputs.append(_output(model, final))    # OneOf: one compilation for every member
+        outputs.append(_output(model, final))  # OneOf: one compilation for every member
         outputs_clean.append(_output(model, ligands))
         reached.append(result.success[0])
-    return BoundaryDescent(grid, jnp.stack(taus), jnp.stack(iterations), jnp.stack(outputs),
-                           jnp.stack(outputs_clean), jnp.stack(reached), np.asarray(seconds))
+    return BoundaryDescent(
+        grid,
+        jnp.stack(taus),
+        jnp.stack(iterations),
+        jnp.stack(outputs),
+        jnp.stack(outputs_clean),
+        jnp.stack(reached),
+        np.asarray(seconds),
+    )
 
 
 @eqx.filter_jit
@@ -270,8 +298,11 @@ def pile_up(tau_final, tau_clean, movable, tau_star: float, window: float = 0.1)
     tau_final, tau_clean = np.ravel(tau_final), np.ravel(tau_clean)
     movable = np.ravel(movable)
     near = np.abs(tau_final[movable] - tau_star) <= window if np.isfinite(tau_star) else np.zeros(movable.sum(), bool)
-    return {"front": float(np.percentile(tau_final[movable], 99)), "near": float(near.mean()),
-            "shifted": float((np.abs(tau_final - tau_clean)[movable] > 0.02).mean())}
+    return {
+        "front": float(np.percentile(tau_final[movable], 99)),
+        "near": float(near.mean()),
+        "shifted": float((np.abs(tau_final - tau_clean)[movable] > 0.02).mean()),
+    }
 
 
 def _grid_axes(n_max: int, size: float):
@@ -291,8 +322,12 @@ def _plot_histograms(descent: BoundaryDescent, tau_clean, moved, tau_c: float, t
     top = float(max(tau.max(), tau_clean.max()))
     bins = np.linspace(0.0, top, 80)
     for ax, values, label in [(extra, tau_clean, "clean")] + [
-            (axes[n - 1, m], tau[i].ravel(), f"N={n}, m={m}") for i, (n, m) in enumerate(grid)]:
-        for part, colour, name in [(~moved, "tab:red", "agonists (fixed)"), (moved, "tab:blue", "movable (clean τ < τ_c)")]:
+        (axes[n - 1, m], tau[i].ravel(), f"N={n}, m={m}") for i, (n, m) in enumerate(grid)
+    ]:
+        for part, colour, name in [
+            (~moved, "tab:red", "agonists (fixed)"),
+            (moved, "tab:blue", "movable (clean τ < τ_c)"),
+        ]:
             ax.stairs(np.histogram(values[part.ravel()], bins=bins)[0], bins, fill=True, color=colour, label=name)
         ax.axvline(tau_c, color="grey", ls="--", lw=0.8)
         ax.set_yscale("log")
@@ -319,8 +354,8 @@ def _plot_images(descent: BoundaryDescent, clean: Ligands, tau_c: float, title: 
     fig, axes, extra = _grid_axes(n_max, 1.7)
     shape = clean.as_image().shape
     for ax, image, label in [(extra, clean.as_image(), "clean (before)")] + [
-            (axes[n - 1, m], np.asarray(descent.tau[i]).reshape(shape), f"N={n}, m={m}")
-            for i, (n, m) in enumerate(grid)]:
+        (axes[n - 1, m], np.asarray(descent.tau[i]).reshape(shape), f"N={n}, m={m}") for i, (n, m) in enumerate(grid)
+    ]:
         ax.imshow(np.clip(image, 0, tau_c), cmap="Greys_r", vmin=0, vmax=tau_c, interpolation="nearest")
         ax.axis("off")
         ax.set_title(label, fontsize=8)
@@ -342,9 +377,16 @@ def initial_distribution(cfg: dict) -> Ligands:
 def descend(cfg: dict, ligands: Ligands, grid) -> BoundaryDescent:
     """`boundary_descent` with a config's protocol settings (`tau_c`, `step_size`, `reset`,
     `max_iterations`, and optionally `bin_width` and `share_compilation`)."""
-    return boundary_descent(ligands, grid, tau_c=cfg["tau_c"], step_size=cfg["step_size"], reset=cfg["reset"],
-                            max_iterations=cfg["max_iterations"], bin_width=cfg.get("bin_width"),
-                            share_compilation=cfg.get("share_compilation", True))
+    return boundary_descent(
+        ligands,
+        grid,
+        tau_c=cfg["tau_c"],
+        step_size=cfg["step_size"],
+        reset=cfg["reset"],
+        max_iterations=cfg["max_iterations"],
+        bin_width=cfg.get("bin_width"),
+        share_compilation=cfg.get("share_compilation", True),
+    )
 
 
 def run(run: Run) -> dict:
@@ -359,8 +401,20 @@ def run(run: Run) -> dict:
         descent = BoundaryDescent.from_json(grid, run.stage("descent", lambda: descend(cfg, clean, grid).to_json()))
         tau_clean = np.asarray(clean.tau, np.float64)
         moved = tau_clean < tau_c
-        rows, numbers = [], {"grid": grid, "iterations": {}, "T_before": {}, "T_after": {}, "reached": {},
-                             "tau_star_boundary": {}, "tau_star_final": {}, "front_99": {}, "near_tau_star": {}}
+        rows, numbers = (
+            [],
+            {
+                "grid": grid,
+                "iterations": {},
+                "T_before": {},
+                "T_after": {},
+                "reached": {},
+                "tau_star_boundary": {},
+                "tau_star_final": {},
+                "front_99": {},
+                "near_tau_star": {},
+            },
+        )
         for i, (n, m) in enumerate(grid):
             model = AdaptiveProofreading(n, m, tau_c=tau_c)
             final = Ligands(jnp.asarray(descent.tau[i]), clean.amount)
@@ -375,24 +429,54 @@ def run(run: Run) -> dict:
             numbers["tau_star_boundary"][key], numbers["tau_star_final"][key] = star, star_final
             numbers["front_99"][key], numbers["near_tau_star"][key] = pile["front"], pile["near"]
             status = "already T ≤ 1" if k == 0 else ("T ≤ 1" if reached else "cap (T > 1)")
-            rows.append([n, m, round(t_before, 6), k, status, round(t_after, 6), round(star, 3),
-                         round(star_final, 3), round(pile["front"], 3), round(100 * pile["near"], 1),
-                         round(100 * pile["shifted"], 1), float(np.abs(descent.tau[i] - tau_clean).max()),
-                         round(float(descent.seconds[i]), 2)])
+            rows.append(
+                [
+                    n,
+                    m,
+                    round(t_before, 6),
+                    k,
+                    status,
+                    round(t_after, 6),
+                    round(star, 3),
+                    round(star_final, 3),
+                    round(pile["front"], 3),
+                    round(100 * pile["near"], 1),
+                    round(100 * pile["shifted"], 1),
+                    float(np.abs(descent.tau[i] - tau_clean).max()),
+                    round(float(descent.seconds[i]), 2),
+                ]
+            )
     variant = "continuous τ" if cfg["bin_width"] is None else f"binned τ (bins of {cfg['bin_width']})"
-    title = (f"Ligand distribution at the boundary: R = {cfg['n_ligands']}, {variant}, "
-             f"cap {cfg['max_iterations']:,} iterations")
+    title = (
+        f"Ligand distribution at the boundary: R = {cfg['n_ligands']}, {variant}, "
+        f"cap {cfg['max_iterations']:,} iterations"
+    )
     run.save_figure(_plot_histograms(descent, tau_clean, moved, tau_c, title), "histograms.png")
     run.save_figure(_plot_images(descent, clean, tau_c, title), "images.png")
-    columns = ["N", "m", "T before", "iterations", "stopped at", "T after", "τ* boundary", "τ* final",
-               "front (99th pct)", "% within 0.1 of τ* final", "% moved > 0.02", "max |Δτ|", "engine s"]
+    columns = [
+        "N",
+        "m",
+        "T before",
+        "iterations",
+        "stopped at",
+        "T after",
+        "τ* boundary",
+        "τ* final",
+        "front (99th pct)",
+        "% within 0.1 of τ* final",
+        "% moved > 0.02",
+        "max |Δτ|",
+        "engine s",
+    ]
     capped = [f"({n},{m})" for i, (n, m) in enumerate(grid) if not descent.reached[i]]
     n_ag = int((~moved).sum())
-    summary = (f"v1 gradient descent τ ← τ − {cfg['step_size']} ∂T/∂τ on the ligands with τ < τ_c = {tau_c} "
-               f"(τ < 0 reset to {cfg['reset']}) until the first T_{{N,m}} ≤ 1, for all 0 ≤ m < N ≤ {cfg['N_max']}; "
-               f"R = {cfg['n_ligands']} ligands ({n_ag} agonists at 3.5 ± 0.1, fixed; the rest self, |N(0, 1/3)|), "
-               f"{variant}, {cfg['dtype']}, at most {cfg['max_iterations']:,} iterations; one engine call per (N, m) "
-               f"({'one compilation for the grid' if cfg.get('share_compilation', True) else 'one compilation per model'}).")
+    summary = (
+        f"v1 gradient descent τ ← τ − {cfg['step_size']} ∂T/∂τ on the ligands with τ < τ_c = {tau_c} "
+        f"(τ < 0 reset to {cfg['reset']}) until the first T_{{N,m}} ≤ 1, for all 0 ≤ m < N ≤ {cfg['N_max']}; "
+        f"R = {cfg['n_ligands']} ligands ({n_ag} agonists at 3.5 ± 0.1, fixed; the rest self, |N(0, 1/3)|), "
+        f"{variant}, {cfg['dtype']}, at most {cfg['max_iterations']:,} iterations; one engine call per (N, m) "
+        f"({'one compilation for the grid' if cfg.get('share_compilation', True) else 'one compilation per model'})."
+    )
     already = [f"({n},{m})" for i, (n, m) in enumerate(grid) if descent.iterations[i] == 0]
     notes = [
         "Iterations = updates applied before the first T ≤ 1 (the v1 script prints this + 2). Engine s: wall "
@@ -402,16 +486,22 @@ def run(run: Run) -> dict:
         "flow (99th percentile) approaching it; ligands near 0 move slowly for m ≥ 2 (∂T/∂τ ∝ τ^(m−1)).",
     ]
     if already:
-        notes.append(f"Already T ≤ 1 before any step, nothing to attack: {', '.join(already)} (for m = 0, T_{{N,0}} "
-                     f"is the mean of (τ/τ_c)^N, and {100 * cfg['agonist_fraction']:g}% agonists at 3.5 do not "
-                     f"outweigh the self ligands near 0).")
+        notes.append(
+            f"Already T ≤ 1 before any step, nothing to attack: {', '.join(already)} (for m = 0, T_{{N,0}} "
+            f"is the mean of (τ/τ_c)^N, and {100 * cfg['agonist_fraction']:g}% agonists at 3.5 do not "
+            f"outweigh the self ligands near 0)."
+        )
     if capped:
-        notes.append(f"Reached the cap of {cfg['max_iterations']:,} iterations with T > 1: {', '.join(capped)} "
-                     f"(descent slows as the moved ligands approach τ*, where the gradient vanishes).")
+        notes.append(
+            f"Reached the cap of {cfg['max_iterations']:,} iterations with T > 1: {', '.join(capped)} "
+            f"(descent slows as the moved ligands approach τ*, where the gradient vanishes)."
+        )
     if cfg["n_ligands"] != 10201 or cfg["max_iterations"] != 1_000_000:
-        notes.append(f"Smaller than v1 (R = 10201, cap 10⁶): iteration counts grow ∝ R (each step moves a τ by "
-                     f"~0.2/R), so R = {cfg['n_ligands']} with cap {cfg['max_iterations']:,} corresponds to a v1 cap "
-                     f"of about {cfg['max_iterations'] * 10201 // cfg['n_ligands']:,}.")
+        notes.append(
+            f"Smaller than v1 (R = 10201, cap 10⁶): iteration counts grow ∝ R (each step moves a τ by "
+            f"~0.2/R), so R = {cfg['n_ligands']} with cap {cfg['max_iterations']:,} corresponds to a v1 cap "
+            f"of about {cfg['max_iterations'] * 10201 // cfg['n_ligands']:,}."
+        )
     return {
         "summary": summary,
         "tables": [{"title": "Descent to the boundary per (N, m)", "columns": columns, "rows": rows}],
@@ -420,19 +510,29 @@ def run(run: Run) -> dict:
     }
 
 
-_V1 = {"tau_c": 3.0, "agonist_fraction": 0.3, "step_size": 0.2, "reset": 0.1, "N_max": 5, "seed": 0,
-       "bin_width": None, "dtype": "float64"}
+_V1 = {
+    "tau_c": 3.0,
+    "agonist_fraction": 0.3,
+    "step_size": 0.2,
+    "reset": 0.1,
+    "N_max": 5,
+    "seed": 0,
+    "bin_width": None,
+    "dtype": "float64",
+}
 
-register(Experiment(
-    name="ligand-boundary",
-    title="Ligand distribution at the boundary: v1 gradient descent for every T_{N,m}",
-    paper="Rademaker et al. 2019, v1 fig. 'ligand distribution at the boundary'",
-    presets={
-        # quick: the v1 size (R = 10201) with a cap of 400,000 iterations instead of 10^6 (~2 min
-        # on 2 cores): the six (N, m) that reach T ≤ 1 do so; the other four stop at the cap.
-        "quick": {**_V1, "n_ligands": 10201, "max_iterations": 400_000, "share_compilation": False},
-        "paper": {**_V1, "n_ligands": 10201, "max_iterations": 1_000_000, "share_compilation": False},
-    },
-    run=run,
-    tags=("cells", "attacks"),
-))
+register(
+    Experiment(
+        name="ligand-boundary",
+        title="Ligand distribution at the boundary: v1 gradient descent for every T_{N,m}",
+        paper="Rademaker et al. 2019, v1 fig. 'ligand distribution at the boundary'",
+        presets={
+            # quick: the v1 size (R = 10201) with a cap of 400,000 iterations instead of 10^6 (~2 min
+            # on 2 cores): the six (N, m) that reach T ≤ 1 do so; the other four stop at the cap.
+            "quick": {**_V1, "n_ligands": 10201, "max_iterations": 400_000, "share_compilation": False},
+            "paper": {**_V1, "n_ligands": 10201, "max_iterations": 1_000_000, "share_compilation": False},
+        },
+        run=run,
+        tags=("cells", "attacks"),
+    )
+)

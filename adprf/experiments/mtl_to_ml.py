@@ -83,17 +83,25 @@ def letter_masks(text: str, shape: tuple[int, int], margin: int = 1, resolution:
     inks = []
     for index, letter in enumerate(text):
         figure.clear()
-        figure.text((index + 0.5) / len(text), 0.5, letter, ha="center", va="center", family="DejaVu Sans",
-                    fontweight="bold", fontsize=0.7 * resolution * 72 / 100)
+        figure.text(
+            (index + 0.5) / len(text),
+            0.5,
+            letter,
+            ha="center",
+            va="center",
+            family="DejaVu Sans",
+            fontweight="bold",
+            fontsize=0.7 * resolution * 72 / 100,
+        )
         canvas.draw()
         inks.append(1.0 - np.asarray(canvas.buffer_rgba())[..., 0] / 255.0)
     inks = np.stack(inks)
     ink_rows, ink_cols = np.flatnonzero(inks.max(axis=(0, 2)) > 0.5), np.flatnonzero(inks.max(axis=(0, 1)) > 0.5)
-    inks = inks[:, ink_rows[0]:ink_rows[-1] + 1, ink_cols[0]:ink_cols[-1] + 1]
+    inks = inks[:, ink_rows[0] : ink_rows[-1] + 1, ink_cols[0] : ink_cols[-1] + 1]
     masks = np.zeros((len(text), rows, cols), bool)
     inner = (rows - 2 * margin, cols - 2 * margin)
     for index, ink in enumerate(inks):
-        masks[index, margin:rows - margin, margin:cols - margin] = _area_resample(ink, inner) >= 0.5
+        masks[index, margin : rows - margin, margin : cols - margin] = _area_resample(ink, inner) >= 0.5
     return masks
 
 
@@ -111,8 +119,11 @@ def mtl_classes(shape: tuple[int, int], margin: int = 1) -> tuple[np.ndarray, np
 def mtl_ligands(key, classes: np.ndarray, tau_c: float) -> Ligands:
     """The v1 "MTL" ligands on the class map: agonists τ_c + 1/3 + N(0, 0.01), antagonists
     τ_c − |N(0, 1/3)|, self |N(0, 1/3)|."""
-    builders = {SELF: self_ligands, AGONIST: functools.partial(agonists, mean=tau_c + 1 / 3, std=0.01),
-                ANTAGONIST: functools.partial(antagonists, tau_c=tau_c)}
+    builders = {
+        SELF: self_ligands,
+        AGONIST: functools.partial(agonists, mean=tau_c + 1 / 3, std=0.01),
+        ANTAGONIST: functools.partial(antagonists, tau_c=tau_c),
+    }
     return ligand_image(key, classes, [builders[k] for k in range(3)])
 
 
@@ -132,10 +143,13 @@ def _plot(clean_tau, descent, views_before, views_after, tau_c, title):
     for row, (n, m) in enumerate(grid, start=1):
         k = int(descent.iterations[row - 1])
         status = "" if bool(descent.reached[row - 1]) else ", cap"
-        for col, (image, label) in enumerate([
+        for col, (image, label) in enumerate(
+            [
                 (views_before[row - 1], f"cell's view before (N={n}, m={m})"),
                 (views_after[row - 1], f"after {k:,} it.{status}"),
-                (np.asarray(descent.tau[row - 1]), "binding times after")]):
+                (np.asarray(descent.tau[row - 1]), "binding times after"),
+            ]
+        ):
             ax = axes[row, col]
             if col < 2:
                 ax.imshow(np.clip(image, 0, 1), cmap="Greys_r", vmin=0, vmax=1, interpolation="nearest")
@@ -160,8 +174,16 @@ def run(run: Run) -> dict:
         descent = BoundaryDescent.from_json(grid, run.stage("descent", lambda: descend(cfg, clean, grid).to_json()))
     tau_clean = np.asarray(clean.tau, np.float64)
     rows, views_before, views_after = [], [], []
-    numbers = {"grid": grid, "iterations": {}, "T_before": {}, "T_after": {}, "reached": {},
-               "T_visibility_before": {}, "T_visibility_after": {}, "reads_ML": {}}
+    numbers = {
+        "grid": grid,
+        "iterations": {},
+        "T_before": {},
+        "T_after": {},
+        "reached": {},
+        "T_visibility_before": {},
+        "T_visibility_after": {},
+        "reads_ML": {},
+    }
     for i, (n, m) in enumerate(grid):
         before, after = cells_view(tau_clean, agonist_pixels, n), cells_view(descent.tau[i], agonist_pixels, n)
         views_before.append(before)
@@ -177,36 +199,69 @@ def run(run: Run) -> dict:
         numbers["T_visibility_before"][key], numbers["T_visibility_after"][key] = visible_before, visible_after
         numbers["reads_ML"][key] = reads_ml
         status = "already T ≤ 1" if k == 0 else ("T ≤ 1" if reached else "cap (T > 1)")
-        rows.append([n, m, round(float(descent.output_clean[i]), 6), k, status, round(float(descent.output[i]), 6),
-                     round(visible_before, 3), round(visible_after, 3), round(background, 4),
-                     round(float(np.median(descent.tau[i][t_pixels])), 3),
-                     round(boundary_critical_point(n, m, tau_c), 3), "yes" if reads_ml else "no"])
+        rows.append(
+            [
+                n,
+                m,
+                round(float(descent.output_clean[i]), 6),
+                k,
+                status,
+                round(float(descent.output[i]), 6),
+                round(visible_before, 3),
+                round(visible_after, 3),
+                round(background, 4),
+                round(float(np.median(descent.tau[i][t_pixels])), 3),
+                round(boundary_critical_point(n, m, tau_c), 3),
+                "yes" if reads_ml else "no",
+            ]
+        )
     shape = tuple(cfg["shape"])
-    title = (f'"MTL" in {shape[0]} × {shape[1]} ligands: M, L agonists, T antagonists; v1 descent until T ≤ 1 '
-             f"(cap {cfg['max_iterations']:,})\ncell's view = weight in S_N relative to the agonists (white = 1)")
+    title = (
+        f'"MTL" in {shape[0]} × {shape[1]} ligands: M, L agonists, T antagonists; v1 descent until T ≤ 1 '
+        f"(cap {cfg['max_iterations']:,})\ncell's view = weight in S_N relative to the agonists (white = 1)"
+    )
     run.save_figure(_plot(tau_clean, descent, views_before, views_after, tau_c, title), "mtl_to_ml.png")
-    counts = {name: int((classes == value).sum()) for name, value in
-              [("agonist", AGONIST), ("antagonist", ANTAGONIST), ("self", SELF)]}
-    columns = ["N", "m", "T before", "iterations", "stopped at", "T after", "T visibility before",
-               "T visibility after", "background view after", "median τ of T after", "τ* boundary", "reads ML"]
+    counts = {
+        name: int((classes == value).sum())
+        for name, value in [("agonist", AGONIST), ("antagonist", ANTAGONIST), ("self", SELF)]
+    }
+    columns = [
+        "N",
+        "m",
+        "T before",
+        "iterations",
+        "stopped at",
+        "T after",
+        "T visibility before",
+        "T visibility after",
+        "background view after",
+        "median τ of T after",
+        "τ* boundary",
+        "reads ML",
+    ]
     read = [f"({n},{m})" for n, m in grid if numbers["reads_ML"][f"{n},{m}"]]
     already = [f"({n},{m})" for n, m in grid if numbers["iterations"][f"{n},{m}"] == 0]
-    summary = (f"A {shape[0]} × {shape[1]} ligand image spelling \"MTL\" ({counts['agonist']} agonists in M and L at "
-               f"τ_c + 1/3 ± 0.01, {counts['antagonist']} antagonists in T at τ_c − |N(0, 1/3)|, {counts['self']} self "
-               f"ligands at |N(0, 1/3)|; τ_c = {tau_c}), descended with the v1 rule (step {cfg['step_size']}, "
-               f"reset {cfg['reset']}) until T_{{N,m}} ≤ 1, at most {cfg['max_iterations']:,} iterations, "
-               f"{cfg['dtype']}. The cell's view is each ligand's weight in S_N relative to the agonists.")
+    summary = (
+        f'A {shape[0]} × {shape[1]} ligand image spelling "MTL" ({counts["agonist"]} agonists in M and L at '
+        f"τ_c + 1/3 ± 0.01, {counts['antagonist']} antagonists in T at τ_c − |N(0, 1/3)|, {counts['self']} self "
+        f"ligands at |N(0, 1/3)|; τ_c = {tau_c}), descended with the v1 rule (step {cfg['step_size']}, "
+        f"reset {cfg['reset']}) until T_{{N,m}} ≤ 1, at most {cfg['max_iterations']:,} iterations, "
+        f"{cfg['dtype']}. The cell's view is each ligand's weight in S_N relative to the agonists."
+    )
     notes = [
         "T visibility = median weight in S_N of the T pixels relative to the agonists; the cell's view reads "
-        f"\"ML\" when it is ≤ {cfg['reads_ml_below']} after a descent that reached T ≤ 1. Reads ML: "
-        + (", ".join(read) if read else "none") + ".",
+        f'"ML" when it is ≤ {cfg["reads_ml_below"]} after a descent that reached T ≤ 1. Reads ML: '
+        + (", ".join(read) if read else "none")
+        + ".",
         "The antagonists are pushed down towards τ* (where they suppress the response most through S_m while "
         "weighing little in S_N); self ligands rise slowly (their gradient ∝ τ^(m−1)), staying dark in the view.",
         "Iterations = updates applied before the first T ≤ 1; iteration counts grow ∝ the number of ligands.",
     ]
     if already:
-        notes.append(f"Already T ≤ 1 before any step (antagonists and self outweigh the agonists), nothing to "
-                     f"attack: {', '.join(already)}.")
+        notes.append(
+            f"Already T ≤ 1 before any step (antagonists and self outweigh the agonists), nothing to "
+            f"attack: {', '.join(already)}."
+        )
     return {
         "summary": summary,
         "tables": [{"title": "MTL → ML per (N, m)", "columns": columns, "rows": rows}],
@@ -215,17 +270,27 @@ def run(run: Run) -> dict:
     }
 
 
-_V1 = {"tau_c": 3.0, "step_size": 0.2, "reset": 0.1, "N_max": 5, "seed": 0, "dtype": "float64", "margin": 1,
-       "reads_ml_below": 0.25}
+_V1 = {
+    "tau_c": 3.0,
+    "step_size": 0.2,
+    "reset": 0.1,
+    "N_max": 5,
+    "seed": 0,
+    "dtype": "float64",
+    "margin": 1,
+    "reads_ml_below": 0.25,
+}
 
-register(Experiment(
-    name="mtl-to-ml",
-    title='MTL → ML: a ligand image descended to the boundary reads "ML" to the cell',
-    paper="Rademaker et al. 2019, v1 fig. 'MTL → ML'",
-    presets={
-        "quick": {**_V1, "shape": [22, 56], "max_iterations": 100_000, "share_compilation": True},
-        "paper": {**_V1, "shape": [51, 127], "max_iterations": 1_000_000, "share_compilation": False},
-    },
-    run=run,
-    tags=("cells", "attacks"),
-))
+register(
+    Experiment(
+        name="mtl-to-ml",
+        title='MTL → ML: a ligand image descended to the boundary reads "ML" to the cell',
+        paper="Rademaker et al. 2019, v1 fig. 'MTL → ML'",
+        presets={
+            "quick": {**_V1, "shape": [22, 56], "max_iterations": 100_000, "share_compilation": True},
+            "paper": {**_V1, "shape": [51, 127], "max_iterations": 1_000_000, "share_compilation": False},
+        },
+        run=run,
+        tags=("cells", "attacks"),
+    )
+)

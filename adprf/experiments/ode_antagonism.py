@@ -52,10 +52,18 @@ def _curves(cfg) -> dict:
         best = int(np.argmin(np.where(valid, fc, np.inf)))
         star = float(critical_point(model, agonists, lower=tau2[0], upper=tau1))
         curves[name] = {"tau1": tau1, "fc": fc.tolist()}
-        rows.append([name, tau1, round(float(fc[0]), 4), round(float(fc[best]), 4), round(float(tau2[best]), 3),
-                     "yes" if fc[best] < 0.9 else "no",
-                     "broad (weakest ligands)" if best == 0 else ("specialised" if fc[best] < 0.9 else "–"),
-                     "none" if np.isnan(star) else round(star, 3)])
+        rows.append(
+            [
+                name,
+                tau1,
+                round(float(fc[0]), 4),
+                round(float(fc[best]), 4),
+                round(float(tau2[best]), 3),
+                "yes" if fc[best] < 0.9 else "no",
+                "broad (weakest ligands)" if best == 0 else ("specialised" if fc[best] < 0.9 else "–"),
+                "none" if np.isnan(star) else round(star, 3),
+            ]
+        )
     return {"tau2": tau2.tolist(), "curves": curves, "rows": rows}
 
 
@@ -66,8 +74,11 @@ def _time_courses(cfg) -> dict:
     times = np.concatenate([[0.0], np.geomspace(0.1, cfg["t_end"], 80)])
     mixtures = Ligands(jnp.asarray([[8.0, 1.0], [8.0, 1.0]]), jnp.asarray([[cfg["L1"], 0.0], [cfg["L1"], cfg["L2"]]]))
     outputs = np.asarray(jax.jit(jax.vmap(lambda lig: time_course(model, lig, times)[1]))(mixtures))
-    return {"times": times.tolist(), "threshold": model.threshold,
-            "outputs": {"agonists": outputs[0].tolist(), "agonists + antagonists": outputs[1].tolist()}}
+    return {
+        "times": times.tolist(),
+        "threshold": model.threshold,
+        "outputs": {"agonists": outputs[0].tolist(), "agonists + antagonists": outputs[1].tolist()},
+    }
 
 
 def _budget_attack(cfg, key) -> dict:
@@ -82,12 +93,26 @@ def _budget_attack(cfg, key) -> dict:
     rows = []
     for factor in cfg["budget_factors"]:
         budget = factor * boundary[best]
-        res = attack(model, batch, None, method=PGD(steps=cfg["pgd_steps"], random_start=False),
-                     threat=add_ligands(budget), objective=turn_off(model), key=key)
+        res = attack(
+            model,
+            batch,
+            None,
+            method=PGD(steps=cfg["pgd_steps"], random_start=False),
+            threat=add_ligands(budget),
+            objective=turn_off(model),
+            key=key,
+        )
         added = np.asarray(res.adversarial.amount[0, 1:])
-        rows.append([round(factor, 3), round(float(budget), 1), bool(res.success[0]),
-                     round(float(grid[int(np.argmax(added))]), 3), round(float(added.sum()), 1),
-                     round(float(model(jax.tree.map(lambda a: a[0], res.adversarial))), 4)])
+        rows.append(
+            [
+                round(factor, 3),
+                round(float(budget), 1),
+                bool(res.success[0]),
+                round(float(grid[int(np.argmax(added))]), 3),
+                round(float(added.sum()), 1),
+                round(float(model(jax.tree.map(lambda a: a[0], res.adversarial))), 4),
+            ]
+        )
     return {"boundary": boundary.tolist(), "grid": grid.tolist(), "best": best, "rows": rows}
 
 
@@ -99,15 +124,25 @@ def _plot(curves, courses, cfg):
         below = tau2 < c["tau1"]
         axes[0].plot(tau2[below] / c["tau1"], np.asarray(c["fc"])[below], style, label=name)
     axes[0].axhline(1, color="k", lw=0.6)
-    axes[0].set(xscale="log", xlabel="τ2 / τ1 (agonists at τ1 = 2 τ_c)", ylabel="fold change FC",
-                title=f"L1 = {cfg['L1']:g} agonists + L2 = {cfg['L2']:g} at τ2", ylim=(0, 1.3))
+    axes[0].set(
+        xscale="log",
+        xlabel="τ2 / τ1 (agonists at τ1 = 2 τ_c)",
+        ylabel="fold change FC",
+        title=f"L1 = {cfg['L1']:g} agonists + L2 = {cfg['L2']:g} at τ2",
+        ylim=(0, 1.3),
+    )
     axes[0].legend(fontsize=7)
     times = np.asarray(courses["times"])
     for label, out in courses["outputs"].items():
         axes[1].plot(times[1:], np.asarray(out)[1:], label=label)
     axes[1].axhline(courses["threshold"], color="k", ls=":", label="threshold")
-    axes[1].set(xscale="log", yscale="log", xlabel="time (s)", ylabel="output Σ C_N",
-                title="SHP-1 model: response from the unbound state (τ1 = 8 s, antagonists τ2 = 1 s)")
+    axes[1].set(
+        xscale="log",
+        yscale="log",
+        xlabel="time (s)",
+        ylabel="output Σ C_N",
+        title="SHP-1 model: response from the unbound state (τ1 = 8 s, antagonists τ2 = 1 s)",
+    )
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -115,7 +150,7 @@ def _plot(curves, courses, cfg):
 
 def run(run: Run) -> dict:
     cfg = run.config
-    with jax.enable_x64(True):          # the ODE steady states need float64 (never set globally)
+    with jax.enable_x64(True):  # the ODE steady states need float64 (never set globally)
         curves = run.stage("fold-change", lambda: _curves(cfg))
         courses = run.stage("time-courses", lambda: _time_courses(cfg))
         attacked = run.stage("budget-attack", lambda: _budget_attack(cfg, jax.random.PRNGKey(cfg["seed"])))
@@ -134,33 +169,66 @@ def run(run: Run) -> dict:
     ]
     return {
         "summary": "Fold-change curves of the ODE models (steady states, closed form in float64) beside T_{N,m}; "
-                   "an amount-budget attack on the SHP-1 model through the engine.",
+        "an amount-budget attack on the SHP-1 model through the engine.",
         "tables": [
-            {"title": "Antagonism by model", "columns": ["model", "τ1 (agonists)", "FC at smallest τ2",
-                                                         "min FC", "τ2 at min FC (strongest antagonist)",
-                                                         "antagonism (FC < 0.9)", "kind",
-                                                         "critical point τ* of the probe gradient"],
-             "rows": curves["rows"]},
-            {"title": "Adding antagonists under a budget (SHP-1, PGD on amounts)",
-             "columns": ["budget / min L2*", "budget", "switched off", "τ2 chosen", "amount added", "output after"],
-             "rows": attacked["rows"]},
+            {
+                "title": "Antagonism by model",
+                "columns": [
+                    "model",
+                    "τ1 (agonists)",
+                    "FC at smallest τ2",
+                    "min FC",
+                    "τ2 at min FC (strongest antagonist)",
+                    "antagonism (FC < 0.9)",
+                    "kind",
+                    "critical point τ* of the probe gradient",
+                ],
+                "rows": curves["rows"],
+            },
+            {
+                "title": "Adding antagonists under a budget (SHP-1, PGD on amounts)",
+                "columns": ["budget / min L2*", "budget", "switched off", "τ2 chosen", "amount added", "output after"],
+                "rows": attacked["rows"],
+            },
         ],
         "numbers": {"fold_change": curves, "time_courses": courses, "budget_attack": attacked},
         "notes": notes,
     }
 
 
-register(Experiment(
-    name="ode-antagonism",
-    title="Antagonism in the ODE models (KPR, SHP-1, kinase feedback) beside T_{N,m}",
-    paper="Rademaker et al. 2019 §II (models of François et al. 2013, Lalanne & François 2013)",
-    presets={
-        "quick": {"L1": 1000.0, "L2": 30000.0, "tau_c": 3.0, "kinase": [4, 2], "tau2_range": [0.01, 20.0],
-                  "n_tau2": 80, "t_end": 1e4, "candidates": [0.1, 0.5, 1.0, 2.0, 3.0, 4.0],
-                  "budget_factors": [0.9, 1.1], "pgd_steps": 60, "seed": 0},
-        "paper": {"L1": 1000.0, "L2": 30000.0, "tau_c": 3.0, "kinase": [4, 2], "tau2_range": [0.01, 20.0],
-                  "n_tau2": 300, "t_end": 1e4, "candidates": list(np.round(np.geomspace(0.05, 6.0, 25), 3)),
-                  "budget_factors": [0.5, 0.9, 0.99, 1.01, 1.1, 2.0], "pgd_steps": 200, "seed": 0},
-    },
-    run=run,
-))
+register(
+    Experiment(
+        name="ode-antagonism",
+        title="Antagonism in the ODE models (KPR, SHP-1, kinase feedback) beside T_{N,m}",
+        paper="Rademaker et al. 2019 §II (models of François et al. 2013, Lalanne & François 2013)",
+        presets={
+            "quick": {
+                "L1": 1000.0,
+                "L2": 30000.0,
+                "tau_c": 3.0,
+                "kinase": [4, 2],
+                "tau2_range": [0.01, 20.0],
+                "n_tau2": 80,
+                "t_end": 1e4,
+                "candidates": [0.1, 0.5, 1.0, 2.0, 3.0, 4.0],
+                "budget_factors": [0.9, 1.1],
+                "pgd_steps": 60,
+                "seed": 0,
+            },
+            "paper": {
+                "L1": 1000.0,
+                "L2": 30000.0,
+                "tau_c": 3.0,
+                "kinase": [4, 2],
+                "tau2_range": [0.01, 20.0],
+                "n_tau2": 300,
+                "t_end": 1e4,
+                "candidates": list(np.round(np.geomspace(0.05, 6.0, 25), 3)),
+                "budget_factors": [0.5, 0.9, 0.99, 1.01, 1.1, 2.0],
+                "pgd_steps": 200,
+                "seed": 0,
+            },
+        },
+        run=run,
+    )
+)

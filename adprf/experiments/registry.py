@@ -56,7 +56,9 @@ SUBSTITUTES = {"mnist": "mnist-subset"}
 def _substitute(config, absent: str, used: str):
     """`config` with every `"dataset": absent` replaced by `used`."""
     if isinstance(config, dict):
-        return {k: (used if k == "dataset" and v == absent else _substitute(v, absent, used)) for k, v in config.items()}
+        return {
+            k: (used if k == "dataset" and v == absent else _substitute(v, absent, used)) for k, v in config.items()
+        }
     if isinstance(config, list):
         return [_substitute(v, absent, used) for v in config]
     return config
@@ -88,9 +90,16 @@ def resolve_data(config: dict, allow_subset: bool = False) -> tuple[dict, dict[s
     return config, data
 
 
-def run_experiment(name: str, preset: str = "quick", root="results", force: bool = False,
-                   overrides: dict | None = None, *, force_shared: bool = False,
-                   allow_subset: bool = False) -> dict:
+def run_experiment(
+    name: str,
+    preset: str = "quick",
+    root="results",
+    force: bool = False,
+    overrides: dict | None = None,
+    *,
+    force_shared: bool = False,
+    allow_subset: bool = False,
+) -> dict:
     """Run (or load, if already finished) one experiment's preset; returns its result record.
 
     **Arguments:**
@@ -121,8 +130,9 @@ def run_experiment(name: str, preset: str = "quick", root="results", force: bool
         if isinstance(problem, DataAbsent) and "mnist" in data_names(config):
             reason += " (or run the preset on the embedded 5,000-image subset with --allow-subset)"
         run = Run(name, preset, config, root)
-        record = run.write_result({"title": experiment.title, "paper": experiment.paper, "skipped": reason,
-                                   "summary": reason}, 0.0)
+        record = run.write_result(
+            {"title": experiment.title, "paper": experiment.paper, "skipped": reason, "summary": reason}, 0.0
+        )
         return {**record, "_loaded": False}
     run = Run(name, preset, config, root, data=data, force=force, force_shared=force_shared)
     stored = run.load()
@@ -130,6 +140,7 @@ def run_experiment(name: str, preset: str = "quick", root="results", force: bool
         return {**stored, "_loaded": True}
     start = time.perf_counter()
     result = experiment.run(run)
-    record = run.write_result({"title": experiment.title, "paper": experiment.paper, **result},
-                              time.perf_counter() - start)
+    record = run.write_result(
+        {"title": experiment.title, "paper": experiment.paper, **result}, time.perf_counter() - start
+    )
     return {**record, "_loaded": False}

@@ -10,10 +10,10 @@ from .filters import (
     ProofreadingLayer as ProofreadingLayer,
 )
 from .mlp import MLP as MLP
-from .vgg import VGGClassifier as VGGClassifier, VGGEncoder as VGGEncoder
 from .train import (
     accuracy as accuracy,
     cross_entropy_loss as cross_entropy_loss,
     predict as predict,
     train_classifier as train_classifier,
 )
+from .vgg import VGGClassifier as VGGClassifier, VGGEncoder as VGGEncoder

@@ -50,8 +50,9 @@ class AdversarialLoss(eqx.Module):
         return eqx.tree_at(lambda s: s.threat, self, self.threat.with_epsilon(scale * self.threat.epsilon))
 
     def __call__(self, model, images: Array, labels: Array, key: PRNGKeyArray) -> Array:
-        adversarial = perturb(model, images, labels, method=self.method, threat=self.threat,
-                              objective=self.objective, key=key)
+        adversarial = perturb(
+            model, images, labels, method=self.method, threat=self.threat, objective=self.objective, key=key
+        )
         loss = optax.softmax_cross_entropy_with_integer_labels(jax.vmap(model)(adversarial), labels).mean()
         if self.clean_weight:
             clean = optax.softmax_cross_entropy_with_integer_labels(jax.vmap(model)(images), labels).mean()
@@ -59,8 +60,13 @@ class AdversarialLoss(eqx.Module):
         return loss
 
 
-def madry_loss(epsilon: float = 0.3, steps: int = 40, step_size: float = 0.01,
-               bounds: tuple[float, float] = (0.0, 1.0), warmup: float = 0.0) -> AdversarialLoss:
+def madry_loss(
+    epsilon: float = 0.3,
+    steps: int = 40,
+    step_size: float = 0.01,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    warmup: float = 0.0,
+) -> AdversarialLoss:
     """Madry et al.'s MNIST recipe: L∞ ε = 0.3, PGD 40 × 0.01 from a random start, every
     step run (no early stop), the highest-loss iterate kept; `warmup` as in `AdversarialLoss`."""
     if not epsilon > 0:

@@ -27,8 +27,15 @@ class MadryCNN(eqx.Module):
     fc1: eqx.nn.Linear
     fc2: eqx.nn.Linear
 
-    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 1024, classes: int = 10,
-                 image_size: int = 28, *, key: PRNGKeyArray):
+    def __init__(
+        self,
+        channels: tuple[int, int] = (32, 64),
+        hidden: int = 1024,
+        classes: int = 10,
+        image_size: int = 28,
+        *,
+        key: PRNGKeyArray,
+    ):
         k1, k2, k3, k4 = jax.random.split(key, 4)
         self.conv1 = Conv2d(1, channels[0], 5, key=k1)
         self.conv2 = Conv2d(channels[0], channels[1], 5, key=k2)

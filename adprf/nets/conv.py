@@ -55,9 +55,10 @@ class Conv2d(eqx.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"Conv2d uses 'same' padding and needs an odd kernel_size, got {kernel_size}")
         kw, kb = jax.random.split(key)
-        bound = 1.0 / math.sqrt(in_channels * kernel_size ** 2)
-        self.weight = jax.random.uniform(kw, (kernel_size, kernel_size, in_channels, out_channels),
-                                         minval=-bound, maxval=bound)
+        bound = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.weight = jax.random.uniform(
+            kw, (kernel_size, kernel_size, in_channels, out_channels), minval=-bound, maxval=bound
+        )
         self.bias = jax.random.uniform(kb, (out_channels,), minval=-bound, maxval=bound)
 
     def __call__(self, x: Float[Array, "h w cin"]) -> Float[Array, "h w cout"]:

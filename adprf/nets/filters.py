@@ -122,7 +122,7 @@ class ProofreadingLayer(eqx.Module):
 
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
         x = _non_negative(x)
-        return x ** self.N / (jnp.mean(x ** self.m) + self.floor)
+        return x**self.N / (jnp.mean(x**self.m) + self.floor)
 
 
 class Filtered(eqx.Module):

@@ -20,8 +20,7 @@ class MLP(eqx.Module):
 
     mlp: eqx.nn.MLP
 
-    def __init__(self, in_size: int = 784, out_size: int = 10, width: int = 256, depth: int = 2,
-                 *, key: PRNGKeyArray):
+    def __init__(self, in_size: int = 784, out_size: int = 10, width: int = 256, depth: int = 2, *, key: PRNGKeyArray):
         self.mlp = eqx.nn.MLP(in_size, out_size, width, depth, activation=jax.nn.relu, key=key)
 
     def __call__(self, x: Float[Array, "..."]) -> Logits:

@@ -39,8 +39,11 @@ def _shuffle(images, labels, key, batch_size):
     n_batches = images.shape[0] // batch_size
     k_perm, k_steps = jax.random.split(key)
     order = jax.random.permutation(k_perm, images.shape[0])[: n_batches * batch_size]
-    return (images[order].reshape((n_batches, batch_size) + images.shape[1:]),
-            labels[order].reshape(n_batches, batch_size), jax.random.split(k_steps, n_batches))
+    return (
+        images[order].reshape((n_batches, batch_size) + images.shape[1:]),
+        labels[order].reshape(n_batches, batch_size),
+        jax.random.split(k_steps, n_batches),
+    )
 
 
 @eqx.filter_jit
@@ -66,11 +69,20 @@ def _epoch(model, opt_state, images, labels, key, optimizer, batch_size, loss_fn
     return model, opt_state, jnp.mean(jnp.stack(losses))
 
 
-def train_classifier(model: eqx.Module, images: Array, labels: Array, *, key: PRNGKeyArray,
-                     epochs: int = 5, batch_size: int = 128,
-                     optimizer: optax.GradientTransformation | None = None,
-                     loss_fn: Callable = cross_entropy_loss, eval_data: tuple | None = None,
-                     progress: bool = True, description: str = "training") -> tuple[eqx.Module, dict]:
+def train_classifier(
+    model: eqx.Module,
+    images: Array,
+    labels: Array,
+    *,
+    key: PRNGKeyArray,
+    epochs: int = 5,
+    batch_size: int = 128,
+    optimizer: optax.GradientTransformation | None = None,
+    loss_fn: Callable = cross_entropy_loss,
+    eval_data: tuple | None = None,
+    progress: bool = True,
+    description: str = "training",
+) -> tuple[eqx.Module, dict]:
     """Train `model` with optax: each epoch shuffles once and takes one jitted step per batch.
 
     **Arguments:**
@@ -101,8 +113,7 @@ def train_classifier(model: eqx.Module, images: Array, labels: Array, *, key: PR
     bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
     for epoch, k in zip(bar, jax.random.split(key, epochs)):
         epoch_loss = loss_fn.at_epoch(epoch, epochs) if hasattr(loss_fn, "at_epoch") else loss_fn
-        model, opt_state, loss = _epoch(model, opt_state, images, labels, k, optimizer,
-                                        batch_size, epoch_loss)
+        model, opt_state, loss = _epoch(model, opt_state, images, labels, k, optimizer, batch_size, epoch_loss)
         history["loss"].append(float(loss))
         postfix = {"loss": f"{float(loss):.4f}"}
         if eval_data is not None:

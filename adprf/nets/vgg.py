@@ -43,8 +43,10 @@ def _he_kernels(channels: list[int], key: PRNGKeyArray) -> tuple[Float[Array, "3
     shapes = [(3, 3, c_in, c_out) for c_in, c_out in zip(channels, channels[1:])]
     offsets = np.cumsum([0, *map(math.prod, shapes)])
     normal = jax.random.normal(key, (int(offsets[-1]),))
-    return tuple(normal[start:stop].reshape(shape) * math.sqrt(2.0 / (9 * shape[2]))
-                 for shape, start, stop in zip(shapes, offsets, offsets[1:]))
+    return tuple(
+        normal[start:stop].reshape(shape) * math.sqrt(2.0 / (9 * shape[2]))
+        for shape, start, stop in zip(shapes, offsets, offsets[1:])
+    )
 
 
 class VGGEncoder(eqx.Module):
@@ -74,20 +76,32 @@ class VGGEncoder(eqx.Module):
     mean: tuple[float, ...] = eqx.field(static=True)
     std: tuple[float, ...] = eqx.field(static=True)
 
-    def __init__(self, width: float = 1.0, *, plan: tuple[int | str, ...] = VGG_PLAN, image_size: int = 32,
-                 in_channels: int = 3, mean: tuple[float, ...] = CIFAR10_MEAN,
-                 std: tuple[float, ...] = CIFAR10_STD, key: PRNGKeyArray):
+    def __init__(
+        self,
+        width: float = 1.0,
+        *,
+        plan: tuple[int | str, ...] = VGG_PLAN,
+        image_size: int = 32,
+        in_channels: int = 3,
+        mean: tuple[float, ...] = CIFAR10_MEAN,
+        std: tuple[float, ...] = CIFAR10_STD,
+        key: PRNGKeyArray,
+    ):
         self.plan = scaled_plan(width, tuple(plan))
         self.width = float(width)
         pools = self.plan.count(POOL)
-        if not isinstance(image_size, int) or image_size < 2 ** pools or image_size % 2 ** pools:
-            raise ValueError(f"the plan pools {pools} times, so image_size must be a positive multiple of "
-                             f"{2 ** pools}; got {image_size!r}")
+        if not isinstance(image_size, int) or image_size < 2**pools or image_size % 2**pools:
+            raise ValueError(
+                f"the plan pools {pools} times, so image_size must be a positive multiple of "
+                f"{2**pools}; got {image_size!r}"
+            )
         if not any(step != POOL for step in self.plan):
             raise ValueError(f"the plan {plan!r} has no convolution")
         if len(mean) != in_channels or len(std) != in_channels or min(std) <= 0:
-            raise ValueError(f"mean and std need one value per input channel ({in_channels}), std > 0; "
-                             f"got mean={mean!r}, std={std!r}")
+            raise ValueError(
+                f"mean and std need one value per input channel ({in_channels}), std > 0; "
+                f"got mean={mean!r}, std={std!r}"
+            )
         self.image_size, self.in_channels = image_size, in_channels
         self.mean, self.std = tuple(map(float, mean)), tuple(map(float, std))
         channels = [step for step in self.plan if step != POOL]
@@ -103,9 +117,11 @@ class VGGEncoder(eqx.Module):
     def __call__(self, x: Float[Array, "side side channels"]) -> Float[Array, " features"]:
         expected = (self.image_size, self.image_size, self.in_channels)
         if x.shape != expected:
-            raise ValueError(f"VGGEncoder takes one channel-last image of shape {expected}, got shape {x.shape}; "
-                             f"batch with jax.vmap, transpose channel-first images with x.transpose(1, 2, 0), "
-                             f"or build the encoder with image_size / in_channels of your data")
+            raise ValueError(
+                f"VGGEncoder takes one channel-last image of shape {expected}, got shape {x.shape}; "
+                f"batch with jax.vmap, transpose channel-first images with x.transpose(1, 2, 0), "
+                f"or build the encoder with image_size / in_channels of your data"
+            )
         h = (x - jnp.asarray(self.mean, x.dtype)) / jnp.asarray(self.std, x.dtype)
         layers = iter(zip(self.kernels, self.biases))
         for step in self.plan:
@@ -131,12 +147,22 @@ class VGGClassifier(eqx.Module):
     encoder: VGGEncoder
     head: eqx.nn.Linear
 
-    def __init__(self, width: float = 1.0, classes: int = 10, *, image_size: int = 32, in_channels: int = 3,
-                 plan: tuple[int | str, ...] = VGG_PLAN, mean: tuple[float, ...] = CIFAR10_MEAN,
-                 std: tuple[float, ...] = CIFAR10_STD, key: PRNGKeyArray):
+    def __init__(
+        self,
+        width: float = 1.0,
+        classes: int = 10,
+        *,
+        image_size: int = 32,
+        in_channels: int = 3,
+        plan: tuple[int | str, ...] = VGG_PLAN,
+        mean: tuple[float, ...] = CIFAR10_MEAN,
+        std: tuple[float, ...] = CIFAR10_STD,
+        key: PRNGKeyArray,
+    ):
         k_encoder, k_head = jax.random.split(key)
-        self.encoder = VGGEncoder(width, plan=plan, image_size=image_size, in_channels=in_channels, mean=mean,
-                                  std=std, key=k_encoder)
+        self.encoder = VGGEncoder(
+            width, plan=plan, image_size=image_size, in_channels=in_channels, mean=mean, std=std, key=k_encoder
+        )
         self.head = eqx.nn.Linear(self.encoder.features, classes, key=k_head)
 
     def __call__(self, x: Float[Array, "side side channels"]) -> Logits:
