@@ -18,6 +18,7 @@ from . import (
     distributed as distributed,
     sharding as sharding,
 )
+from ._ligands import Ligands as Ligands
 from .attacks import (
     FGSM as FGSM,
     PGD as PGD,
@@ -28,4 +29,3 @@ from .attacks import (
     linf as linf,
     robust_accuracy as robust_accuracy,
 )
-from .ligands import Ligands as Ligands

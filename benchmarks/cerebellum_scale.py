@@ -12,7 +12,7 @@ Before anything is timed, both models' logits and their input gradients of the M
 (what PGD follows) are checked to agree to 1e-5 (max |difference| / max |value|).
 
 Two tasks, each one compiled XLA executable timed on its own:
-(a) one training epoch: adprf's compiled epoch (`adprf.cerebellum.train._epoch`, the one
+(a) one training epoch: adprf's compiled epoch (`adprf.cerebellum._train._epoch`, the one
     `train_cerebellum` runs: a `lax.scan` over batches of 50 of the delta rule on W with
     RMSprop, lr = 0.5/m, LTD mean updated) on `--n-train` images;
 (b) PGD-40 L∞, ε = 0.1, step 0.01, uniform random start, box [0, 1], MSE-to-one-hot
@@ -65,10 +65,10 @@ import optax
 from _timing import timed
 
 from adprf.attacks import PGD, attack, linf
-from adprf.attacks.engine import _loop_jit
-from adprf.attacks.objectives import as_objective
+from adprf.attacks._engine import _loop_jit
+from adprf.attacks._objectives import as_objective
 from adprf.cerebellum import Cerebellum, DenseGranule
-from adprf.cerebellum.train import _epoch, rmsprop
+from adprf.cerebellum._train import _epoch, rmsprop
 
 D = 784  # MNIST pixels
 SYNAPSES = 4.8e6  # synapse-count control: m = ⌊4.8·10⁶ / (k + 20)⌋

@@ -4,7 +4,7 @@ What is compared. Rademaker et al.'s v1 "ligand distribution at the boundary" (S
 ligands (30% agonists at 3.5 ± 0.1, the rest self |N(0, 1/3)|), τ_c = 3, for every (N, m) with
 0 ≤ m < N ≤ 5: τ ← τ − 0.2 ∂T/∂τ on the ligands with clean τ < τ_c, τ < 0 reset to 0.1, until the
 first T ≤ 1, at most 10⁶ iterations. adprf runs it as the `ligand-boundary` experiment's paper
-preset does (`adprf.experiments.ligand_boundary.boundary_descent`: one engine call per (N, m), one
+preset does (`adprf.experiments._ligand_boundary.boundary_descent`: one engine call per (N, m), one
 compilation per model, float64). The reference is what a user would write: a NumPy loop in float64,
 vectorised over the ligands, with the closed-form gradient, one (N, m) after another.
 
@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adprf.experiments.ligand_boundary import boundary_descent, initial_distribution, proofreading_grid
-from adprf.ligands import Ligands
+from adprf._ligands import Ligands
+from adprf.experiments._ligand_boundary import boundary_descent, initial_distribution, proofreading_grid
 
 TAU_C, STEP, RESET = 3.0, 0.2, 0.1
 GOAL = 50.0
@@ -92,7 +92,7 @@ def where_the_time_goes(clean: Ligands, N: int, m: int, iterations: int) -> dict
 
     from adprf.attacks import GradientDescent, attack, turn_off, v1_descent
     from adprf.cells import AdaptiveProofreading
-    from adprf.experiments.ligand_boundary import OneOf
+    from adprf.experiments._ligand_boundary import OneOf
 
     tau, amount = jnp.asarray(clean.tau), jnp.asarray(clean.amount)
     out = {}

@@ -60,8 +60,8 @@ import scipy
 from _timing import timed
 from scipy.integrate import solve_ivp
 
+from adprf._ligands import Ligands
 from adprf.cells import KinaseFeedback, SHP1Feedback, steady_state
-from adprf.ligands import Ligands
 
 SEED = 20240607
 RTOL, ATOL = 1e-10, 1e-12

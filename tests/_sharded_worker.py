@@ -16,11 +16,11 @@ def engine() -> dict:
     import jax
     import jax.numpy as jnp
 
+    from adprf._ligands import Ligands
     from adprf.analysis import loss_landscape
     from adprf.attacks import PGD, attack, move_binding_times, robust_accuracy, run_attack, turn_off
-    from adprf.attacks.threats import linf
+    from adprf.attacks._threats import linf
     from adprf.cells import AdaptiveProofreading
-    from adprf.ligands import Ligands
     from adprf.nets import MLP
 
     out = {"devices": len(jax.devices()), "processes": jax.process_count()}
@@ -127,7 +127,7 @@ def sweep(root: str, interrupt_after: int | None) -> dict:
     import os
 
     from adprf import distributed
-    from adprf.results import Run
+    from adprf._results import Run
 
     writes = []
     replace = os.replace

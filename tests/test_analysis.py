@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from jax import enable_x64
 
+from adprf._ligands import Ligands
 from adprf.analysis import (
     Regime,
     critical_point,
@@ -18,7 +19,6 @@ from adprf.analysis import (
     regime,
 )
 from adprf.cells import AbstractCellModel, AdaptiveProofreading
-from adprf.ligands import Ligands
 
 GRID = [(n, m) for n in range(1, 6) for m in range(n)]
 TAU_C = 3.0

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf._ligands import Ligands
 from adprf.attacks import PGD, audit, move_binding_times, robust_accuracy, turn_off
 from adprf.cells import AdaptiveProofreading
-from adprf.ligands import Ligands
 from adprf.nets import MLP, Filtered, HardThreshold, train_classifier
 
 EPSILONS = [0.1, 0.3]

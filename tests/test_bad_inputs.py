@@ -28,7 +28,7 @@ from adprf.attacks import (
     robust_accuracy,
     run_attack,
 )
-from adprf.attacks.engine import NonFiniteError
+from adprf.attacks._engine import NonFiniteError
 
 KEY = jax.random.PRNGKey(0)
 CLASSES = 10

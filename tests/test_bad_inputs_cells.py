@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from jax import enable_x64
 
+from adprf._ligands import Ligands
 from adprf.analysis import decision_boundary, first_crossing, fold_change
 from adprf.cells import (
     AdaptiveProofreading,
@@ -17,7 +18,6 @@ from adprf.cells import (
     steady_state,
     time_course,
 )
-from adprf.ligands import Ligands
 
 GRID = [(n, m) for n in range(1, 6) for m in range(n)]
 

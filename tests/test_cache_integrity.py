@@ -15,11 +15,11 @@ import jax
 import numpy as np
 import pytest
 
-from adprf.cli import main
+from adprf._cli import main
+from adprf._report import write_report
+from adprf._results import CacheWarning, Run, check_json, clean_temporaries, write_model
 from adprf.data import write_idx
-from adprf.experiments.registry import REGISTRY, Experiment, register, run_experiment
-from adprf.report import write_report
-from adprf.results import CacheWarning, Run, check_json, clean_temporaries, write_model
+from adprf.experiments._registry import REGISTRY, Experiment, register, run_experiment
 
 
 def _linear(seed):
@@ -274,7 +274,7 @@ def test_sigkill_during_a_model_write_leaves_nothing_behind(tmp_path):
     script = (
         f"import time, equinox as eqx, jax\n"
         f"from pathlib import Path\n"
-        f"import adprf.results as results\n"
+        f"import adprf._results as results\n"
         f"def slow(f):\n"
         f"    f.write(b'partial'); f.flush(); print('writing', flush=True); time.sleep(60)\n"
         f"results.atomic_write(Path({str(folder / 'model.eqx')!r}), slow, mode='wb')\n"
@@ -299,7 +299,7 @@ def test_write_model_round_trip(tmp_path):
 
 
 def test_cli_reports_a_failing_experiment_without_a_raw_traceback(tmp_path, capsys):
-    from adprf.attacks.engine import NonFiniteError
+    from adprf.attacks._engine import NonFiniteError
 
     def run(r: Run):
         raise NonFiniteError("3 of 3 (ε, example) pairs met a NaN")

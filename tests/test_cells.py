@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from jax import enable_x64
 
+from adprf._ligands import Ligands, v1_mixture
 from adprf.attacks import GradientDescent, ScalarThreshold, attack, v1_descent
 from adprf.cells import AdaptiveProofreading
-from adprf.ligands import Ligands, v1_mixture
 
 GRID = [(n, m) for n in range(1, 6) for m in range(n)]
 

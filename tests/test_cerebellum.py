@@ -8,7 +8,7 @@ import pytest
 
 from adprf.attacks import PGD, robust_accuracy
 from adprf.cerebellum import LTD, Cerebellum, DenseGranule, SparseGranule, delta_rule, rmsprop, train_cerebellum
-from adprf.cerebellum.train import mse_loss
+from adprf.cerebellum._train import mse_loss
 
 KEY = jax.random.PRNGKey(0)
 

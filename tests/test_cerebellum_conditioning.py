@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from adprf.attacks import FGSM, PGD, ScalarThreshold, attack, linf, run_attack
-from adprf.cerebellum.conditioning import EyelidConditioning
-from adprf.cerebellum.dynamics import CerebellarDynamics, ResponseAt, spread_time_constants
-from adprf.cerebellum.model import Cerebellum
+from adprf.cerebellum._conditioning import EyelidConditioning
+from adprf.cerebellum._dynamics import CerebellarDynamics, ResponseAt, spread_time_constants
+from adprf.cerebellum._model import Cerebellum
 
 
 def step_response(t, tau_g, tau_p):

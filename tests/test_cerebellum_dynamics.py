@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adprf.cerebellum.dynamics import (
+from adprf.cerebellum._dynamics import (
     NONFINITE,
     SOLVER_FAILED,
     SUCCESSFUL,
@@ -17,7 +17,7 @@ from adprf.cerebellum.dynamics import (
     ResponseAt,
     spread_time_constants,
 )
-from adprf.cerebellum.model import Cerebellum
+from adprf.cerebellum._model import Cerebellum
 
 
 def exact_trajectory(drive, tau_g, tau_p, weight, mean, dt):

@@ -1,4 +1,4 @@
-"""Tests of adprf.data.cifar on small files in the CIFAR-10 "python version" format (no network)."""
+"""Tests of adprf.data._cifar on small files in the CIFAR-10 "python version" format (no network)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import adprf.data as data
-from adprf.cli import main
-from adprf.data import cifar
+from adprf._cli import main
+from adprf.data import _cifar as cifar
 
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: nothing listens there
 TRAIN_N, TEST_N = 7, 5

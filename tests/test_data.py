@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import adprf.data as data
-from adprf.data import fetch as fetch_module, mnist as mnist_module
-from adprf.data.fetch import SPLIT_FILES, IdxFile
+from adprf.data import _fetch as fetch_module, _mnist as mnist_module
+from adprf.data._fetch import SPLIT_FILES, IdxFile
 
 STANDARD_NAMES = [name for pair in SPLIT_FILES.values() for name in pair]
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: nothing listens there

@@ -15,9 +15,9 @@ from test_cifar import TEST_N, TRAIN_N, _register_folder, standard_blobs, write_
 from test_data import registry_for, write_release
 
 import adprf.data as data
-from adprf.cli import main
-from adprf.data import cifar, status
-from adprf.data.fetch import SPLIT_FILES
+from adprf._cli import main
+from adprf.data import _cifar as cifar, _status as status
+from adprf.data._fetch import SPLIT_FILES
 
 FULL = {"train": 30, "test": 12}  # a small stand-in for full MNIST
 STRUCTURE_CHECKED = "structure checked, non-standard size, not MD5-verified"

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from adprf._report import write_report
 from adprf.experiments import REGISTRY, run_experiment
-from adprf.report import write_report
 
 
 def test_every_experiment_has_both_presets():

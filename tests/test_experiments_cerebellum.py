@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf._report import write_report
 from adprf.cerebellum import Cerebellum
 from adprf.experiments import run_experiment
-from adprf.experiments.cerebellar import build, sparsity_width
-from adprf.report import write_report
+from adprf.experiments._cerebellar import build, sparsity_width
 
 TINY = {"n_train": 800, "n_test": 60, "epochs": 3, "pgd": {"steps": 10, "step_size": 0.03}}
 

@@ -6,9 +6,9 @@ import pickle
 import numpy as np
 import pytest
 
+from adprf._report import write_report
 from adprf.experiments import run_experiment
-from adprf.experiments.cerebellum_cifar import COLUMNS, flip_and_crop
-from adprf.report import write_report
+from adprf.experiments._cerebellum_cifar import COLUMNS, flip_and_crop
 
 TRAIN_PER_BATCH, TEST_N = 40, 40
 # Tiny: a 1/16-width VGG (channels 4…16, 256 features), one head (the paper's "Cerebellum", RC

@@ -8,11 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-import adprf.experiments.cerebellum_dynamics  # noqa: F401  (registers the experiment)
-from adprf.cerebellum.model import Cerebellum
+import adprf.experiments._cerebellum_dynamics  # noqa: F401  (registers the experiment)
+from adprf._results import Run
+from adprf.cerebellum._model import Cerebellum
 from adprf.data import load_dataset
-from adprf.experiments.registry import REGISTRY, run_experiment
-from adprf.results import Run
+from adprf.experiments._registry import REGISTRY, run_experiment
 
 NAME = "cerebellum-dynamics"
 

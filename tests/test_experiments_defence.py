@@ -7,13 +7,13 @@ import jax
 import numpy as np
 import pytest
 
+from adprf._report import write_report
+from adprf._results import Run
 from adprf.attacks import FGSM, PGD, robust_accuracy
 from adprf.data import load_dataset
 from adprf.experiments import run_experiment
-from adprf.experiments.biomimetic_defence import EPSILONS
-from adprf.experiments.defences import train_defence
-from adprf.report import write_report
-from adprf.results import Run
+from adprf.experiments._biomimetic_defence import EPSILONS
+from adprf.experiments._defences import train_defence
 
 SMALL = {
     "n_test": 60,

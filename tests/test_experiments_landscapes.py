@@ -10,14 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf._results import Run
 from adprf.analysis import critical_point
 from adprf.attacks import FGSM, attack, linf
 from adprf.cells import AdaptiveProofreading
 from adprf.data import load_dataset
 from adprf.experiments import run_experiment
-from adprf.experiments.defences import train_defence
-from adprf.experiments.loss_landscapes import SATURATED, cell_mixtures
-from adprf.results import Run
+from adprf.experiments._defences import train_defence
+from adprf.experiments._loss_landscapes import SATURATED, cell_mixtures
 
 pytestmark = pytest.mark.slow  # ~1–2 min: the quick preset end to end (opt-in: pytest -m slow)
 

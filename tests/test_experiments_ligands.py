@@ -13,11 +13,12 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.svm import LinearSVC
 
+from adprf._ligands import Ligands, agonists, antagonists, ligand_image, self_ligands, v1_mixture
 from adprf.analysis import critical_point
 from adprf.cells import AdaptiveProofreading
 from adprf.data import load_dataset
 from adprf.experiments import run_experiment
-from adprf.experiments.ligand_boundary import (
+from adprf.experiments._ligand_boundary import (
     HistogramReadout,
     OneOf,
     boundary_descent,
@@ -25,8 +26,7 @@ from adprf.experiments.ligand_boundary import (
     initial_distribution,
     proofreading_grid,
 )
-from adprf.experiments.mtl_to_ml import AGONIST, ANTAGONIST, SELF, letter_masks, mtl_classes, mtl_ligands
-from adprf.ligands import Ligands, agonists, antagonists, ligand_image, self_ligands, v1_mixture
+from adprf.experiments._mtl_to_ml import AGONIST, ANTAGONIST, SELF, letter_masks, mtl_classes, mtl_ligands
 
 
 def numpy_descent(tau, N, m, max_iterations, tau_c=3.0, bin_width=None, dtype=np.float64):

@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf._ligands import Ligands
 from adprf.attacks import FGSM, attack, linf, straight_through
 from adprf.cells import AdaptiveProofreading
-from adprf.ligands import Ligands
 from adprf.nets import MLP
-from adprf.nets.filters import Filtered, HardThreshold, Hill, PowerLaw, ProofreadingLayer
+from adprf.nets._filters import Filtered, HardThreshold, Hill, PowerLaw, ProofreadingLayer
 
 X = jnp.linspace(0.0, 1.0, 101)
 

@@ -1,5 +1,5 @@
 """Ctrl-C in `adprf run`: a real SIGINT sent to a subprocess mid-work must end it promptly with
-status 130 and the resume message, never a crash (see `adprf.interrupts`).
+status 130 and the resume message, never a crash (see `adprf._interrupts`).
 
 The unguarded CLI failed these in two ways: a SIGINT while XLA compiled the attack printed the
 message, then the process segfaulted seconds later (interpreter finalisation under XLA's
@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from adprf.results import Run
+from adprf._results import Run
 
 WAIT_S = 30.0  # how long the process may take to end before the test gives up
 PROMPT_S = 5.0  # how soon after the signal it must have ended (the guard's grace is 1 s)
@@ -35,7 +35,7 @@ mode, out = sys.argv[1], pathlib.Path(sys.argv[2])
 import jax
 import jax.numpy as jnp
 
-from adprf.cli import main
+from adprf._cli import main
 from adprf.experiments import Experiment, register
 
 
@@ -61,7 +61,7 @@ def run(r):
                          epochs=10**4, batch_size=32)
     elif mode == "ode":
         from adprf.cells import SHP1Feedback
-        from adprf.ligands import Ligands
+        from adprf._ligands import Ligands
         with jax.enable_x64(True):
             ligands = Ligands(jnp.linspace(1.0, 10.0, 64)[:, None] * jnp.ones((64, 3)), jnp.full((64, 3), 1e4))
             model = SHP1Feedback(solver="ode")
@@ -87,7 +87,7 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 import jax
 import jax.numpy as jnp
 
-from adprf.interrupts import ExitOnInterrupt
+from adprf._interrupts import ExitOnInterrupt
 
 
 def tick(i):

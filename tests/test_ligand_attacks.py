@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf._ligands import Ligands, self_ligands
 from adprf.attacks import (
     FGSM,
     PGD,
@@ -32,7 +33,6 @@ from adprf.attacks import (
     with_candidates,
 )
 from adprf.cells import AdaptiveProofreading
-from adprf.ligands import Ligands, self_ligands
 
 KEY = jax.random.PRNGKey(0)
 TAU_C = 3.0

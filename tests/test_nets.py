@@ -54,7 +54,7 @@ def test_conv_vjp_matches_autodiff_of_lax_conv():
     """The hand-written VJP (input and kernel gradients) against JAX's own."""
     from jax import lax
 
-    from adprf.nets.conv import conv2d_same
+    from adprf.nets._conv import conv2d_same
 
     x = jax.random.normal(jax.random.PRNGKey(0), (3, 12, 12, 4))
     k = jax.random.normal(jax.random.PRNGKey(1), (5, 5, 4, 6))

@@ -4,11 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from adprf._ligands import Ligands
 from adprf.attacks import FGSM, attack
-from adprf.attacks.ligand_threats import move_binding_times, turn_off
+from adprf.attacks._ligand_threats import move_binding_times, turn_off
 from adprf.cells import SHP1Feedback
 from adprf.experiments import run_experiment
-from adprf.ligands import Ligands
 
 
 def test_fgsm_on_binding_times_through_two_steady_state_solvers():

@@ -9,10 +9,10 @@ import jax
 import numpy as np
 import pytest
 
-from adprf.cli import main
-from adprf.experiments.registry import REGISTRY, Experiment, register, run_experiment
-from adprf.report import markdown_table, write_report
-from adprf.results import Run, atomic_write, config_hash
+from adprf._cli import main
+from adprf._report import markdown_table, write_report
+from adprf._results import Run, atomic_write, config_hash
+from adprf.experiments._registry import REGISTRY, Experiment, register, run_experiment
 
 
 def test_config_hash_is_stable_and_order_free():

@@ -19,8 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adprf import distributed, results, sharding
-from adprf.cli import main
+from adprf import _results as results, distributed, sharding
+from adprf._cli import main
 
 WORKER = Path(__file__).with_name("_sharded_worker.py")
 

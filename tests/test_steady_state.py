@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf._ligands import Ligands
 from adprf.cells import (
     AdaptiveProofreading,
     KinaseFeedback,
@@ -15,7 +16,6 @@ from adprf.cells import (
     steady_state,
     time_course,
 )
-from adprf.ligands import Ligands
 
 MODELS = {
     "kpr": KineticProofreading(),

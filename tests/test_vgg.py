@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from adprf.nets.vgg import POOL, VGG_PLAN, VGGClassifier, VGGEncoder, scaled_plan
+from adprf.nets._vgg import POOL, VGG_PLAN, VGGClassifier, VGGEncoder, scaled_plan
 
 TINY = 1 / 16  # channels 4, 4, 8, 8, 16 × 4
 

@@ -1,8 +1,8 @@
 """Analysis of cellular decisions: antagonism (fold change, decision boundary) and the
 critical point of the gradient (the two regimes of Rademaker et al. 2019), and loss landscapes."""
 
-from .antagonism import decision_boundary as decision_boundary, fold_change as fold_change
-from .critical import (
+from ._antagonism import decision_boundary as decision_boundary, fold_change as fold_change
+from ._critical import (
     Regime as Regime,
     critical_point as critical_point,
     first_crossing as first_crossing,
@@ -10,7 +10,7 @@ from .critical import (
     probe_gradient as probe_gradient,
     regime as regime,
 )
-from .landscape import (
+from ._landscape import (
     Landscape as Landscape,
     loss_landscape as loss_landscape,
     plot_landscape_contour as plot_landscape_contour,

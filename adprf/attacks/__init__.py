@@ -1,10 +1,10 @@
 """The attack engine: objectives, threat models, step rules, one compiled loop."""
 
-from .audit import Audit as Audit, Check as Check, audit as audit
-from .engine import AttackResult as AttackResult, attack as attack, perturb as perturb, run_attack as run_attack
-from .ensemble import Ensemble as Ensemble
-from .evaluate import RobustAccuracy as RobustAccuracy, robust_accuracy as robust_accuracy
-from .ligand_threats import (
+from ._audit import Audit as Audit, Check as Check, audit as audit
+from ._engine import AttackResult as AttackResult, attack as attack, perturb as perturb, run_attack as run_attack
+from ._ensemble import Ensemble as Ensemble
+from ._evaluate import RobustAccuracy as RobustAccuracy, robust_accuracy as robust_accuracy
+from ._ligand_threats import (
     add_ligands as add_ligands,
     move_binding_times as move_binding_times,
     turn_off as turn_off,
@@ -12,7 +12,7 @@ from .ligand_threats import (
     v1_descent as v1_descent,
     with_candidates as with_candidates,
 )
-from .methods import (
+from ._methods import (
     BIM as BIM,
     FGSM as FGSM,
     PGD as PGD,
@@ -20,15 +20,15 @@ from .methods import (
     GradientDescent as GradientDescent,
     Minimal as Minimal,
 )
-from .objectives import (
+from ._objectives import (
     AbstractObjective as AbstractObjective,
     CrossEntropy as CrossEntropy,
     Margin as Margin,
     MSEOneHot as MSEOneHot,
     ScalarThreshold as ScalarThreshold,
 )
-from .straight_through import StraightThrough as StraightThrough, straight_through as straight_through
-from .threats import (
+from ._straight_through import StraightThrough as StraightThrough, straight_through as straight_through
+from ._threats import (
     AbstractBall as AbstractBall,
     AbstractConstraint as AbstractConstraint,
     Box as Box,

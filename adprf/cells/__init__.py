@@ -5,12 +5,12 @@
 inside `with jax.enable_x64(True):`).
 """
 
+from ._adaptive import KinaseFeedback as KinaseFeedback
 from ._base import AbstractCellModel as AbstractCellModel, AbstractSteadyStateModel as AbstractSteadyStateModel
-from .adaptive import KinaseFeedback as KinaseFeedback
-from .kpr import KineticProofreading as KineticProofreading
-from .proofreading import AdaptiveProofreading as AdaptiveProofreading
-from .shp1 import SHP1Feedback as SHP1Feedback
-from .steady_state import (
+from ._kpr import KineticProofreading as KineticProofreading
+from ._proofreading import AdaptiveProofreading as AdaptiveProofreading
+from ._shp1 import SHP1Feedback as SHP1Feedback
+from ._steady_state import (
     MESSAGES as MESSAGES,
     Solution as Solution,
     steady_state as steady_state,

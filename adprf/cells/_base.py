@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._ligands import Ligands
 from .._types import Array, Bool, Float
-from ..ligands import Ligands
 
 
 def _owner(model) -> str:
@@ -165,7 +165,7 @@ class AbstractSteadyStateModel(AbstractCellModel):
 
     def steady_state(self, ligands: Ligands, **options):
         """`cells.steady_state(self, ligands, method=self.solver, **options)`."""
-        from .steady_state import steady_state  # the solvers use this module's checks
+        from ._steady_state import steady_state  # the solvers use this module's checks
 
         return steady_state(self, ligands, **{"method": self.solver, **options})
 
@@ -175,7 +175,7 @@ class AbstractSteadyStateModel(AbstractCellModel):
 
 def check_steady_state_fields(model: AbstractSteadyStateModel) -> None:
     """The checks every ODE model shares: `ligand_excess` (a bool) and `solver` (one of `METHODS`)."""
-    from .steady_state import METHODS
+    from ._steady_state import METHODS
 
     check_choice(model, "ligand_excess", model.ligand_excess, bool)
     check_choice(model, "solver", model.solver, METHODS)

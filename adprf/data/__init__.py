@@ -8,11 +8,11 @@ data set is present, partial, corrupt or absent (`adprf data info`), and
 `fingerprint(name)` identifies its content, for results' provenance.
 """
 
-from .cifar import cifar10_available as cifar10_available, fetch_cifar10 as fetch_cifar10, load_cifar10 as load_cifar10
-from .fetch import DATASETS as DATASETS, data_dir as data_dir, fetch as fetch
-from .fingerprint import DataFingerprint as DataFingerprint, fingerprint as fingerprint
-from .idx import DataAbsent as DataAbsent, DataError as DataError, read_idx as read_idx, write_idx as write_idx
-from .mnist import (
+from ._cifar import cifar10_available as cifar10_available, fetch_cifar10 as fetch_cifar10, load_cifar10 as load_cifar10
+from ._fetch import DATASETS as DATASETS, data_dir as data_dir, fetch as fetch
+from ._fingerprint import DataFingerprint as DataFingerprint, fingerprint as fingerprint
+from ._idx import DataAbsent as DataAbsent, DataError as DataError, read_idx as read_idx, write_idx as write_idx
+from ._mnist import (
     Dataset as Dataset,
     SubsetFallbackWarning as SubsetFallbackWarning,
     load_dataset as load_dataset,
@@ -20,4 +20,4 @@ from .mnist import (
     load_mnist as load_mnist,
     load_mnist_subset as load_mnist_subset,
 )
-from .status import DataStatus as DataStatus, FileStatus as FileStatus, inspect_dataset as inspect_dataset
+from ._status import DataStatus as DataStatus, FileStatus as FileStatus, inspect_dataset as inspect_dataset

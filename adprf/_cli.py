@@ -1,0 +1,235 @@
+"""Command line: `adprf list | run NAME | reproduce | report | data fetch NAME | data info`."""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adprf", description="Adversarial attacks on biological decision-makers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the registered experiments")
+    run = sub.add_parser("run", help="run one experiment")
+    run.add_argument("name", help="experiment name (see `adprf list`)")
+    for p in (run, sub.add_parser("reproduce", help="run every experiment's preset, then write the report")):
+        p.add_argument(
+            "--preset",
+            choices=("quick", "paper"),
+            default="quick",
+            help="quick: embedded data, minutes on a laptop CPU; paper: the papers' sizes",
+        )
+        p.add_argument("--out", default="results", help="results folder (default: ./results)")
+        p.add_argument(
+            "--force",
+            action="store_true",
+            help="recompute the experiment's own stages and models instead of loading them (the models "
+            "and stages it shares with other experiments under OUT/_models are reused: add "
+            "--force-shared to recompute those too)",
+        )
+        p.add_argument(
+            "--force-shared",
+            action="store_true",
+            help="also recompute the shared models and stages it uses (OUT/_models), e.g. after a change "
+            "that a cache key cannot see",
+        )
+        p.add_argument(
+            "--traceback",
+            action="store_true",
+            help="print the full traceback of an experiment that fails (default: its error message)",
+        )
+        p.add_argument(
+            "--allow-subset",
+            action="store_true",
+            help="where a preset names full MNIST and it is absent, run it on the embedded 5,000-image "
+            "subset instead of skipping it; the run is keyed and labelled by the data it used",
+        )
+    report = sub.add_parser("report", help="rewrite report.md from finished results")
+    report.add_argument("--out", default="results", help="results folder (default: ./results)")
+    data = sub.add_parser("data", help="data sets: fetch or inspect")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="download a data set into the cache (ADPRF_DATA)")
+    fetch.add_argument("name", help="mnist | fashion-mnist | cifar10")
+    fetch.add_argument("--root", default=None, help="data folder (default: $ADPRF_DATA or ~/.cache/adprf)")
+    fetch.add_argument("--force", action="store_true", help="download again even if verified files exist")
+    data_sub.add_parser(
+        "info",
+        help="where the data live, and whether each set is present, partial, corrupt or "
+        "absent (checks every file: MD5 where known, else structure)",
+    )
+    return parser
+
+
+def _run_one(name: str, args) -> dict:
+    """Run one experiment and say how it went; an experiment that raises is reported (its
+    error, or with --traceback the whole traceback) as `{"failed": message}`, so that
+    `reproduce` goes on with the others."""
+    import traceback
+
+    from .experiments import run_experiment
+
+    start = time.perf_counter()
+    preset, out = args.preset, args.out
+    print(f"[adprf] {name} ({preset}) ...", flush=True)
+    try:
+        record = run_experiment(
+            name, preset, root=out, force=args.force, force_shared=args.force_shared, allow_subset=args.allow_subset
+        )
+    except Exception as error:
+        if args.traceback:
+            traceback.print_exc()
+        message = f"{type(error).__name__}: {error}"
+        print(
+            f"adprf: error: {name} failed after {time.perf_counter() - start:.1f} s: {message}"
+            + ("" if args.traceback else " (--traceback shows where)"),
+            file=sys.stderr,
+            flush=True,
+        )
+        return {"failed": message}
+    elapsed = time.perf_counter() - start
+    state = "already finished, loaded" if record["_loaded"] else "done"
+    if record.get("skipped"):
+        state = f"skipped ({record['skipped']})"
+    print(f"[adprf] {name}: {state} in {elapsed:.1f} s -> {Path(out) / name / record['hash']}", flush=True)
+    return record
+
+
+def _start_hosts() -> None:
+    """Join a multi-host run when the launch variables are set (see `adprf.distributed`) and
+    say what the run is sharded over."""
+    from . import distributed
+
+    try:
+        distributed.initialize_from_environment()
+    except ValueError as err:
+        raise SystemExit(f"adprf: error: {err}") from None
+    import jax
+
+    devices = jax.devices()
+    if len(devices) > 1 or jax.process_count() > 1:
+        print(
+            f"[adprf] process {jax.process_index()} of {jax.process_count()}: attacks and evaluations sharded "
+            f"over {len(devices)} {devices[0].platform} devices",
+            flush=True,
+        )
+
+
+def _check_writable(out: str) -> None:
+    """Refuse a results folder that cannot be written before anything is computed."""
+    from ._results import atomic_write
+
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = atomic_write(folder / ".adprf-write-test", lambda f: f.write("ok"))
+        probe.unlink(missing_ok=True)
+    except OSError as error:
+        raise SystemExit(
+            f"adprf: error: cannot write results to {folder} ({error.strerror or error}): choose "
+            f"another folder with --out, or fix its permissions"
+        ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status.
+
+    Ctrl-C ends the process at once with status 130 and the resume message, without
+    interpreter finalisation: XLA may still be compiling or running on its own threads, and
+    finalising under them crashes (see `adprf._interrupts`). A `KeyboardInterrupt` raised by
+    code, not by a signal, returns 130 instead.
+    """
+    from ._interrupts import ExitOnInterrupt
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    message = "\n[adprf] interrupted: finished stages are saved; run the same command again to resume"
+    try:
+        with ExitOnInterrupt(message, status=130):
+            return _dispatch(args, parser)
+    except KeyboardInterrupt:
+        print(message, file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into a reader that stopped (`adprf data info | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _dispatch(args, parser) -> int:
+    if args.command == "data":
+        return _data(args, parser)
+    if args.command in ("run", "reproduce"):
+        _check_writable(args.out)
+        _start_hosts()
+    from ._report import write_report
+    from .experiments import REGISTRY
+
+    if args.command == "list":
+        for exp in REGISTRY.values():
+            print(f"{exp.name:28s} {exp.title}")
+        return 0
+    if args.command == "run":
+        if args.name not in REGISTRY:
+            parser.error(f"unknown experiment {args.name!r}; registered: {', '.join(REGISTRY)}")
+        record = _run_one(args.name, args)
+        if record.get("failed"):
+            return 1
+        if record.get("skipped"):
+            write_report(args.out, order=list(REGISTRY))
+            print(f"adprf: error: {args.name} was skipped: {record['skipped']}", file=sys.stderr)
+            return 1
+    elif args.command == "reproduce":
+        start = time.perf_counter()
+        records = {name: _run_one(name, args) for name in REGISTRY}
+        skipped = [name for name, record in records.items() if record.get("skipped")]
+        failed = [name for name, record in records.items() if record.get("failed")]
+        print(
+            f"[adprf] reproduce finished in {time.perf_counter() - start:.1f} s"
+            + (f"; skipped for lack of data: {', '.join(skipped)}" if skipped else "")
+            + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+            flush=True,
+        )
+        if failed:
+            report = write_report(args.out, order=list(REGISTRY))
+            print(f"[adprf] report (without the failed experiments): {report}")
+            return 1
+    report = write_report(args.out, order=list(REGISTRY))
+    print(f"[adprf] report: {report}")
+    return 0
+
+
+def _data(args, parser) -> int:
+    from .data import DATASETS, DataError, data_dir, fetch, fetch_cifar10, inspect_dataset
+    from .data._mnist import DATASET_NAMES
+
+    if args.data_command == "info":
+        # Informational, so it exits 0 whatever it finds; "present" only once every file passed its checks.
+        print(f"data folder: {data_dir()} (set ADPRF_DATA to change)")
+        indent = " " * 17
+        for name in DATASET_NAMES:
+            status = inspect_dataset(name)
+            print(f"  {name:14s} {status.state}: {status.reason}")
+            if status.state != "absent":
+                for file in status.files:
+                    size = "" if file.size is None else f" ({file.size:,} bytes)"
+                    print(f"{indent}{file.path}{size}: {file.check.removeprefix(f'{file.path}: ')}")
+            if status.fix:
+                print(f"{indent}fix: {status.fix}")
+        return 0
+    fetchable = [*DATASETS, "cifar10"]
+    if args.name not in fetchable:
+        parser.error(f"unknown data set {args.name!r}: choose from {', '.join(fetchable)}")
+    try:
+        if args.name == "cifar10":
+            path = fetch_cifar10(root=args.root, force=args.force)
+        else:
+            path = fetch(args.name, root=args.root, force=args.force)
+    except DataError as err:
+        print(f"adprf: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: verified files in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

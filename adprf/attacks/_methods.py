@@ -1,0 +1,218 @@
+"""Attack step rules. A method says how to start and how to move; the engine runs it.
+
+Every method acts on one example: `init(key, x_clean, threat) -> (x, state)` and
+`update(x, state, loss, grad, x_clean, threat) -> (x, state)`, where `loss` and `grad`
+are the objective and its gradient at `x`. The engine evaluates them, checks success,
+stops finished examples, handles restarts and keeps the worst case.
+"""
+
+import abc
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .._types import Input, PRNGKeyArray, Scalar
+from ._threats import ThreatModel
+
+
+class AbstractMethod(eqx.Module):
+    """A step rule with `steps` iterations per run and `restarts` runs (worst case kept).
+
+    With `stop_at_success` an example stops at its first success (per-example early
+    stopping); otherwise it runs all steps and the engine keeps, among its successful
+    iterates, the smallest perturbation (`keep_smallest`, minimal-perturbation attacks) or
+    the highest loss (e.g. PGD for adversarial training).
+    """
+
+    steps: eqx.AbstractVar[int]
+    restarts: eqx.AbstractVar[int]
+
+    stop_at_success = True
+    keep_smallest = False
+
+    @abc.abstractmethod
+    def init(self, key: PRNGKeyArray, x_clean: Input, threat: ThreatModel) -> tuple[Input, Any]: ...
+
+    @abc.abstractmethod
+    def update(
+        self, x: Input, state: Any, loss: Scalar, grad: Input, x_clean: Input, threat: ThreatModel
+    ) -> tuple[Input, Any]: ...
+
+    def __check_init__(self):
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            raise ValueError(f"{type(self).__name__}: steps must be an integer ≥ 1, got {self.steps!r}")
+        if not (isinstance(self.restarts, int) and self.restarts >= 1):
+            raise ValueError(f"{type(self).__name__}: restarts must be an integer ≥ 1, got {self.restarts!r}")
+
+
+def _check_constant(owner: str, name: str, value, *, positive: bool = True, fix: str = "") -> None:
+    """A method's constant must be a finite real number, > 0 (`positive`) or ≥ 0."""
+    ok = not isinstance(value, (bool, str)) and np.ndim(value) == 0
+    try:
+        number = float(value) if ok else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (number <= 0 if positive else number < 0):
+        bound = "> 0" if positive else "≥ 0"
+        raise ValueError(
+            f"{owner}: {name} must be a finite number {bound}, got {value!r}" + (f"; {fix}" if fix else "")
+        )
+
+
+def _ascend(x: Input, direction: Input, step: Scalar) -> Input:
+    return jax.tree.map(lambda a, d: a + step * d, x, direction)
+
+
+class PGD(AbstractMethod):
+    """Projected gradient ascent in the threat's geometry (Madry et al. 2018).
+
+    x ← Π(x + α · d(∇L)), with d the threat's steepest-ascent direction (the sign for L∞,
+    the normalised gradient for L2, a sparse step for L1 and budgets), computed on the
+    coordinates the threat lets move.
+    `random_start=False` gives BIM (Kurakin et al.). Restarts draw new random starts and
+    keep the first success (or, if none succeeds, the last run).
+
+    **Arguments:**
+    - `steps`: iterations per run (default 40).
+    - `step_size`: α; `None` uses 2.5 ε / steps.
+    - `random_start`: start uniformly in the ball (default True).
+    - `restarts`: number of runs (default 1).
+    - `stop_at_success`: stop an example at its first success (default True, the cheapest
+      evaluation); `False` runs every step and keeps the highest-loss iterate (Madry's
+      adversarial training attacks this way).
+    """
+
+    steps: int = eqx.field(static=True, default=40)
+    step_size: float | None = eqx.field(static=True, default=None)
+    random_start: bool = eqx.field(static=True, default=True)
+    restarts: int = eqx.field(static=True, default=1)
+    stop_at_success: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        if self.step_size is not None:
+            _check_constant(
+                "PGD",
+                "step_size",
+                self.step_size,
+                fix="a negative step descends the loss and overstates robustness; None uses 2.5 ε / steps",
+            )
+
+    def _alpha(self, threat: ThreatModel) -> Scalar:
+        if self.step_size is not None:
+            return jnp.asarray(self.step_size, jnp.float32)
+        if threat.ball is None:
+            raise ValueError("PGD with step_size=None needs a norm-ball threat (it uses 2.5 ε / steps)")
+        return 2.5 * threat.epsilon / self.steps
+
+    def init(self, key, x_clean, threat):
+        x = threat.random_start(key, x_clean) if self.random_start else x_clean
+        return x, None
+
+    def update(self, x, state, loss, grad, x_clean, threat):
+        x = _ascend(x, threat.steepest_ascent(grad, x_clean), self._alpha(threat))
+        return threat.project(x, x_clean), state
+
+
+class FGSM(AbstractMethod):
+    """Fast gradient sign method (Goodfellow et al. 2015): one step of size ε.
+
+    In the L2 geometry this is the fast gradient method (normalised gradient).
+    """
+
+    steps: int = eqx.field(static=True, default=1, init=False)
+    restarts: int = eqx.field(static=True, default=1, init=False)
+
+    def init(self, key, x_clean, threat):
+        if threat.ball is None:
+            raise ValueError("FGSM needs a norm-ball threat (its step is ε)")
+        return x_clean, None
+
+    def update(self, x, state, loss, grad, x_clean, threat):
+        x = _ascend(x, threat.steepest_ascent(grad, x_clean), threat.epsilon)
+        return threat.project(x, x_clean), state
+
+
+def BIM(steps: int = 10, step_size: float | None = None) -> PGD:
+    """Basic iterative method: PGD without random start."""
+    return PGD(steps=steps, step_size=step_size, random_start=False)
+
+
+class GradientDescent(AbstractMethod):
+    """Raw gradient ascent on the objective, x ← Π(x + α ∇L), stopping at success.
+
+    No sign, no normalisation: this is the v1 ligand protocol of Rademaker et al.
+    (τ ← τ − 0.2 ∂T/∂τ with the `ScalarThreshold` objective, until T ≤ 1).
+
+    **Arguments:**
+    - `step_size`: α.
+    - `steps`: maximum number of iterations.
+    """
+
+    step_size: float = eqx.field(static=True, default=0.2)
+    steps: int = eqx.field(static=True, default=1000)
+    restarts: int = eqx.field(static=True, default=1, init=False)
+
+    def __check_init__(self):
+        _check_constant(
+            "GradientDescent",
+            "step_size",
+            self.step_size,
+            fix="the attack ascends the objective; a negative step would descend it",
+        )
+
+    def init(self, key, x_clean, threat):
+        return threat.project(x_clean, x_clean), None
+
+    def update(self, x, state, loss, grad, x_clean, threat):
+        return threat.project(_ascend(x, grad, self.step_size), x_clean), state
+
+
+class Minimal(AbstractMethod):
+    """Minimal-perturbation attack with an optax optimiser (Carlini–Wagner style).
+
+    Minimises ‖δ‖₂² − c · min(L(x_clean + δ), κ) over δ with `optimizer` (default Adam),
+    projecting onto the threat after every step; runs all `steps` and the engine keeps the
+    successful iterate of smallest norm. Use it with the `Margin` objective for CW-L2.
+    The constant c is fixed (no binary search).
+
+    **Arguments:**
+    - `optimizer`: an `optax.GradientTransformation` (default `optax.adam(0.01)`).
+    - `steps`: iterations (default 200).
+    - `c`: weight of the objective against the squared L2 norm (default 1.0).
+    - `confidence`: κ, the loss beyond which the objective stops pulling (default 0).
+    """
+
+    optimizer: optax.GradientTransformation = eqx.field(static=True, default_factory=lambda: optax.adam(0.01))
+    steps: int = eqx.field(static=True, default=200)
+    c: float = eqx.field(static=True, default=1.0)
+    confidence: float = eqx.field(static=True, default=0.0)
+    restarts: int = eqx.field(static=True, default=1, init=False)
+
+    stop_at_success = False
+    keep_smallest = True
+
+    def __check_init__(self):
+        if not isinstance(self.optimizer, optax.GradientTransformation):
+            raise TypeError(
+                f"Minimal: optimizer must be an optax.GradientTransformation (e.g. optax.adam(0.01)), "
+                f"got {self.optimizer!r}"
+            )
+        _check_constant("Minimal", "c", self.c, fix="c weighs the objective against ‖δ‖²")
+        _check_constant("Minimal", "confidence", self.confidence, positive=False)
+
+    def init(self, key, x_clean, threat):
+        delta = jax.tree.map(jnp.zeros_like, x_clean)
+        return x_clean, self.optimizer.init(delta)
+
+    def update(self, x, state, loss, grad, x_clean, threat):
+        delta = jax.tree.map(jnp.subtract, x, x_clean)
+        pull = jnp.where(loss < self.confidence, self.c, 0.0)
+        total = jax.tree.map(lambda d, g: 2.0 * d - pull * g, delta, grad)
+        updates, state = self.optimizer.update(total, state, delta)
+        x = jax.tree.map(jnp.add, x_clean, optax.apply_updates(delta, updates))
+        return threat.project(x, x_clean), state

@@ -1,0 +1,313 @@
+"""Steady states of the ODE cell models, with implicit gradients, and their transients.
+
+Three ways to the same steady state, all differentiable in every τ_i and L_i:
+
+- `"closed-form"`: the model's own formula (1-D root finds where feedback couples species);
+- `"newton"`: Newton's method on dC/dt = 0 (optimistix), gradients by the implicit
+  function theorem (lineax solve with the Jacobian);
+- `"ode"`: integrate from the unbound state until dC/dt ≈ 0 (diffrax, stiff `Kvaerno5`,
+  `steady_state_event`), gradients by `diffrax.ImplicitAdjoint`.
+
+Newton and the ODE work in units of the model's feedback-free estimate of the steady state
+(`model.scale`, gradient stopped), so every variable is O(1) whatever the concentrations, and
+measure residuals du_j/dt relative to each variable's own relaxation rate, so that a fast
+variable (a kinase relaxing at 10^6/s) and a slow one (a complex at 1/τ) are converged to the
+same relative precision. The ODE keeps the true dynamics; only its stopping test is rescaled.
+
+**Precision.** These systems are stiff and span many orders of magnitude: the solvers need
+float64. adprf never flips JAX's global configuration; call the models inside
+`with jax.enable_x64(True):` (or set `JAX_ENABLE_X64=1` yourself). Without it they raise.
+
+**Failures.** Every solve returns a result code. `steady_state(..., throw=True)` (the default,
+and what `model(ligands)` does) raises at run time when a solve fails; with `throw=False` the
+output is NaN and `Solution.result` says why.
+"""
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jax.flatten_util import ravel_pytree
+
+from .._ligands import Ligands
+from .._types import Array, Float, Int, PyTree
+from ._base import check_integer, check_rate, integer
+
+METHODS = ("closed-form", "newton", "ode")
+
+#: Result codes of a steady-state solve (index into `MESSAGES`).
+SUCCESSFUL, MAX_STEPS, NO_CONVERGENCE, NONFINITE, UNPHYSICAL = 0, 1, 2, 3, 4
+MESSAGES = (
+    "successful",
+    "the integration reached max_steps before dC/dt ≈ 0: raise max_steps or loosen rtol/atol",
+    "the root finder did not converge: raise max_steps, loosen rtol/atol, or try method='ode'",
+    "the steady state is not finite: check the ligands (τ, L) and the rates",
+    "the solver converged to an unphysical root (negative complexes, or more bound than ligands or "
+    "receptors): use method='closed-form' or method='ode'",
+)
+
+
+class Solution(eqx.Module):
+    """A steady state.
+
+    **Fields:**
+    - `state`: the steady state (complexes `C[i, n]`, and feedback variables if any).
+    - `output`: the model's output at that state (NaN if the solve failed and `throw=False`).
+    - `result`: 0 if successful, else an index into `MESSAGES`.
+    - `steps`: solver steps taken (Newton iterations, ODE steps, or root-finder iterations).
+    """
+
+    state: PyTree
+    output: Float[Array, ""]
+    result: Int[Array, ""]
+    steps: Int[Array, ""]
+
+    @property
+    def successful(self):
+        return self.result == SUCCESSFUL
+
+    def message(self) -> str:
+        """The result in words (for concrete, unbatched solutions)."""
+        return MESSAGES[int(self.result)]
+
+
+def require_float64(what: str = "this model"):
+    """Raise a clear error when JAX's float64 is off (adprf never enables it globally)."""
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError(
+            f"{what} solves a stiff steady state and needs float64, which JAX has off by default. "
+            "Run it inside `with jax.enable_x64(True):` (adprf does not flip the global "
+            "config), or set JAX_ENABLE_X64=1."
+        )
+
+
+def _as_float64(ligands: Ligands) -> Ligands:
+    return Ligands(jnp.asarray(ligands.tau, jnp.float64), jnp.asarray(ligands.amount, jnp.float64))
+
+
+def _checked_ligands(model, ligands: Ligands) -> Ligands:
+    """The ligands as one 1-D float64 distribution, after the model's checks: at least one
+    ligand with L > 0 (`AbstractCellModel.check_ligands`), one distribution (a scalar is one
+    ligand; more than one axis is refused, shapes being static), and every binding time > 0 (the
+    complexes unbind at 1/τ: τ = 0 is 0/0 in every solver). Value checks skip traced ligands."""
+    model.check_ligands(ligands)
+    name = type(model).__name__
+    if jnp.ndim(ligands.tau) > 1:
+        raise ValueError(
+            f"{name} reads one ligand distribution (1-D), got ligands of shape "
+            f"{jnp.shape(ligands.tau)}: vmap over the batch axes, or ravel one distribution's "
+            f"species into one axis"
+        )
+    if jnp.ndim(ligands.tau) == 0:
+        ligands = Ligands(jnp.reshape(ligands.tau, (1,)), jnp.reshape(ligands.amount, (1,)))
+    tau = ligands.tau
+    if not isinstance(tau, jax.core.Tracer) and getattr(tau, "is_fully_addressable", True):
+        tau = np.asarray(tau)
+        if np.any(tau <= 0):
+            first = int(np.flatnonzero(tau <= 0)[0])
+            raise ValueError(
+                f"{name} needs binding times τ > 0 (its complexes unbind at rate 1/τ); ligand {first} "
+                f"has τ = {tau[first].item()}: drop ligands that never bind, or give them a small "
+                f"positive τ"
+            )
+    return _as_float64(ligands)
+
+
+def _check_options(owner: str, rtol, atol, max_steps) -> None:
+    check_rate(owner, "rtol", rtol, "the relative tolerance")
+    check_rate(owner, "atol", atol, "the absolute tolerance")
+    check_integer(owner, "max_steps", integer(max_steps), lowest=1)
+
+
+class _Scaled(eqx.Module):
+    """The model's vector field in units of `scale`: u = C / scale (a pytree, so that traced
+    scales pass through diffrax and optimistix closures)."""
+
+    model: eqx.Module
+    scale: PyTree
+
+    def __call__(self, t, u, ligands):
+        state = jax.tree.map(jnp.multiply, self.scale, u)
+        return jax.tree.map(jnp.divide, self.model.vector_field(t, state, ligands), self.scale)
+
+
+def _units(model, ligands: Ligands) -> PyTree:
+    """The solvers' units: the model's feedback-free estimate, floored at 1e-12 of each leaf's
+    largest entry (so absent species, L = 0, do not divide by zero), gradient stopped."""
+    scale = jax.lax.stop_gradient(model.scale(ligands))
+    return jax.tree.map(lambda a: jnp.maximum(a, 1e-12 * jnp.max(a) + 1e-300), scale)
+
+
+def _relaxation_rates(field: "_Scaled", u: PyTree, ligands: Ligands) -> PyTree:
+    """|∂(du_j/dt)/∂u_j| at `u`: how fast each variable relaxes on its own (gradient stopped).
+    Residuals divided by these are relative errors, comparable across fast and slow variables."""
+    flat, unravel = ravel_pytree(u)
+    jacobian = jax.jacfwd(lambda v: ravel_pytree(field(0.0, unravel(v), ligands))[0])(flat)
+    return jax.lax.stop_gradient(unravel(jnp.abs(jnp.diagonal(jacobian)) + 1e-300))
+
+
+class _SteadyEvent(eqx.Module):
+    """Stop the integration once every |du_j/dt| / rate_j < atol + rtol |u_j|."""
+
+    rates: PyTree
+    rtol: float
+    atol: float
+
+    def __call__(self, t, u, ligands, *, terms, **kwargs):
+        du = terms.vf(t, u, ligands)
+        small = jax.tree.map(
+            lambda d, r, y: jnp.all(jnp.abs(d) / r < self.atol + self.rtol * jnp.abs(y)), du, self.rates, u
+        )
+        return jnp.all(jnp.asarray(jax.tree.leaves(small)))
+
+
+class _Residual(eqx.Module):
+    """Newton's residual: du/dt relative to each variable's relaxation rate."""
+
+    field: _Scaled
+    rates: PyTree
+
+    def __call__(self, u, ligands):
+        return jax.tree.map(jnp.divide, self.field(0.0, u, ligands), self.rates)
+
+
+def _stiff_solver(rtol: float, atol: float) -> dfx.Kvaerno5:
+    """Kvaerno5 with full Newton in its implicit stages: diffrax's default chord iteration keeps
+    a stale Jacobian and is rejected again and again on the fast kinase feedback (10× more
+    steps); Newton's tolerances sit a decade below the step control's."""
+    return dfx.Kvaerno5(root_finder=optx.Newton(rtol=rtol / 10, atol=atol))
+
+
+def steady_state(
+    model,
+    ligands: Ligands,
+    *,
+    method: str = "closed-form",
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 16384,
+    throw: bool = True,
+    integration_tolerances: tuple[float, float] = (1e-6, 1e-9),
+) -> Solution:
+    """The steady state of an ODE cell model for one ligand distribution.
+
+    **Arguments:**
+    - `model`: a `KineticProofreading`, `SHP1Feedback`, `KinaseFeedback` (any
+      `AbstractSteadyStateModel`).
+    - `ligands`: one distribution (several species share receptors and feedback): 1-D, or a
+      scalar for one ligand; at least one L > 0 and every τ > 0 (checked when concrete).
+    - `method`: `"closed-form"`, `"newton"` or `"ode"` (see the module docstring).
+    - `rtol`, `atol`: convergence tolerances (finite, > 0) on the scaled state u and on the relative residual
+      |du_j/dt| / rate_j (Newton's stopping test; the ODE's steady-state event).
+    - `integration_tolerances`: (rtol, atol) of the ODE's step-size control on the way to
+      equilibrium. The transient need not be exact: accuracy at the end is set by the event.
+    - `max_steps`: iteration cap; reaching it is a failure, never a silent number.
+    - `throw`: raise on failure (default) or return NaN output with `result` set.
+
+    **Returns:** a `Solution`. Vmap over ligand distributions; differentiate `output`.
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown steady-state method {method!r}: use one of {METHODS}")
+    _check_options("steady_state", rtol, atol, max_steps)
+    if np.shape(integration_tolerances) != (2,):
+        raise ValueError(f"integration_tolerances must be a pair (rtol, atol), got {integration_tolerances!r}")
+    check_rate("steady_state", "integration_tolerances[0]", integration_tolerances[0], "the ODE's step rtol")
+    check_rate("steady_state", "integration_tolerances[1]", integration_tolerances[1], "the ODE's step atol")
+    require_float64(type(model).__name__)
+    ligands = _checked_ligands(model, ligands)
+    if method == "closed-form":
+        state, result, steps = model.closed_form(ligands)
+    else:
+        scale = _units(model, ligands)
+        field = _Scaled(model, scale)
+        rates = _relaxation_rates(field, jax.tree.map(jnp.ones_like, scale), ligands)
+        if method == "newton":
+            sol = optx.root_find(
+                _Residual(field, rates),
+                optx.Newton(rtol=rtol, atol=atol),
+                jax.tree.map(jnp.ones_like, scale),
+                args=ligands,
+                max_steps=max_steps,
+                throw=False,
+            )
+            u, steps = sol.value, sol.stats["num_steps"]
+            result = jnp.where(sol.result == optx.RESULTS.successful, SUCCESSFUL, NO_CONVERGENCE)
+        else:
+            step_rtol, step_atol = integration_tolerances
+            controller = dfx.PIDController(rtol=step_rtol, atol=step_atol)
+            sol = dfx.diffeqsolve(
+                dfx.ODETerm(field),
+                _stiff_solver(step_rtol, step_atol),
+                0.0,
+                jnp.inf,
+                None,
+                jax.tree.map(jnp.divide, model.unbound_state(ligands), scale),
+                args=ligands,
+                stepsize_controller=controller,
+                event=dfx.Event(_SteadyEvent(rates, rtol, atol)),
+                adjoint=dfx.ImplicitAdjoint(),
+                max_steps=max_steps,
+                throw=False,
+            )
+            u = jax.tree.map(lambda y: y[-1], sol.ys)
+            steps = sol.stats["num_steps"]
+            reached = (sol.result == dfx.RESULTS.successful) | (sol.result == dfx.RESULTS.event_occurred)
+            result = jnp.where(reached, SUCCESSFUL, MAX_STEPS)
+        state = jax.tree.map(jnp.multiply, scale, u)
+    output = model.output(state, ligands)
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(state)]))
+    result = jnp.where((result == SUCCESSFUL) & ~finite, NONFINITE, result)
+    result = jnp.where((result == SUCCESSFUL) & ~model.physical(state, ligands), UNPHYSICAL, result).astype(jnp.int32)
+    if throw:
+        output = eqx.branched_error_if(
+            output,
+            result != SUCCESSFUL,
+            result,
+            [f"{type(model).__name__} steady state ({method}): {m}" for m in MESSAGES],
+        )
+    else:
+        output = jnp.where(result == SUCCESSFUL, output, jnp.nan)
+    return Solution(state, output, result, jnp.asarray(steps, jnp.int32))
+
+
+def time_course(
+    model, ligands: Ligands, times, *, rtol: float = 1e-8, atol: float = 1e-10, max_steps: int = 16384
+) -> tuple[PyTree, Float[Array, " time"]]:
+    """Transient dynamics from the unbound state: (states at `times`, outputs at `times`).
+
+    **Arguments:**
+    - `model`, `ligands`: as for `steady_state`.
+    - `times`: increasing times ≥ 0 (seconds) at which to save the state.
+    - `rtol`, `atol`, `max_steps`: integration controls (scaled units, as for `steady_state`).
+
+    **Returns:** the states, each leaf with a leading time axis, and the model output at each time.
+    """
+    require_float64(type(model).__name__)
+    _check_options("time_course", rtol, atol, max_steps)
+    times = np.asarray(times, dtype=np.float64)
+    if (
+        times.ndim != 1
+        or times.size == 0
+        or not np.all(np.isfinite(times))
+        or np.any(np.diff(times) < 0)
+        or times[0] < 0
+    ):
+        raise ValueError(f"times must be a non-empty increasing 1-D array of finite values ≥ 0, got {times!r}")
+    ligands = _checked_ligands(model, ligands)
+    scale = _units(model, ligands)
+    sol = dfx.diffeqsolve(
+        dfx.ODETerm(_Scaled(model, scale)),
+        _stiff_solver(rtol, atol),
+        0.0,
+        float(times[-1]),
+        None,
+        jax.tree.map(jnp.divide, model.unbound_state(ligands), scale),
+        args=ligands,
+        saveat=dfx.SaveAt(ts=jnp.asarray(times)),
+        stepsize_controller=dfx.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+    )
+    states = jax.tree.map(lambda s, u: s * u, scale, sol.ys)
+    return states, jax.vmap(model.output, in_axes=(0, None))(states, ligands)

@@ -1,0 +1,146 @@
+"""The registry of experiments: each reproduces a paper's figure or table, with presets."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .._results import Run, data_names
+
+PRESETS = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment.
+
+    - `name`: the CLI name, e.g. "mnist-baseline".
+    - `title`: one line for the report.
+    - `presets`: config per preset ("quick": embedded data, minutes on a laptop CPU;
+      "paper": the papers' sizes).
+    - `run`: `run(run: Run) -> dict` with `tables`, `summary`, `notes`, `numbers`; or, when
+      it cannot run here (its data are absent), `{"skipped": reason, "summary": reason}`.
+    """
+
+    name: str
+    title: str
+    presets: dict[str, dict]
+    run: Callable[[Run], dict]
+    paper: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    if experiment.name in REGISTRY:
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    missing = set(PRESETS) - set(experiment.presets)
+    if missing:
+        raise ValueError(f"experiment {experiment.name!r} lacks presets {sorted(missing)}")
+    REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def get(name: str) -> Experiment:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}; registered: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+SUBSTITUTES = {"mnist": "mnist-subset"}
+"""The embedded stand-in for a data set that may be absent, used only when asked for
+(`allow_subset=True`, `adprf run --allow-subset`)."""
+
+
+def _substitute(config, absent: str, used: str):
+    """`config` with every `"dataset": absent` replaced by `used`."""
+    if isinstance(config, dict):
+        return {
+            k: (used if k == "dataset" and v == absent else _substitute(v, absent, used)) for k, v in config.items()
+        }
+    if isinstance(config, list):
+        return [_substitute(v, absent, used) for v in config]
+    return config
+
+
+def resolve_data(config: dict, allow_subset: bool = False) -> tuple[dict, dict[str, dict]]:
+    """The config a run will actually use and the fingerprints of the data sets it names.
+
+    A data set that is absent raises `DataAbsent` (its message says how to fetch it), unless
+    `allow_subset` and it has an embedded stand-in (`SUBSTITUTES`): then the config names the
+    stand-in everywhere and records the substitution under `"data_substituted"`, so the run's
+    identity, its shared models and its report all say which data it used.
+    """
+    from ..data import DataAbsent, fingerprint
+
+    data, substituted = {}, {}
+    for name in data_names(config):
+        try:
+            data[name] = fingerprint(name).as_dict()
+        except DataAbsent:
+            if not (allow_subset and name in SUBSTITUTES):
+                raise
+            used = SUBSTITUTES[name]
+            config = _substitute(config, name, used)
+            substituted[name] = used
+            data[used] = fingerprint(used).as_dict()
+    if substituted:
+        config = {**config, "data_substituted": substituted}
+    return config, data
+
+
+def run_experiment(
+    name: str,
+    preset: str = "quick",
+    root="results",
+    force: bool = False,
+    overrides: dict | None = None,
+    *,
+    force_shared: bool = False,
+    allow_subset: bool = False,
+) -> dict:
+    """Run (or load, if already finished) one experiment's preset; returns its result record.
+
+    **Arguments:**
+    - `name`, `preset`: the experiment and its preset ("quick" or "paper").
+    - `root`: the results folder.
+    - `force`: recompute the run's own stages and models (its shared models are reused).
+    - `overrides`: config entries replacing the preset's (tests, sweeps).
+    - `force_shared`: also recompute the models and stages it shares with other experiments.
+    - `allow_subset`: run on the embedded 5,000-image MNIST subset where the config names full
+      MNIST and it is absent; the run is then labelled with the data it used. Without it, such
+      a run is skipped with the command that fetches the data.
+
+    A preset whose data are absent or damaged is skipped: its record says why and how to fix
+    it. A stored result with `"skipped"` set (the experiment could not run, e.g. its data were
+    absent) is recorded for the report but is not final: it is run again, so that once the
+    data are fetched `adprf reproduce` computes it.
+    """
+    from ..data import DataAbsent, DataError
+
+    experiment = get(name)
+    if preset not in experiment.presets:
+        raise KeyError(f"experiment {name!r} has no preset {preset!r}; presets: {sorted(experiment.presets)}")
+    config = {**experiment.presets[preset], **(overrides or {})}
+    try:
+        config, data = resolve_data(config, allow_subset)
+    except DataError as problem:  # absent, partial or damaged data: never run on something else
+        reason = str(problem)
+        if isinstance(problem, DataAbsent) and "mnist" in data_names(config):
+            reason += " (or run the preset on the embedded 5,000-image subset with --allow-subset)"
+        run = Run(name, preset, config, root)
+        record = run.write_result(
+            {"title": experiment.title, "paper": experiment.paper, "skipped": reason, "summary": reason}, 0.0
+        )
+        return {**record, "_loaded": False}
+    run = Run(name, preset, config, root, data=data, force=force, force_shared=force_shared)
+    stored = run.load()
+    if stored is not None and not stored.get("skipped"):
+        return {**stored, "_loaded": True}
+    start = time.perf_counter()
+    result = experiment.run(run)
+    record = run.write_result(
+        {"title": experiment.title, "paper": experiment.paper, **result}, time.perf_counter() - start
+    )
+    return {**record, "_loaded": False}
