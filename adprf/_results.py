@@ -33,6 +33,7 @@ import io
 import json
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -469,15 +470,18 @@ class Run:
 
     # outputs ------------------------------------------------------------------------
     def save_figure(self, figure, filename: str) -> str:
-        """Save a matplotlib figure as PNG (atomically) and record it for the report."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure as PNG (atomically) and record it for the report.
 
+        A `matplotlib.figure.Figure` made without pyplot needs no backend; one made with
+        pyplot is closed once saved."""
         atomic_write(
             self.directory / filename,
             lambda f: figure.savefig(f, format="png", dpi=110, bbox_inches="tight"),
             mode="wb",
         )
-        plt.close(figure)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close(figure)
         self.figures.append(filename)
         return filename
 

@@ -44,12 +44,12 @@ def test_antagonism_potential_against_closed_forms(antagonism_potential):
     fine = np.linspace(0.05, t1 - 0.05, 20_001)
     for N in range(1, 6):
         for m in range(N):
-            key, c = f"{N},{m}", numbers[f"{N},{m}"]
+            (c,) = [c for c in numbers["curves"] if (c["N"], c["m"]) == (N, m)]
 
             def fc(t):
                 return 1 - l2 * t**m / (l1 * t1**m + l2 * t**m) * (1 - (t / t1) ** (N - m))
 
-            np.testing.assert_allclose(numbers["T"][key], fc(tau2), rtol=1e-5)
+            np.testing.assert_allclose(c["T"], fc(tau2), rtol=1e-5)
             np.testing.assert_allclose(c["T_at_zero"], l1 / (l1 + l2) if m == 0 else 1.0, rtol=1e-6)
             if m == 0:
                 # broad antagonism: T increases with τ2, the minimum is the left end of the range
@@ -62,7 +62,7 @@ def test_antagonism_potential_against_closed_forms(antagonism_potential):
                 (root,) = [r.real for r in np.roots(poly) if abs(r.imag) < 1e-9 and 0 < r.real < t1]
                 assert c["interior_minimum"]
                 np.testing.assert_allclose(c["argmin"], root, rtol=1e-4)
-                assert abs(tau2[np.argmin(numbers["T"][key])] - root) <= spacing  # the plotted curve agrees
+                assert abs(tau2[np.argmin(c["T"])] - root) <= spacing  # the plotted curve agrees
                 np.testing.assert_allclose(c["min_T"], fc(root), rtol=1e-5)
                 np.testing.assert_allclose(c["probe_critical_point"], tau_c * (m / N) ** (1 / (N - m)), rtol=1e-4)
                 assert root < c["probe_critical_point"]

@@ -18,9 +18,16 @@ from . import (  # noqa: F401 - importing an experiment registers it
     _ode_antagonism,
     _two_regimes,
 )
+from .._report import write_report as write_report
+from .._results import Run as Run
+from ._experiment import (
+    AbstractConfig as AbstractConfig,
+    Experiment as Experiment,
+    Rendered as Rendered,
+    Table as Table,
+)
 from ._registry import (
     REGISTRY as REGISTRY,
-    Experiment as Experiment,
     get as get,
     register as register,
     run_experiment as run_experiment,

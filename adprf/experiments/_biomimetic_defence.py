@@ -22,7 +22,7 @@ from ..attacks import PGD, audit
 from ..data import load_dataset
 from ..nets import accuracy
 from ._defences import MLP_CLASSIFIER, SPECS, build_filter, describe, train_defences
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
 CLASSIFIER = MLP_CLASSIFIER

@@ -21,7 +21,7 @@ from ._cerebellar import (
     sweep,
 )
 from ._defences import CNN_CLASSIFIER, train_defence
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 PAPER_CNN = (99.2, 77.6, 8.4, 48.2, 0.0)
 PAPER_BASE = (96.5, 36.8, 18.1, 14.8, 1.2)

@@ -16,7 +16,7 @@ import jax
 from .._results import Run
 from ..attacks import PGD, audit
 from ._cerebellar import COLUMNS, EPSILONS, PAPER_SPARSITY, fit, label, load_data, plot_curves, sparsity_width, sweep
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 PAPER_BATCH1_LTD_PGD = {4: 95.2, 2: 94.1, 10: 88.3, 1: 55.6}  # PGD ε = 0.1, RC + LTD, batch 1
 AUDIT_COLUMNS = [

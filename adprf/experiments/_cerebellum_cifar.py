@@ -58,7 +58,7 @@ from ._cerebellar import (
     sparsity_width,
     summarise,
 )
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 TABLE_EPSILONS_255 = (2, 8)
 COLUMNS = ["Test", "FGSM 2/255", "FGSM 8/255", "PGD 2/255", "PGD 8/255"]

@@ -49,7 +49,7 @@ from ..cerebellum._dynamics import CerebellarDynamics, spread_time_constants
 from ..cerebellum._model import Cerebellum, evaluation_batch
 from ..cerebellum._train import train_cerebellum
 from ..data import load_dataset
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 # ----------------------------------------------------------------------------- (a) steady state
 

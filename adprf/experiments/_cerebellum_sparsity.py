@@ -19,7 +19,7 @@ from ._cerebellar import (
     sparsity_width,
     sweep,
 )
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 
 def specs_for(ks, synapses, replace=True) -> dict[str, dict]:

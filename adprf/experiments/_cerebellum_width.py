@@ -7,7 +7,7 @@ PGD accuracy stays low (15–20 % at ε = 0.1, ~1 % at 0.3) with or without it.
 
 from .._results import Run
 from ._cerebellar import COLUMNS, EPSILONS, PAPER_WIDTH, difference, label, load_data, paper_cell, plot_curves, sweep
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 
 def run(run: Run) -> dict:

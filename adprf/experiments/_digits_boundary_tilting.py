@@ -28,7 +28,7 @@ from sklearn.svm import LinearSVC
 
 from .._results import Run
 from ..data import load_dataset
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 
 def two_digits(dataset, digits: tuple[int, int], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 from .._results import Run
 from ..analysis import decision_boundary
 from ..cells import AdaptiveProofreading
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 
 def _panels(cfg: dict):

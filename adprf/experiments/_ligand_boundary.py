@@ -67,7 +67,7 @@ from .._results import Run
 from .._types import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 from ..attacks import GradientDescent, attack, turn_off, v1_descent
 from ..cells import AbstractCellModel, AdaptiveProofreading
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 
 def proofreading_grid(n_max: int = 5, n_min: int = 1, m_min: int = 0) -> list[tuple[int, int]]:

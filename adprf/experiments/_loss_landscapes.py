@@ -46,7 +46,7 @@ from ..attacks import move_binding_times, turn_off
 from ..cells import AdaptiveProofreading
 from ..data import load_dataset
 from ._defences import MLP_CLASSIFIER, SPECS, describe, train_defences
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 SATURATED = 1e-6
 """A clean cross-entropy below this is saturated: in float32, softmax − one-hot rounds the label's

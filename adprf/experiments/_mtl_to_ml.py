@@ -43,7 +43,7 @@ from matplotlib.figure import Figure
 from .._ligands import Ligands, agonists, antagonists, ligand_image, self_ligands
 from .._results import Run
 from ._ligand_boundary import BoundaryDescent, boundary_critical_point, descend, proofreading_grid
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 SELF, AGONIST, ANTAGONIST = 0, 1, 2
 

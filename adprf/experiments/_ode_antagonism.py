@@ -24,7 +24,7 @@ from ..analysis import critical_point, decision_boundary, fold_change
 from ..attacks import PGD, attack
 from ..attacks._ligand_threats import add_ligands, turn_off, with_candidates
 from ..cells import AdaptiveProofreading, KinaseFeedback, KineticProofreading, SHP1Feedback, time_course
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 
 def _models(cfg) -> dict:

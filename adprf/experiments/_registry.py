@@ -5,12 +5,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._results import Run, data_names
+from ._experiment import AbstractConfig, Experiment
 
 PRESETS = ("quick", "paper")
 
 
 @dataclass(frozen=True)
-class Experiment:
+class LegacyExperiment:  # TODO(issue 14): removed once every experiment is converted
     """A registered experiment.
 
     - `name`: the CLI name, e.g. "mnist-baseline".
@@ -29,10 +30,10 @@ class Experiment:
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 
-REGISTRY: dict[str, Experiment] = {}
+REGISTRY: dict[str, Experiment | LegacyExperiment] = {}
 
 
-def register(experiment: Experiment) -> Experiment:
+def register(experiment):
     if experiment.name in REGISTRY:
         raise ValueError(f"experiment {experiment.name!r} is registered twice")
     missing = set(PRESETS) - set(experiment.presets)
@@ -53,25 +54,44 @@ SUBSTITUTES = {"mnist": "mnist-subset"}
 (`allow_subset=True`, `adprf run --allow-subset`)."""
 
 
-def _substitute(config, absent: str, used: str):
-    """`config` with every `"dataset": absent` replaced by `used`."""
-    if isinstance(config, dict):
-        return {
-            k: (used if k == "dataset" and v == absent else _substitute(v, absent, used)) for k, v in config.items()
-        }
-    if isinstance(config, list):
-        return [_substitute(v, absent, used) for v in config]
-    return config
-
-
-def resolve_data(config: dict, allow_subset: bool = False) -> tuple[dict, dict[str, dict]]:
+def resolve_data(config: AbstractConfig, allow_subset: bool = False) -> tuple[AbstractConfig, dict[str, dict]]:
     """The config a run will actually use and the fingerprints of the data sets it names.
 
     A data set that is absent raises `DataAbsent` (its message says how to fetch it), unless
     `allow_subset` and it has an embedded stand-in (`SUBSTITUTES`): then the config names the
-    stand-in everywhere and records the substitution under `"data_substituted"`, so the run's
+    stand-in everywhere and records the substitution in `data_substituted`, so the run's
     identity, its shared models and its report all say which data it used.
     """
+    from ..data import DataAbsent, fingerprint
+
+    data, substituted = {}, {}
+    for name in data_names(config.as_dict()):
+        try:
+            data[name] = fingerprint(name).as_dict()
+        except DataAbsent:
+            if not (allow_subset and name in SUBSTITUTES):
+                raise
+            used = SUBSTITUTES[name]
+            config = config.substitute(name, used)
+            substituted[name] = used
+            data[used] = fingerprint(used).as_dict()
+    if substituted:
+        config = config.replace(data_substituted=substituted)
+    return config, data
+
+
+def _legacy_substitute(config, absent: str, used: str):
+    if isinstance(config, dict):
+        return {
+            k: (used if k == "dataset" and v == absent else _legacy_substitute(v, absent, used))
+            for k, v in config.items()
+        }
+    if isinstance(config, list):
+        return [_legacy_substitute(v, absent, used) for v in config]
+    return config
+
+
+def _legacy_resolve_data(config: dict, allow_subset: bool = False) -> tuple[dict, dict[str, dict]]:
     from ..data import DataAbsent, fingerprint
 
     data, substituted = {}, {}
@@ -82,7 +102,7 @@ def resolve_data(config: dict, allow_subset: bool = False) -> tuple[dict, dict[s
             if not (allow_subset and name in SUBSTITUTES):
                 raise
             used = SUBSTITUTES[name]
-            config = _substitute(config, name, used)
+            config = _legacy_substitute(config, name, used)
             substituted[name] = used
             data[used] = fingerprint(used).as_dict()
     if substituted:
@@ -120,27 +140,62 @@ def run_experiment(
     from ..data import DataAbsent, DataError
 
     experiment = get(name)
-    if preset not in experiment.presets:
-        raise KeyError(f"experiment {name!r} has no preset {preset!r}; presets: {sorted(experiment.presets)}")
-    config = {**experiment.presets[preset], **(overrides or {})}
+    legacy = isinstance(experiment, LegacyExperiment)
+    if legacy:
+        if preset not in experiment.presets:
+            raise KeyError(f"experiment {name!r} has no preset {preset!r}; presets: {sorted(experiment.presets)}")
+        config = {**experiment.presets[preset], **(overrides or {})}
+        resolve, plain = _legacy_resolve_data, (lambda c: c)
+    else:
+        config = experiment.config(preset, overrides)
+        resolve, plain = resolve_data, (lambda c: c.as_dict())
     try:
-        config, data = resolve_data(config, allow_subset)
+        config, data = resolve(config, allow_subset)
     except DataError as problem:  # absent, partial or damaged data: never run on something else
         reason = str(problem)
-        if isinstance(problem, DataAbsent) and "mnist" in data_names(config):
+        if isinstance(problem, DataAbsent) and "mnist" in data_names(plain(config)):
             reason += " (or run the preset on the embedded 5,000-image subset with --allow-subset)"
-        run = Run(name, preset, config, root)
+        run = Run(name, preset, plain(config), root)
         record = run.write_result(
             {"title": experiment.title, "paper": experiment.paper, "skipped": reason, "summary": reason}, 0.0
         )
         return {**record, "_loaded": False}
-    run = Run(name, preset, config, root, data=data, force=force, force_shared=force_shared)
+    run = Run(name, preset, plain(config), root, data=data, force=force, force_shared=force_shared)
     stored = run.load()
     if stored is not None and not stored.get("skipped"):
         return {**stored, "_loaded": True}
     start = time.perf_counter()
-    result = experiment.run(run)
+    result = experiment.run(run) if legacy else _compute_and_render(experiment, run, config)
     record = run.write_result(
         {"title": experiment.title, "paper": experiment.paper, **result}, time.perf_counter() - start
     )
     return {**record, "_loaded": False}
+
+
+_NON_FINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+def _revive(value):
+    """Stored facts with their non-finite floats back (the store writes them as strings)."""
+    if isinstance(value, dict):
+        return {k: _revive(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revive(v) for v in value]
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    return value
+
+
+def _compute_and_render(experiment: Experiment, run: Run, config: AbstractConfig) -> dict:
+    """The facts (cached as the run's `facts` stage, so a changed render step re-renders
+    without recomputing), rendered into the record's summary, tables, figures and notes."""
+    facts = _revive(run.stage("facts", lambda: experiment.compute(run, config)))
+    rendered = experiment.render(config, facts)
+    for filename, figure in rendered.figures.items():
+        run.save_figure(figure, filename)
+    return {
+        "summary": rendered.summary,
+        "tables": [table.as_dict() for table in rendered.tables],
+        "notes": list(rendered.notes),
+        "numbers": facts,
+    }

@@ -83,7 +83,7 @@ from ..cells import AdaptiveProofreading
 from ..data import load_dataset
 from ._defences import train_defence
 from ._ligand_boundary import OneOf
-from ._registry import Experiment, register
+from ._registry import LegacyExperiment as Experiment, register
 
 NEAR = 0.05
 """A ligand is 'at τ*' when its binding time is within this distance of τ_b."""
