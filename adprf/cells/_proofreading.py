@@ -101,3 +101,22 @@ class AdaptiveProofreading(AbstractCellModel):
         term = l * (self.N * u ** (self.N - 1) * a_m - adaptive) / safe**2
         grad = jnp.where(term == 0, 0.0, scale * term)  # 0, not inf · 0, where T is beyond range
         return jnp.where(present & (a_m > 0), grad, jnp.where(present, 0.0, jnp.nan))
+
+    def boundary_critical_point(self) -> Float[Array, ""]:
+        """τ* = τ_c (m/N)^(1/(N−m)): where the gradient ∂T/∂τ of a ligand in a distribution on
+        the decision boundary (T = 1) vanishes, the place gradient descent piles non-agonists up
+        (Rademaker et al. 2019, the critical point of adaptive proofreading). NaN for m = 0:
+        then ∂T/∂τ > 0 everywhere and there is no critical point."""
+        if self.m == 0:
+            return jnp.asarray(jnp.nan)
+        return jnp.asarray(self.tau_c * (self.m / self.N) ** (1.0 / (self.N - self.m)))
+
+    def critical_binding_time(self, ligands: Ligands) -> Float[Array, ""]:
+        """τ* of a distribution: the root of N τ^(N−m) S_m = m S_N, i.e. (m S_N / (N S_m))^(1/(N−m)),
+        where a small amount of ligand added at τ* changes T least (the closed form behind
+        `adprf.analysis.critical_point`); equal to `boundary_critical_point()` when T = 1. NaN for
+        m = 0."""
+        if self.m == 0:
+            return jnp.asarray(jnp.nan)
+        ratio = self.m * ligands.moment(self.N) / (self.N * ligands.moment(self.m))
+        return ratio ** (1.0 / (self.N - self.m))
