@@ -92,7 +92,7 @@ def where_the_time_goes(clean: Ligands, N: int, m: int, iterations: int) -> dict
 
     from adprf.attacks import GradientDescent, attack, turn_off, v1_descent
     from adprf.cells import AdaptiveProofreading
-    from adprf.experiments._ligand_boundary import OneOf
+    from adprf.cells import OneOf
 
     tau, amount = jnp.asarray(clean.tau), jnp.asarray(clean.amount)
     out = {}

@@ -11,7 +11,7 @@ import pytest
 from adprf._report import write_report
 from adprf.cerebellum import Cerebellum
 from adprf.experiments import run_experiment
-from adprf.experiments._cerebellar import build, sparsity_width
+from adprf.cerebellum import build_cerebellum as build, sparsity_width
 
 TINY = {"n_train": 800, "n_test": 60, "epochs": 3, "pgd": {"steps": 10, "step_size": 0.03}}
 

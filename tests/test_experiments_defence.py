@@ -13,7 +13,7 @@ from adprf.attacks import FGSM, PGD, robust_accuracy
 from adprf.data import load_dataset
 from adprf.experiments import run_experiment
 from adprf.experiments._biomimetic_defence import EPSILONS
-from adprf.experiments._defences import train_defence
+from adprf.nets import train_defence
 
 SMALL = {
     "n_test": 60,

@@ -16,7 +16,7 @@ from adprf.attacks import FGSM, attack, linf
 from adprf.cells import AdaptiveProofreading
 from adprf.data import load_dataset
 from adprf.experiments import run_experiment
-from adprf.experiments._defences import train_defence
+from adprf.nets import train_defence
 from adprf.experiments._loss_landscapes import SATURATED, cell_mixtures
 
 pytestmark = pytest.mark.slow  # ~1–2 min: the quick preset end to end (opt-in: pytest -m slow)

@@ -15,12 +15,10 @@ from sklearn.svm import LinearSVC
 
 from adprf._ligands import Ligands, agonists, antagonists, ligand_image, self_ligands, v1_mixture
 from adprf.analysis import critical_point
-from adprf.cells import AdaptiveProofreading
+from adprf.cells import AdaptiveProofreading, HistogramReadout, OneOf
 from adprf.data import load_dataset
 from adprf.experiments import run_experiment
 from adprf.experiments._ligand_boundary import (
-    HistogramReadout,
-    OneOf,
     boundary_descent,
     critical_binding_time,
     initial_distribution,

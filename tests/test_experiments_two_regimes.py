@@ -14,7 +14,7 @@ import pytest
 from adprf._results import Run
 from adprf.data import load_dataset
 from adprf.experiments import REGISTRY, run_experiment
-from adprf.experiments._defences import train_defence
+from adprf.nets import train_defence
 from adprf.experiments._two_regimes import agonist_amount, minimal_radius
 
 NAME = "two-regimes"

@@ -7,7 +7,9 @@ inside `with jax.enable_x64(True):`).
 
 from ._adaptive import KinaseFeedback as KinaseFeedback
 from ._base import AbstractCellModel as AbstractCellModel, AbstractSteadyStateModel as AbstractSteadyStateModel
+from ._histogram_readout import HistogramReadout as HistogramReadout
 from ._kpr import KineticProofreading as KineticProofreading
+from ._one_of import OneOf as OneOf
 from ._proofreading import AdaptiveProofreading as AdaptiveProofreading
 from ._shp1 import SHP1Feedback as SHP1Feedback
 from ._steady_state import (

@@ -10,5 +10,27 @@ from ._dynamics import (
 from ._granule import AbstractGranule as AbstractGranule, DenseGranule as DenseGranule, SparseGranule as SparseGranule
 from ._ltd import LTD as LTD
 from ._model import Cerebellum as Cerebellum
+from ._protocol import (
+    PAPER_EPSILONS as PAPER_EPSILONS,
+    PAPER_SPARSITY as PAPER_SPARSITY,
+    PAPER_WIDTH as PAPER_WIDTH,
+    SYNAPSE_BUDGET as SYNAPSE_BUDGET,
+    TABLE_COLUMNS as TABLE_COLUMNS,
+    attack_batch as attack_batch,
+    build_cerebellum as build_cerebellum,
+    column_difference as column_difference,
+    epsilon_index as epsilon_index,
+    evaluate_cerebellum as evaluate_cerebellum,
+    evaluate_seeds as evaluate_seeds,
+    fit_cerebellum as fit_cerebellum,
+    load_split_data as load_split_data,
+    mean_curves as mean_curves,
+    paper_cell as paper_cell,
+    robustness_curves_figure as robustness_curves_figure,
+    sparsity_width as sparsity_width,
+    spec_label as spec_label,
+    summarise_seeds as summarise_seeds,
+    sweep_cerebellums as sweep_cerebellums,
+)
 from ._purkinje import Purkinje as Purkinje
 from ._train import delta_rule as delta_rule, encode as encode, rmsprop as rmsprop, train_cerebellum as train_cerebellum

@@ -1,5 +1,7 @@
 """Registered experiments (one module each); importing this package registers them all."""
 
+from .._report import write_report as write_report
+from .._results import Run as Run
 from . import (  # noqa: F401 - importing an experiment registers it
     _antagonism_potential,
     _biomimetic_defence,
@@ -18,8 +20,6 @@ from . import (  # noqa: F401 - importing an experiment registers it
     _ode_antagonism,
     _two_regimes,
 )
-from .._report import write_report as write_report
-from .._results import Run as Run
 from ._experiment import (
     AbstractConfig as AbstractConfig,
     Experiment as Experiment,

@@ -7,20 +7,20 @@ baseline CNN is the Madry CNN of `mnist-baseline` (theirs is unspecified), share
 """
 
 from .._results import Run
-from ._cerebellar import (
-    COLUMNS,
-    EPSILONS,
+from ..cerebellum import (
+    PAPER_EPSILONS,
     PAPER_SPARSITY,
-    evaluate,
-    label,
-    load_data,
+    TABLE_COLUMNS,
+    evaluate_cerebellum,
+    load_split_data,
     paper_cell,
-    plot_curves,
+    robustness_curves_figure,
     sparsity_width,
-    summarise,
-    sweep,
+    spec_label,
+    summarise_seeds,
+    sweep_cerebellums,
 )
-from ._defences import CNN_CLASSIFIER, train_defence
+from ..nets import CNN_CLASSIFIER, train_defence
 from ._registry import LegacyExperiment as Experiment, register
 
 PAPER_CNN = (99.2, 77.6, 8.4, 48.2, 0.0)
@@ -47,29 +47,32 @@ def _cnn(run: Run, cfg: dict, data) -> dict:
     classifier = {**CNN_CLASSIFIER, **cfg.get("cnn", {})}
     model, _ = train_defence(run, {}, classifier, cfg["dataset"], cfg["seed_cnn"])
     spec = {"classifier": classifier, "dataset": cfg["dataset"], "seed": cfg["seed_cnn"]}
-    return evaluate(run, "CNN", model, spec, data, cfg, cfg["seed_cnn"], objective="cross-entropy", batch_size=128)
+    return evaluate_cerebellum(
+        run, "CNN", model, spec, data, cfg, cfg["seed_cnn"], objective="cross-entropy", batch_size=128
+    )
 
 
 def run(run: Run) -> dict:
     cfg = run.config
-    data = load_data(cfg)
+    data = load_split_data(cfg)
     models = specs_for(cfg)
     specs = {name: spec for name, (spec, _) in models.items()}
-    rows, curves, seconds = sweep(run, specs, cfg, data)
+    rows, curves, seconds = sweep_cerebellums(run, specs, cfg, data)
     cnn = _cnn(run, cfg, data)
-    rows = {"Baseline CNN (Madry)": summarise([cnn], cfg.get("epsilons", EPSILONS)), **rows}
+    rows = {"Baseline CNN (Madry)": summarise_seeds([cnn], cfg.get("epsilons", PAPER_EPSILONS)), **rows}
     curves = {"Baseline CNN (Madry)": {"FGSM": cnn["FGSM"], "PGD": cnn["PGD"]}, **curves}
     paper = {"Baseline CNN (Madry)": PAPER_CNN, **{name: row for name, (_, row) in models.items()}}
     seconds = {"Baseline CNN (Madry)": cnn["seconds"], **seconds}
     descriptions = {
         "Baseline CNN (Madry)": "Madry CNN, cross-entropy attacks",
-        **{name: label(spec) for name, spec in specs.items()},
+        **{name: spec_label(spec) for name, spec in specs.items()},
     }
     table = [[name, descriptions[name], *rows[name], paper_cell(paper[name]), round(seconds[name], 1)] for name in rows]
     run.save_figure(
-        plot_curves(curves, EPSILONS, f"Ablation ({data[4]})", {"ablation": list(curves)}), "ablation_curves.png"
+        robustness_curves_figure(curves, PAPER_EPSILONS, f"Ablation ({data[4]})", {"ablation": list(curves)}),
+        "ablation_curves.png",
     )
-    pgd = COLUMNS.index("PGD .1")
+    pgd = TABLE_COLUMNS.index("PGD .1")
     full = "Cerebellum (RC + LTD)"
     notes = [
         f"PGD ε = 0.1: the full cerebellum {rows[full][pgd]:g} % vs Base {rows['Base'][pgd]:g} % and the CNN "
@@ -86,8 +89,10 @@ def run(run: Run) -> dict:
             f"{min(cfg['n_test'], len(data[3]))} test images; cerebellar models attacked with the MSE loss. "
             "Accuracy in %, ours beside the paper's."
         ),
-        "tables": [{"title": "Ablation (%)", "columns": ["model", "", *COLUMNS, "paper", "compute s"], "rows": table}],
-        "numbers": {"rows": rows, "curves": curves, "epsilons": EPSILONS},
+        "tables": [
+            {"title": "Ablation (%)", "columns": ["model", "", *TABLE_COLUMNS, "paper", "compute s"], "rows": table}
+        ],
+        "numbers": {"rows": rows, "curves": curves, "epsilons": PAPER_EPSILONS},
         "notes": notes,
     }
 

@@ -15,7 +15,17 @@ import jax
 
 from .._results import Run
 from ..attacks import PGD, audit
-from ._cerebellar import COLUMNS, EPSILONS, PAPER_SPARSITY, fit, label, load_data, plot_curves, sparsity_width, sweep
+from ..cerebellum import (
+    PAPER_EPSILONS,
+    PAPER_SPARSITY,
+    TABLE_COLUMNS,
+    fit_cerebellum,
+    load_split_data,
+    robustness_curves_figure,
+    sparsity_width,
+    spec_label,
+    sweep_cerebellums,
+)
 from ._registry import LegacyExperiment as Experiment, register
 
 PAPER_BATCH1_LTD_PGD = {4: 95.2, 2: 94.1, 10: 88.3, 1: 55.6}  # PGD ε = 0.1, RC + LTD, batch 1
@@ -35,7 +45,7 @@ def specs_for(ks, synapses) -> dict[str, dict]:
     for k in ks:
         for ltd in (False, True):
             spec = {"width": sparsity_width(k, synapses), "connectivity": "sparse", "k": k, "replace": True, "ltd": ltd}
-            out[label(spec)] = spec
+            out[spec_label(spec)] = spec
     return out
 
 
@@ -59,17 +69,17 @@ def _audit(run: Run, model, spec: dict, data, cfg: dict) -> dict:
         )
         return {**result.as_dict(), "seconds": time.perf_counter() - start}
 
-    return run.stage(f"audit-{label(spec).replace(' ', '_')}", compute)
+    return run.stage(f"audit-{spec_label(spec).replace(' ', '_')}", compute)
 
 
 def run(run: Run) -> dict:
     cfg = run.config
-    data = load_data(cfg)
+    data = load_split_data(cfg)
     specs = specs_for(cfg["ks"], cfg["synapses"])
     batch1 = {**cfg, "train_batch": 1}
-    rows1, curves1, seconds1 = sweep(run, specs, batch1, data)
-    rows50, curves50, seconds50 = sweep(run, specs, {**cfg, "train_batch": 50}, data)
-    pgd = COLUMNS.index("PGD .1")
+    rows1, curves1, seconds1 = sweep_cerebellums(run, specs, batch1, data)
+    rows50, curves50, seconds50 = sweep_cerebellums(run, specs, {**cfg, "train_batch": 50}, data)
+    pgd = TABLE_COLUMNS.index("PGD .1")
     table = []
     for name, spec in specs.items():
         for batch, rows, seconds in ((1, rows1, seconds1), (50, rows50, seconds50)):
@@ -93,7 +103,7 @@ def run(run: Run) -> dict:
     for name, spec in specs.items():
         if not spec["ltd"] or spec["k"] not in cfg["audit"]["ks"]:
             continue
-        model, _, _ = fit(run, spec, data, batch1, cfg["seeds"][0])
+        model, _, _ = fit_cerebellum(run, spec, data, batch1, cfg["seeds"][0])
         result = _audit(run, model, spec, data, cfg)
         audits[f"{name}, batch 1"] = result
         eps = result["epsilons"]
@@ -116,13 +126,15 @@ def run(run: Run) -> dict:
     groups = {"batch 1": [n for n in specs], "batch 50": [f"{n} (batch 50)" for n in specs]}
     curves = {**curves1, **{f"{n} (batch 50)": c for n, c in curves50.items()}}
     run.save_figure(
-        plot_curves(curves, EPSILONS, f"Sparse cerebellum trained with batch 1 vs 50 ({data[4]})", groups),
+        robustness_curves_figure(
+            curves, PAPER_EPSILONS, f"Sparse cerebellum trained with batch 1 vs 50 ({data[4]})", groups
+        ),
         "batch1_curves.png",
     )
 
     notes = []
     for k in cfg["ks"]:
-        ltd = label({"width": sparsity_width(k, cfg["synapses"]), "connectivity": "sparse", "k": k, "ltd": True})
+        ltd = spec_label({"width": sparsity_width(k, cfg["synapses"]), "connectivity": "sparse", "k": k, "ltd": True})
         notes.append(
             f"k = {k}, LTD: PGD ε = 0.1 {rows1[ltd][pgd]:g} % with batch 1 vs {rows50[ltd][pgd]:g} % with "
             f"batch 50 (paper: {PAPER_BATCH1_LTD_PGD.get(k, '–')} vs "
@@ -154,7 +166,7 @@ def run(run: Run) -> dict:
         "tables": [
             {
                 "title": "Batch 1 vs batch 50 (%); paper column: PGD ε = 0.1",
-                "columns": ["k", "m", "LTD", "batch", *COLUMNS, "paper PGD .1", "compute s"],
+                "columns": ["k", "m", "LTD", "batch", *TABLE_COLUMNS, "paper PGD .1", "compute s"],
                 "rows": table,
                 "audits": audits,
             },
@@ -170,7 +182,7 @@ def run(run: Run) -> dict:
             "batch1": rows1,
             "batch50": rows50,
             "curves": curves,
-            "epsilons": EPSILONS,
+            "epsilons": PAPER_EPSILONS,
             "audits": {k: {"survives": s, "drop": d, "reference": r, "worst": w} for k, s, d, r, w in verdicts},
         },
         "notes": notes,

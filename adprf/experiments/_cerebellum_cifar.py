@@ -41,23 +41,24 @@ import matplotlib.pyplot as plt
 
 from .._results import Run
 from ..attacks import PGD, attack, linf
-from ..cerebellum import Cerebellum, encode
+from ..cerebellum import (
+    Cerebellum,
+    attack_batch,
+    encode,
+    epsilon_index,
+    evaluate_cerebellum,
+    fit_cerebellum,
+    load_split_data,
+    mean_curves,
+    paper_cell,
+    robustness_curves_figure,
+    sparsity_width,
+    spec_label,
+    summarise_seeds,
+)
 from ..data._cifar import CLASSES
 from ..nets import cross_entropy_loss, predict, train_classifier
 from ..nets._vgg import VGG_PLAN, VGGClassifier, VGGEncoder
-from ._cerebellar import (
-    attack_batch,
-    epsilon_index,
-    evaluate,
-    fit,
-    label,
-    load_data,
-    mean_curves,
-    paper_cell,
-    plot_curves,
-    sparsity_width,
-    summarise,
-)
 from ._registry import LegacyExperiment as Experiment, register
 
 TABLE_EPSILONS_255 = (2, 8)
@@ -188,7 +189,7 @@ def head_specs(cfg: dict, features: int) -> dict[str, dict]:
         spec = dict(head)
         if "width" not in spec:
             spec["width"] = sparsity_width(spec["k"] if spec["connectivity"] == "sparse" else features, cfg["synapses"])
-        specs["VGG + " + label(spec)] = spec
+        specs["VGG + " + spec_label(spec)] = spec
     return specs
 
 
@@ -241,7 +242,7 @@ def run(run: Run) -> dict:
     for e in at:
         epsilon_index(epsilons, e)  # fail early, before training, if the table's ε are not attacked
     attack_cfg = {**cfg, "epsilons": epsilons}
-    data = load_data(cfg)
+    data = load_split_data(cfg)
     xtr, ytr, xte, yte, source = data
     n_attacked = min(cfg["n_test"], len(yte))
 
@@ -254,7 +255,7 @@ def run(run: Run) -> dict:
 
     results = {
         "VGG alone": [
-            evaluate(
+            evaluate_cerebellum(
                 run,
                 "VGG",
                 vgg,
@@ -273,10 +274,10 @@ def run(run: Run) -> dict:
     for name, spec in specs.items():
         results[name], seconds[name] = [], 0.0
         for seed in cfg["seeds"]:
-            head, train_s, model_spec = fit(run, spec, features, cfg, seed, context=context)
+            head, train_s, model_spec = fit_cerebellum(run, spec, features, cfg, seed, context=context)
             model = with_encoder(head, encoder)
             models.setdefault(name, model)
-            result = evaluate(
+            result = evaluate_cerebellum(
                 run,
                 f"{name} seed {seed}",
                 model,
@@ -290,7 +291,7 @@ def run(run: Run) -> dict:
             results[name].append(result)
             seconds[name] += train_s + result["seconds"]
 
-    rows = {name: summarise(per_seed, epsilons, at) for name, per_seed in results.items()}
+    rows = {name: summarise_seeds(per_seed, epsilons, at) for name, per_seed in results.items()}
     curves = {name: mean_curves(per_seed) for name, per_seed in results.items()}
     table = [["VGG alone", "cross-entropy", *rows["VGG alone"], paper_cell(PAPER_VGG), round(seconds["VGG alone"], 1)]]
     paper_heads = f"{PAPER_HEADS_CLEAN[0]:g}–{PAPER_HEADS_CLEAN[1]:g} / – / – / – / –"
@@ -303,7 +304,7 @@ def run(run: Run) -> dict:
     }
     groups = {title: names for title, names in groups.items() if len(names) > 1} or {"VGG alone": ["VGG alone"]}
     run.save_figure(
-        plot_curves(
+        robustness_curves_figure(
             curves,
             cfg["epsilons_255"],
             f"CIFAR-10: VGG alone (cross-entropy attacks) and "

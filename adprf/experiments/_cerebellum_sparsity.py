@@ -7,17 +7,17 @@ audits whether such numbers survive stronger attacks.
 """
 
 from .._results import Run
-from ._cerebellar import (
-    COLUMNS,
-    EPSILONS,
+from ..cerebellum import (
+    PAPER_EPSILONS,
     PAPER_SPARSITY,
-    SYNAPSES,
-    label,
-    load_data,
+    SYNAPSE_BUDGET,
+    TABLE_COLUMNS,
+    load_split_data,
     paper_cell,
-    plot_curves,
+    robustness_curves_figure,
     sparsity_width,
-    sweep,
+    spec_label,
+    sweep_cerebellums,
 )
 from ._registry import LegacyExperiment as Experiment, register
 
@@ -34,15 +34,15 @@ def specs_for(ks, synapses, replace=True) -> dict[str, dict]:
                 "replace": replace,
                 "ltd": ltd,
             }
-            out[label(spec)] = spec
+            out[spec_label(spec)] = spec
     return out
 
 
 def run(run: Run) -> dict:
     cfg = run.config
-    data = load_data(cfg)
+    data = load_split_data(cfg)
     specs = specs_for(cfg["ks"], cfg["synapses"], cfg.get("replace", True))
-    rows, curves, seconds = sweep(run, specs, cfg, data)
+    rows, curves, seconds = sweep_cerebellums(run, specs, cfg, data)
     table = [
         [
             s["k"],
@@ -55,9 +55,9 @@ def run(run: Run) -> dict:
         for n, s in specs.items()
     ]
     run.save_figure(
-        plot_curves(
+        robustness_curves_figure(
             curves,
-            EPSILONS,
+            PAPER_EPSILONS,
             f"Random-sparse cerebellum, m = ⌊{cfg['synapses']:.3g}/(k+20)⌋ ({data[4]})",
             {
                 "RC": [n for n, s in specs.items() if not s["ltd"]],
@@ -66,7 +66,7 @@ def run(run: Run) -> dict:
         ),
         "sparsity_curves.png",
     )
-    pgd = COLUMNS.index("PGD .1")
+    pgd = TABLE_COLUMNS.index("PGD .1")
     trend = []
     for s in specs.values():
         if s["ltd"]:
@@ -74,8 +74,8 @@ def run(run: Run) -> dict:
             trend.append(
                 [
                     s["k"],
-                    rows[label(s)][pgd],
-                    rows[label({**s, "ltd": False})][pgd],
+                    rows[spec_label(s)][pgd],
+                    rows[spec_label({**s, "ltd": False})][pgd],
                     paper[1][3] if paper else "–",
                     paper[0][3] if paper else "–",
                 ]
@@ -92,7 +92,7 @@ def run(run: Run) -> dict:
             f"{ours_broad:g} % at k ∈ {broad_ks}; paper 55.8–57.3 % vs 13.2–17.6 %."
         )
     notes.append(
-        f"Scale: m = ⌊{cfg['synapses']:.3g}/(k+20)⌋ ({'the paper' if cfg['synapses'] == SYNAPSES else 'reduced from the paper’s 4.8·10⁶'}); "
+        f"Scale: m = ⌊{cfg['synapses']:.3g}/(k+20)⌋ ({'the paper' if cfg['synapses'] == SYNAPSE_BUDGET else 'reduced from the paper’s 4.8·10⁶'}); "
         "paper columns from Yuezhang et al. (2021) Table 2 (full MNIST, seeds 0 and 123)."
     )
     return {
@@ -105,8 +105,8 @@ def run(run: Run) -> dict:
         ),
         "tables": [
             {
-                "title": "Sparsity sweep (%)",
-                "columns": ["k", "m", "LTD", *COLUMNS, "paper", "compute s"],
+                "title": "Sparsity sweep_cerebellums (%)",
+                "columns": ["k", "m", "LTD", *TABLE_COLUMNS, "paper", "compute s"],
                 "rows": table,
             },
             {
@@ -115,7 +115,7 @@ def run(run: Run) -> dict:
                 "rows": trend,
             },
         ],
-        "numbers": {"rows": rows, "curves": curves, "epsilons": EPSILONS},
+        "numbers": {"rows": rows, "curves": curves, "epsilons": PAPER_EPSILONS},
         "notes": notes,
     }
 

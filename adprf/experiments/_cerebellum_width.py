@@ -6,22 +6,32 @@ PGD accuracy stays low (15–20 % at ε = 0.1, ~1 % at 0.3) with or without it.
 """
 
 from .._results import Run
-from ._cerebellar import COLUMNS, EPSILONS, PAPER_WIDTH, difference, label, load_data, paper_cell, plot_curves, sweep
+from ..cerebellum import (
+    PAPER_EPSILONS,
+    PAPER_WIDTH,
+    TABLE_COLUMNS,
+    column_difference,
+    load_split_data,
+    paper_cell,
+    robustness_curves_figure,
+    spec_label,
+    sweep_cerebellums,
+)
 from ._registry import LegacyExperiment as Experiment, register
 
 
 def run(run: Run) -> dict:
     cfg = run.config
-    data = load_data(cfg)
+    data = load_split_data(cfg)
     specs = {
-        label(s): s
+        spec_label(s): s
         for m in cfg["widths"]
         for s in (
             {"width": m, "connectivity": "dense", "ltd": False},
             {"width": m, "connectivity": "dense", "ltd": True},
         )
     }
-    rows, curves, seconds = sweep(run, specs, cfg, data)
+    rows, curves, seconds = sweep_cerebellums(run, specs, cfg, data)
     table = []
     for name, spec in specs.items():
         paper = PAPER_WIDTH.get(spec["width"])
@@ -35,10 +45,10 @@ def run(run: Run) -> dict:
             ]
         )
     run.save_figure(
-        plot_curves(
+        robustness_curves_figure(
             curves,
-            EPSILONS,
-            f"Dense cerebellum, width sweep ({data[4]}, {min(cfg['n_test'], len(data[3]))} attacked images)",
+            PAPER_EPSILONS,
+            f"Dense cerebellum, width sweep_cerebellums ({data[4]}, {min(cfg['n_test'], len(data[3]))} attacked images)",
             {
                 "no LTD": [n for n, s in specs.items() if not s["ltd"]],
                 "with LTD": [n for n, s in specs.items() if s["ltd"]],
@@ -48,10 +58,10 @@ def run(run: Run) -> dict:
     )
     gains = []
     for m in cfg["widths"]:
-        ours = difference(
+        ours = column_difference(
             rows,
-            label({"width": m, "connectivity": "dense", "ltd": True}),
-            label({"width": m, "connectivity": "dense", "ltd": False}),
+            spec_label({"width": m, "connectivity": "dense", "ltd": True}),
+            spec_label({"width": m, "connectivity": "dense", "ltd": False}),
             "FGSM .1",
         )
         paper = PAPER_WIDTH.get(m)
@@ -74,10 +84,14 @@ def run(run: Run) -> dict:
             f"Accuracy in %; ours beside the paper's (Test / FGSM .1 / FGSM .3 / PGD .1 / PGD .3)."
         ),
         "tables": [
-            {"title": "Width sweep (%)", "columns": ["m", "LTD", *COLUMNS, "paper", "compute s"], "rows": table},
+            {
+                "title": "Width sweep_cerebellums (%)",
+                "columns": ["m", "LTD", *TABLE_COLUMNS, "paper", "compute s"],
+                "rows": table,
+            },
             {"title": "LTD gain at FGSM ε = 0.1 (points)", "columns": ["m", "ours", "paper"], "rows": gains},
         ],
-        "numbers": {"rows": rows, "curves": curves, "epsilons": EPSILONS},
+        "numbers": {"rows": rows, "curves": curves, "epsilons": PAPER_EPSILONS},
         "notes": notes,
     }
 

@@ -153,4 +153,3 @@ class Experiment(Generic[ConfigT]):
         if preset not in self.presets:
             raise KeyError(f"experiment {self.name!r} has no preset {preset!r}; presets: {sorted(self.presets)}")
         return self.presets[preset].replace(**(overrides or {}))
-

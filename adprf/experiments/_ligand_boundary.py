@@ -66,96 +66,13 @@ from .._ligands import Ligands, v1_mixture
 from .._results import Run
 from .._types import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 from ..attacks import GradientDescent, attack, turn_off, v1_descent
-from ..cells import AbstractCellModel, AdaptiveProofreading
+from ..cells import AbstractCellModel, AdaptiveProofreading, HistogramReadout, OneOf
 from ._registry import LegacyExperiment as Experiment, register
 
 
 def proofreading_grid(n_max: int = 5, n_min: int = 1, m_min: int = 0) -> list[tuple[int, int]]:
     """All (N, m) with n_min ≤ N ≤ n_max and m_min ≤ m < N, ordered by N then m."""
     return [(n, m) for n in range(n_min, n_max + 1) for m in range(m_min, n)]
-
-
-class OneOf(AbstractCellModel):
-    """One of several cell models, chosen at run time by `index`.
-
-    `index` is an array, so attacks on every member share one compilation of the engine (a
-    `lax.switch` over the members, which stays a real branch: the index is not batched). Each
-    member keeps its own compiled form, e.g. `AdaptiveProofreading` with its exponents known at
-    compile time. The switch copies its operands and the branches' autodiff residuals on every
-    call, which shows for large inputs (~2× per engine iteration at 10⁴ ligands on CPU).
-
-    **Arguments:**
-    - `members`: the models (same threshold).
-    - `index`: which member this is, an integer array (or int) in `0 … len(members) − 1`.
-    """
-
-    members: tuple[AbstractCellModel, ...]
-    index: Int[Array, ""]
-
-    def __init__(self, members: Sequence[AbstractCellModel], index=0):
-        members = tuple(members)
-        if not members or len({float(model.threshold) for model in members}) != 1:
-            raise ValueError("OneOf needs at least one model, all with the same threshold")
-        if not 0 <= int(index) < len(members):
-            raise ValueError(f"index {int(index)} is out of range for {len(members)} models")
-        self.members = members
-        self.index = jnp.asarray(index, jnp.int32)
-
-    @property
-    def threshold(self) -> float:
-        return self.members[0].threshold
-
-    def __call__(self, ligands: Ligands) -> Scalar:
-        return jax.lax.switch(self.index, [lambda x, model=model: model(x) for model in self.members], ligands)
-
-
-class HistogramReadout(AbstractCellModel):
-    """A cell model that reads the ligands through their histogram (the v1 binned variant).
-
-    The ligands are counted in bins [k w, (k+1) w) of width w = `bin_width` (binding times
-    beyond the last bin count in it), and `model` reads one species per bin at the bin centre
-    with the bin's total amount. Every ligand receives the derivative of its bin's binding time,
-    ∂T/∂τ_b, which carries the bin's amount (as in the v1 scripts, where each ligand moves by the
-    gradient of its bin): τ_b = centre_b + Σ_{i∈b} (τ_i − stop_gradient(τ_i)).
-
-    **Arguments:**
-    - `model`: the cell model reading the histogram, e.g. `AdaptiveProofreading(N, m)`.
-    - `bin_width`: w (v1: 0.2).
-    - `n_bins`: the number of bins from 0 (see `HistogramReadout.covering`).
-    """
-
-    model: AbstractCellModel
-    bin_width: float = eqx.field(static=True)
-    n_bins: int = eqx.field(static=True)
-
-    def __check_init__(self):
-        if not (self.bin_width > 0 and isinstance(self.n_bins, int) and self.n_bins >= 1):
-            raise ValueError(
-                f"HistogramReadout needs bin_width > 0 and an integer n_bins ≥ 1, got "
-                f"bin_width={self.bin_width!r}, n_bins={self.n_bins!r}"
-            )
-
-    @classmethod
-    def covering(cls, model: AbstractCellModel, bin_width: float, tau_max: float) -> "HistogramReadout":
-        """The readout whose bins of width `bin_width` reach binding times up to `tau_max`."""
-        return cls(model, float(bin_width), int(math.floor(tau_max / bin_width)) + 1)
-
-    @property
-    def threshold(self) -> float:
-        return self.model.threshold
-
-    def histogram(self, ligands: Ligands) -> Ligands:
-        """One species per bin: the bin centres (carrying their ligands' derivatives) and the
-        amount in each bin."""
-        tau, amount = jnp.ravel(ligands.tau), jnp.ravel(ligands.amount)
-        index = jnp.clip(jnp.floor(jax.lax.stop_gradient(tau) / self.bin_width), 0, self.n_bins - 1).astype(jnp.int32)
-        centres = (jnp.arange(self.n_bins, dtype=tau.dtype) + 0.5) * self.bin_width
-        moved = jax.ops.segment_sum(tau - jax.lax.stop_gradient(tau), index, num_segments=self.n_bins)
-        counts = jax.ops.segment_sum(jax.lax.stop_gradient(amount), index, num_segments=self.n_bins)
-        return Ligands(centres + moved, counts)
-
-    def __call__(self, ligands: Ligands) -> Scalar:
-        return self.model(self.histogram(ligands))
 
 
 class BoundaryDescent(eqx.Module):

@@ -45,7 +45,7 @@ from ..analysis import Landscape, loss_landscape, plot_landscape_contour, plot_l
 from ..attacks import move_binding_times, turn_off
 from ..cells import AdaptiveProofreading
 from ..data import load_dataset
-from ._defences import MLP_CLASSIFIER, SPECS, describe, train_defences
+from ..nets import DEFENCES, MLP_CLASSIFIER, describe_defence, train_defences
 from ._registry import LegacyExperiment as Experiment, register
 
 SATURATED = 1e-6
@@ -254,7 +254,11 @@ def _plot_image_contours(stages: dict, cfg: dict, rows: int, labels):
         for row in range(rows):
             ax = axes[row, col]
             plot_landscape_contour(
-                land, row, ax=ax, levels=16, title=f"{describe(cfg['defences'][name])}, image {row} (y={labels[row]})"
+                land,
+                row,
+                ax=ax,
+                levels=16,
+                title=f"{describe_defence(cfg['defences'][name])}, image {row} (y={labels[row]})",
             )
             if row < rows - 1:
                 ax.set_xlabel("")
@@ -337,7 +341,7 @@ def run(run: Run) -> dict:
     image_stages, train_seconds, meta = _image_landscapes(run, cfg, jax.random.fold_in(key, 1))
     cell_stages = _cell_landscapes(run, cfg, jax.random.fold_in(key, 3))
     img, cel = cfg["images"], cfg["cells"]
-    titles = {name: describe(spec) for name, spec in cfg["defences"].items()}
+    titles = {name: describe_defence(spec) for name, spec in cfg["defences"].items()}
     cell_titles = {k: f"$T_{{{k}}}$" for k in cell_stages}
 
     run.save_figure(_plot_image_contours(image_stages, cfg, cfg["figure_images"], meta["labels"]), "image_contours.png")
@@ -648,7 +652,7 @@ def _notes(images: dict, cells: dict, titles: dict, cfg: dict) -> list[str]:
 
 
 _CLASSIFIER_QUICK = MLP_CLASSIFIER
-_DEFENCES = {name: SPECS[name] for name in ("natural", "hill-4", "hill-16", "proofreading", "adversarial")}
+_DEFENCES = {name: DEFENCES[name] for name in ("natural", "hill-4", "hill-16", "proofreading", "adversarial")}
 _CELLS = {
     "tau_c": 3.0,
     "models": [[5, 0], [5, 1], [5, 3]],

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 from .._results import Run
 from ..attacks import FGSM, PGD, attack, audit, linf, robust_accuracy
 from ..data import load_dataset
-from ._defences import CNN_CLASSIFIER, MLP_CLASSIFIER, train_defence
+from ..nets import CNN_CLASSIFIER, MLP_CLASSIFIER, train_defence
 from ._registry import LegacyExperiment as Experiment, register
 
 EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]

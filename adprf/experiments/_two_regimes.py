@@ -50,7 +50,7 @@ m = 0); and τ* of PGD's adversarials.
 For m ≥ 2, ∂T/∂τ = 0 at τ = 0: a binding time that reaches 0 (a random start clips it there)
 is stranded for every gradient method; the sign step still moves ligands whose gradient is
 tiny but non-zero. All in float64 (`jax.enable_x64`), the five models share one compiled
-attack per method (`ligand_boundary.OneOf`).
+attack per method (`adprf.cells.OneOf`).
 
 **Networks.** MNIST MLPs (quick; the Madry CNN in the paper preset) with a Hill filter
 x^n/(x^n + θ^n), θ = 0.5, of increasing steepness n in front, trained in place, and the
@@ -79,10 +79,10 @@ from .._ligands import Ligands, agonists, antagonists, self_ligands
 from .._results import Run
 from ..analysis import critical_point, fold_change, probe_gradient, regime
 from ..attacks import FGSM, PGD, move_binding_times, robust_accuracy, run_attack, turn_off
-from ..cells import AdaptiveProofreading
+from ..cells import AdaptiveProofreading, OneOf
 from ..data import load_dataset
-from ._defences import train_defence
-from ._ligand_boundary import OneOf
+from ..nets import train_defence
+
 from ._registry import LegacyExperiment as Experiment, register
 
 NEAR = 0.05

@@ -2,6 +2,16 @@
 
 from ._adversarial_training import AdversarialLoss as AdversarialLoss, madry_loss as madry_loss
 from ._cnn import MadryCNN as MadryCNN
+from ._defences import (
+    CNN_CLASSIFIER as CNN_CLASSIFIER,
+    DEFENCES as DEFENCES,
+    MLP_CLASSIFIER as MLP_CLASSIFIER,
+    build_classifier as build_classifier,
+    build_filter as build_filter,
+    describe_defence as describe_defence,
+    train_defence as train_defence,
+    train_defences as train_defences,
+)
 from ._filters import (
     Filtered as Filtered,
     HardThreshold as HardThreshold,

@@ -15,26 +15,18 @@ import time
 import equinox as eqx
 import jax
 
-from .._results import Run
 from ..data import load_dataset
-from ..nets import (
-    MLP,
-    Filtered,
-    HardThreshold,
-    Hill,
-    MadryCNN,
-    PowerLaw,
-    ProofreadingLayer,
-    madry_loss,
-    train_classifier,
-)
-from ..nets._train import cross_entropy_loss
+from ._adversarial_training import madry_loss
+from ._cnn import MadryCNN
+from ._filters import Filtered, HardThreshold, Hill, PowerLaw, ProofreadingLayer
+from ._mlp import MLP
+from ._train import cross_entropy_loss, train_classifier
 
 # The quick presets' classifier and defences, shared by the experiments (same dicts ⇒ the same
 # cached models).
 MLP_CLASSIFIER = {"arch": "mlp", "width": 256, "depth": 2, "epochs": 10, "batch_size": 128}
 CNN_CLASSIFIER = {"arch": "cnn", "epochs": 3, "batch_size": 128}  # mnist-baseline and cerebellum-ablation
-SPECS = {
+DEFENCES = {
     "natural": {},
     "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
     "hill-16": {"filter": "hill", "threshold": 0.5, "steepness": 16},
@@ -72,7 +64,7 @@ def build_classifier(classifier: dict, key) -> eqx.Module:
     raise ValueError(f"unknown architecture {arch!r}: use 'mlp' or 'cnn'")
 
 
-def describe(spec: dict) -> str:
+def describe_defence(spec: dict) -> str:
     """A short label for tables and plots, e.g. "Hill θ=0.5 n=4"."""
     kind = spec.get("filter")
     if "adversarial" in spec:
@@ -89,8 +81,9 @@ def describe(spec: dict) -> str:
     return f"proofreading N={spec['N']} m={spec['m']}"
 
 
-def train_defence(run: Run, spec: dict, classifier: dict, dataset: str, seed: int) -> tuple[eqx.Module, float]:
-    """Train (or load from the shared cache) the classifier with the defence `spec`.
+def train_defence(run, spec: dict, classifier: dict, dataset: str, seed: int) -> tuple[eqx.Module, float]:
+    """Train (or load from `run`'s shared cache, an `adprf.experiments.Run`) the classifier with
+    the defence `spec` on the training split of `dataset`.
 
     **Returns:** `(model, seconds spent training; 0 when loaded)`.
     """
@@ -122,7 +115,7 @@ def train_defence(run: Run, spec: dict, classifier: dict, dataset: str, seed: in
             epochs=epochs,
             batch_size=classifier.get("batch_size", 128),
             loss_fn=loss_fn,
-            description=f"train {describe(spec)}",
+            description=f"train {describe_defence(spec)}",
         )
         seconds[0] = time.perf_counter() - start
         return model
@@ -133,7 +126,7 @@ def train_defence(run: Run, spec: dict, classifier: dict, dataset: str, seed: in
 
 
 def train_defences(
-    run: Run, defences: dict[str, dict], classifier: dict, dataset: str, seed: int
+    run, defences: dict[str, dict], classifier: dict, dataset: str, seed: int
 ) -> tuple[dict[str, eqx.Module], dict[str, float]]:
     """Every defence of `defences` (name → spec), trained or loaded: `(models, seconds)`."""
     models, seconds = {}, {}

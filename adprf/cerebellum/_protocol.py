@@ -19,19 +19,17 @@ import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-from .._results import Run
 from ..attacks import FGSM, PGD, Ensemble, robust_accuracy
-from ..cerebellum import Cerebellum, train_cerebellum
 from ..data import load_dataset
 from ..nets import accuracy
+from ._model import Cerebellum
+from ._train import train_cerebellum
 
-EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
-COLUMNS = ["Test", "FGSM .1", "FGSM .3", "PGD .1", "PGD .3"]
-SYNAPSES = 4.8e6  # the sparsity sweep's synapse budget: m = ⌊4.8·10⁶ / (k + 20)⌋
+PAPER_EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+TABLE_COLUMNS = ["Test", "FGSM .1", "FGSM .3", "PGD .1", "PGD .3"]
+SYNAPSE_BUDGET = 4.8e6  # the sparsity sweep's synapse budget: m = ⌊4.8·10⁶ / (k + 20)⌋
 
 # SPEC §5.3, Yuezhang et al. (2021), MNIST, batch 50: Test, FGSM .1, FGSM .3, PGD .1, PGD .3 (%).
 PAPER_WIDTH = {  # m -> (no LTD, with LTD)
@@ -55,18 +53,18 @@ PAPER_SPARSITY = {  # k -> (RC, RC + LTD), m = ⌊4.8M/(k+20)⌋
 }
 
 
-def sparsity_width(k: int, synapses: float = SYNAPSES) -> int:
+def sparsity_width(k: int, synapses: float = SYNAPSE_BUDGET) -> int:
     """The synapse-count control m = ⌊synapses / (k + 20)⌋ (4.8·10⁶ in the paper)."""
     return int(synapses // (k + 20))
 
 
-def label(spec: dict) -> str:
+def spec_label(spec: dict) -> str:
     """A short name, e.g. "RC k=4 m=200000 + LTD"."""
     base = f"FC m={spec['width']}" if spec["connectivity"] == "dense" else f"RC k={spec['k']} m={spec['width']}"
     return base + (" + LTD" if spec.get("ltd") else "")
 
 
-def build(spec: dict, key, inputs: int = 784) -> Cerebellum:
+def build_cerebellum(spec: dict, key, inputs: int = 784) -> Cerebellum:
     """The untrained `Cerebellum` of a spec."""
     return Cerebellum(
         inputs,
@@ -79,15 +77,15 @@ def build(spec: dict, key, inputs: int = 784) -> Cerebellum:
     )
 
 
-def load_data(cfg: dict):
+def load_split_data(cfg: dict):
     """(train images, train labels, test images, test labels, source) of the config's data set."""
     train, test = load_dataset(cfg["dataset"], "train"), load_dataset(cfg["dataset"], "test")
     n_train = cfg.get("n_train") or len(train)
     return train.images[:n_train], train.labels[:n_train], test.images, test.labels, test.source
 
 
-def fit(
-    run: Run,
+def fit_cerebellum(
+    run,
     spec: dict,
     data,
     cfg: dict,
@@ -105,7 +103,7 @@ def fit(
     """
     xtr, ytr, xte, yte, _ = data
     k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
-    template = build(spec, k_init, inputs=int(np.prod(np.shape(xtr)[1:])))
+    template = build_cerebellum(spec, k_init, inputs=int(np.prod(np.shape(xtr)[1:])))
     schedule = {
         "epochs": cfg.get("epochs", 10),
         "batch_size": cfg.get("train_batch", 50),
@@ -121,7 +119,7 @@ def fit(
             ytr,
             key=k_train,
             eval_data=(xte, yte),
-            description=f"train {label(spec)} (seed {seed})",
+            description=f"train {spec_label(spec)} (seed {seed})",
             **schedule,
         )
         seconds[0] = time.perf_counter() - start
@@ -143,8 +141,8 @@ def attack_batch(width: int, cap: int = 256) -> int:
     return int(max(8, min(cap, (1 << 25) // width)))
 
 
-def evaluate(
-    run: Run,
+def evaluate_cerebellum(
+    run,
     tag: str,
     model,
     model_spec: dict,
@@ -171,7 +169,7 @@ def evaluate(
 
 
 def evaluate_seeds(
-    run: Run,
+    run,
     tag: str,
     models: list,
     model_specs: list[dict],
@@ -182,11 +180,11 @@ def evaluate_seeds(
     objective: str = "mse",
     batch_size: int | None = None,
 ) -> list[dict]:
-    """`evaluate` for the seeds of one configuration. The seeds not yet in the cache are
+    """`evaluate_cerebellum` for the seeds of one configuration. The seeds not yet in the cache are
     attacked together: their models (one architecture) form an `Ensemble`, so each method is
     one compiled call with the seeds vmapped and the images split across devices, each seed
     keeping its own attack key (`1000 + seed`) and the slots of a single evaluation, so each
-    seed's curves are those `evaluate` gives it alone, bit for bit.
+    seed's curves are those `evaluate_cerebellum` gives it alone, bit for bit.
 
     **Returns:** one `{"clean", "FGSM", "PGD", "seconds"}` per seed (seconds: the shared time
     divided among the seeds computed together).
@@ -197,7 +195,7 @@ def evaluate_seeds(
     methods = {"FGSM": FGSM(), "PGD": PGD(steps=pgd["steps"], step_size=pgd["step_size"], random_start=True)}
     attack_size = batch_size or attack_batch(models[0].width)
     clean_size = batch_size or attack_batch(models[0].width, 1000)
-    epsilons = cfg.get("epsilons", EPSILONS)
+    epsilons = cfg.get("epsilons", PAPER_EPSILONS)
     specs = [
         {
             "model": model_spec,
@@ -216,7 +214,7 @@ def evaluate_seeds(
         target = members[0] if len(members) == 1 else Ensemble.of(members)
         keys = jnp.stack([jax.random.PRNGKey(1000 + seeds[i]) for i in indices])
         out = {i: {"clean": accuracy(models[i], xte, yte, batch_size=clean_size)} for i in indices}
-        label = tag if len(indices) == 1 else f"{tag} seeds {', '.join(str(seeds[i]) for i in indices)}"
+        name_ = tag if len(indices) == 1 else f"{tag} seeds {', '.join(str(seeds[i]) for i in indices)}"
         for name, method in methods.items():
             r = robust_accuracy(
                 target,
@@ -227,7 +225,7 @@ def evaluate_seeds(
                 objective=objective,
                 key=keys[0] if len(indices) == 1 else keys,
                 batch_size=attack_size,
-                progress=f"{label} {name}",
+                progress=f"{name_} {name}",
             )
             for i, curve in zip(indices, np.asarray(r.accuracy).reshape(len(indices), -1)):
                 out[i][name] = curve.tolist()
@@ -250,7 +248,7 @@ def epsilon_index(epsilons, epsilon: float) -> int:
     return matches[0]
 
 
-def summarise(results: list[dict], epsilons=EPSILONS, at: tuple[float, float] = (0.1, 0.3)) -> list[float]:
+def summarise_seeds(results: list[dict], epsilons=PAPER_EPSILONS, at: tuple[float, float] = (0.1, 0.3)) -> list[float]:
     """Mean over seeds of (Test, FGSM at[0], FGSM at[1], PGD at[0], PGD at[1]) in %
     (MNIST: ε = .1 and .3)."""
     i1, i3 = (epsilon_index(epsilons, e) for e in at)
@@ -263,21 +261,21 @@ def mean_curves(results: list[dict]) -> dict[str, list[float]]:
     return {m: np.mean([r[m] for r in results], axis=0).tolist() for m in ("FGSM", "PGD")}
 
 
-def sweep(run: Run, specs: dict[str, dict], cfg: dict, data=None) -> tuple[dict, dict, dict]:
+def sweep_cerebellums(run, specs: dict[str, dict], cfg: dict, data=None) -> tuple[dict, dict, dict]:
     """Train and attack every model of `specs` (name → spec) for every seed of the config.
 
     **Returns:** `(summary row per name, mean curves per name, seconds per name)`.
     """
-    data = data if data is not None else load_data(cfg)
+    data = data if data is not None else load_split_data(cfg)
     rows, curves, seconds = {}, {}, {}
     for name, spec in specs.items():
-        fitted = [fit(run, spec, data, cfg, seed) for seed in cfg["seeds"]]
+        fitted = [fit_cerebellum(run, spec, data, cfg, seed) for seed in cfg["seeds"]]
         per_seed = evaluate_seeds(
             run, name, [f[0] for f in fitted], [f[2] for f in fitted], data, cfg, list(cfg["seeds"])
         )
         spent = sum(f[1] for f in fitted) + sum(r["seconds"] for r in per_seed)
         rows[name], curves[name], seconds[name] = (
-            summarise(per_seed, cfg.get("epsilons", EPSILONS)),
+            summarise_seeds(per_seed, cfg.get("epsilons", PAPER_EPSILONS)),
             mean_curves(per_seed),
             spent,
         )
@@ -289,12 +287,15 @@ def paper_cell(values) -> str:
     return " / ".join(f"{v:g}" for v in values) if values is not None else "–"
 
 
-def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]], xlabel: str = "ε (L∞)"):
+def robustness_curves_figure(
+    curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]], xlabel: str = "ε (L∞)"
+):
     """Robust accuracy vs ε (plotted at `epsilons`, in the units `xlabel` names), one panel per
     group of model names; FGSM dashed, PGD solid."""
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), sharey=True, squeeze=False)
+    fig = Figure(figsize=(5.2 * len(groups), 3.8))
+    axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)
     for ax, (group, names) in zip(axes[0], groups.items()):
-        colours = plt.cm.viridis(np.linspace(0, 0.9, max(len(names), 1)))
+        colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, max(len(names), 1)))
         for colour, name in zip(colours, names):
             ax.plot(epsilons, 100 * np.asarray(curves[name]["PGD"]), "-o", ms=3, color=colour, label=name)
             ax.plot(epsilons, 100 * np.asarray(curves[name]["FGSM"]), "--", color=colour, alpha=0.7)
@@ -306,7 +307,7 @@ def plot_curves(curves: dict[str, dict], epsilons, title: str, groups: dict[str,
     return fig
 
 
-def difference(rows: dict, with_: str, without: str, column: str) -> float:
+def column_difference(rows: dict, with_: str, without: str, column: str) -> float:
     """rows[with_] − rows[without] in the given column (percentage points)."""
-    i = COLUMNS.index(column)
+    i = TABLE_COLUMNS.index(column)
     return round(rows[with_][i] - rows[without][i], 1)
