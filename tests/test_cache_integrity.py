@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import warnings
+from dataclasses import dataclass
 
 import equinox as eqx
 import jax
@@ -19,7 +20,7 @@ from adprf._cli import main
 from adprf._report import write_report
 from adprf._results import CacheWarning, Run, check_json, clean_temporaries, write_model
 from adprf.data import write_idx
-from adprf.experiments._registry import REGISTRY, Experiment, register, run_experiment
+from adprf.experiments import REGISTRY, AbstractConfig, Experiment, Rendered, register, run_experiment
 
 
 def _linear(seed):
@@ -32,11 +33,15 @@ def toy():
     reports a stage computed from them and the size of the data it loaded."""
     state = {"runs": 0, "trained": 0, "shared_trained": 0, "stage_calls": 0, "seed": 0}
 
-    def run(r: Run):
+    @dataclass(frozen=True, kw_only=True)
+    class Config(AbstractConfig):
+        dataset: str
+
+    def compute(r: Run, cfg: Config) -> dict:
         from adprf.data import load_dataset
 
         state["runs"] += 1
-        test = load_dataset(r.config["dataset"], "test")
+        test = load_dataset(cfg.dataset, "test")
 
         def train():
             state["trained"] += 1
@@ -54,17 +59,26 @@ def toy():
             return {"weight_sum": float(np.sum(model.weight)), "shared_sum": float(np.sum(shared.weight))}
 
         value = r.stage("evaluate", evaluate)
-        return {"summary": f"toy on {test.source}", "numbers": {**value, "n_test": len(test)}}
+        return {**value, "n_test": len(test), "source": test.source}
 
-    register(
-        Experiment("toy-cache", "Toy cache", {"quick": {"dataset": "mnist-subset"}, "paper": {"dataset": "mnist"}}, run)
-    )
+    def render(cfg: Config, facts: dict) -> Rendered:
+        return Rendered(f"toy on {facts['source']}")
+
+    presets = {"quick": Config(dataset="mnist-subset"), "paper": Config(dataset="mnist")}
+    register(Experiment("toy-cache", "Toy cache", "", presets, compute, render))
     yield state
     REGISTRY.pop("toy-cache")
 
 
 def _folder(root, record):
     return root / "toy-cache" / record["hash"]
+
+
+def _unfinish(folder):
+    """Remove a finished run's record and its cached facts, as if it had been interrupted
+    after its stages and models were saved (the stages and models are then read back)."""
+    (folder / "result.json").unlink()
+    (folder / "facts.json").unlink()
 
 
 def _caught(action):
@@ -105,7 +119,7 @@ def test_stage_altered_in_place_is_detected(tmp_path, toy):
     record = json.loads(stage.read_text())
     record["value"]["weight_sum"] = 123.0  # valid JSON, plausible number: only its digest can tell
     stage.write_text(json.dumps(record))
-    (_folder(tmp_path, first) / "result.json").unlink()
+    _unfinish(_folder(tmp_path, first))
     again, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
     assert again["numbers"]["weight_sum"] == first["numbers"]["weight_sum"] != 123.0
     assert toy["stage_calls"] == 2 and any("does not match its sha256" in m for m in messages)
@@ -117,7 +131,7 @@ def test_model_overwritten_in_place_same_size_is_retrained(tmp_path, toy):
     data = bytearray(model.read_bytes())
     data[-5] ^= 0xFF  # same size, one weight changed
     model.write_bytes(bytes(data))
-    (_folder(tmp_path, first) / "result.json").unlink()
+    _unfinish(_folder(tmp_path, first))
     again, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
     assert toy["trained"] == 2 and any(str(model) in m and "sha256" in m for m in messages)
     # retrained to the same bytes, so the stage computed from it still holds and is reused
@@ -128,7 +142,7 @@ def test_stage_from_a_model_that_changed_is_recomputed(tmp_path, toy):
     first = run_experiment("toy-cache", "quick", root=tmp_path)
     folder = _folder(tmp_path, first)
     (folder / "lin.eqx").write_bytes(b"garbage")
-    (folder / "result.json").unlink()
+    _unfinish(folder)
     toy["seed"] = 7  # the retrained model differs (as on a GPU)
     again, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
     assert toy["trained"] == 2 and toy["stage_calls"] == 2
@@ -140,7 +154,7 @@ def test_model_without_its_digest_is_not_trusted(tmp_path, toy):
     first = run_experiment("toy-cache", "quick", root=tmp_path)
     folder = _folder(tmp_path, first)
     (folder / "lin.eqx.sha256").unlink()
-    (folder / "result.json").unlink()
+    _unfinish(folder)
     _, messages = _caught(lambda: run_experiment("toy-cache", "quick", root=tmp_path))
     assert toy["trained"] == 2 and any("no sha256 recorded" in m for m in messages)
 
@@ -301,10 +315,17 @@ def test_write_model_round_trip(tmp_path):
 def test_cli_reports_a_failing_experiment_without_a_raw_traceback(tmp_path, capsys):
     from adprf.attacks._engine import NonFiniteError
 
-    def run(r: Run):
+    @dataclass(frozen=True, kw_only=True)
+    class Config(AbstractConfig):
+        pass
+
+    def compute(r: Run, cfg: Config) -> dict:
         raise NonFiniteError("3 of 3 (ε, example) pairs met a NaN")
 
-    register(Experiment("toy-failing", "Failing", {"quick": {}, "paper": {}}, run))
+    def render(cfg: Config, facts: dict) -> Rendered:
+        return Rendered("never")
+
+    register(Experiment("toy-failing", "Failing", "", {"quick": Config(), "paper": Config()}, compute, render))
     try:
         assert main(["run", "toy-failing", "--out", str(tmp_path)]) == 1
         err = capsys.readouterr().err

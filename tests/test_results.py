@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import equinox as eqx
 import jax
@@ -12,7 +13,7 @@ import pytest
 from adprf._cli import main
 from adprf._report import markdown_table, write_report
 from adprf._results import Run, atomic_write, config_hash
-from adprf.experiments._registry import REGISTRY, Experiment, register, run_experiment
+from adprf.experiments import REGISTRY, AbstractConfig, Experiment, Rendered, Table, register, run_experiment
 
 
 def test_config_hash_is_stable_and_order_free():
@@ -53,19 +54,23 @@ def toy_experiment():
     """A registered experiment that counts its runs and can be interrupted once."""
     state = {"runs": 0, "stage_calls": 0, "interrupt": False}
 
-    def run(r: Run):
+    @dataclass(frozen=True, kw_only=True)
+    class Config(AbstractConfig):
+        n: int
+
+    def compute(r: Run, cfg: Config) -> dict:
         state["runs"] += 1
         value = r.stage("first", lambda: state.__setitem__("stage_calls", state["stage_calls"] + 1) or {"x": 2})
         if state["interrupt"]:
             state["interrupt"] = False
             raise KeyboardInterrupt
-        return {
-            "summary": "toy",
-            "tables": [{"title": "t", "columns": ["a", "b"], "rows": [[1, 0.5]]}],
-            "numbers": value,
-        }
+        return value
 
-    register(Experiment("toy-test", "Toy", {"quick": {"n": 1}, "paper": {"n": 2}}, run))
+    def render(cfg: Config, facts: dict) -> Rendered:
+        return Rendered("toy", tables=[Table("t", ["a", "b"], [[1, 0.5]])])
+
+    presets = {"quick": Config(n=1), "paper": Config(n=2)}
+    register(Experiment("toy-test", "Toy", "", presets, compute, render))
     yield state
     REGISTRY.pop("toy-test")
 
@@ -81,6 +86,41 @@ def test_interrupted_run_resumes_and_finished_run_is_loaded(tmp_path, toy_experi
     assert toy_experiment["runs"] == 2
     report = write_report(tmp_path, order=["toy-test"]).read_text()
     assert "| a | b |" in report and "| 1 | 0.5 |" in report
+
+
+def test_a_run_without_its_record_is_rendered_again_from_its_facts(tmp_path, toy_experiment):
+    first = run_experiment("toy-test", "quick", root=tmp_path)
+    folder = tmp_path / "toy-test" / first["hash"]
+    assert json.loads((folder / "facts.json").read_text())["value"] == {"x": 2}
+    (folder / "result.json").unlink()  # e.g. removed after a change of the render step
+    again = run_experiment("toy-test", "quick", root=tmp_path)
+    assert toy_experiment["runs"] == 1 and not again["_loaded"]  # rendered, not recomputed
+    assert again["tables"] == first["tables"] and again["numbers"] == {"x": 2}
+
+
+def test_config_replace_names_unknown_fields_and_updates_nested_configs():
+    @dataclass(frozen=True, kw_only=True)
+    class Inner(AbstractConfig):
+        steps: int
+        dataset: str = "mnist"
+
+    @dataclass(frozen=True, kw_only=True)
+    class Outer(AbstractConfig):
+        inner: Inner
+        seeds: tuple[int, ...] = (0,)
+
+    cfg = Outer(inner=Inner(steps=40))
+    assert cfg.replace(inner={"steps": 5}).inner == Inner(steps=5)
+    assert cfg.as_dict() == {
+        "data_substituted": None,
+        "inner": {"steps": 40, "dataset": "mnist", "data_substituted": None},
+        "seeds": [0],
+    }
+    assert cfg.substitute("mnist", "mnist-subset").inner.dataset == "mnist-subset"
+    with pytest.raises(TypeError, match=r"no field\(s\) \['step'\]"):
+        cfg.replace(step=3)
+    with pytest.raises(TypeError, match="not a config"):
+        Experiment("bad", "Bad", "", {"quick": {"steps": 1}}, lambda r, c: {}, lambda c, f: Rendered(""))
 
 
 def test_markdown_table():

@@ -1,4 +1,5 @@
-"""Loss landscapes: the attacker's loss on a 2-D slice through input space (SPEC §4).
+"""Loss landscapes: the attacker's loss on a 2-D slice through input space (Rademaker et al. 2019,
+loss landscapes; the slice is our choice).
 
 Around a clean input x the slice is z(ε₁, ε₂) = x + ε₁ d₁ + ε₂ d₂ with
 
@@ -132,6 +133,40 @@ def _landscape_shard(replicated, batched, offset, n_valid):
     return (loss.reshape(shape), success.reshape(shape), origin_loss, origin_success, slopes, (d1, d2))
 
 
+def _check_landscape(model, x, objective, threat, span, points, batch_size):
+    """`(span as a float, objective, threat)` once every argument of `loss_landscape` is checked
+    (the default threat for arrays: `linf(span)` with box [0, 1])."""
+    if not callable(model):
+        raise TypeError(f"loss_landscape: model must be callable on one input, got {type(model).__name__}")
+    try:
+        span_value = float(span)
+    except (TypeError, ValueError):
+        span_value = math.nan
+    if not (math.isfinite(span_value) and span_value > 0):
+        raise ValueError(f"loss_landscape: span must be a finite number > 0, got {span!r}")
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 2:
+        raise ValueError(f"loss_landscape: points must be an integer ≥ 2, got {points!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"loss_landscape: batch_size must be a positive integer, got {batch_size!r}")
+    objective = as_objective(objective)
+    if threat is None:
+        if not isinstance(x, (jax.Array, np.ndarray)):
+            raise ValueError(
+                "loss_landscape: pass a threat for pytree inputs (e.g. "
+                "adprf.attacks.move_binding_times(0.3, tau_c) for Ligands); the default "
+                "linf(span) with box [0, 1] is for image arrays"
+            )
+        threat = linf(span_value)
+    if not isinstance(threat, ThreatModel):
+        raise TypeError(f"loss_landscape: threat must be a ThreatModel (e.g. adprf.attacks.linf(0.3)), got {threat!r}")
+    if threat.ball is None:
+        raise ValueError(
+            "loss_landscape: the threat needs a norm ball (linf, l2, l1, a budget): it sets the "
+            "steepest-ascent direction and the unit of ε; an unbounded threat has neither"
+        )
+    return span_value, objective, threat
+
+
 def loss_landscape(
     model: Callable,
     x: Input,
@@ -179,34 +214,7 @@ def loss_landscape(
     **Returns:**
     A `Landscape` with `loss` and `success` of shape `(n, points, points)`.
     """
-    if not callable(model):
-        raise TypeError(f"loss_landscape: model must be callable on one input, got {type(model).__name__}")
-    try:
-        span_value = float(span)
-    except (TypeError, ValueError):
-        span_value = math.nan
-    if not (math.isfinite(span_value) and span_value > 0):
-        raise ValueError(f"loss_landscape: span must be a finite number > 0, got {span!r}")
-    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 2:
-        raise ValueError(f"loss_landscape: points must be an integer ≥ 2, got {points!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"loss_landscape: batch_size must be a positive integer, got {batch_size!r}")
-    objective = as_objective(objective)
-    if threat is None:
-        if not isinstance(x, (jax.Array, np.ndarray)):
-            raise ValueError(
-                "loss_landscape: pass a threat for pytree inputs (e.g. "
-                "adprf.attacks.move_binding_times(0.3, tau_c) for Ligands); the default "
-                "linf(span) with box [0, 1] is for image arrays"
-            )
-        threat = linf(span_value)
-    if not isinstance(threat, ThreatModel):
-        raise TypeError(f"loss_landscape: threat must be a ThreatModel (e.g. adprf.attacks.linf(0.3)), got {threat!r}")
-    if threat.ball is None:
-        raise ValueError(
-            "loss_landscape: the threat needs a norm ball (linf, l2, l1, a budget): it sets the "
-            "steepest-ascent direction and the unit of ε; an unbounded threat has neither"
-        )
+    span_value, objective, threat = _check_landscape(model, x, objective, threat, span, points, batch_size)
     y = as_targets(y)
     n = validate_batch(x, y, threat, owner="loss_landscape")
     objective.check_targets(model, jax.tree.map(lambda a: jnp.asarray(a[0]), x), y, owner="loss_landscape")

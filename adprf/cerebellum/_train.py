@@ -126,6 +126,34 @@ def _head_accuracy(head, features, labels, batch_size):
     return jnp.mean(predictions == labels)
 
 
+def _check_training(model: Cerebellum, images, labels, epochs, batch_size, rule, select, eval_data):
+    """The training set as arrays, once every argument of `train_cerebellum` is checked."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+    if select not in ("best", "last"):
+        raise ValueError(f"select must be 'best' or 'last', got {select!r}")
+    if select == "best" and eval_data is None:
+        raise ValueError(
+            "select='best' keeps the epoch of best test accuracy: pass eval_data=(images, labels) or use select='last'"
+        )
+    images, labels = jnp.asarray(images), jnp.asarray(labels, dtype=jnp.int32)
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= images.shape[0]:
+        raise ValueError(
+            f"batch_size must be an integer in [1, {images.shape[0]}] (the training-set size), got {batch_size!r}"
+        )
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    n_out = model.purkinje.weight.shape[1]
+    if int(labels.min()) < 0 or int(labels.max()) >= n_out:
+        raise ValueError(
+            f"labels must lie in 0..{n_out - 1} (one Purkinje cell per class), "
+            f"got {int(labels.min())}..{int(labels.max())}"
+        )
+    return images, labels
+
+
 def train_cerebellum(
     model: Cerebellum,
     images: Array,
@@ -163,29 +191,7 @@ def train_cerebellum(
     **Returns:** `(trained model, history)` with per-epoch `loss`, `eval_accuracy` (if
     `eval_data`), and `best_epoch` (0-based) of the returned model.
     """
-    if rule not in RULES:
-        raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
-    if select not in ("best", "last"):
-        raise ValueError(f"select must be 'best' or 'last', got {select!r}")
-    if select == "best" and eval_data is None:
-        raise ValueError(
-            "select='best' keeps the epoch of best test accuracy: pass eval_data=(images, labels) or use select='last'"
-        )
-    images, labels = jnp.asarray(images), jnp.asarray(labels, dtype=jnp.int32)
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-    if not isinstance(batch_size, int) or not 1 <= batch_size <= images.shape[0]:
-        raise ValueError(
-            f"batch_size must be an integer in [1, {images.shape[0]}] (the training-set size), got {batch_size!r}"
-        )
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    n_out = model.purkinje.weight.shape[1]
-    if int(labels.min()) < 0 or int(labels.max()) >= n_out:
-        raise ValueError(
-            f"labels must lie in 0..{n_out - 1} (one Purkinje cell per class), "
-            f"got {int(labels.min())}..{int(labels.max())}"
-        )
+    images, labels = _check_training(model, images, labels, epochs, batch_size, rule, select, eval_data)
     learning_rate = 0.5 / model.width if learning_rate is None else learning_rate
     optimizer = rmsprop(learning_rate, decay, eps)
 
