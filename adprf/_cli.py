@@ -199,8 +199,7 @@ def _dispatch(args, parser) -> int:
 
 
 def _data(args, parser) -> int:
-    from .data import DATASETS, DataError, data_dir, fetch, fetch_cifar10, inspect_dataset
-    from .data._mnist import DATASET_NAMES
+    from .data import DATASET_NAMES, DATASETS, DataError, data_dir, fetch, fetch_cifar10, inspect_dataset
 
     if args.data_command == "info":
         # Informational, so it exits 0 whatever it finds; "present" only once every file passed its checks.

@@ -8,12 +8,18 @@ data set is present, partial, corrupt or absent (`adprf data info`), and
 `fingerprint(name)` identifies its content, for results' provenance.
 """
 
-from ._cifar import cifar10_available as cifar10_available, fetch_cifar10 as fetch_cifar10, load_cifar10 as load_cifar10
+from ._cifar import (
+    CLASSES as CLASSES,
+    cifar10_available as cifar10_available,
+    fetch_cifar10 as fetch_cifar10,
+    load_cifar10 as load_cifar10,
+)
+from ._dataset import Dataset as Dataset
 from ._fetch import DATASETS as DATASETS, data_dir as data_dir, fetch as fetch
 from ._fingerprint import DataFingerprint as DataFingerprint, fingerprint as fingerprint
 from ._idx import DataAbsent as DataAbsent, DataError as DataError, read_idx as read_idx, write_idx as write_idx
 from ._mnist import (
-    Dataset as Dataset,
+    DATASET_NAMES as DATASET_NAMES,
     SubsetFallbackWarning as SubsetFallbackWarning,
     load_dataset as load_dataset,
     load_fashion_mnist as load_fashion_mnist,
