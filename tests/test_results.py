@@ -111,12 +111,11 @@ def test_config_replace_names_unknown_fields_and_updates_nested_configs():
 
     cfg = Outer(inner=Inner(steps=40))
     assert cfg.replace(inner={"steps": 5}).inner == Inner(steps=5)
-    assert cfg.as_dict() == {
-        "data_substituted": None,
-        "inner": {"steps": 40, "dataset": "mnist", "data_substituted": None},
-        "seeds": [0],
+    assert cfg.as_dict() == {"inner": {"steps": 40, "dataset": "mnist"}, "seeds": [0]}
+    swapped = cfg.substitute("mnist", "mnist-subset").replace(data_substituted={"mnist": "mnist-subset"})
+    assert swapped.inner.dataset == "mnist-subset" and swapped.as_dict()["data_substituted"] == {
+        "mnist": "mnist-subset"
     }
-    assert cfg.substitute("mnist", "mnist-subset").inner.dataset == "mnist-subset"
     with pytest.raises(TypeError, match=r"no field\(s\) \['step'\]"):
         cfg.replace(step=3)
     with pytest.raises(TypeError, match="not a config"):

@@ -34,7 +34,8 @@ class AbstractConfig:
     data_substituted: Mapping[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The config as JSON-able data (tuples as lists): what a run is keyed by and records."""
+        """The config as JSON-able data (tuples as lists, `data_substituted` only where set): what
+        a run is keyed by and records."""
         return _plain(dataclasses.asdict(self))
 
     def replace(self, **changes: Any) -> Self:
@@ -70,7 +71,7 @@ class AbstractConfig:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: _plain(v) for k, v in value.items() if not (k == "data_substituted" and v is None)}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
