@@ -8,7 +8,7 @@ import pytest
 
 from adprf._report import write_report
 from adprf.experiments import run_experiment
-from adprf.experiments._cerebellum_cifar import COLUMNS, flip_and_crop
+from adprf.experiments._cerebellum_cifar import COLUMNS, EXPERIMENT, HeadConfig, clean_gap_verdict, head_verdict
 
 TRAIN_PER_BATCH, TEST_N = 40, 40
 # Tiny: a 1/16-width VGG (channels 4…16, 256 features), one head (the paper's "Cerebellum", RC
@@ -125,22 +125,28 @@ def test_figures_report_and_shared_models(runs):
     assert sum("cerebellum" in m for m in models) == 1
 
 
-def test_flip_and_crop_moves_pixels_and_keeps_shape():
-    import jax
-    import jax.numpy as jnp
+def test_heads_become_specs_at_the_synapse_budget():
+    cfg = EXPERIMENT.config("quick", {"heads": [{"connectivity": "sparse", "k": 4, "ltd": True}]})
+    assert cfg.heads == (HeadConfig(connectivity="sparse", k=4, ltd=True),)
+    assert cfg.heads[0].spec(1024, 2e4).label == "RC k=4 m=833 + LTD"  # ⌊2·10⁴ / 24⌋
+    dense = HeadConfig(connectivity="dense", ltd=False).spec(4096, 4.8e6)
+    assert (dense.width, dense.k, dense.label) == (1166, None, "FC m=1166")  # the paper's dense head
+    assert HeadConfig(connectivity="dense", width=50).spec(4096, 4.8e6).width == 50
+    quick = EXPERIMENT.presets["quick"].as_dict()
+    assert quick["vgg"]["width"] == 0.25 and quick["pgd"] == {"data_substituted": None, "steps": 40, "step_size": None}
+    with pytest.raises(ValueError, match="runs on CIFAR-10"):
+        EXPERIMENT.config("quick", {"dataset": "mnist"})
 
-    images = jnp.arange(2 * 8 * 8 * 1, dtype=jnp.float32).reshape(2, 8, 8, 1) + 1
-    out = np.asarray(flip_and_crop(images, jax.random.PRNGKey(3), pad=2))
-    assert out.shape == images.shape
-    for original, moved in zip(np.asarray(images), out):
-        values = set(moved.ravel()) - {0.0}  # zero padding enters; nothing else is invented
-        assert values <= set(original.ravel())
-        # the kept pixels are one shifted (possibly mirrored) window of the original
-        found = [
-            (f, r, c)
-            for f in (original, original[:, ::-1])
-            for r in range(-2, 3)
-            for c in range(-2, 3)
-            if np.array_equal(moved, np.pad(f, ((2, 2), (2, 2), (0, 0)))[2 + r : 10 + r, 2 + c : 10 + c])
-        ]
-        assert found
+
+def test_clean_gap_verdict():
+    below = clean_gap_verdict(65.0)
+    assert below.startswith("28.0 points below the paper's 93 %") and "quick preset" in below
+    assert clean_gap_verdict(93.5) == "at or above the paper's 93 %"
+
+
+def test_head_verdict():
+    robust = head_verdict("VGG + RC k=4 m=833 + LTD", 16.7, 0.0)
+    assert "Best head under PGD 8/255: VGG + RC k=4 m=833 + LTD (16.7 % vs 0 % for the VGG)" in robust
+    assert "re-checked" in robust
+    plain = head_verdict("VGG + FC m=459 + LTD", 3.0, 5.0)
+    assert plain.startswith("No head is more robust") and "re-checked" not in plain

@@ -1,6 +1,6 @@
 """A VGG-style convolutional encoder of 32 × 32 colour images, and a classifier on top of it.
 
-The encoder of Yuezhang et al. (2021) for CIFAR-10 (SPEC §5.3): 3×3 convolutions with ReLU,
+The encoder of Yuezhang et al. 2021 for CIFAR-10 (their CIFAR-10 paragraph): 3×3 convolutions with ReLU,
 64, 64, pool, 128, 128, pool, 256, 256, 256, 256, pool, giving 4 × 4 × 256 = 4096 features
 at 32 × 32 input. Channel-last throughout, through `adprf.nets._conv.conv2d_same` (whose
 hand-written input-gradient VJP keeps compiled attack loops fast on CPU).
@@ -25,7 +25,7 @@ from ._conv import conv2d_same, max_pool_2x2
 
 POOL = "pool"
 VGG_PLAN: tuple[int | str, ...] = (64, 64, POOL, 128, 128, POOL, 256, 256, 256, 256, POOL)
-"""The SPEC encoder: output channels of each 3×3 convolution, `POOL` for 2×2 max pooling."""
+"""The encoder of Yuezhang et al. 2021: output channels of each 3×3 convolution, `POOL` for 2×2 max pooling."""
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
@@ -59,7 +59,7 @@ class VGGEncoder(eqx.Module):
     **Arguments:**
     - `width`: channel multiplier (channels × width, rounded, ≥ 1); e.g. 0.25 for a cheap
       encoder (1024 features).
-    - `plan`: channels per convolution and `POOL` steps (default `VGG_PLAN`, SPEC §5.3).
+    - `plan`: channels per convolution and `POOL` steps (default `VGG_PLAN`, Yuezhang et al. 2021).
     - `image_size`: side of the square input (default 32; divisible by 2^pools).
     - `in_channels`: colour channels of the input (default 3).
     - `mean`, `std`: the per-channel standardisation (default CIFAR-10's training-set
