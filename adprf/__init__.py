@@ -6,6 +6,11 @@ The public API is re-exported here; submodules: `adprf.attacks` (the engine),
 models of ligand distributions, `adprf.Ligands`), `adprf.analysis` (antagonism, critical
 points and regimes), `adprf.cerebellum` (granule–Purkinje networks and their training),
 `adprf.sharding` (batched work split across devices), `adprf.distributed` (several hosts).
+
+Citations: "Rademaker et al. 2019" (Phys. Rev. X 9, 031012), "Yuezhang et al. 2021" (PMLR 148),
+and "v1": the protocols of the public figure scripts of the first arXiv version of Rademaker et
+al. (arXiv:1807.04270v1, 2018), which adprf follows exactly. The documentation's "Papers and
+protocols" page (docs/papers.md) describes them and what each experiment reproduces.
 """
 
 __version__ = "0.1.0"
@@ -19,6 +24,7 @@ from . import (
     sharding as sharding,
 )
 from ._ligands import Ligands as Ligands
+from ._solution import RESULTS as RESULTS
 from .attacks import (
     FGSM as FGSM,
     PGD as PGD,

@@ -1,6 +1,6 @@
 """Cerebellum at scale: adprf's sparse gather granule layer against a dense masked matrix.
 
-What is compared. The cerebellum of Yuezhang et al. (SPEC §5.1) with random-sparse ("RC")
+What is compared. The cerebellum of Yuezhang et al. 2021 with random-sparse ("RC")
 granule connectivity, k inputs per cell and m cells, computed two ways on the same weights:
 - sparse: adprf's `SparseGranule`, which stores the (m, k) indices and weights and computes
   h = ReLU(Jᵀx) by a gather;

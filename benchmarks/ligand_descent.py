@@ -1,10 +1,10 @@
 """The v1 ligand descent on the full (N, m) grid: adprf's engine against a plain NumPy loop.
 
-What is compared. Rademaker et al.'s v1 "ligand distribution at the boundary" (SPEC §3): R = 10201
+What is compared. Rademaker et al. 2019, v1 figure "ligand distribution at the boundary": R = 10201
 ligands (30% agonists at 3.5 ± 0.1, the rest self |N(0, 1/3)|), τ_c = 3, for every (N, m) with
 0 ≤ m < N ≤ 5: τ ← τ − 0.2 ∂T/∂τ on the ligands with clean τ < τ_c, τ < 0 reset to 0.1, until the
 first T ≤ 1, at most 10⁶ iterations. adprf runs it as the `ligand-boundary` experiment's paper
-preset does (`adprf.experiments._ligand_boundary.boundary_descent`: one engine call per (N, m), one
+preset does (`adprf.analysis.boundary_descent`: one engine call per (N, m), one
 compilation per model, float64). The reference is what a user would write: a NumPy loop in float64,
 vectorised over the ligands, with the closed-form gradient, one (N, m) after another.
 
@@ -42,11 +42,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adprf._ligands import Ligands
-from adprf.experiments._ligand_boundary import boundary_descent, initial_distribution, proofreading_grid
+from adprf._ligands import Ligands, v1_mixture
+from adprf.analysis import boundary_descent
+from adprf.cells import proofreading_grid
 
 TAU_C, STEP, RESET = 3.0, 0.2, 0.1
 GOAL = 50.0
+
+
+def initial_distribution(seed: int, n_ligands: int) -> Ligands:
+    """The v1 distribution at random positions of the image, as the `ligand-boundary` experiment
+    draws it (call inside `jax.enable_x64(True)`: float64)."""
+    key = jax.random.PRNGKey(seed)
+    ligands = v1_mixture(key, n_ligands, 0.3)
+    order = jax.random.permutation(jax.random.fold_in(key, 1), ligands.size)
+    return Ligands(ligands.tau[order].astype(jnp.float64), ligands.amount[order].astype(jnp.float64))
 
 
 def numpy_descent(tau, amount, N, m, *, max_iterations, max_seconds=float("inf")):
@@ -91,8 +101,7 @@ def where_the_time_goes(clean: Ligands, N: int, m: int, iterations: int) -> dict
     import equinox as eqx
 
     from adprf.attacks import GradientDescent, attack, turn_off, v1_descent
-    from adprf.cells import AdaptiveProofreading
-    from adprf.cells import OneOf
+    from adprf.cells import AdaptiveProofreading, OneOf
 
     tau, amount = jnp.asarray(clean.tau), jnp.asarray(clean.amount)
     out = {}
@@ -167,9 +176,8 @@ def main():
         f"float64 on both sides; NumPy cut after {args.max_numpy_seconds:g} s per model\n"
     )
     grid = proofreading_grid(5)
-    cfg = {"seed": args.seed, "n_ligands": args.n_ligands, "agonist_fraction": 0.3, "dtype": "float64"}
     with jax.enable_x64(True):
-        clean = initial_distribution(cfg)
+        clean = initial_distribution(args.seed, args.n_ligands)
         self_only = Ligands(jnp.minimum(clean.tau, 1.0), clean.amount)  # T ≤ 1 for every (N, m)
         t0 = time.perf_counter()
         boundary_descent(self_only, grid, max_iterations=args.max_iterations, share_compilation=False)
@@ -219,7 +227,8 @@ def main():
             )
 
     print(
-        "\n| N | m | iterations adprf | iterations NumPy | stopped at | max |Δτ| | NumPy s | adprf s | ratio NumPy/adprf |"
+        "\n| N | m | iterations adprf | iterations NumPy | stopped at | max |Δτ| "
+        "| NumPy s | adprf s | ratio NumPy/adprf |"
     )
     print("|" + "---|" * 9)
     for r in rows:
@@ -241,7 +250,8 @@ def main():
         f"| {a_total:.1f} | {np_total / a_total:.2f}×{est} |"
     )
     print(
-        f"\nadprf compilation: {compile_s:.2f} s (not in the table); whole grid call incl. Python loop: {adprf_total:.1f} s"
+        f"\nadprf compilation: {compile_s:.2f} s (not in the table); "
+        f"whole grid call incl. Python loop: {adprf_total:.1f} s"
     )
     print(
         f"median ratio over the {len(iterating)} models that iterate: {median:.2f}×{est}; "
@@ -256,7 +266,8 @@ def main():
     with jax.enable_x64(True):
         per_iteration = where_the_time_goes(clean, n, m, args.profile_iterations)
     print(
-        f"\nWhere the time goes (T_{{{n},{m}}}, R = {args.n_ligands}, {args.profile_iterations:,} iterations, float64):\n"
+        f"\nWhere the time goes (T_{{{n},{m}}}, R = {args.n_ligands}, "
+        f"{args.profile_iterations:,} iterations, float64):\n"
     )
     print("| loop | µs per iteration |\n|---|---|")
     for name, us in per_iteration.items():

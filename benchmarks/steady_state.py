@@ -16,9 +16,10 @@ with respect to the four inputs (τ1, τ2, L1, L2):
   counted (result code ≠ 0, NaN output) instead of raising. One warm-up call (its excess over
   the median is reported as compile time), then the median of `--repeats` timed calls.
 - scipy, as a user would write it without adprf: the same ODEs, written here in NumPy from the
-  equations of SPEC §2.3–2.4 (no adprf code; the rates are restated as numbers and only
-  compared with the adprf models' fields), integrated by `solve_ivp(method="BDF")` with the
-  analytic Jacobian (checked against finite differences at start-up), rtol = 1e-10 and
+  published equations (François et al. 2013; Lalanne & François 2013; no adprf code: the rates
+  are restated as numbers and only compared with the adprf models' fields), integrated by
+  `solve_ivp(method="BDF")` with the analytic Jacobian (checked against finite differences at
+  start-up), rtol = 1e-10 and
   atol = 1e-12 × a per-component magnitude (the feedback-free chain, `Reference.magnitude`; a
   single absolute atol would be meaningless for the kinase model, whose output is ~1e-9
   molecules, and adprf applies its atol in the same kind of units), from the unbound state (no
@@ -80,7 +81,7 @@ def mixtures(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------
-# The scipy reference: the ODEs in NumPy, written from the SPEC equations (flat state y).
+# The scipy reference: the ODEs in NumPy, written from the published equations (flat state y).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -113,7 +114,7 @@ class Reference:
 
 
 class SHP1Reference(Reference):
-    """SPEC §2.4: dC_0 = κ(L − C_T)(R − ΣC_T) − (φ + 1/τ)C_0 + βC_1,
+    """SHP-1 feedback (François et al. 2013): dC_0 = κ(L − C_T)(R − ΣC_T) − (φ + 1/τ)C_0 + βC_1,
     dC_n = φC_{n−1} − (φ + 1/τ + β)C_n + βC_{n+1}, dC_N = φC_{N−1} − (1/τ + β)C_N,
     β = b + γS, S = S_T X/(X + C*), X = Σ_i C_{i,m}; y = C.ravel()."""
 
@@ -171,8 +172,9 @@ class SHP1Reference(Reference):
 
 
 class KinaseReference(Reference):
-    """SPEC §2.3: a KPR chain per species (forward φ, unbinding 1/τ) whose last step C_{N−1} → C_N
-    runs at αK; dK = ε(K_tot − K) − δ(Σ_i C_{i,m})K; binding as for SHP-1; y = [C.ravel(), K]."""
+    """Kinase feedback (Lalanne & François 2013): a KPR chain per species (forward φ,
+    unbinding 1/τ) whose last step C_{N−1} → C_N runs at αK; dK = ε(K_tot − K) − δ(Σ_i C_{i,m})K;
+    binding as for SHP-1; y = [C.ravel(), K]."""
 
     def __init__(self, N=4, m=2, phi=0.01, kappa=1e-6, R=1e4, alpha=0.1, K_tot=1.0, epsilon=1e-3, delta=1e4):
         self.N, self.m, self.phi, self.kappa, self.R = N, m, phi, kappa, R

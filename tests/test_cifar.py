@@ -529,8 +529,8 @@ def test_cli_fetch_and_info(mirror, tmp_path, monkeypatch, capsys):
     assert main(["data", "info"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert (
-        f"  cifar10        absent: no cifar-10-python.tar.gz or cifar-10-batches-py/ batches in {tmp_path / 'data' / 'cifar10'}"
-        in lines
+        "  cifar10        absent: no cifar-10-python.tar.gz or cifar-10-batches-py/ batches in "
+        f"{tmp_path / 'data' / 'cifar10'}" in lines
     )
     assert main(["data", "fetch", "cifar10"]) == 0
     assert f"cifar10: verified files in {tmp_path / 'data' / 'cifar10'}" in capsys.readouterr().out
@@ -538,12 +538,12 @@ def test_cli_fetch_and_info(mirror, tmp_path, monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     tarball = tmp_path / "data" / "cifar10" / cifar.TARBALL
     assert (
-        f"  cifar10        present: {5 * TRAIN_N} train / {TEST_N} test images, structure checked, non-standard size, not MD5-verified"
-        in lines
+        f"  cifar10        present: {5 * TRAIN_N} train / {TEST_N} test images, structure checked, "
+        "non-standard size, not MD5-verified" in lines
     )
     assert (
-        f"                 {tarball} ({tarball.stat().st_size:,} bytes): structure checked, non-standard size, not MD5-verified"
-        in lines
+        f"                 {tarball} ({tarball.stat().st_size:,} bytes): structure checked, "
+        "non-standard size, not MD5-verified" in lines
     )
 
 

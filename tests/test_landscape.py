@@ -202,7 +202,7 @@ def test_proofreading_in_binding_time_space(m):
     np.testing.assert_array_equal(np.asarray(d2.tau)[agonist], 0.0)
     assert np.all(np.abs(np.asarray(d2.tau)[~agonist]) == 1.0)
     for i, mix in enumerate(mixtures):
-        # loss = 1 − T, so d1 = −sign(∂T/∂τ) from the closed-form gradient (SPEC §2.1)
+        # loss = 1 − T, so d1 = −sign(∂T/∂τ) from the closed-form gradient of T_{N,m}
         np.testing.assert_array_equal(
             np.asarray(d1.tau[i])[~agonist[i]], -np.sign(np.asarray(model.gradient(mix)))[~agonist[i]]
         )

@@ -1,7 +1,7 @@
 """Attacks on ligand distributions through the one engine, against independent oracles.
 
 Oracles: a sort-based NumPy L1 / simplex projection (Duchi et al. 2008), written here; the
-closed forms of T_{N,m} (SPEC §2.1: T, fold change, decision boundary L2*); bisection on ε
+closed forms of T_{N,m} (Rademaker et al. 2019: T, fold change, decision boundary L2*); bisection on ε
 with a brute-force grid of the worst case; first-order optimality of projections against
 random feasible points.
 """
@@ -47,7 +47,7 @@ def _first(tree):
 
 
 def _T(N, m, tau, amount, tau_c=TAU_C):
-    """T_{N,m} in float64 NumPy (SPEC §2.1), over the last axis."""
+    """T_{N,m} in float64 NumPy (Rademaker et al. 2019), over the last axis."""
     tau, amount = np.asarray(tau, np.float64), np.asarray(amount, np.float64)
     return np.sum(amount * tau**N, -1) / np.sum(amount * tau**m, -1) / tau_c ** (N - m)
 
@@ -88,7 +88,7 @@ def _project(ball, x, clean):
 @pytest.mark.parametrize("ball, oracle", [(L1Ball, _l1_oracle), (Budget, _budget_oracle)])
 def test_l1_and_budget_projections_match_the_sort_oracle(ball, oracle):
     rng = np.random.default_rng(0)
-    for trial in range(12):
+    for _ in range(12):
         clean = Ligands(jnp.asarray(rng.uniform(0, 4, 7), jnp.float32), jnp.asarray(rng.uniform(0, 2, 7), jnp.float32))
         x = jax.tree.map(lambda a: a + jnp.asarray(rng.normal(size=a.shape) * rng.uniform(0.05, 3), jnp.float32), clean)
         eps = float(rng.choice([0.05, 0.5, 2.0, 50.0]))  # 50: usually inside
@@ -340,12 +340,12 @@ def test_pgd_on_binding_times_minimal_radius_proofreading(N, m, amount):
 
 
 def _fold_change(N, m, l1, t1, l2, t2):
-    """SPEC §2.1: FC = 1 − [L2 τ2^m / (L1 τ1^m + L2 τ2^m)] · [1 − (τ2/τ1)^(N−m)]."""
+    """Rademaker et al. 2019, T_{N,m}: FC = 1 − [L2 τ2^m / (L1 τ1^m + L2 τ2^m)] · [1 − (τ2/τ1)^(N−m)]."""
     return 1 - l2 * t2**m / (l1 * t1**m + l2 * t2**m) * (1 - (t2 / t1) ** (N - m))
 
 
 def _boundary(N, m, l1, t1, t2, tau_c=TAU_C):
-    """SPEC §2.1: L2* = −L1 (τ1^N − τ1^m τ_c^(N−m)) / (τ2^N − τ2^m τ_c^(N−m))."""
+    """Rademaker et al. 2019, T_{N,m}: L2* = −L1 (τ1^N − τ1^m τ_c^(N−m)) / (τ2^N − τ2^m τ_c^(N−m))."""
     return -l1 * (t1**N - t1**m * tau_c ** (N - m)) / (t2**N - t2**m * tau_c ** (N - m))
 
 

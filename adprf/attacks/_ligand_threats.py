@@ -1,9 +1,10 @@
-"""Threat models and objectives for attacks on ligand distributions (SPEC §3).
+"""Threat models and objectives for attacks on ligand distributions (Rademaker et al. 2019).
 
-The protocols of Rademaker et al. (2019) and their "beyond v1" extensions, written as
-`ThreatModel`s over a `Ligands(tau, amount)` input so that the one attack engine runs them on
-any cell model (T_{N,m} or the ODE steady states): a model is a function of one `Ligands`
-returning a scalar, the cell responds iff it exceeds the model's threshold.
+The v1 protocols of Rademaker et al. 2019 (see the documentation's "Papers and protocols") and
+our "beyond v1" extensions, written as `ThreatModel`s over a `Ligands(tau, amount)` input so
+that the one attack engine runs them on any cell model (T_{N,m} or the ODE steady states): a
+model is a function of one `Ligands` returning a scalar, the cell responds iff it exceeds the
+model's threshold.
 
 - `v1_descent(tau_c)`: the v1 gradient descent (raw gradient, only τ < τ_c moves, τ < 0 reset
   to 0.1), with `GradientDescent(step_size=0.2)` and `turn_off(model)`.
@@ -81,7 +82,7 @@ def _check_tau_c(owner: str, tau_c, optional: bool) -> None:
 def move_binding_times(epsilon: float, tau_c: float | None = None, norm: str = "linf") -> ThreatModel:
     """Perturb binding times within a norm ball; amounts fixed; τ ≥ 0.
 
-    SPEC §3 "beyond v1: FGSM with sign, PGD": the attacker changes the quality τ of the
+    Beyond v1 (ours; FGSM with sign, PGD): the attacker changes the quality τ of the
     ligands it controls, ‖τ' − τ‖ ≤ ε, never their amounts; binding times stay ≥ 0 (clipped,
     not reset: the ball stays exact). With `tau_c`, only ligands whose clean τ < τ_c move —
     the agonists are the foreign signal and stay fixed, as in the v1 protocol. Use with
@@ -109,7 +110,7 @@ def move_binding_times(epsilon: float, tau_c: float | None = None, norm: str = "
 
 
 def v1_descent(tau_c: float = 3.0, reset: float = 0.1) -> ThreatModel:
-    """The unbounded v1 threat of Rademaker et al. (SPEC §3, "ligand distribution at the
+    """The unbounded v1 threat of Rademaker et al. 2019 (v1 figure "ligand distribution at the
     boundary"): only ligands with clean τ < τ_c move, amounts fixed, and a binding time that
     falls below 0 is reset to `reset` (0.1 in v1). The reset acts on binding times only.
 
@@ -131,8 +132,8 @@ def v1_descent(tau_c: float = 3.0, reset: float = 0.1) -> ThreatModel:
 
 
 def add_ligands(budget: float, existing: bool = False, coordinates: int = 1) -> ThreatModel:
-    """Add ligands with at most `budget` total amount (SPEC §3 "beyond v1: PGD under a
-    ligand budget, adding ligands instead of moving them").
+    """Add ligands with at most `budget` total amount (beyond v1, ours: PGD under a
+    ligand budget, adding ligands instead of moving them).
 
     The input carries candidate species with amount 0 (`with_candidates`); the attacker
     raises their amounts, never lowers any, Σ added ≤ `budget` (a `Budget`, the non-negative

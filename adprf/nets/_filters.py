@@ -1,5 +1,6 @@
-"""Biomimetic input filters (Rademaker et al. 2019, SPEC §4): the lesson of proofreading with
-m > 1 — ignore weakly bound ligands — turned into a defence placed in front of a classifier.
+"""Biomimetic input filters (Rademaker et al. 2019, biomimetic defence; the filters are ours):
+the lesson of proofreading with m > 1 — ignore weakly bound ligands — turned into a defence
+placed in front of a classifier.
 
 Pixels play the part of binding times: a filter that is flat near 0 makes faint perturbations
 of dark pixels invisible, as T_{N,m} with m > 1 is blind to ligands with τ → 0. All filters act
@@ -58,7 +59,7 @@ class Hill(eqx.Module):
     """x ↦ x^n / (x^n + θ^n), pixel-wise: a sigmoid switch at θ; the hard threshold as n → ∞.
 
     **Arguments:**
-    - `threshold`: θ in (0, 1) (default 0.5, SPEC §4).
+    - `threshold`: θ in (0, 1) (default 0.5, our choice).
     - `steepness`: n ≥ 1; larger n is flatter away from θ and steeper at θ.
     """
 
