@@ -100,3 +100,39 @@ def test_v1_descent_through_the_engine_matches_numpy(N, m):
     assert int(res.gradient_evaluations[0]) - 1 == iterations
     np.testing.assert_allclose(np.asarray(res.adversarial.tau[0]), tau_np, rtol=2e-3, atol=2e-3)
     assert float(model(jax.tree.map(lambda a: a[0], res.adversarial))) <= 1.0
+
+
+# --- τ*: the critical binding time ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("N, m", GRID)
+def test_critical_binding_time_against_its_equation_and_the_probe_gradient(N, m):
+    """τ* of `critical_binding_time` against a numeric root of N τ^(N−m) S_m = m S_N (Brent's
+    method) and against `adprf.analysis.critical_point` (the sign change of the probe gradient);
+    on the boundary (T = 1) it is `boundary_critical_point()` = τ_c (m/N)^(1/(N−m)). NaN for m = 0."""
+    from scipy.optimize import brentq
+
+    from adprf.analysis import critical_point
+
+    model = AdaptiveProofreading(N, m, tau_c=3.0)
+    with enable_x64():
+        key = jax.random.PRNGKey(7 * N + m)
+        lig = Ligands(
+            jax.random.uniform(key, (40,), jnp.float64, 0.1, 4.5),
+            jax.random.uniform(jax.random.fold_in(key, 1), (40,), jnp.float64, 0.5, 2.0),
+        )
+        boundary = Ligands.of([1.0, 3.0], [0.0, 700.0])  # one ligand type at τ_c: T = 1
+        assert float(model(boundary)) == 1.0
+        star, star_boundary = float(model.critical_binding_time(lig)), float(model.boundary_critical_point())
+        on_boundary = float(model.critical_binding_time(boundary))
+        if m == 0:
+            assert np.isnan(star) and np.isnan(star_boundary) and np.isnan(on_boundary)
+            assert np.isnan(float(critical_point(model, lig, upper=20.0)))
+            return
+        s_n, s_m = float(lig.moment(N)), float(lig.moment(m))
+        root = brentq(lambda t: N * t ** (N - m) * s_m - m * s_n, 1e-9, 100.0, xtol=1e-14, rtol=1e-14)
+        np.testing.assert_allclose(star, root, rtol=1e-12)
+        np.testing.assert_allclose(star, float(critical_point(model, lig, upper=20.0)), rtol=1e-4)
+        np.testing.assert_allclose(star_boundary, 3.0 * (m / N) ** (1 / (N - m)), rtol=1e-15)
+        np.testing.assert_allclose(on_boundary, star_boundary, rtol=1e-12)
+        np.testing.assert_allclose(star_boundary, float(critical_point(model, boundary)), rtol=1e-4)

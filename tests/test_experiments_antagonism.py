@@ -85,8 +85,8 @@ def test_boundary_tilting_against_closed_form(boundary_tilting):
     tau1, log_l1 = np.asarray(numbers["tau1"]), np.asarray(numbers["log10_amount1"])
     assert tau1[0] == 4.0 and tau1[-1] == 6.0 and log_l1[0] == 0.0 and log_l1[-1] == 4.0
     tau_c = cfg["tau_c"]
-    assert len(numbers["panels"]) == 4 and len(saved["tables"][0]["rows"]) == 4
-    for key, panel in numbers["panels"].items():
+    assert len(numbers["boundaries"]) == 4 and len(saved["tables"][0]["rows"]) == 4
+    for panel in numbers["boundaries"]:
         N, m, tau2 = panel["N"], panel["m"], panel["tau2"]
         ratio = -(tau1**N - tau1**m * tau_c ** (N - m)) / (tau2**N - tau2**m * tau_c ** (N - m))
         np.testing.assert_allclose(panel["L2_over_L1"], ratio, rtol=1e-5, atol=1e-12)
@@ -95,6 +95,21 @@ def test_boundary_tilting_against_closed_form(boundary_tilting):
         np.testing.assert_allclose(panel["log10_L2_max"], np.log10(ratio[-1]) + log_l1[-1], atol=1e-4)
         np.testing.assert_allclose(panel["L2_at_corners"][:2], ratio[-1] * 10.0 ** log_l1[[0, -1]], rtol=1e-5)
         assert panel["numeric_vs_closed_max_rel_diff"] < 1e-4
-    self_over_antagonist = numbers["self_over_antagonist_L2"]
-    assert self_over_antagonist["(1, 0)"] == pytest.approx((4 - 3) / (4 - 0.1), rel=1e-5)
-    assert self_over_antagonist["(5, 3)"] > 1e4  # (5, 3) ignores self
+        surface = np.asarray([[_float(v) for v in row] for row in panel["log10_L2"]])
+        assert surface.shape == (len(tau1), len(log_l1)) and np.all(surface[0] == -np.inf)
+        np.testing.assert_allclose(surface[1:], np.log10(ratio[1:, None]) + log_l1[None, :], atol=1e-4)
+    assert [tuple(p) for p in cfg["models"]] == [(1, 0), (5, 3)]
+    self_over_antagonist = numbers["self_over_antagonist"]
+    assert self_over_antagonist[0] == pytest.approx((4 - 3) / (4 - 0.1), rel=1e-5)
+    assert self_over_antagonist[1] > 1e4  # (5, 3) ignores self
+
+
+def test_boundary_tilting_verdicts():
+    from adprf.experiments._immune_boundary_tilting import agreement_note, cheaper_species
+
+    sentence = cheaper_species(["(1, 0)", "(5, 3)"], [0.256, 1.2e4])
+    assert "(1, 0) is fooled more cheaply by self ligands (0.256×" in sentence
+    assert "(5, 3) is fooled more cheaply by antagonists (self needs 1.2e+04×" in sentence
+    assert "equally" in cheaper_species(["(2, 1)"], [1.0])
+    assert "agrees with" in agreement_note(1.1e-5) and "1.1e-05" in agreement_note(1.1e-5)
+    assert "departs from" in agreement_note(3e-2)

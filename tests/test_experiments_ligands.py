@@ -1,6 +1,7 @@
 """ligand-boundary, mtl-to-ml and digits-boundary-tilting end to end at tiny size, against
-independent oracles: NumPy loops of the v1 descent (continuous and binned), the closed form of
-the critical point, and scikit-learn's PCA + linear SVM written out again."""
+independent oracles: a NumPy loop of the v1 descent, the closed form of the critical point, and
+scikit-learn's PCA + linear SVM written out again; the verdict sentences on hand-made facts.
+(The descent itself, `adprf.analysis.boundary_descent`, is tested in test_boundary_descent.py.)"""
 
 import functools
 import json
@@ -14,43 +15,26 @@ from sklearn.decomposition import PCA
 from sklearn.svm import LinearSVC
 
 from adprf._ligands import Ligands, agonists, antagonists, ligand_image, self_ligands, v1_mixture
-from adprf.analysis import critical_point
-from adprf.cells import AdaptiveProofreading, HistogramReadout, OneOf
+from adprf.cells import AdaptiveProofreading, HistogramReadout, OneOf, proofreading_grid
 from adprf.data import load_dataset
-from adprf.experiments import run_experiment
-from adprf.experiments._ligand_boundary import (
-    boundary_descent,
-    critical_binding_time,
-    initial_distribution,
-    proofreading_grid,
-)
+from adprf.experiments import _ligand_boundary as ligand_boundary, _mtl_to_ml as mtl_to_ml, run_experiment
 from adprf.experiments._mtl_to_ml import AGONIST, ANTAGONIST, SELF, letter_masks, mtl_classes, mtl_ligands
 
 
-def numpy_descent(tau, N, m, max_iterations, tau_c=3.0, bin_width=None, dtype=np.float64):
-    """The v1 descent in NumPy: (final τ, updates applied before the first T ≤ 1).
-
-    Continuous: every ligand with clean τ < τ_c moves by −0.2 ∂T/∂τ_i. Binned (v1 scripts): the
-    cell reads the histogram (bins of `bin_width` from 0, centres, counts as amounts) and every
-    movable ligand moves by −0.2 ∂T/∂τ_b of its bin (which carries the count)."""
-    tau = np.array(tau, dtype)
+def numpy_descent(tau, N, m, max_iterations, tau_c=3.0):
+    """The v1 descent in NumPy (float64): (final τ, updates applied before the first T ≤ 1);
+    every ligand with clean τ < τ_c moves by −0.2 ∂T/∂τ_i, a τ below 0 is reset to 0.1."""
+    tau = np.array(tau, np.float64)
     movable = tau < tau_c
-    scale = dtype(tau_c) ** (N - m)
-    n_bins = int(np.floor(tau.max() / bin_width)) + 1 if bin_width else 0
+    scale = tau_c ** (N - m)
     for iteration in range(max_iterations + 1):
-        if bin_width:
-            index = np.clip(np.floor(tau / bin_width).astype(int), 0, n_bins - 1)
-            x, amount = (np.arange(n_bins) + 0.5) * bin_width, np.bincount(index, minlength=n_bins).astype(dtype)
-        else:
-            x, amount = tau, np.ones_like(tau)
-        s_n, s_m = np.sum(amount * x**N), np.sum(amount * x**m)
+        s_n, s_m = np.sum(tau**N), np.sum(tau**m)
         if s_n / s_m / scale <= 1 or iteration == max_iterations:
             return tau, iteration
-        adaptive = m * x ** (m - 1) * s_n if m else 0
-        grad = amount * (N * x ** (N - 1) * s_m - adaptive) / (s_m**2 * scale)
-        step = grad[index] if bin_width else grad
-        tau = np.where(movable, tau - dtype(0.2) * step, tau)
-        tau = np.where(tau < 0, dtype(0.1), tau)
+        adaptive = m * tau ** (m - 1) * s_n if m else 0
+        grad = (N * tau ** (N - 1) * s_m - adaptive) / (s_m**2 * scale)
+        tau = np.where(movable, tau - 0.2 * grad, tau)
+        tau = np.where(tau < 0, 0.1, tau)
 
 
 # ----------------------------------------------------------------------------- builders
@@ -119,34 +103,7 @@ def test_one_of_and_histogram_readout_gradients():
         np.testing.assert_allclose(jax.grad(readout)(lig).tau, np.asarray(model.gradient(centres))[index], rtol=1e-10)
 
 
-def test_critical_binding_time_matches_analysis():
-    lig = v1_mixture(jax.random.PRNGKey(2), n=500)
-    model = AdaptiveProofreading(4, 2)
-    np.testing.assert_allclose(critical_binding_time(model, lig), float(critical_point(model, lig)), rtol=1e-3)
-    assert np.isnan(critical_binding_time(AdaptiveProofreading(3, 0), lig))
-
-
 # ----------------------------------------------------------------------------- descents
-
-
-def test_float32_stops_with_float64_numpy_and_binned_variant_matches_v1():
-    """float32 on a small R stops within one iteration of the float64 NumPy loop; the binned
-    variant reproduces the v1 scripts' binned loop."""
-    grid = [(2, 1), (4, 2), (5, 1)]
-    lig = v1_mixture(jax.random.PRNGKey(0), n=400)
-    descent = boundary_descent(lig, grid, max_iterations=20_000, share_compilation=False)
-    assert descent.tau.dtype == jnp.float32
-    for i, (n, m) in enumerate(grid):
-        tau, k = numpy_descent(np.asarray(lig.tau), n, m, 20_000)
-        assert abs(int(descent.iterations[i]) - k) <= 1 and bool(descent.reached[i])
-        np.testing.assert_allclose(np.asarray(descent.tau[i]), tau, atol=2e-3)
-    with jax.enable_x64(True):
-        lig64 = Ligands(lig.tau.astype(jnp.float64), lig.amount.astype(jnp.float64))
-        binned = boundary_descent(lig64, grid, max_iterations=2000, bin_width=0.2)
-        for i, (n, m) in enumerate(grid):
-            tau, k = numpy_descent(np.asarray(lig64.tau), n, m, 2000, bin_width=0.2)
-            assert int(binned.iterations[i]) == k
-            np.testing.assert_allclose(np.asarray(binned.tau[i]), tau, atol=1e-9)
 
 
 def test_ligand_boundary_end_to_end(tmp_path):
@@ -156,25 +113,42 @@ def test_ligand_boundary_end_to_end(tmp_path):
     assert set(record["figures"]) == {"histograms.png", "images.png"}
     assert all((folder / f).stat().st_size > 1000 for f in record["figures"])
     saved = json.loads((folder / "descent.json").read_text())["value"]
-    cfg = {**record["config"]}
     with jax.enable_x64(True):
-        clean = np.asarray(initial_distribution(cfg).tau)
+        clean = np.asarray(ligand_boundary.initial_distribution(ligand_boundary.Config(**overrides)).tau)
     numbers = record["numbers"]
+    assert numbers["grid"] == [list(p) for p in proofreading_grid(5)]
+    rows = record["tables"][0]["rows"]
     for i, (n, m) in enumerate(proofreading_grid(5)):
+        d = numbers["descents"][i]
         tau, k = numpy_descent(clean, n, m, 3000)
-        assert numbers["iterations"][f"{n},{m}"] == k == saved["iterations"][i]
-        assert numbers["reached"][f"{n},{m}"] == (k < 3000)
+        assert (d["N"], d["m"]) == (n, m) and d["iterations"] == k == saved["iterations"][i] == rows[i][3]
+        assert d["reached"] == (k < 3000)
         np.testing.assert_allclose(saved["tau"][i], tau, atol=1e-9)
+        assert sum(d["fixed"]) + sum(d["movable"]) == 400 and np.shape(d["image"]) == (20, 20)
         if m == 0:
-            assert k == 0 and numbers["T_before"][f"{n},{m}"] <= 1
+            assert k == 0 and d["T_before"] <= 1 and rows[i][4] == "already T ≤ 1"
         elif k < 3000:
-            assert numbers["T_after"][f"{n},{m}"] <= 1 < numbers["T_before"][f"{n},{m}"]
-            np.testing.assert_allclose(numbers["tau_star_final"][f"{n},{m}"], 3 * (m / n) ** (1 / (n - m)), rtol=0.02)
-    assert len(record["tables"][0]["rows"]) == 15
+            assert d["T_after"] <= 1 < d["T_before"] and rows[i][4] == "T ≤ 1"
+            np.testing.assert_allclose(d["tau_star_final"], 3 * (m / n) ** (1 / (n - m)), rtol=0.02)
+            np.testing.assert_allclose(d["tau_star_boundary"], 3 * (m / n) ** (1 / (n - m)), rtol=1e-15)
+    assert len(rows) == 15
+
+
+def test_ligand_boundary_verdicts():
+    status = ligand_boundary.stop_status
+    assert (status(0, True), status(12, True), status(400, False)) == ("already T ≤ 1", "T ≤ 1", "cap (T > 1)")
+    assert ligand_boundary.already_note([], 0.3) is None
+    note = ligand_boundary.already_note(["(1,0)", "(2,0)"], 0.3)
+    assert "(1,0), (2,0)" in note and "30% agonists" in note
+    assert ligand_boundary.capped_note([], 1000) is None
+    assert "cap of 400,000 iterations with T > 1: (5,4)" in ligand_boundary.capped_note(["(5,4)"], 400_000)
+    assert ligand_boundary.size_note(10201, 1_000_000) is None
+    assert "R = 400 with cap 3,000 corresponds to a v1 cap of about 76,507" in ligand_boundary.size_note(400, 3000)
+    assert "R = 10201 with cap 400,000" in ligand_boundary.size_note(10201, 400_000)
 
 
 def test_mtl_to_ml_end_to_end(tmp_path):
-    overrides = {"shape": [14, 36], "max_iterations": 4000}
+    overrides = {"shape": (14, 36), "max_iterations": 4000}
     record = run_experiment("mtl-to-ml", "quick", root=tmp_path, overrides=overrides)
     folder = tmp_path / "mtl-to-ml" / record["hash"]
     assert (folder / "mtl_to_ml.png").stat().st_size > 1000
@@ -183,14 +157,27 @@ def test_mtl_to_ml_end_to_end(tmp_path):
         clean = np.asarray(mtl_ligands(jax.random.PRNGKey(record["config"]["seed"]), classes, 3.0).tau, np.float64)
     numbers = record["numbers"]
     assert numbers["counts"]["antagonist"] == int((letters == 2).sum()) > 0
-    for n, m in proofreading_grid(5, n_min=2, m_min=1):
-        key = f"{n},{m}"
+    rows = record["tables"][0]["rows"]
+    for i, (n, m) in enumerate(proofreading_grid(5, n_min=2, m_min=1)):
+        d = numbers["models"][i]
         _, k = numpy_descent(clean, n, m, 4000)
-        assert numbers["iterations"][key] == k
+        assert (d["N"], d["m"]) == (n, m) and d["iterations"] == k
+        assert np.shape(d["view_after"]) == np.shape(d["image_after"]) == (14, 36)
         if k > 0:  # the descent dims the antagonists' T in the cell's view
-            assert numbers["T_visibility_after"][key] < numbers["T_visibility_before"][key]
-        if numbers["reads_ML"][key]:
-            assert numbers["T_visibility_after"][key] <= 0.25 and numbers["reached"][key]
+            assert d["T_visibility_after"] < d["T_visibility_before"]
+        if rows[i][-1] == "yes":
+            assert d["T_visibility_after"] <= 0.25 and d["reached"]
+
+
+def test_mtl_to_ml_verdicts():
+    assert mtl_to_ml.reads_ml(120, True, 0.2, 0.25)
+    assert not mtl_to_ml.reads_ml(0, True, 0.2, 0.25)  # nothing moved
+    assert not mtl_to_ml.reads_ml(120, False, 0.2, 0.25)  # stopped at the cap
+    assert not mtl_to_ml.reads_ml(120, True, 0.3, 0.25)  # the T is still visible
+    assert mtl_to_ml.reads_ml_note(["(4,2)", "(5,3)"], 0.25).endswith("Reads ML: (4,2), (5,3).")
+    assert "≤ 0.25" in mtl_to_ml.reads_ml_note([], 0.25) and "Reads ML: none." in mtl_to_ml.reads_ml_note([], 0.25)
+    assert mtl_to_ml.already_note([]) is None and "attack: (2,1)." in mtl_to_ml.already_note(["(2,1)"])
+    assert mtl_to_ml.stop_status(3, False) == "cap (T > 1)"
 
 
 def test_digits_boundary_tilting_end_to_end(tmp_path):

@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from adprf._ligands import Ligands
-from adprf.attacks import FGSM, attack
-from adprf.attacks._ligand_threats import move_binding_times, turn_off
+from adprf.attacks import FGSM, attack, move_binding_times, turn_off
 from adprf.cells import SHP1Feedback
 from adprf.experiments import run_experiment
+from adprf.experiments._ode_antagonism import antagonism_kind, budget_verdict, kinds_note, limit_note
 
 
 def test_fgsm_on_binding_times_through_two_steady_state_solvers():
@@ -48,7 +48,7 @@ def test_fgsm_on_binding_times_through_two_steady_state_solvers():
 
 
 def test_ode_antagonism_experiment(tmp_path):
-    overrides = {"n_tau2": 40, "t_end": 1e3, "candidates": [0.5, 1.0, 2.0, 3.0], "pgd_steps": 40}
+    overrides = {"n_tau2": 40, "t_end": 1e3, "candidates": (0.5, 1.0, 2.0, 3.0), "pgd_steps": 40}
     record = run_experiment("ode-antagonism", "quick", root=tmp_path, overrides=overrides)
     rows = {r[0]: r for r in record["tables"][0]["rows"]}
     assert rows["KPR (N=5)"][5] == "no"  # no antagonism, only receptor competition
@@ -63,3 +63,21 @@ def test_ode_antagonism_experiment(tmp_path):
     assert (
         courses["agonists"][-1] > record["numbers"]["time_courses"]["threshold"] > courses["agonists + antagonists"][-1]
     )
+    models = record["numbers"]["antagonism"]["models"]
+    assert [c["name"] for c in models] == [r[0] for r in record["tables"][0]["rows"]]
+    attacks = record["numbers"]["budget_attack"]["attacks"]
+    assert [a["switched_off"] for a in attacks] == [False, True] and "succeeds above it" in record["notes"][2]
+
+
+def test_ode_antagonism_verdicts():
+    assert antagonism_kind(0, 0.3) == "broad (weakest ligands)"
+    assert antagonism_kind(12, 0.3) == "specialised" and antagonism_kind(12, 0.95) == "–"
+    note = kinds_note(["KPR", "SHP-1", "T_{5,0}"], ["–", "specialised", "broad (weakest ligands)"])
+    assert "specialised (the strongest antagonist at an intermediate τ2): SHP-1" in note
+    assert "broad (the weakest ligands antagonise most): T_{5,0}" in note and "no antagonism" in note
+    assert "no antagonism" not in kinds_note(["SHP-1"], ["specialised"])
+    assert "follows its limit" in limit_note("kinase", "T_{5,3}", (0.393, 0.408), (2.92, 2.92))
+    assert "departs from its limit" in limit_note("kinase", "T_{5,3}", (0.393, 0.5), (2.92, 2.92))
+    assert "departs from its limit" in limit_note("kinase", "T_{5,3}", (0.393, 0.408), (2.92, 3.1))
+    assert budget_verdict([0.9, 1.1], [False, True]) == "fails below min L2* and succeeds above it"
+    assert "[0.9]" in budget_verdict([0.9, 1.1], [True, True])

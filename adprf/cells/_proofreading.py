@@ -120,3 +120,16 @@ class AdaptiveProofreading(AbstractCellModel):
             return jnp.asarray(jnp.nan)
         ratio = self.m * ligands.moment(self.N) / (self.N * ligands.moment(self.m))
         return ratio ** (1.0 / (self.N - self.m))
+
+
+def proofreading_grid(n_max: int = 5, n_min: int = 1, m_min: int = 0) -> list[tuple[int, int]]:
+    """The (N, m) of a family of `AdaptiveProofreading` models, ordered by N then m.
+
+    **Arguments:**
+    - `n_max`, `n_min`: the range of N (inclusive).
+    - `m_min`: the smallest m (m < N always).
+
+    **Returns:** every (N, m) with `n_min` ≤ N ≤ `n_max` and `m_min` ≤ m < N; the default is the
+    grid of Rademaker et al. 2019's v1 figures, 0 ≤ m < N ≤ 5.
+    """
+    return [(n, m) for n in range(n_min, n_max + 1) for m in range(m_min, n)]
