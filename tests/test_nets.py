@@ -1,5 +1,6 @@
 """Classifiers and their training on real MNIST digits."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,3 +68,71 @@ def test_conv_vjp_matches_autodiff_of_lax_conv():
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(conv2d_same(x, k), reference(x, k), rtol=1e-5, atol=1e-5)
+
+
+# --- defences as data (adprf.nets._defences) -------------------------------------------
+
+
+def test_build_filter_from_every_defence_spec():
+    from adprf.nets import DEFENCES, Filtered, HardThreshold, Hill, ProofreadingLayer, build_filter
+
+    assert build_filter(DEFENCES["natural"]) is None and build_filter(DEFENCES["adversarial"]) is None
+    hill = build_filter(DEFENCES["hill-16-low"])
+    assert isinstance(hill, Hill)
+    # x^n / (x^n + θ^n) is ½ at the threshold θ = 0.3 and (1/2)^16 / (1 + (1/2)^16) at θ/2
+    np.testing.assert_allclose(hill(jnp.array([0.3, 0.15])), [0.5, 2.0**-16 / (1 + 2.0**-16)], rtol=1e-5)
+    hard = build_filter(DEFENCES["hard-threshold"])
+    assert isinstance(hard, HardThreshold)
+    np.testing.assert_array_equal(hard(jnp.array([0.2, 0.8])), [0.0, 1.0])
+    layer = build_filter(DEFENCES["proofreading"])
+    assert isinstance(layer, ProofreadingLayer) and (layer.N, layer.m) == (3, 2)
+    assert float(build_filter({"filter": "power", "exponent": 2})(jnp.asarray(0.5))) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="unknown filter 'median'"):
+        build_filter({"filter": "median"})
+    model = Filtered(MLP(width=8, depth=1, key=jax.random.PRNGKey(0)), hill)
+    assert model(jnp.zeros((28, 28))).shape == (10,)
+
+
+def test_describe_defence_labels():
+    from adprf.nets import DEFENCES, describe_defence
+
+    labels = {name: describe_defence(spec) for name, spec in DEFENCES.items()}
+    assert labels == {
+        "natural": "natural",
+        "hill-4": "Hill θ=0.5 n=4",
+        "hill-16": "Hill θ=0.5 n=16",
+        "hill-16-low": "Hill θ=0.3 n=16",
+        "hard-threshold": "hard threshold θ=0.5",
+        "proofreading": "proofreading N=3 m=2",
+        "adversarial": "adversarial (PGD ε=0.3)",
+    }
+    assert describe_defence({"filter": "power", "exponent": 2}) == "power x^2"
+
+
+def test_build_classifier_from_specs():
+    from adprf.nets import CNN_CLASSIFIER, MLP_CLASSIFIER, build_classifier
+
+    key = jax.random.PRNGKey(0)
+    mlp = build_classifier(MLP_CLASSIFIER, key)
+    assert isinstance(mlp, MLP) and mlp(jnp.zeros((28, 28))).shape == (10,)
+    assert isinstance(build_classifier(CNN_CLASSIFIER, key), MadryCNN)
+    # the same key gives the same initial weights; the spec's training entries are ignored
+    same = build_classifier({"arch": "mlp", "width": 256, "depth": 2}, key)
+    assert eqx.tree_equal(mlp, same)
+    with pytest.raises(ValueError, match="unknown architecture 'vit'"):
+        build_classifier({"arch": "vit"}, key)
+
+
+def test_train_defence_trains_once_then_loads(tmp_path):
+    from adprf._results import Run
+    from adprf.nets import Filtered, train_defence
+
+    classifier = {"arch": "mlp", "width": 8, "depth": 1, "epochs": 1, "batch_size": 200}
+    spec = {"filter": "hill", "threshold": 0.5, "steepness": 4}
+    model, seconds = train_defence(Run("a", "quick", {}, tmp_path), spec, classifier, "mnist-subset", 0)
+    assert isinstance(model, Filtered) and seconds > 0
+    # another run naming the same specs loads the shared model (0 s of training)
+    again, seconds = train_defence(Run("b", "quick", {}, tmp_path), dict(spec), dict(classifier), "mnist-subset", 0)
+    assert seconds == 0.0
+    assert eqx.tree_equal(model, again)
+    assert len(list((tmp_path / "_models").glob("*.eqx"))) == 1

@@ -1,7 +1,7 @@
 """digits-boundary-tilting: a linear SVM on two principal components of MNIST 3s and 7s, with
 and without the boundary-tilting perturbation.
 
-Rademaker et al. 2019, v1 figure "boundary tilting for digits" (SPEC §3), the machine-learning
+Rademaker et al. 2019, v1 figure "boundary tilting for digits", the machine-learning
 illustration of boundary tilting (Tanay & Griffin 2016): the images of 3s and 7s, standardised by
 the global pixel mean and standard deviation, are perturbed by ∓ε · sign(mean₃ − mean₇) (3s pushed
 towards the mean 7 and 7s towards the mean 3, every pixel by ε). For ε_train, ε_test ∈ {0, 0.4}: a
@@ -18,20 +18,33 @@ perturbation from the test split); the split is the data set's own train/test sp
 random 80/20 split).
 """
 
-import matplotlib
-import numpy as np
+from dataclasses import dataclass
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.svm import LinearSVC
 
-from .._results import Run
-from ..data import load_dataset
-from ._registry import LegacyExperiment as Experiment, register
+from ..data import Dataset, load_dataset
+from ._experiment import AbstractConfig, Experiment, Rendered, Table
+from ._registry import register
 
 
-def two_digits(dataset, digits: tuple[int, int], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True, kw_only=True)
+class Config(AbstractConfig):
+    """`digits` of `dataset`, perturbed by every ε of `epsilons` (both for training and for
+    testing), projected on `components` principal components; `seed` is the `random_state` of
+    the PCA solver and of the SVM; at most `limit` images of the two digits per split (None: all)."""
+
+    dataset: str
+    digits: tuple[int, int] = (3, 7)
+    epsilons: tuple[float, ...] = (0.0, 0.4)
+    components: int = 2
+    seed: int = 0
+    limit: int | None = None
+
+
+def two_digits(dataset: Dataset, digits: tuple[int, int], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The flattened images (float64) and labels of the two `digits`, at most `limit` of them."""
     keep = np.flatnonzero(np.isin(dataset.labels, digits))[:limit]
     return dataset.images[keep].reshape(len(keep), -1).astype(np.float64), dataset.labels[keep]
@@ -47,8 +60,33 @@ def tilt(
     return images + epsilon * sign[:, None] * direction[None, :]
 
 
+def _panel(pca, svm, x_test, y_test, direction, eps_train: float, eps_test: float, digits) -> dict:
+    """One (ε_train, ε_test) panel: the test score, the 2-D test points, the class means and the SVM line."""
+    points = pca.transform(tilt(x_test, y_test, direction, eps_test, digits))
+    score = float(svm.score(points, y_test))
+    means = pca.transform(
+        np.stack([tilt(x_test[y_test == d], y_test[y_test == d], direction, eps_test, digits).mean(0) for d in digits])
+    )
+    return {
+        "eps_train": eps_train,
+        "eps_test": eps_test,
+        "points": points,
+        "means": means,
+        "coef": svm.coef_[0],
+        "intercept": float(svm.intercept_[0]),
+        "score": score,
+    }
+
+
 def boundary_tilting(
-    train, test, *, digits=(3, 7), epsilons=(0.0, 0.4), components: int = 2, seed: int = 0, limit: int | None = None
+    train: Dataset,
+    test: Dataset,
+    *,
+    digits: tuple[int, int] = (3, 7),
+    epsilons=(0.0, 0.4),
+    components: int = 2,
+    seed: int = 0,
+    limit: int | None = None,
 ) -> dict:
     """Fit PCA + linear SVM for every ε_train and score it at every ε_test.
 
@@ -79,30 +117,9 @@ def boundary_tilting(
         perturbed_train = tilt(x_train, y_train, direction, eps_train, digits)
         pca = PCA(components, random_state=seed).fit(np.concatenate([x_train, perturbed_train]))
         svm = LinearSVC(random_state=seed).fit(pca.transform(perturbed_train), y_train)
-        row = []
-        for eps_test in epsilons:
-            points = pca.transform(tilt(x_test, y_test, direction, eps_test, digits))
-            row.append(float(svm.score(points, y_test)))
-            means = pca.transform(
-                np.stack(
-                    [
-                        tilt(x_test[y_test == d], y_test[y_test == d], direction, eps_test, digits).mean(0)
-                        for d in digits
-                    ]
-                )
-            )
-            panels.append(
-                {
-                    "eps_train": eps_train,
-                    "eps_test": eps_test,
-                    "points": points,
-                    "means": means,
-                    "coef": svm.coef_[0],
-                    "intercept": float(svm.intercept_[0]),
-                    "score": row[-1],
-                }
-            )
-        scores.append(row)
+        row = [_panel(pca, svm, x_test, y_test, direction, eps_train, eps_test, digits) for eps_test in epsilons]
+        panels += row
+        scores.append([panel["score"] for panel in row])
     chance = float(max(np.mean(y_test == d) for d in digits))
     return {
         "scores": scores,
@@ -115,16 +132,44 @@ def boundary_tilting(
     }
 
 
-def _plot(result: dict, digits, epsilons, title: str):
-    n = len(epsilons)
-    fig, axes = plt.subplots(n, n, figsize=(4.2 * n, 3.8 * n), squeeze=False)
-    labels = result["labels"]
-    everything = np.concatenate([p["points"] for p in result["panels"]])
+def compute(run, cfg: Config) -> dict:
+    """The scores and panels of `boundary_tilting`, the data source, and the standardised mean
+    training image of each digit (for the figure of the perturbation)."""
+    train, test = load_dataset(cfg.dataset, "train"), load_dataset(cfg.dataset, "test")
+    result = boundary_tilting(
+        train,
+        test,
+        digits=cfg.digits,
+        epsilons=[float(e) for e in cfg.epsilons],
+        components=cfg.components,
+        seed=cfg.seed,
+        limit=cfg.limit,
+    )
+    mean, std = result["standardisation"]["mean"], result["standardisation"]["std"]
+    class_means = [((train.images[train.labels == d].reshape(-1, 784) - mean) / std).mean(0) for d in cfg.digits]
+    return {**result, "epsilons": [float(e) for e in cfg.epsilons], "source": train.source, "class_means": class_means}
+
+
+def score_note(scores: list[list[float]], epsilons: list[float]) -> str:
+    """The four corner scores: trained clean or perturbed (largest ε), tested clean or perturbed."""
+    return (
+        f"Trained clean: {scores[0][0]:.3f} on clean test images, {scores[0][-1]:.3f} on perturbed ones "
+        f"(ε = {epsilons[-1]:g}); trained perturbed: {scores[-1][0]:.3f} clean, {scores[-1][-1]:.3f} perturbed."
+    )
+
+
+def _plot(facts: dict, digits, title: str) -> Figure:
+    epsilons, n = facts["epsilons"], len(facts["epsilons"])
+    fig = Figure(figsize=(4.2 * n, 3.8 * n))
+    axes = fig.subplots(n, n, squeeze=False)
+    labels = np.asarray(facts["labels"])
+    everything = np.concatenate([np.asarray(p["points"]) for p in facts["panels"]])
     lo, hi = everything.min(0), everything.max(0)
-    for panel in result["panels"]:
+    for panel in facts["panels"]:
         ax = axes[epsilons.index(panel["eps_test"]), epsilons.index(panel["eps_train"])]
+        points = np.asarray(panel["points"])
         for digit, colour in zip(digits, ("tab:blue", "tab:red")):
-            pts = panel["points"][labels == digit]
+            pts = points[labels == digit]
             ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, color=colour, label=f"{digit}s")
         for mean, colour in zip(panel["means"], ("darkblue", "darkred")):
             ax.scatter(*mean, marker="*", s=150, color=colour, edgecolor="white")
@@ -146,20 +191,14 @@ def _plot(result: dict, digits, epsilons, title: str):
     return fig
 
 
-def _plot_perturbation(train, result: dict, digits, epsilon: float):
-    mean, std = result["standardisation"]["mean"], result["standardisation"]["std"]
-    fig, axes = plt.subplots(2, 2, figsize=(4, 4.3))
-    for col, (digit, sign) in enumerate(zip(digits, (-1.0, 1.0))):
-        image = ((train.images[train.labels == digit].reshape(-1, 784) - mean) / std).mean(0)
-        for row, (shown, label) in enumerate(
-            [
-                (image, f"mean {digit}"),
-                (
-                    image + sign * epsilon * result["direction"],
-                    f"mean {digit} {'−' if sign < 0 else '+'} {epsilon:g}·sign(δ)",
-                ),
-            ]
-        ):
+def _plot_perturbation(facts: dict, digits) -> Figure:
+    epsilon, direction = max(facts["epsilons"]), np.asarray(facts["direction"])
+    fig = Figure(figsize=(4, 4.3))
+    axes = fig.subplots(2, 2)
+    for col, (digit, sign, image) in enumerate(zip(digits, (-1.0, 1.0), facts["class_means"])):
+        image = np.asarray(image)
+        moved = f"mean {digit} {'−' if sign < 0 else '+'} {epsilon:g}·sign(δ)"
+        for row, (shown, label) in enumerate([(image, f"mean {digit}"), (image + sign * epsilon * direction, moved)]):
             axes[row, col].imshow(shown.reshape(28, 28), cmap="gray", vmin=-1.5, vmax=2.5)
             axes[row, col].set_title(label, fontsize=8)
             axes[row, col].axis("off")
@@ -168,73 +207,48 @@ def _plot_perturbation(train, result: dict, digits, epsilon: float):
     return fig
 
 
-def run(run: Run) -> dict:
-    cfg = run.config
-    digits, epsilons = tuple(cfg["digits"]), [float(e) for e in cfg["epsilons"]]
-    train, test = load_dataset(cfg["dataset"], "train"), load_dataset(cfg["dataset"], "test")
-    result = boundary_tilting(
-        train,
-        test,
-        digits=digits,
-        epsilons=epsilons,
-        components=cfg["components"],
-        seed=cfg["seed"],
-        limit=cfg["limit"],
-    )
-    sizes = result["sizes"]
+def render(cfg: Config, facts: dict) -> Rendered:
+    digits, epsilons, sizes = cfg.digits, facts["epsilons"], facts["sizes"]
     title = (
-        f"Boundary tilting for {digits[0]}s vs {digits[1]}s ({train.source}: {sizes['train']} train / "
-        f"{sizes['test']} test images), PCA to {cfg['components']} components + linear SVM"
+        f"Boundary tilting for {digits[0]}s vs {digits[1]}s ({facts['source']}: {sizes['train']} train / "
+        f"{sizes['test']} test images), PCA to {cfg.components} components + linear SVM"
     )
-    run.save_figure(_plot(result, digits, epsilons, title), "boundary_tilting.png")
-    run.save_figure(_plot_perturbation(train, result, digits, max(epsilons)), "perturbation.png")
-    scores = result["scores"]
-    rows = [[f"ε_train = {e:g}", *[round(s, 4) for s in row]] for e, row in zip(epsilons, scores)]
+    rows = [[f"ε_train = {e:g}", *[round(s, 4) for s in row]] for e, row in zip(epsilons, facts["scores"])]
     summary = (
-        f"MNIST {digits[0]} vs {digits[1]} ({train.source}), pixels standardised by the global mean and std "
+        f"MNIST {digits[0]} vs {digits[1]} ({facts['source']}), pixels standardised by the global mean and std "
         f"of the training split; perturbation ∓ε · sign(mean {digits[0]} − mean {digits[1]}) ({digits[0]}s "
         f"towards {digits[1]}s and vice versa); PCA fitted on clean + perturbed training images, "
-        f"{cfg['components']} components; linear SVM trained on the perturbed training images; test accuracy."
+        f"{cfg.components} components; linear SVM trained on the perturbed training images; test accuracy."
     )
-    clean, attacked = scores[0][0], scores[0][-1]
     notes = [
-        f"Trained clean: {clean:.3f} on clean test images, {attacked:.3f} on perturbed ones (ε = {epsilons[-1]:g}); "
-        f"trained perturbed: {scores[-1][0]:.3f} clean, {scores[-1][-1]:.3f} perturbed.",
-        f"Chance (the larger class's share of the test images) is {result['chance']:.3f}.",
+        score_note(facts["scores"], epsilons),
+        f"Chance (the larger class's share of the test images) is {facts['chance']:.3f}.",
         "Stars: the class means of the test images (perturbed ones in the ε_test > 0 row).",
     ]
-    return {
-        "summary": summary,
-        "tables": [
-            {
-                "title": "Test accuracy of the linear SVM on 2 principal components",
-                "columns": ["training", *[f"ε_test = {e:g}" for e in epsilons]],
-                "rows": rows,
-            }
-        ],
-        "numbers": {
-            "scores": scores,
-            "epsilons": epsilons,
-            "sizes": sizes,
-            "chance": result["chance"],
-            "standardisation": result["standardisation"],
+    table = Table(
+        "Test accuracy of the linear SVM on 2 principal components",
+        ["training", *[f"ε_test = {e:g}" for e in epsilons]],
+        rows,
+    )
+    return Rendered(
+        summary=summary,
+        tables=[table],
+        figures={
+            "boundary_tilting.png": _plot(facts, digits, title),
+            "perturbation.png": _plot_perturbation(facts, digits),
         },
-        "notes": notes,
-    }
+        notes=notes,
+    )
 
 
-_COMMON = {"digits": [3, 7], "epsilons": [0.0, 0.4], "components": 2, "seed": 0, "limit": None}
-
-register(
+EXPERIMENT = register(
     Experiment(
         name="digits-boundary-tilting",
         title="Boundary tilting for digits: PCA + linear SVM on MNIST 3s vs 7s, with and without perturbation",
         paper="Rademaker et al. 2019, v1 fig. 'boundary tilting for digits'",
-        presets={
-            "quick": {**_COMMON, "dataset": "mnist-subset"},
-            "paper": {**_COMMON, "dataset": "mnist"},
-        },
-        run=run,
+        presets={"quick": Config(dataset="mnist-subset"), "paper": Config(dataset="mnist")},
+        compute=compute,
+        render=render,
         tags=("ml", "boundary-tilting"),
     )
 )

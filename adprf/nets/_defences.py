@@ -1,20 +1,34 @@
-"""The defended MNIST classifiers shared by `biomimetic-defence`, `loss-landscapes` and
-`two-regimes`: one classifier architecture, trained with a biomimetic filter in place, plain,
-or adversarially (Madry); cached once under `<results>/_models/` for all three experiments.
+"""Defended MNIST classifiers as data: a defence spec and a classifier spec say everything that
+determines a trained model, so experiments that name the same specs share one cached model.
 
-A defence is a small JSON-able spec:
+The biomimetic defence of Rademaker et al. 2019 puts a filter that ignores faint inputs (as
+proofreading with m > 1 ignores weakly bound ligands) in front of a classifier, which is then
+trained in place behind it; its baseline is adversarial training (Madry et al. 2018). Both are
+specs here, small JSON-able dicts:
 
-- `{}`: the natural classifier;
-- `{"filter": "hill", "threshold": 0.5, "steepness": 4}`, `{"filter": "power", "exponent": 2}`,
-  `{"filter": "hard", "threshold": 0.5}`, `{"filter": "proofreading", "N": 3, "m": 2}`;
-- `{"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5}}`.
+- a **defence spec**: `{}` (the natural classifier);
+  `{"filter": "hill", "threshold": 0.5, "steepness": 4}` (`Hill`),
+  `{"filter": "power", "exponent": 2}` (`PowerLaw`), `{"filter": "hard", "threshold": 0.5}`
+  (`HardThreshold`), `{"filter": "proofreading", "N": 3, "m": 2}` (`ProofreadingLayer`);
+  or `{"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5,
+  "epochs": 20}}` (`madry_loss`; `epochs` overrides the classifier's);
+- a **classifier spec**: `{"arch": "mlp", "width": 256, "depth": 2, "epochs": 10,
+  "batch_size": 128}` (`MLP`) or `{"arch": "cnn", "epochs": 3, "batch_size": 128}` (`MadryCNN`).
+
+`train_defence` trains (or loads) one under an `adprf.experiments.Run`'s shared cache
+(`<results>/_models/`), keyed by both specs, the data set and the seed: the dicts below are
+therefore cache keys, shared by `biomimetic-defence`, `loss-landscapes`, `two-regimes`,
+`mnist-baseline` and `cerebellum-ablation`; changing one retrains every model it names.
 """
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import equinox as eqx
 import jax
 
+from .._types import PRNGKeyArray
 from ..data import load_dataset
 from ._adversarial_training import madry_loss
 from ._cnn import MadryCNN
@@ -22,10 +36,12 @@ from ._filters import Filtered, HardThreshold, Hill, PowerLaw, ProofreadingLayer
 from ._mlp import MLP
 from ._train import cross_entropy_loss, train_classifier
 
-# The quick presets' classifier and defences, shared by the experiments (same dicts ⇒ the same
-# cached models).
 MLP_CLASSIFIER = {"arch": "mlp", "width": 256, "depth": 2, "epochs": 10, "batch_size": 128}
-CNN_CLASSIFIER = {"arch": "cnn", "epochs": 3, "batch_size": 128}  # mnist-baseline and cerebellum-ablation
+"""The quick presets' MLP (biomimetic-defence, loss-landscapes, two-regimes, mnist-baseline)."""
+
+CNN_CLASSIFIER = {"arch": "cnn", "epochs": 3, "batch_size": 128}
+"""The quick presets' Madry CNN (mnist-baseline, cerebellum-ablation)."""
+
 DEFENCES = {
     "natural": {},
     "hill-4": {"filter": "hill", "threshold": 0.5, "steepness": 4},
@@ -35,27 +51,45 @@ DEFENCES = {
     "proofreading": {"filter": "proofreading", "N": 3, "m": 2},
     "adversarial": {"adversarial": {"epsilon": 0.3, "steps": 40, "step_size": 0.01, "warmup": 0.5, "epochs": 20}},
 }
-
-FILTERS = {
-    "hill": lambda s: Hill(threshold=s.get("threshold", 0.5), steepness=s["steepness"]),
-    "power": lambda s: PowerLaw(exponent=s["exponent"]),
-    "hard": lambda s: HardThreshold(threshold=s.get("threshold", 0.5)),
-    "proofreading": lambda s: ProofreadingLayer(N=s["N"], m=s["m"], floor=s.get("floor", 1e-3)),
-}
+"""The defences of the quick presets, by name (defence specs, see the module's docstring)."""
 
 
-def build_filter(spec: dict) -> eqx.Module | None:
-    """The filter a defence spec names, or `None` for an unfiltered classifier."""
-    kind = spec.get("filter")
-    if kind is None:
-        return None
-    if kind not in FILTERS:
-        raise ValueError(f"unknown filter {kind!r}: use one of {sorted(FILTERS)}")
-    return FILTERS[kind](spec)
+def build_filter(spec: Mapping[str, Any]) -> Hill | PowerLaw | HardThreshold | ProofreadingLayer | None:
+    """The input filter a defence spec names.
+
+    **Arguments:**
+    - `spec`: a defence spec; its `"filter"` entry is "hill" (`threshold`, default 0.5, and
+      `steepness`), "power" (`exponent`), "hard" (`threshold`, default 0.5) or "proofreading"
+      (`N`, `m`, `floor`, default 1e-3).
+
+    **Returns:** the filter module, or `None` when the spec names no filter (the natural and
+    the adversarially trained classifiers).
+    """
+    match spec.get("filter"):
+        case None:
+            return None
+        case "hill":
+            return Hill(threshold=spec.get("threshold", 0.5), steepness=spec["steepness"])
+        case "power":
+            return PowerLaw(exponent=spec["exponent"])
+        case "hard":
+            return HardThreshold(threshold=spec.get("threshold", 0.5))
+        case "proofreading":
+            return ProofreadingLayer(N=spec["N"], m=spec["m"], floor=spec.get("floor", 1e-3))
+        case kind:
+            raise ValueError(f"unknown filter {kind!r}: use one of ['hard', 'hill', 'power', 'proofreading']")
 
 
-def build_classifier(classifier: dict, key) -> eqx.Module:
-    """The untrained classifier: `{"arch": "mlp", "width", "depth"}` or `{"arch": "cnn"}`."""
+def build_classifier(classifier: Mapping[str, Any], key: PRNGKeyArray) -> MLP | MadryCNN:
+    """The untrained classifier a classifier spec names.
+
+    **Arguments:**
+    - `classifier`: `{"arch": "mlp", "width", "depth"}` (defaults 256 and 2) or
+      `{"arch": "cnn"}` (Madry et al.'s CNN); other entries (training settings) are ignored.
+    - `key`: the PRNG key of the initial weights.
+
+    **Returns:** an `MLP` or a `MadryCNN`.
+    """
     arch = classifier.get("arch", "mlp")
     if arch == "mlp":
         return MLP(width=classifier.get("width", 256), depth=classifier.get("depth", 2), key=key)
@@ -64,12 +98,12 @@ def build_classifier(classifier: dict, key) -> eqx.Module:
     raise ValueError(f"unknown architecture {arch!r}: use 'mlp' or 'cnn'")
 
 
-def describe_defence(spec: dict) -> str:
-    """A short label for tables and plots, e.g. "Hill θ=0.5 n=4"."""
+def describe_defence(spec: Mapping[str, Any]) -> str:
+    """A short label of a defence spec for tables and plots, e.g. "Hill θ=0.5 n=4",
+    "adversarial (PGD ε=0.3)" or "natural"."""
     kind = spec.get("filter")
     if "adversarial" in spec:
-        a = spec["adversarial"]
-        return f"adversarial (PGD ε={a['epsilon']:g})"
+        return f"adversarial (PGD ε={spec['adversarial']['epsilon']:g})"
     if kind is None:
         return "natural"
     if kind == "hill":
@@ -81,12 +115,33 @@ def describe_defence(spec: dict) -> str:
     return f"proofreading N={spec['N']} m={spec['m']}"
 
 
-def train_defence(run, spec: dict, classifier: dict, dataset: str, seed: int) -> tuple[eqx.Module, float]:
-    """Train (or load from `run`'s shared cache, an `adprf.experiments.Run`) the classifier with
-    the defence `spec` on the training split of `dataset`.
+def _plain(value: Any) -> Any:
+    """A spec as plain dicts (a read-only mapping from a frozen config keys the cache as a dict)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
-    **Returns:** `(model, seconds spent training; 0 when loaded)`.
+
+def train_defence(
+    run, spec: Mapping[str, Any], classifier: Mapping[str, Any], dataset: str, seed: int
+) -> tuple[eqx.Module, float]:
+    """The classifier trained with a defence, or loaded from the shared cache.
+
+    The filter (if any) sits in front of the classifier during training (`Filtered`); an
+    adversarial spec trains with `madry_loss` instead of the cross-entropy.
+
+    **Arguments:**
+    - `run`: the `adprf.experiments.Run` whose shared cache (`<results>/_models/`) holds the
+      model, keyed by `spec`, `classifier`, `dataset`, `seed` and the number of epochs.
+    - `spec`: the defence spec (see the module's docstring).
+    - `classifier`: the classifier spec; `epochs` (default 10) and `batch_size` (default 128)
+      are its training settings.
+    - `dataset`: the name of the data set (`adprf.data.load_dataset`); its training split is used.
+    - `seed`: seeds the initial weights and the training batches.
+
+    **Returns:** `(model, seconds spent training)`; the seconds are 0 when the model was loaded.
     """
+    spec, classifier = _plain(spec), _plain(classifier)
     k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
     template = build_classifier(classifier, k_init)
     filt = build_filter(spec)
@@ -126,9 +181,13 @@ def train_defence(run, spec: dict, classifier: dict, dataset: str, seed: int) ->
 
 
 def train_defences(
-    run, defences: dict[str, dict], classifier: dict, dataset: str, seed: int
+    run, defences: Mapping[str, Mapping[str, Any]], classifier: Mapping[str, Any], dataset: str, seed: int
 ) -> tuple[dict[str, eqx.Module], dict[str, float]]:
-    """Every defence of `defences` (name → spec), trained or loaded: `(models, seconds)`."""
+    """Every defence of `defences` (name → defence spec) trained or loaded with `train_defence`
+    (same `run`, `classifier`, `dataset` and `seed`).
+
+    **Returns:** `(models, seconds)`, both by name.
+    """
     models, seconds = {}, {}
     for name, spec in defences.items():
         models[name], seconds[name] = train_defence(run, spec, classifier, dataset, seed)
