@@ -120,6 +120,15 @@ SWEEP = {
 }
 
 
+def _without_timings(value):
+    """The facts without their wall-clock entries ("seconds"), which differ between any two runs."""
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
 def sweep(root: str, interrupt_after: int | None) -> dict:
     """A small cerebellum width sweep (LTD on/off × 2 seeds), optionally interrupted after
     `interrupt_after` attack stages were computed and stored. Counts the files this process
@@ -165,7 +174,7 @@ def sweep(root: str, interrupt_after: int | None) -> dict:
         "built": len(built),
         "writes": len(writes),
         "rows": [row[:-1] for row in record["tables"][0]["rows"]],  # without the seconds
-        "numbers": record.get("numbers"),
+        "numbers": _without_timings(record.get("numbers")),
         "process": jax.process_index(),
         "devices": len(jax.devices()),
     }

@@ -219,3 +219,116 @@ def test_sparse_methods_values_and_gradients(method):
     assert (
         SparseGranule(784, 10, 4, key=KEY).method == "gather" and SparseGranule(784, 10, 49, key=KEY).method == "dense"
     )
+
+
+# --- the protocol of Yuezhang et al. (2021): specs, cache keys, tabulation ----------------------------
+
+
+def test_spec_dicts_are_the_shared_cache_keys():
+    from adprf.cerebellum import CerebellumSpec, build_cerebellum, sparsity_width, spec_label
+
+    dense = CerebellumSpec.dense(1000, ltd=True)
+    sparse = CerebellumSpec.sparse(4, synapses=4.8e5)
+    # exactly the dicts the cached models were keyed by before the typed specs
+    assert dense.as_dict() == {"width": 1000, "connectivity": "dense", "ltd": True}
+    assert sparse.as_dict() == {"width": 20000, "connectivity": "sparse", "k": 4, "replace": True, "ltd": False}
+    assert sparsity_width(4) == 200000 and sparsity_width(784, 4.8e5) == 597
+    assert CerebellumSpec.from_dict(sparse.as_dict()) == sparse and CerebellumSpec.from_dict(dense.as_dict()) == dense
+    assert spec_label(dense) == "FC m=1000 + LTD" and sparse.label == "RC k=4 m=20000"
+    with pytest.raises(ValueError, match="needs k"):
+        CerebellumSpec(width=10, connectivity="sparse")
+    with pytest.raises(ValueError, match="connectivity"):
+        CerebellumSpec(width=10, connectivity="random")
+    model = build_cerebellum(CerebellumSpec.sparse(3, 40, ltd=True), KEY, inputs=30)
+    assert isinstance(model.granule, SparseGranule) and model.width == 40
+
+
+class _RecordingRun:
+    """A stand-in for `Run` that records the shared keys and returns canned results."""
+
+    def __init__(self, stored: dict):
+        self.models, self.stages, self.stored = [], [], stored
+
+    def shared_model(self, spec, template, build):
+        self.models.append(spec)
+        return template
+
+    def has_shared_stage(self, spec):
+        return True
+
+    def shared_stage(self, spec, build):
+        self.stages.append(spec)
+        return self.stored
+
+
+def test_fit_and_evaluate_keep_the_cache_keys():
+    from adprf.cerebellum import (
+        AttackProtocol,
+        CerebellumSpec,
+        RobustnessCurves,
+        SplitData,
+        TrainingSchedule,
+        evaluate_cerebellum,
+        fit_cerebellum,
+    )
+
+    stored = {"clean": 0.9, "FGSM": [0.9, 0.5], "PGD": [0.9, 0.25], "seconds": 2.0}
+    run = _RecordingRun(stored)
+    data = SplitData(np.zeros((6, 28, 28)), np.zeros(6, int), np.zeros((4, 28, 28)), np.zeros(4, int), "test data")
+    spec = CerebellumSpec.sparse(4, 50, ltd=True)
+    fitted = fit_cerebellum(
+        run, spec, data, dataset="mnist-subset", schedule=TrainingSchedule(batch_size=1), seed=3, context={"x": 1}
+    )
+    old_key = {  # the key of the dict-based protocol: cfg epochs 10, train_batch 1, rule "delta"
+        "cerebellum": {"width": 50, "connectivity": "sparse", "k": 4, "replace": True, "ltd": True},
+        "dataset": "mnist-subset",
+        "n_train": 6,
+        "seed": 3,
+        "epochs": 10,
+        "batch_size": 1,
+        "rule": "delta",
+        "x": 1,
+    }
+    assert run.models == [old_key] and fitted.spec == old_key and fitted.seconds == 0.0
+    assert fitted.model.width == 50
+    attack = AttackProtocol(n_test=300, epsilons=(0.0, 0.1))
+    result = evaluate_cerebellum(run, "tag", fitted.model, fitted.spec, data, attack=attack, seed=3)
+    assert run.stages == [
+        {
+            "model": old_key,
+            "n_test": 4,  # at most the test split
+            "pgd": {"steps": 40, "step_size": 0.01},
+            "epsilons": [0.0, 0.1],
+            "objective": "mse",
+            "attack_seed": 1003,
+        }
+    ]
+    assert result == RobustnessCurves(0.9, (0.9, 0.5), (0.9, 0.25), 2.0) and result.as_dict() == stored
+
+
+def test_tables_by_hand():
+    from adprf.cerebellum import (
+        PAPER_SPARSITY,
+        PAPER_WIDTH,
+        RobustnessCurves,
+        column_difference,
+        epsilon_index,
+        mean_curves,
+        paper_cell,
+        summarise_seeds,
+    )
+
+    eps = (0.0, 0.1, 0.2, 0.3)
+    a = RobustnessCurves(0.95, (0.95, 0.5, 0.3, 0.2), (0.95, 0.2, 0.1, 0.0), 1.0)
+    b = RobustnessCurves(0.97, (0.97, 0.6, 0.3, 0.1), (0.97, 0.3, 0.1, 0.02), 1.0)
+    assert summarise_seeds([a, b], eps) == [96.0, 55.0, 15.0, 25.0, 1.0]
+    assert mean_curves([a, b]) == {
+        "FGSM": pytest.approx([0.96, 0.55, 0.3, 0.15]),
+        "PGD": pytest.approx([0.96, 0.25, 0.1, 0.01]),
+    }
+    assert epsilon_index(eps, 0.1 + 1e-12) == 1
+    with pytest.raises(ValueError, match="not in the attacked grid"):
+        epsilon_index(eps, 0.15)
+    assert column_difference({"a": [90, 50.2, 0, 0, 0], "b": [91, 40.0, 0, 0, 0]}, "a", "b", "FGSM .1") == 10.2
+    assert paper_cell(PAPER_WIDTH[1000][False]) == "94.1 / 20.4 / 10.5 / 9 / 1.3" and paper_cell(None) == "–"
+    assert PAPER_SPARSITY[4][True].pgd_small == 55.8 and PAPER_SPARSITY[4].with_ltd[3] == 55.8

@@ -9,13 +9,28 @@ from ._dynamics import (
 )
 from ._granule import AbstractGranule as AbstractGranule, DenseGranule as DenseGranule, SparseGranule as SparseGranule
 from ._ltd import LTD as LTD
-from ._model import Cerebellum as Cerebellum
-from ._protocol import (
+from ._model import Cerebellum as Cerebellum, evaluation_batch as evaluation_batch
+from ._paper_values import (
+    PAPER_ABLATION_BASE as PAPER_ABLATION_BASE,
+    PAPER_ABLATION_CNN as PAPER_ABLATION_CNN,
+    PAPER_BATCH1_LTD_PGD as PAPER_BATCH1_LTD_PGD,
+    PAPER_BATCH1_NO_LTD_PGD as PAPER_BATCH1_NO_LTD_PGD,
     PAPER_EPSILONS as PAPER_EPSILONS,
     PAPER_SPARSITY as PAPER_SPARSITY,
     PAPER_WIDTH as PAPER_WIDTH,
     SYNAPSE_BUDGET as SYNAPSE_BUDGET,
     TABLE_COLUMNS as TABLE_COLUMNS,
+    PaperPair as PaperPair,
+    PaperRow as PaperRow,
+)
+from ._protocol import (
+    AttackProtocol as AttackProtocol,
+    CerebellumSpec as CerebellumSpec,
+    FittedCerebellum as FittedCerebellum,
+    RobustnessCurves as RobustnessCurves,
+    SplitData as SplitData,
+    SweepEntry as SweepEntry,
+    TrainingSchedule as TrainingSchedule,
     attack_batch as attack_batch,
     build_cerebellum as build_cerebellum,
     column_difference as column_difference,

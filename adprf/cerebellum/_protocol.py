@@ -1,19 +1,21 @@
-"""What the cerebellum experiments share: building, training (cached across experiments),
-attacking and tabulating `Cerebellum` models beside the numbers of Yuezhang et al. (2021).
+"""The protocol of Yuezhang et al. (2021) for a simulated cerebellum: build it from a spec, train
+it (cached across experiments), attack it with FGSM and PGD and tabulate the accuracies.
 
-A model is a small JSON-able spec, `{"width": m, "connectivity": "dense"}` or
-`{"width": m, "connectivity": "sparse", "k": 4, "replace": True}`, plus `"ltd": bool`.
-Training follows SPEC §5.1 (delta rule + RMSprop, lr 0.5/m, best-test epoch); the trained
-model is cached under `<results>/_models/` by the hash of everything that determines it, so
-`cerebellum-ablation` reuses the models of `cerebellum-width` and `cerebellum-sparsity`.
-Attacks follow SPEC §5.2: L∞ FGSM and PGD-40 (step 0.01, uniform random start), MSE to the
-one-hot label, ε ∈ {0, 0.05, …, 0.3}, accuracy on the attacked test images. adprf's PGD stops
-each example at its first successful iterate instead of returning the last one: an example
-counted fooled was fooled by a point inside the ball, so our PGD accuracy is at most the
-last-iterate one.
+A model is a `CerebellumSpec` (dense or random-sparse granule layer of m cells, with or without
+LTD centring). Training follows Yuezhang et al. 2021 (delta rule + RMSprop, lr 0.5/m, the epoch
+of best test accuracy; `TrainingSchedule`); the trained model is cached under
+`<results>/_models/` by the hash of everything that determines it (`fit_cerebellum`), so
+experiments that use the same model share it. Attacks follow the paper's Tables 1–3
+(`AttackProtocol`): L∞ FGSM and PGD-40 (step 0.01, uniform random start), MSE to the one-hot
+label, ε ∈ {0, 0.05, …, 0.3}, accuracy on the attacked test images. adprf's PGD stops each
+example at its first successful iterate instead of returning the last one: an example counted
+fooled was fooled by a point inside the ball, so our PGD accuracy is at most the last-iterate one.
 """
 
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,91 +26,193 @@ from matplotlib.figure import Figure
 from ..attacks import FGSM, PGD, Ensemble, robust_accuracy
 from ..data import load_dataset
 from ..nets import accuracy
-from ._model import Cerebellum
+from ._model import CONNECTIVITIES, Cerebellum
+from ._paper_values import PAPER_EPSILONS, SYNAPSE_BUDGET, TABLE_COLUMNS
 from ._train import train_cerebellum
 
-PAPER_EPSILONS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
-TABLE_COLUMNS = ["Test", "FGSM .1", "FGSM .3", "PGD .1", "PGD .3"]
-SYNAPSE_BUDGET = 4.8e6  # the sparsity sweep's synapse budget: m = ⌊4.8·10⁶ / (k + 20)⌋
-
-# SPEC §5.3, Yuezhang et al. (2021), MNIST, batch 50: Test, FGSM .1, FGSM .3, PGD .1, PGD .3 (%).
-PAPER_WIDTH = {  # m -> (no LTD, with LTD)
-    1000: ((94.1, 20.4, 10.5, 9.0, 1.3), (94.4, 21.2, 10.9, 9.5, 1.4)),
-    2000: ((95.4, 27.6, 14.2, 13.8, 1.8), (95.6, 29.7, 15.6, 12.3, 1.4)),
-    5000: ((96.3, 37.5, 20.1, 15.7, 1.3), (96.6, 41.8, 21.2, 14.4, 1.3)),
-    10000: ((96.8, 38.4, 18.8, 16.4, 1.0), (97.0, 48.3, 22.6, 13.0, 1.0)),
-    20000: ((97.1, 42.9, 21.1, 16.2, 0.9), (97.3, 55.7, 28.2, 16.1, 1.0)),
-    50000: ((97.2, 43.9, 22.1, 15.6, 0.6), (97.3, 59.2, 29.2, 16.2, 0.8)),
-    100000: ((97.2, 45.6, 23.1, 15.3, 0.7), (97.3, 61.0, 29.4, 17.8, 0.8)),
-    200000: ((97.1, 45.2, 22.9, 15.3, 0.6), (97.4, 62.0, 30.4, 19.6, 0.7)),
-}
-PAPER_SPARSITY = {  # k -> (RC, RC + LTD), m = ⌊4.8M/(k+20)⌋
-    784: ((96.5, 33.8, 15.9, 13.9, 1.3), (96.9, 42.4, 20.4, 13.2, 0.9)),
-    200: ((97.1, 43.6, 22.3, 15.1, 1.0), (97.2, 55.6, 27.4, 14.8, 0.8)),
-    50: ((97.2, 46.1, 23.9, 16.3, 0.6), (97.3, 60.0, 29.3, 17.6, 0.6)),
-    10: ((96.7, 44.2, 19.5, 12.1, 0.2), (96.9, 60.2, 24.5, 24.4, 0.3)),
-    4: ((96.0, 48.3, 18.2, 17.6, 0.5), (96.1, 62.0, 23.4, 55.8, 4.9)),
-    2: ((94.2, 54.2, 14.9, 24.2, 2.0), (94.5, 61.4, 19.4, 57.3, 16.0)),
-    1: ((85.8, 68.4, 28.3, 20.2, 9.7), (86.6, 70.1, 33.1, 33.6, 17.7)),
-}
+# ----------------------------------------------------------------------------- what is trained
 
 
 def sparsity_width(k: int, synapses: float = SYNAPSE_BUDGET) -> int:
-    """The synapse-count control m = ⌊synapses / (k + 20)⌋ (4.8·10⁶ in the paper)."""
+    """The synapse-count control m = ⌊synapses / (k + 20)⌋ of Yuezhang et al. 2021, Table 2
+    (`synapses` = 4.8·10⁶ there)."""
     return int(synapses // (k + 20))
 
 
-def spec_label(spec: dict) -> str:
-    """A short name, e.g. "RC k=4 m=200000 + LTD"."""
-    base = f"FC m={spec['width']}" if spec["connectivity"] == "dense" else f"RC k={spec['k']} m={spec['width']}"
-    return base + (" + LTD" if spec.get("ltd") else "")
+@dataclass(frozen=True, kw_only=True)
+class CerebellumSpec:
+    """What determines an untrained `Cerebellum` (with the PRNG key and the input size).
+
+    **Arguments:**
+    - `width`: m, the number of granule cells.
+    - `connectivity`: "dense" (FC) or "sparse" (RC, `k` random inputs per cell).
+    - `k`: inputs per granule cell; required for "sparse", absent for "dense".
+    - `replace`: sparse inputs drawn with replacement (the original code's choice).
+    - `ltd`: LTD centring of granule activity.
+    """
+
+    width: int
+    connectivity: str
+    k: int | None = None
+    replace: bool = True
+    ltd: bool = False
+
+    def __post_init__(self):
+        if self.connectivity not in CONNECTIVITIES:
+            raise ValueError(f"connectivity must be one of {CONNECTIVITIES}, got {self.connectivity!r}")
+        if (self.connectivity == "sparse") != (self.k is not None):
+            raise ValueError(
+                f"a {self.connectivity} spec {'needs' if self.k is None else 'takes no'} k, got k={self.k}"
+            )
+
+    @classmethod
+    def dense(cls, width: int, *, ltd: bool = False) -> "CerebellumSpec":
+        """An FC granule layer of `width` cells."""
+        return cls(width=width, connectivity="dense", ltd=ltd)
+
+    @classmethod
+    def sparse(
+        cls,
+        k: int,
+        width: int | None = None,
+        *,
+        synapses: float = SYNAPSE_BUDGET,
+        replace: bool = True,
+        ltd: bool = False,
+    ) -> "CerebellumSpec":
+        """An RC granule layer with `k` inputs per cell; `width` defaults to `sparsity_width(k, synapses)`."""
+        width = sparsity_width(k, synapses) if width is None else width
+        return cls(width=width, connectivity="sparse", k=k, replace=replace, ltd=ltd)
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> "CerebellumSpec":
+        """The spec of a dict written by `as_dict` (e.g. the "cerebellum" entry of a cached model's JSON)."""
+        return cls(**spec)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-able spec, part of the shared cache key of the trained model: `{"width", "connectivity",
+        "ltd"}` for dense, `{"width", "connectivity", "k", "replace", "ltd"}` for sparse."""
+        if self.connectivity == "dense":
+            return {"width": self.width, "connectivity": "dense", "ltd": self.ltd}
+        return {"width": self.width, "connectivity": "sparse", "k": self.k, "replace": self.replace, "ltd": self.ltd}
+
+    @property
+    def label(self) -> str:
+        """A short name, e.g. "RC k=4 m=200000 + LTD" or "FC m=1000"."""
+        base = f"FC m={self.width}" if self.connectivity == "dense" else f"RC k={self.k} m={self.width}"
+        return base + (" + LTD" if self.ltd else "")
+
+    def build(self, key, inputs: int = 784) -> Cerebellum:
+        """The untrained `Cerebellum` of `inputs` inputs, its random weights drawn from `key`."""
+        return Cerebellum(
+            inputs, self.width, connectivity=self.connectivity, k=self.k, replace=self.replace, ltd=self.ltd, key=key
+        )
 
 
-def build_cerebellum(spec: dict, key, inputs: int = 784) -> Cerebellum:
-    """The untrained `Cerebellum` of a spec."""
-    return Cerebellum(
-        inputs,
-        spec["width"],
-        connectivity=spec["connectivity"],
-        k=spec.get("k"),
-        replace=spec.get("replace", True),
-        ltd=spec.get("ltd", False),
-        key=key,
-    )
+def spec_label(spec: CerebellumSpec) -> str:
+    """`spec.label`: a short name, e.g. "RC k=4 m=200000 + LTD"."""
+    return spec.label
 
 
-def load_split_data(cfg: dict):
-    """(train images, train labels, test images, test labels, source) of the config's data set."""
-    train, test = load_dataset(cfg["dataset"], "train"), load_dataset(cfg["dataset"], "test")
-    n_train = cfg.get("n_train") or len(train)
-    return train.images[:n_train], train.labels[:n_train], test.images, test.labels, test.source
+def build_cerebellum(spec: CerebellumSpec, key, inputs: int = 784) -> Cerebellum:
+    """`spec.build(key, inputs)`: the untrained `Cerebellum` of a spec."""
+    return spec.build(key, inputs)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSchedule:
+    """How `train_cerebellum` trains: `epochs` (10), `batch_size` (50; 1 in the paper's appendix)
+    and the plasticity `rule` ("delta", the paper's)."""
+
+    epochs: int = 10
+    batch_size: int = 50
+    rule: str = "delta"
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"epochs", "batch_size", "rule"}`, part of the shared cache key of the trained model."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "rule": self.rule}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttackProtocol:
+    """The paper's robustness evaluation (Yuezhang et al. 2021, Tables 1–3).
+
+    **Arguments:**
+    - `n_test`: how many test images are attacked (the first ones; clean accuracy uses all).
+    - `pgd_steps`, `pgd_step_size`: PGD's iterations (40) and step (0.01; None means 2.5 ε / steps
+      at each ε). PGD starts uniformly in the ball; FGSM is one signed-gradient step.
+    - `epsilons`: the L∞ radii of the curves (`PAPER_EPSILONS`).
+    """
+
+    n_test: int
+    pgd_steps: int = 40
+    pgd_step_size: float | None = 0.01
+    epsilons: tuple[float, ...] = PAPER_EPSILONS
+
+    def pgd_spec(self) -> dict[str, Any]:
+        """`{"steps", "step_size"}`, part of the shared cache key of the curves."""
+        return {"steps": self.pgd_steps, "step_size": self.pgd_step_size}
+
+    def methods(self) -> dict[str, Any]:
+        """The attacks by name: `{"FGSM": FGSM(), "PGD": PGD(...)}`."""
+        return {"FGSM": FGSM(), "PGD": PGD(steps=self.pgd_steps, step_size=self.pgd_step_size, random_start=True)}
+
+
+class SplitData(NamedTuple):
+    """The training and test split a cerebellum learns and is attacked on (images, or features of
+    a frozen encoder), and where they came from."""
+
+    train_images: Any
+    train_labels: Any
+    test_images: Any
+    test_labels: Any
+    source: str
+
+
+def load_split_data(dataset: str, n_train: int | None = None) -> SplitData:
+    """The first `n_train` (all if None) training images and the whole test split of `dataset`."""
+    train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    n_train = n_train or len(train)
+    return SplitData(train.images[:n_train], train.labels[:n_train], test.images, test.labels, test.source)
+
+
+class FittedCerebellum(NamedTuple):
+    """A trained model, the seconds spent training it (0 when loaded) and the full spec it is cached
+    by (which the curves' cache key contains)."""
+
+    model: Cerebellum
+    seconds: float
+    spec: dict
 
 
 def fit_cerebellum(
     run,
-    spec: dict,
-    data,
-    cfg: dict,
-    seed: int,
+    spec: CerebellumSpec,
+    data: SplitData,
     *,
-    context: dict | None = None,
-) -> tuple[Cerebellum, float, dict]:
-    """Train (or load from the shared cache) the model of `spec` with the config's schedule.
+    dataset: str,
+    schedule: TrainingSchedule,
+    seed: int,
+    context: Mapping[str, Any] | None = None,
+) -> FittedCerebellum:
+    """Train (or load from the run's shared model cache) the model of `spec`.
 
-    `data` holds what the granule layer reads: images (flattened by the model) or features
-    of a frozen encoder computed once (then `context` must say what determines them, e.g. the
-    encoder's own spec: it joins the cache key).
+    **Arguments:**
+    - `run`: the `Run` whose results folder holds the shared cache.
+    - `spec`: the model.
+    - `data`: what the granule layer reads: images (flattened by the model) or features of a
+      frozen encoder computed once (then `context` must say what determines them, e.g. the
+      encoder's own spec: it joins the cache key).
+    - `dataset`: the data set's name (part of the cache key).
+    - `schedule`: epochs, batch size and rule.
+    - `seed`: splits into the keys of the initial weights and of the shuffling.
 
-    **Returns:** `(model, seconds spent training (0 when loaded), the full spec it is cached by)`.
+    **Returns:** a `FittedCerebellum`; its `spec` is `{"cerebellum": spec.as_dict(), "dataset",
+    "n_train", "seed", "epochs", "batch_size", "rule", **context}`.
     """
     xtr, ytr, xte, yte, _ = data
     k_init, k_train = jax.random.split(jax.random.PRNGKey(seed))
-    template = build_cerebellum(spec, k_init, inputs=int(np.prod(np.shape(xtr)[1:])))
-    schedule = {
-        "epochs": cfg.get("epochs", 10),
-        "batch_size": cfg.get("train_batch", 50),
-        "rule": cfg.get("rule", "delta"),
-    }
+    template = spec.build(k_init, inputs=int(np.prod(np.shape(xtr)[1:])))
     seconds = [0.0]
 
     def train():
@@ -119,21 +223,24 @@ def fit_cerebellum(
             ytr,
             key=k_train,
             eval_data=(xte, yte),
-            description=f"train {spec_label(spec)} (seed {seed})",
-            **schedule,
+            description=f"train {spec.label} (seed {seed})",
+            **schedule.as_dict(),
         )
         seconds[0] = time.perf_counter() - start
         return model
 
     full_spec = {
-        "cerebellum": spec,
-        "dataset": cfg["dataset"],
+        "cerebellum": spec.as_dict(),
+        "dataset": dataset,
         "n_train": len(xtr),
         "seed": seed,
-        **schedule,
+        **schedule.as_dict(),
         **(context or {}),
     }
-    return run.shared_model(full_spec, template, train), seconds[0], full_spec
+    return FittedCerebellum(run.shared_model(full_spec, template, train), seconds[0], full_spec)
+
+
+# ----------------------------------------------------------------------------- attacking it
 
 
 def attack_batch(width: int, cap: int = 256) -> int:
@@ -141,67 +248,94 @@ def attack_batch(width: int, cap: int = 256) -> int:
     return int(max(8, min(cap, (1 << 25) // width)))
 
 
+@dataclass(frozen=True)
+class RobustnessCurves:
+    """One model's evaluation: `clean` accuracy on the whole test split, `fgsm` and `pgd` accuracy
+    on the attacked images at each ε of the protocol (fractions in [0, 1]), and the `seconds` the
+    evaluation took."""
+
+    clean: float
+    fgsm: tuple[float, ...]
+    pgd: tuple[float, ...]
+    seconds: float
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> "RobustnessCurves":
+        """From the cached record `{"clean", "FGSM", "PGD", "seconds"}`."""
+        return cls(stored["clean"], tuple(stored["FGSM"]), tuple(stored["PGD"]), stored["seconds"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """`{"clean", "FGSM", "PGD", "seconds"}` (curves as lists), the cached record."""
+        return {"clean": self.clean, "FGSM": list(self.fgsm), "PGD": list(self.pgd), "seconds": self.seconds}
+
+
 def evaluate_cerebellum(
     run,
     tag: str,
     model,
     model_spec: dict,
-    data,
-    cfg: dict,
-    seed: int,
+    data: SplitData,
     *,
+    attack: AttackProtocol,
+    seed: int,
     objective: str = "mse",
     batch_size: int | None = None,
-) -> dict:
+) -> RobustnessCurves:
     """Clean accuracy on the whole test set and FGSM / PGD curves on the attacked test images,
     cached across experiments by the model's full spec and the attack's settings.
 
-    `model` is a `Cerebellum` (attacked with `objective`, its training loss: MSE to the one-hot
-    label) or any classifier of one input, e.g. a CNN attacked with "cross-entropy"; then pass
-    `batch_size` (default: from the Cerebellum's width). `cfg["pgd"]["step_size"]` None means
-    2.5 ε / steps at each ε.
+    **Arguments:**
+    - `run`: the `Run` whose results folder holds the shared cache.
+    - `tag`: the progress bars' name.
+    - `model`: a `Cerebellum` (attacked with `objective`, its training loss: MSE to the one-hot
+      label) or any classifier of one input, e.g. a CNN attacked with "cross-entropy"; then pass
+      `batch_size` (default: from the Cerebellum's width).
+    - `model_spec`: everything that determines the trained model (`FittedCerebellum.spec`).
+    - `data`: the test split is attacked (`data.test_images`, `data.test_labels`).
+    - `attack`: the protocol; `seed`: the attack key is `PRNGKey(1000 + seed)`.
 
-    **Returns:** `{"clean", "FGSM", "PGD", "seconds"}`.
+    **Returns:** the model's `RobustnessCurves`.
     """
-    return evaluate_seeds(
-        run, tag, [model], [model_spec], data, cfg, [seed], objective=objective, batch_size=batch_size
-    )[0]
+    (result,) = evaluate_seeds(
+        run, tag, [model], [model_spec], data, attack=attack, seeds=[seed], objective=objective, batch_size=batch_size
+    )
+    return result
 
 
 def evaluate_seeds(
     run,
     tag: str,
-    models: list,
-    model_specs: list[dict],
-    data,
-    cfg: dict,
-    seeds: list[int],
+    models: Sequence,
+    model_specs: Sequence[dict],
+    data: SplitData,
     *,
+    attack: AttackProtocol,
+    seeds: Sequence[int],
     objective: str = "mse",
     batch_size: int | None = None,
-) -> list[dict]:
-    """`evaluate_cerebellum` for the seeds of one configuration. The seeds not yet in the cache are
-    attacked together: their models (one architecture) form an `Ensemble`, so each method is
-    one compiled call with the seeds vmapped and the images split across devices, each seed
-    keeping its own attack key (`1000 + seed`) and the slots of a single evaluation, so each
-    seed's curves are those `evaluate_cerebellum` gives it alone, bit for bit.
+) -> list[RobustnessCurves]:
+    """`evaluate_cerebellum` for the seeds of one configuration.
 
-    **Returns:** one `{"clean", "FGSM", "PGD", "seconds"}` per seed (seconds: the shared time
-    divided among the seeds computed together).
+    The seeds not yet in the cache are attacked together: their models (one architecture) form
+    an `Ensemble`, so each method is one compiled call with the seeds vmapped and the images
+    split across devices, each seed keeping its own attack key (`1000 + seed`) and the slots of
+    a single evaluation, so each seed's curves are those `evaluate_cerebellum` gives it alone,
+    bit for bit.
+
+    **Returns:** one `RobustnessCurves` per seed (seconds: the shared time divided among the seeds
+    computed together).
     """
-    _, _, xte, yte, _ = data
-    n = min(cfg["n_test"], len(yte))
-    pgd = cfg["pgd"]
-    methods = {"FGSM": FGSM(), "PGD": PGD(steps=pgd["steps"], step_size=pgd["step_size"], random_start=True)}
+    xte, yte = data.test_images, data.test_labels
+    n = min(attack.n_test, len(yte))
+    methods = attack.methods()
     attack_size = batch_size or attack_batch(models[0].width)
     clean_size = batch_size or attack_batch(models[0].width, 1000)
-    epsilons = cfg.get("epsilons", PAPER_EPSILONS)
     specs = [
         {
             "model": model_spec,
             "n_test": n,
-            "pgd": pgd,
-            "epsilons": epsilons,
+            "pgd": attack.pgd_spec(),
+            "epsilons": list(attack.epsilons),
             "objective": objective,
             "attack_seed": 1000 + seed,
         }
@@ -220,7 +354,7 @@ def evaluate_seeds(
                 target,
                 xte[:n],
                 yte[:n],
-                epsilons,
+                attack.epsilons,
                 method,
                 objective=objective,
                 key=keys[0] if len(indices) == 1 else keys,
@@ -234,10 +368,14 @@ def evaluate_seeds(
 
     missing = [i for i, spec in enumerate(specs) if not run.has_shared_stage(spec)]
     computed = compute(missing) if missing else {}
-    return [run.shared_stage(spec, lambda i=i: computed[i]) for i, spec in enumerate(specs)]
+    stored = [run.shared_stage(spec, lambda i=i: computed[i]) for i, spec in enumerate(specs)]
+    return [RobustnessCurves.from_dict(s) for s in stored]
 
 
-def epsilon_index(epsilons, epsilon: float) -> int:
+# ----------------------------------------------------------------------------- tabulating it
+
+
+def epsilon_index(epsilons: Sequence[float], epsilon: float) -> int:
     """Where `epsilon` lies in the grid `epsilons` (up to float rounding); a clear error if absent."""
     matches = [i for i, e in enumerate(epsilons) if abs(e - epsilon) <= 1e-9 + 1e-6 * abs(epsilon)]
     if not matches:
@@ -248,50 +386,81 @@ def epsilon_index(epsilons, epsilon: float) -> int:
     return matches[0]
 
 
-def summarise_seeds(results: list[dict], epsilons=PAPER_EPSILONS, at: tuple[float, float] = (0.1, 0.3)) -> list[float]:
-    """Mean over seeds of (Test, FGSM at[0], FGSM at[1], PGD at[0], PGD at[1]) in %
-    (MNIST: ε = .1 and .3)."""
+def summarise_seeds(
+    results: Sequence[RobustnessCurves],
+    epsilons: Sequence[float] = PAPER_EPSILONS,
+    at: tuple[float, float] = (0.1, 0.3),
+) -> list[float]:
+    """Mean over seeds of (Test, FGSM at[0], FGSM at[1], PGD at[0], PGD at[1]) in %, rounded to
+    0.1 (MNIST: ε = .1 and .3, the columns `TABLE_COLUMNS`)."""
     i1, i3 = (epsilon_index(epsilons, e) for e in at)
-    rows = [[r["clean"], r["FGSM"][i1], r["FGSM"][i3], r["PGD"][i1], r["PGD"][i3]] for r in results]
+    rows = [[r.clean, r.fgsm[i1], r.fgsm[i3], r.pgd[i1], r.pgd[i3]] for r in results]
     return [round(100 * float(v), 1) for v in np.mean(rows, axis=0)]
 
 
-def mean_curves(results: list[dict]) -> dict[str, list[float]]:
-    """Mean over seeds of the FGSM and PGD curves."""
-    return {m: np.mean([r[m] for r in results], axis=0).tolist() for m in ("FGSM", "PGD")}
+def mean_curves(results: Sequence[RobustnessCurves]) -> dict[str, list[float]]:
+    """Mean over seeds of the curves: `{"FGSM": [...], "PGD": [...]}` (fractions, one per ε)."""
+    return {
+        "FGSM": np.mean([r.fgsm for r in results], axis=0).tolist(),
+        "PGD": np.mean([r.pgd for r in results], axis=0).tolist(),
+    }
 
 
-def sweep_cerebellums(run, specs: dict[str, dict], cfg: dict, data=None) -> tuple[dict, dict, dict]:
-    """Train and attack every model of `specs` (name → spec) for every seed of the config.
+class SweepEntry(NamedTuple):
+    """One model of a sweep: its table `row` (`summarise_seeds`), mean `curves` (`mean_curves`)
+    and the `seconds` spent training and attacking it over all seeds."""
 
-    **Returns:** `(summary row per name, mean curves per name, seconds per name)`.
+    row: list[float]
+    curves: dict[str, list[float]]
+    seconds: float
+
+
+def sweep_cerebellums(
+    run,
+    specs: Mapping[str, CerebellumSpec],
+    data: SplitData,
+    *,
+    dataset: str,
+    schedule: TrainingSchedule,
+    attack: AttackProtocol,
+    seeds: Sequence[int],
+) -> dict[str, SweepEntry]:
+    """Train and attack every model of `specs` (name → spec) for every seed (`fit_cerebellum`,
+    `evaluate_seeds`; the name is the progress bars' tag).
+
+    **Returns:** name → `SweepEntry`, in the order of `specs`.
     """
-    data = data if data is not None else load_split_data(cfg)
-    rows, curves, seconds = {}, {}, {}
+    out = {}
     for name, spec in specs.items():
-        fitted = [fit_cerebellum(run, spec, data, cfg, seed) for seed in cfg["seeds"]]
+        fitted = [fit_cerebellum(run, spec, data, dataset=dataset, schedule=schedule, seed=seed) for seed in seeds]
         per_seed = evaluate_seeds(
-            run, name, [f[0] for f in fitted], [f[2] for f in fitted], data, cfg, list(cfg["seeds"])
+            run, name, [f.model for f in fitted], [f.spec for f in fitted], data, attack=attack, seeds=list(seeds)
         )
-        spent = sum(f[1] for f in fitted) + sum(r["seconds"] for r in per_seed)
-        rows[name], curves[name], seconds[name] = (
-            summarise_seeds(per_seed, cfg.get("epsilons", PAPER_EPSILONS)),
-            mean_curves(per_seed),
-            spent,
-        )
-    return rows, curves, seconds
+        spent = sum(f.seconds for f in fitted) + sum(r.seconds for r in per_seed)
+        out[name] = SweepEntry(summarise_seeds(per_seed, attack.epsilons), mean_curves(per_seed), spent)
+    return out
 
 
-def paper_cell(values) -> str:
-    """The paper's five numbers as one table cell."""
+def paper_cell(values: Sequence[float] | None) -> str:
+    """The paper's five numbers as one table cell, "94.1 / 20.4 / 10.5 / 9 / 1.3" ("–" for None)."""
     return " / ".join(f"{v:g}" for v in values) if values is not None else "–"
 
 
+def column_difference(rows: Mapping[str, Sequence[float]], with_: str, without: str, column: str) -> float:
+    """rows[with_] − rows[without] in the `TABLE_COLUMNS` column `column` (percentage points, rounded to 0.1)."""
+    i = TABLE_COLUMNS.index(column)
+    return round(rows[with_][i] - rows[without][i], 1)
+
+
 def robustness_curves_figure(
-    curves: dict[str, dict], epsilons, title: str, groups: dict[str, list[str]], xlabel: str = "ε (L∞)"
-):
+    curves: Mapping[str, Mapping[str, Sequence[float]]],
+    epsilons: Sequence[float],
+    title: str,
+    groups: Mapping[str, Sequence[str]],
+    xlabel: str = "ε (L∞)",
+) -> Figure:
     """Robust accuracy vs ε (plotted at `epsilons`, in the units `xlabel` names), one panel per
-    group of model names; FGSM dashed, PGD solid."""
+    group of model names; FGSM dashed, PGD solid. `curves`: name → `{"FGSM", "PGD"}` fractions."""
     fig = Figure(figsize=(5.2 * len(groups), 3.8))
     axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)
     for ax, (group, names) in zip(axes[0], groups.items()):
@@ -305,9 +474,3 @@ def robustness_curves_figure(
     axes[0, 0].set_ylabel("accuracy (%)  — PGD solid, FGSM dashed")
     fig.suptitle(title, fontsize=10)
     return fig
-
-
-def column_difference(rows: dict, with_: str, without: str, column: str) -> float:
-    """rows[with_] − rows[without] in the given column (percentage points)."""
-    i = TABLE_COLUMNS.index(column)
-    return round(rows[with_][i] - rows[without][i], 1)
