@@ -19,7 +19,10 @@ report reads.
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
+
+
+_Config = TypeVar("_Config", bound="AbstractConfig")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +41,7 @@ class AbstractConfig:
         a run is keyed by and records."""
         return _plain(dataclasses.asdict(self))
 
-    def replace(self, **changes: Any) -> Self:
+    def replace(self: _Config, **changes: Any) -> _Config:
         """A copy with `changes`; a dict given for a nested config updates that config's fields.
 
         Unknown names raise a `TypeError` naming them and the fields that exist.
@@ -57,7 +60,7 @@ class AbstractConfig:
             updates[name] = value
         return dataclasses.replace(self, **updates)
 
-    def substitute(self, absent: str, used: str) -> Self:
+    def substitute(self: _Config, absent: str, used: str) -> _Config:
         """A copy with every `dataset == absent`, at any depth, replaced by `used`."""
         updates = {}
         for f in dataclasses.fields(self):
