@@ -7,10 +7,11 @@ models read and that attacks perturb (v1 ligand attacks move τ only; budget att
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from ._types import Array, Float, PRNGKeyArray
+from ._types import Array, ArrayLike, Bool, Float, PRNGKeyArray, Real
 
 
 def _check_values(name: str, values) -> None:
@@ -49,8 +50,10 @@ class Ligands(eqx.Module):
     (`jax.tree.map(f, ligands)`) or use `eqx.tree_at`.
     """
 
-    tau: Float[Array, "*species"]
-    amount: Float[Array, "*species"]
+    # Numbers (a concrete array or number, or a tracer), or the boolean masks that threat models
+    # build; one shape for both, checked by `__check_init__` with a message that says so.
+    tau: Real[ArrayLike, "*_species"] | Bool[ArrayLike, "*_species"]
+    amount: Real[ArrayLike, "*_species"] | Bool[ArrayLike, "*_species"]
 
     def __check_init__(self):
         tau_shape, amount_shape = getattr(self.tau, "shape", None), getattr(self.amount, "shape", None)

@@ -2,7 +2,7 @@
 
 from typing import Any, TypeAlias
 
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree, Real
 
 Scalar: TypeAlias = Float[Array, ""]
 Logits: TypeAlias = Float[Array, " classes"]
@@ -12,4 +12,18 @@ Input: TypeAlias = PyTree[Float[Array, "..."]]
 Target: TypeAlias = Any
 """What an objective compares the output with: a label, or nothing for scalar thresholds."""
 
-__all__ = ["Array", "Bool", "Float", "Int", "PRNGKeyArray", "PyTree", "Scalar", "Logits", "Label", "Input", "Target"]
+__all__ = [
+    "Array",
+    "ArrayLike",
+    "Bool",
+    "Float",
+    "Int",
+    "PRNGKeyArray",
+    "PyTree",
+    "Real",
+    "Scalar",
+    "Logits",
+    "Label",
+    "Input",
+    "Target",
+]

@@ -9,14 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from adprf.cerebellum._dynamics import (
-    NONFINITE,
-    SOLVER_FAILED,
-    SUCCESSFUL,
-    CerebellarDynamics,
-    ResponseAt,
-    spread_time_constants,
-)
+from adprf import RESULTS
+from adprf.cerebellum._dynamics import CerebellarDynamics, ResponseAt, spread_time_constants
 from adprf.cerebellum._model import Cerebellum
 
 
@@ -86,7 +80,7 @@ def test_step_response_of_one_pair_is_two_exponentials():
     np.testing.assert_allclose(trajectory.times, t, rtol=1e-6)
     np.testing.assert_allclose(trajectory.purkinje[:, 0], expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(trajectory.granule[:, 0], a * (1 - np.exp(-t / tau_g)), rtol=1e-5, atol=1e-6)
-    assert int(trajectory.result) == SUCCESSFUL
+    assert trajectory.result == RESULTS.successful and trajectory.successful
 
 
 @pytest.mark.parametrize("connectivity", ["dense", "sparse"])
@@ -135,7 +129,7 @@ def test_failures_are_loud():
     dynamics = CerebellarDynamics(model, 1.0, 1.0, dt=1000.0, max_steps=4)
     stimulus = jnp.ones((2, 30))
     trajectory = eqx.filter_jit(lambda s: dynamics.solve(s, throw=False))(stimulus)
-    assert int(trajectory.result) == SOLVER_FAILED and "max_steps" in trajectory.message()
+    assert trajectory.result == RESULTS.max_steps_reached and "max_steps" in trajectory.message()
     assert np.all(np.isnan(trajectory.purkinje))
     with pytest.raises(Exception, match="max_steps"):
         jax.block_until_ready(eqx.filter_jit(dynamics)(stimulus))
@@ -145,7 +139,8 @@ def test_failures_are_loud():
     nan = eqx.filter_jit(lambda s: CerebellarDynamics(model, 1.0, 1.0, dt=1.0).solve(s, throw=False))(
         stimulus.at[0, 0].set(jnp.nan)
     )
-    assert int(nan.result) in (SOLVER_FAILED, NONFINITE) and np.all(np.isnan(nan.purkinje))
+    failed = (RESULTS.max_steps_reached, RESULTS.integration_failed, RESULTS.nonfinite)
+    assert any(nan.result == reason for reason in failed) and np.all(np.isnan(nan.purkinje))
 
 
 def test_bad_arguments_are_named():

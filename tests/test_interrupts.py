@@ -8,6 +8,7 @@ the program finished (minutes here). Each test therefore waits for the process t
 `WAIT_S`, longer than the crashes took to come) and checks its status, output and timing.
 """
 
+import inspect
 import os
 import re
 import signal
@@ -15,34 +16,49 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
 from adprf._results import Run
+from adprf.experiments import AbstractConfig
 
 WAIT_S = 30.0  # how long the process may take to end before the test gives up
 PROMPT_S = 5.0  # how soon after the signal it must have ended (the guard's grace is 1 s)
 RESUME = "run the same command again to resume"
 
+
+@dataclass(frozen=True, kw_only=True)
+class Config(AbstractConfig):
+    """The fake experiment's one setting: the work to interrupt ("attack", "train" or "ode")."""
+
+    mode: str
+
+
 # The experiment `interrupt-<mode>`: one finished stage, then minutes of work that the test
-# interrupts; a marker file says when the long call starts.
+# interrupts; a marker file says when the long call starts. Its config class is this module's
+# `Config`, copied into the script.
 CHILD = r"""
 import pathlib, signal, sys
 
 signal.signal(signal.SIGINT, signal.default_int_handler)   # also when pytest runs in the background
 mode, out = sys.argv[1], pathlib.Path(sys.argv[2])
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 
 from adprf._cli import main
-from adprf.experiments import Experiment, register
+from adprf.experiments import AbstractConfig, Experiment, Rendered, register
+
+CONFIG
 
 
-def run(r):
-    r.stage("before", lambda: {"value": 1})
+def compute(run, cfg):
+    run.stage("before", lambda: {"value": 1})
     started = out / "started"
-    if mode == "attack":
+    if cfg.mode == "attack":
         from adprf.attacks import PGD, robust_accuracy
         from adprf.nets import MLP
         model = MLP(16, 4, width=32, depth=8, key=jax.random.key(0))
@@ -52,14 +68,14 @@ def run(r):
         # Misclassified examples stop at once (the bar moves); the others run 10^7 steps.
         robust_accuracy(model, x, y, [1e-4], PGD(steps=10**7, step_size=1e-6), key=jax.random.key(3),
                         batch_size=64, progress=True)
-    elif mode == "train":
+    elif cfg.mode == "train":
         from adprf.nets import MLP, train_classifier
         x = jax.random.uniform(jax.random.key(1), (4096, 64))
         y = jax.random.randint(jax.random.key(2), (4096,), 0, 10)
         started.touch()
         train_classifier(MLP(64, 10, width=256, key=jax.random.key(0)), x, y, key=jax.random.key(3),
                          epochs=10**4, batch_size=32)
-    elif mode == "ode":
+    elif cfg.mode == "ode":
         from adprf.cells import SHP1Feedback
         from adprf._ligands import Ligands
         with jax.enable_x64(True):
@@ -70,12 +86,17 @@ def run(r):
                 l, method="ode", rtol=1e-300, atol=1e-300, max_steps=10**6, throw=False).output))
             started.touch()
             solve(ligands).block_until_ready()
-    return {"summary": "not interrupted", "tables": []}
+    return {"interrupted": False}
 
 
-register(Experiment(name="interrupt-" + mode, title="interrupt", presets={"quick": {}, "paper": {}}, run=run))
+def render(cfg, facts):
+    return Rendered(summary="not interrupted")
+
+
+register(Experiment(name="interrupt-" + mode, title="interrupt", paper="none (a test of Ctrl-C)",
+                    presets={"quick": Config(mode=mode), "paper": Config(mode=mode)}, compute=compute, render=render))
 sys.exit(main(["run", "interrupt-" + mode, "--out", str(out)]))
-"""
+""".replace("CONFIG", inspect.getsource(Config))
 
 
 # A JAX program whose host callback sends the SIGINT itself: XLA runs this small loop, and
@@ -178,7 +199,7 @@ def _assert_clean_exit(tmp_path, mode, status, err, took):
         assert crash not in err, f"{crash!r} in stderr:\n{err[-3000:]}"
     # The finished stage is kept, in place and whole; no temporary file and no result.
     assert not list(tmp_path.rglob(".*.tmp"))
-    run = Run("interrupt-" + mode, "quick", {}, tmp_path)
+    run = Run("interrupt-" + mode, "quick", Config(mode=mode).as_dict(), tmp_path)
     assert run.stage("before", lambda: pytest.fail("the finished stage was lost")) == {"value": 1}
     assert not run.finished()
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from adprf import RESULTS
 from adprf._ligands import Ligands
 from adprf.cells import (
     AdaptiveProofreading,
@@ -125,12 +126,13 @@ def test_failures_are_loud():
     model = SHP1Feedback()
     with jax.enable_x64(True):
         lig = _lig(*MIXTURE)
-        with pytest.raises(Exception, match="max_steps"):
+        with pytest.raises(Exception, match=r"SHP1Feedback steady state \(ode\): .*max_steps"):
             steady_state(model, lig, method="ode", max_steps=5)
         sol = steady_state(model, lig, method="ode", max_steps=5, throw=False)
-        assert int(sol.result) == 1 and np.isnan(sol.output) and "max_steps" in sol.message()
+        assert sol.result == RESULTS.max_steps_reached and np.isnan(sol.output) and "max_steps" in sol.message()
+        assert not sol.successful
         sol = steady_state(model, lig, method="newton", max_steps=1, throw=False)
-        assert int(sol.result) == 2 and np.isnan(sol.output)
+        assert sol.result == RESULTS.nonlinear_divergence and np.isnan(sol.output)
     with pytest.raises(RuntimeError, match="enable_x64"):
         model(Ligands.of([3.0], [1e3]))
     with pytest.raises(ValueError, match="method"):

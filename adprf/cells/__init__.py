@@ -2,7 +2,8 @@
 
 `AdaptiveProofreading` is the closed-form T_{N,m}; `KineticProofreading`, `SHP1Feedback` and
 `KinaseFeedback` are ODE models read at their steady state (`steady_state`, float64: use them
-inside `with jax.enable_x64(True):`).
+inside `with jax.enable_x64(True):`); a `Solution` says how its solve ended with an item of
+`adprf.RESULTS`.
 """
 
 from ._adaptive import KinaseFeedback as KinaseFeedback
@@ -10,11 +11,6 @@ from ._base import AbstractCellModel as AbstractCellModel, AbstractSteadyStateMo
 from ._histogram_readout import HistogramReadout as HistogramReadout
 from ._kpr import KineticProofreading as KineticProofreading
 from ._one_of import OneOf as OneOf
-from ._proofreading import AdaptiveProofreading as AdaptiveProofreading
+from ._proofreading import AdaptiveProofreading as AdaptiveProofreading, proofreading_grid as proofreading_grid
 from ._shp1 import SHP1Feedback as SHP1Feedback
-from ._steady_state import (
-    MESSAGES as MESSAGES,
-    Solution as Solution,
-    steady_state as steady_state,
-    time_course as time_course,
-)
+from ._steady_state import Solution as Solution, steady_state as steady_state, time_course as time_course

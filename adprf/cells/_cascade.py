@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from .._ligands import Ligands
-from .._types import Array, Float
+from .._types import Array, ArrayLike, Float
 
 
 def binding_flux(
@@ -105,8 +105,8 @@ def cascade_vector_field(
     C: Float[Array, "species steps"],
     flux_in: Float[Array, " species"],
     tau: Float[Array, " species"],
-    forward,
-    backward=0.0,
+    forward: Float[ArrayLike, "..."],
+    backward: Float[ArrayLike, "..."] = 0.0,
 ) -> Float[Array, "species steps"]:
     """dC/dt of the chain: inflow into C_0, steps n → n+1 at `forward` (shape (N,) or
     (species, N), or a scalar), steps n+1 → n at `backward`, unbinding of every C_n at 1/τ."""
@@ -119,7 +119,7 @@ def cascade_vector_field(
 
 
 def irreversible_cascade(
-    bound: Float[Array, " species"], tau: Float[Array, " species"], forward: Float[Array, "#species N"]
+    bound: Float[Array, " species"], tau: Float[Array, " species"], forward: Float[Array, "*#species N"]
 ) -> Float[Array, "species steps"]:
     """Steady state of a chain without backward steps holding C_{T,i} = `bound[i]` in all:
     (f_n + 1/τ) C_n = f_{n−1} C_{n−1}, so C_n ∝ Π_{k<n} f_k / (f_k + 1/τ) · 1/(f_n + 1/τ)."""

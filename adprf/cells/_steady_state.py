@@ -18,10 +18,12 @@ same relative precision. The ODE keeps the true dynamics; only its stopping test
 float64. adprf never flips JAX's global configuration; call the models inside
 `with jax.enable_x64(True):` (or set `JAX_ENABLE_X64=1` yourself). Without it they raise.
 
-**Failures.** Every solve returns a result code. `steady_state(..., throw=True)` (the default,
-and what `model(ligands)` does) raises at run time when a solve fails; with `throw=False` the
-output is NaN and `Solution.result` says why.
+**Failures.** Every solve returns a result, an item of `adprf.RESULTS`.
+`steady_state(..., throw=True)` (the default, and what `model(ligands)` does) raises at run
+time when a solve fails; with `throw=False` the output is NaN and `Solution.result` says why.
 """
+
+from collections.abc import Sequence
 
 import diffrax as dfx
 import equinox as eqx
@@ -32,21 +34,11 @@ import optimistix as optx
 from jax.flatten_util import ravel_pytree
 
 from .._ligands import Ligands
-from .._types import Array, Float, Int, PyTree
+from .._solution import RESULTS, error_if_failed
+from .._types import Array, Bool, Float, Int, PyTree
 from ._base import check_integer, check_rate, integer
 
 METHODS = ("closed-form", "newton", "ode")
-
-#: Result codes of a steady-state solve (index into `MESSAGES`).
-SUCCESSFUL, MAX_STEPS, NO_CONVERGENCE, NONFINITE, UNPHYSICAL = 0, 1, 2, 3, 4
-MESSAGES = (
-    "successful",
-    "the integration reached max_steps before dC/dt ≈ 0: raise max_steps or loosen rtol/atol",
-    "the root finder did not converge: raise max_steps, loosen rtol/atol, or try method='ode'",
-    "the steady state is not finite: check the ligands (τ, L) and the rates",
-    "the solver converged to an unphysical root (negative complexes, or more bound than ligands or "
-    "receptors): use method='closed-form' or method='ode'",
-)
 
 
 class Solution(eqx.Module):
@@ -55,22 +47,24 @@ class Solution(eqx.Module):
     **Fields:**
     - `state`: the steady state (complexes `C[i, n]`, and feedback variables if any).
     - `output`: the model's output at that state (NaN if the solve failed and `throw=False`).
-    - `result`: 0 if successful, else an index into `MESSAGES`.
+    - `result`: how the solve ended, an item of `adprf.RESULTS` (`RESULTS.successful`, or why
+      it failed).
     - `steps`: solver steps taken (Newton iterations, ODE steps, or root-finder iterations).
     """
 
     state: PyTree
     output: Float[Array, ""]
-    result: Int[Array, ""]
+    result: RESULTS
     steps: Int[Array, ""]
 
     @property
-    def successful(self):
-        return self.result == SUCCESSFUL
+    def successful(self) -> Bool[Array, "*batch"]:
+        """Whether the solve succeeded."""
+        return self.result == RESULTS.successful
 
     def message(self) -> str:
-        """The result in words (for concrete, unbatched solutions)."""
-        return MESSAGES[int(self.result)]
+        """The result in words (for concrete solutions)."""
+        return RESULTS[self.result]
 
 
 def require_float64(what: str = "this model"):
@@ -189,7 +183,7 @@ def steady_state(
     atol: float = 1e-12,
     max_steps: int = 16384,
     throw: bool = True,
-    integration_tolerances: tuple[float, float] = (1e-6, 1e-9),
+    integration_tolerances: Sequence[float] = (1e-6, 1e-9),  # a pair, checked below
 ) -> Solution:
     """The steady state of an ODE cell model for one ligand distribution.
 
@@ -218,7 +212,8 @@ def steady_state(
     require_float64(type(model).__name__)
     ligands = _checked_ligands(model, ligands)
     if method == "closed-form":
-        state, result, steps = model.closed_form(ligands)
+        state, code, steps = model.closed_form(ligands)  # code 0: the formulas' root finds converged
+        result = RESULTS.where(code == 0, RESULTS.successful, RESULTS.nonlinear_divergence)
     else:
         scale = _units(model, ligands)
         field = _Scaled(model, scale)
@@ -233,7 +228,8 @@ def steady_state(
                 throw=False,
             )
             u, steps = sol.value, sol.stats["num_steps"]
-            result = jnp.where(sol.result == optx.RESULTS.successful, SUCCESSFUL, NO_CONVERGENCE)
+            converged = sol.result == optx.RESULTS.successful
+            result = RESULTS.where(converged, RESULTS.successful, RESULTS.nonlinear_divergence)
         else:
             step_rtol, step_atol = integration_tolerances
             controller = dfx.PIDController(rtol=step_rtol, atol=step_atol)
@@ -254,21 +250,20 @@ def steady_state(
             u = jax.tree.map(lambda y: y[-1], sol.ys)
             steps = sol.stats["num_steps"]
             reached = (sol.result == dfx.RESULTS.successful) | (sol.result == dfx.RESULTS.event_occurred)
-            result = jnp.where(reached, SUCCESSFUL, MAX_STEPS)
+            failure = RESULTS.where(
+                sol.result == dfx.RESULTS.max_steps_reached, RESULTS.max_steps_reached, RESULTS.integration_failed
+            )
+            result = RESULTS.where(reached, RESULTS.successful, failure)
         state = jax.tree.map(jnp.multiply, scale, u)
     output = model.output(state, ligands)
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(state)]))
-    result = jnp.where((result == SUCCESSFUL) & ~finite, NONFINITE, result)
-    result = jnp.where((result == SUCCESSFUL) & ~model.physical(state, ligands), UNPHYSICAL, result).astype(jnp.int32)
+    result = RESULTS.where((result == RESULTS.successful) & ~finite, RESULTS.nonfinite, result)
+    physical = jnp.asarray(model.physical(state, ligands))
+    result = RESULTS.where((result == RESULTS.successful) & ~physical, RESULTS.unphysical, result)
     if throw:
-        output = eqx.branched_error_if(
-            output,
-            result != SUCCESSFUL,
-            result,
-            [f"{type(model).__name__} steady state ({method}): {m}" for m in MESSAGES],
-        )
+        output = error_if_failed(output, result, f"{type(model).__name__} steady state ({method})")
     else:
-        output = jnp.where(result == SUCCESSFUL, output, jnp.nan)
+        output = jnp.where(result == RESULTS.successful, output, jnp.nan)
     return Solution(state, output, result, jnp.asarray(steps, jnp.int32))
 
 

@@ -28,8 +28,8 @@ through the solve (`RecursiveCheckpointAdjoint`), so the attack engine different
 Purkinje output with respect to the stimulus. The solver is explicit: its steps stay below a
 few times the fastest τ_g, so a long bin costs about (bin width / fastest τ_g) steps. A solve
 that fails (the step budget `max_steps` of a bin exhausted, or a non-finite state) is loud:
-`model(stimulus)` raises, and `model.solve(stimulus, throw=False)` returns NaN with a non-zero
-`result` code. The check travels with the output (equinox's `branched_error_if`): it fires
+`model(stimulus)` raises, and `model.solve(stimulus, throw=False)` returns NaN with a failed
+`result` (an item of `adprf.RESULTS`). The check travels with the output (equinox's `branched_error_if`): it fires
 wherever the output is computed, e.g. under `jax.value_and_grad` as the attack engine calls it;
 a bare `jax.grad`, which discards the output, lets XLA drop the check with it.
 """
@@ -42,16 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array, Float, Int
+from .._solution import RESULTS, error_if_failed
+from .._types import Array, Bool, Float, Int
 from ._model import Cerebellum
-
-#: Result codes of a solve (index into `MESSAGES`).
-SUCCESSFUL, SOLVER_FAILED, NONFINITE = 0, 1, 2
-MESSAGES = (
-    "successful",
-    "the integration failed (diffrax stopped early, e.g. max_steps reached): raise max_steps or loosen rtol/atol",
-    "the trajectory is not finite: check the stimulus and the weights for NaN or huge values",
-)
 
 
 class Trajectory(eqx.Module):
@@ -62,23 +55,25 @@ class Trajectory(eqx.Module):
     - `granule`: granule rates h at those times, shape (T, m).
     - `purkinje`: Purkinje outputs ŷ at those times, shape (T, outputs) (NaN if the solve failed
       and `throw=False`).
-    - `result`: 0 if successful, else an index into `MESSAGES`.
+    - `result`: how the solve ended, an item of `adprf.RESULTS` (`RESULTS.successful`, or why
+      it failed).
     - `steps`: solver steps (accepted and rejected) over all bins.
     """
 
     times: Float[Array, " T"]
     granule: Float[Array, "T m"]
     purkinje: Float[Array, "T outputs"]
-    result: Int[Array, ""]
+    result: RESULTS
     steps: Int[Array, ""]
 
     @property
-    def successful(self):
-        return self.result == SUCCESSFUL
+    def successful(self) -> Bool[Array, "*batch"]:
+        """Whether the solve succeeded."""
+        return self.result == RESULTS.successful
 
     def message(self) -> str:
-        """The result in words (for a concrete, unbatched trajectory)."""
-        return MESSAGES[int(self.result)]
+        """The result in words (for a concrete trajectory)."""
+        return RESULTS[self.result]
 
 
 def spread_time_constants(width: int, fastest: float, slowest: float) -> Float[Array, " m"]:
@@ -205,7 +200,7 @@ class CerebellarDynamics(eqx.Module):
         - `stimulus`: T samples (leading axis), each an input of the `Cerebellum` (an image, or
           a flat vector of size d).
         - `throw`: raise at run time if the solve fails (default); else return NaN outputs and a
-          non-zero `result`.
+          failed `result`.
 
         **Returns:** a `Trajectory` read at the end of every bin.
         """
@@ -230,16 +225,19 @@ class CerebellarDynamics(eqx.Module):
                 throw=False,
             )
             end = jax.tree.map(lambda a: a[-1], sol.ys)
-            return end, (end, sol.result == dfx.RESULTS.successful, sol.stats["num_steps"])
+            ok, exhausted = sol.result == dfx.RESULTS.successful, sol.result == dfx.RESULTS.max_steps_reached
+            return end, (end, ok, exhausted, sol.stats["num_steps"])
 
-        _, ((h, y), ok, steps) = jax.lax.scan(one_bin, self.rest(), (drive, edges[:-1], edges[1:]))
-        result = jnp.where(jnp.all(ok), SUCCESSFUL, SOLVER_FAILED)
+        bins = (drive, edges[:-1], edges[1:])
+        _, ((h, y), ok, exhausted, steps) = jax.lax.scan(one_bin, self.rest(), bins)
+        failure = RESULTS.where(jnp.any(exhausted), RESULTS.max_steps_reached, RESULTS.integration_failed)
+        result = RESULTS.where(jnp.all(ok), RESULTS.successful, failure)
         finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(y))
-        result = jnp.where((result == SUCCESSFUL) & ~finite, NONFINITE, result).astype(jnp.int32)
+        result = RESULTS.where((result == RESULTS.successful) & ~finite, RESULTS.nonfinite, result)
         if throw:
-            y = eqx.branched_error_if(y, result != SUCCESSFUL, result, [f"CerebellarDynamics: {m}" for m in MESSAGES])
+            y = error_if_failed(y, result, "CerebellarDynamics")
         else:
-            y = jnp.where(result == SUCCESSFUL, y, jnp.nan)
+            y = jnp.where(result == RESULTS.successful, y, jnp.nan)
         return Trajectory(edges[1:], h, y, result, jnp.sum(steps).astype(jnp.int32))
 
     def __call__(self, stimulus: Float[Array, "T ..."]) -> Float[Array, "T outputs"]:

@@ -12,6 +12,8 @@ Every epoch is one compiled `lax.scan` over its batches, so batch-1 training (60
 per epoch) is not a Python loop.
 """
 
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -19,7 +21,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from .._types import Array, Float, Int, PRNGKeyArray
+from .._types import Array, ArrayLike, Float, Int, PRNGKeyArray
 from ._model import Cerebellum, evaluation_batch
 
 RULES = ("delta", "backprop")
@@ -112,7 +114,7 @@ def _encode(encoder, images, batch_size):
     return jax.lax.map(lambda x: jnp.ravel(encoder(x)), images, batch_size=batch_size)
 
 
-def encode(model: Cerebellum, images: Array) -> Float[Array, "n d"]:
+def encode(model: Cerebellum, images: Float[ArrayLike, "n ..."]) -> Float[Array, "n d"]:
     """The granule layer's input for every image: flattened pixels, or frozen-encoder features."""
     images = jnp.asarray(images)
     if model.encoder is None:
@@ -156,8 +158,8 @@ def _check_training(model: Cerebellum, images, labels, epochs, batch_size, rule,
 
 def train_cerebellum(
     model: Cerebellum,
-    images: Array,
-    labels: Array,
+    images: Float[ArrayLike, "n ..."],
+    labels: Int[ArrayLike, " _n"],  # its length is checked with a clear message
     *,
     key: PRNGKeyArray,
     epochs: int = 10,
@@ -166,7 +168,7 @@ def train_cerebellum(
     decay: float = 0.99,
     eps: float = 1e-8,
     rule: str = "delta",
-    eval_data: tuple[Array, Array] | None = None,
+    eval_data: tuple[Float[ArrayLike, "n_eval ..."], Int[ArrayLike, " n_eval"]] | None = None,
     select: str = "best",
     progress: bool = True,
     description: str = "cerebellum",
@@ -205,7 +207,7 @@ def train_cerebellum(
     chunk = evaluation_batch(model.width)
 
     opt_state = optimizer.init(eqx.filter(_learnable(head, rule), eqx.is_inexact_array))
-    history: dict[str, list] = {"loss": []}
+    history: dict[str, Any] = {"loss": []}  # per-epoch lists, and best_epoch
     best, best_accuracy, best_epoch = head, -1.0, 0
     bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
     for epoch, k in zip(bar, jax.random.split(key, epochs)):

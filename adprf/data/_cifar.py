@@ -36,15 +36,13 @@ import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ._dataset import Dataset
 from ._fetch import UNVERIFIED, DownloadFailed, data_dir, download_first, file_md5
 from ._idx import DataAbsent, DataError
-
-if TYPE_CHECKING:
-    from ._mnist import Dataset  # imported when loading: mnist.py imports this module
 
 __all__ = [
     "BASE_URLS",
@@ -391,8 +389,6 @@ def load_cifar10(split: str = "train", *, root: str | os.PathLike[str] | None = 
     `DataError` if they are truncated, corrupt, fail their checksum, or are not
     CIFAR-10 batches; the message names the file and the fix.
     """
-    from ._mnist import Dataset
-
     if split not in SPLIT_BATCHES:
         raise ValueError(f"unknown split {split!r}; use 'train' or 'test'")
     names = SPLIT_BATCHES[split]

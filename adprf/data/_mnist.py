@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ._cifar import load_cifar10
+from ._dataset import Dataset
 from ._fetch import (
     DATASETS,
     SPLIT_FILES,
@@ -37,7 +37,6 @@ from ._idx import DataAbsent, DataError, parse_idx, read_idx_bytes
 
 __all__ = [
     "DATASET_NAMES",
-    "Dataset",
     "SubsetFallbackWarning",
     "absent_error",
     "check_counts",
@@ -58,35 +57,6 @@ SUBSET_TEST_PER_CLASS = 100
 
 class SubsetFallbackWarning(UserWarning):
     """`load_mnist(fallback=True)` found no MNIST file, so it returns the 5,000-image subset instead."""
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """Images with their labels.
-
-    **Fields:**
-
-    - `images`: float32 pixels in [0, 1], shape (n, h, w) for grey-level images
-        ((n, 28, 28) for the MNIST family) or (n, h, w, c) channel-last for colour
-        ((n, 32, 32, 3) for CIFAR-10).
-    - `labels`: int32 classes in 0..9, shape (n,).
-    - `name`: `"mnist"`, `"mnist-subset"`, `"fashion-mnist"` or `"cifar10"`.
-    - `split`: `"train"` or `"test"`.
-    - `source`: where the data came from, and whether they were MD5-verified.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-    name: str
-    split: str
-    source: str
-
-    def __post_init__(self) -> None:
-        if self.images.ndim not in (3, 4) or self.labels.shape != self.images.shape[:1]:
-            raise ValueError(f"images {self.images.shape} and labels {self.labels.shape} do not match")
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
 
 def _check_split(split: str) -> None:

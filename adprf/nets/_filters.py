@@ -9,11 +9,13 @@ puts one in front of any classifier (train it in place with `train_classifier`; 
 it with `straight_through="filter"`, the BPDA adaptive attack).
 """
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Array, Float
+from .._types import Array, ArrayLike, Float
 
 
 def _check(owner: str, name: str, value, low: float, high: float = float("inf"), closed_low: bool = False):
@@ -27,7 +29,7 @@ def _check(owner: str, name: str, value, low: float, high: float = float("inf"),
         raise ValueError(f"{owner}: {name} must be a number in {bracket}{low}, {high}), got {value!r}")
 
 
-def _non_negative(x: Array) -> Array:
+def _non_negative(x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
     """max(x, 0) with the one-sided slope 1 at x = 0 (`jnp.maximum` splits it to ½ at the tie)."""
     return jnp.where(x >= 0, x, 0.0)
 
@@ -51,7 +53,7 @@ class PowerLaw(eqx.Module):
     def __check_init__(self):
         _check("PowerLaw", "exponent", self.exponent, 1.0, closed_low=True)
 
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+    def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         return _non_negative(x) ** jax.lax.stop_gradient(self.exponent)
 
 
@@ -70,7 +72,7 @@ class Hill(eqx.Module):
         _check("Hill", "threshold", self.threshold, 0.0, 1.0)
         _check("Hill", "steepness", self.steepness, 1.0, closed_low=True)
 
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+    def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         # With r = x/θ: r^n/(1 + r^n) below θ and 1/(1 + r^−n) above it, each branch fed only
         # values where it is finite, so neither overflows at large n and the gradient at x = 0
         # is exact (1/θ for n = 1, 0 for n > 1).
@@ -95,7 +97,7 @@ class HardThreshold(eqx.Module):
     def __check_init__(self):
         _check("HardThreshold", "threshold", self.threshold, 0.0, 1.0)
 
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+    def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         return (x > jax.lax.stop_gradient(self.threshold)).astype(jnp.result_type(x, float))
 
 
@@ -121,7 +123,7 @@ class ProofreadingLayer(eqx.Module):
             raise ValueError(f"ProofreadingLayer needs integers 0 ≤ m < N, got N={self.N!r}, m={self.m!r}")
         _check("ProofreadingLayer", "floor", self.floor, 0.0)
 
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+    def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         x = _non_negative(x)
         return x**self.N / (jnp.mean(x**self.m) + self.floor)
 
@@ -136,8 +138,8 @@ class Filtered(eqx.Module):
       `attack(..., straight_through="filter")` replaces it by the identity on the backward pass.
     """
 
-    classifier: eqx.Module
-    filter: eqx.Module
+    classifier: Callable[..., Float[Array, "..."]]
+    filter: Callable[..., Float[Array, "..."]]
 
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+    def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         return self.classifier(self.filter(x))

@@ -1,6 +1,7 @@
 """Training classifiers with optax: jitted steps, a progress bar over epochs."""
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
@@ -9,10 +10,10 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from .._types import Array, PRNGKeyArray
+from .._types import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 
-def predict(model: Callable, images: Array, *, batch_size: int = 1000) -> Array:
+def predict(model: Callable, images: Float[ArrayLike, "n ..."], *, batch_size: int = 1000) -> Int[Array, " n"]:
     """Predicted class of every image (vmapped, in chunks of `batch_size`)."""
     return _predict(model, jnp.asarray(images), batch_size)
 
@@ -23,7 +24,9 @@ def _predict(model, images, batch_size):
     return jnp.argmax(logits, axis=-1)
 
 
-def accuracy(model: Callable, images: Array, labels: Array, *, batch_size: int = 1000) -> float:
+def accuracy(
+    model: Callable, images: Float[ArrayLike, "n ..."], labels: Int[ArrayLike, " n"], *, batch_size: int = 1000
+) -> float:
     """Fraction of `images` whose predicted class equals `labels`."""
     return float(jnp.mean(predict(model, images, batch_size=batch_size) == jnp.asarray(labels)))
 
@@ -47,7 +50,9 @@ def _shuffle(images, labels, key, batch_size):
 
 
 @eqx.filter_jit
-def _step(loss_fn, model, opt_state, optimizer, xb, yb, kb):
+def _step(loss_fn, model, opt_state, optimizer, xb, yb, kb) -> tuple[Any, optax.OptState, Array]:
+    """One optax step; the model comes back as a pytree of the same structure (typed `Any`: type
+    checkers do not follow a module through `eqx.partition`, optax and `eqx.combine`)."""
     params, static = eqx.partition(model, eqx.is_inexact_array)
     loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static), xb, yb, kb))(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -69,10 +74,13 @@ def _epoch(model, opt_state, images, labels, key, optimizer, batch_size, loss_fn
     return model, opt_state, jnp.mean(jnp.stack(losses))
 
 
+_Classifier = TypeVar("_Classifier", bound=Callable)  # an equinox classifier of one example
+
+
 def train_classifier(
-    model: eqx.Module,
-    images: Array,
-    labels: Array,
+    model: _Classifier,
+    images: Float[ArrayLike, "n ..."],
+    labels: Int[ArrayLike, " _n"],  # its length is checked below, with a clear message
     *,
     key: PRNGKeyArray,
     epochs: int = 5,
@@ -82,7 +90,7 @@ def train_classifier(
     eval_data: tuple | None = None,
     progress: bool = True,
     description: str = "training",
-) -> tuple[eqx.Module, dict]:
+) -> tuple[_Classifier, dict]:
     """Train `model` with optax: each epoch shuffles once and takes one jitted step per batch.
 
     **Arguments:**
