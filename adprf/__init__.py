@@ -23,7 +23,15 @@ from . import (
     distributed as distributed,
     sharding as sharding,
 )
-from ._ligands import Ligands as Ligands
+from ._ligands import (
+    Ligands as Ligands,
+    agonists as agonists,
+    antagonists as antagonists,
+    concatenate as concatenate,
+    ligand_image as ligand_image,
+    self_ligands as self_ligands,
+    v1_mixture as v1_mixture,
+)
 from ._solution import RESULTS as RESULTS
 from .attacks import (
     FGSM as FGSM,

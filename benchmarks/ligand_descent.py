@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from adprf._ligands import Ligands, v1_mixture
+from adprf import Ligands, v1_mixture
 from adprf.analysis import boundary_descent
 from adprf.cells import proofreading_grid
 

@@ -61,7 +61,7 @@ import scipy
 from _timing import timed
 from scipy.integrate import solve_ivp
 
-from adprf._ligands import Ligands
+from adprf import RESULTS, Ligands
 from adprf.cells import KinaseFeedback, SHP1Feedback, steady_state
 
 SEED = 20240607
@@ -299,11 +299,11 @@ def run_scipy(ref, tau, amount, h):
 
 
 def adprf_value_and_grad(model, method):
-    """One compiled call: value, gradient (n, 4) in (τ1, τ2, L1, L2), result code, steps."""
+    """One compiled call: value, gradient (n, 4) in (τ1, τ2, L1, L2), whether each solve succeeded, steps."""
 
     def output(ligands):
         sol = steady_state(model, ligands, method=method, rtol=RTOL, atol=ATOL, throw=False)
-        return sol.output, (sol.result, sol.steps)
+        return sol.output, (sol.result == RESULTS.successful, sol.steps)
 
     batched = jax.vmap(jax.value_and_grad(output, has_aux=True))
 
@@ -404,8 +404,8 @@ def main():
             for method in ("closed-form", "newton", "ode"):
                 run = adprf_value_and_grad(model, method)
                 first, median, out = timed(lambda: run(ligands), args.repeats)
-                value, grad, result, steps = jax.tree.map(np.asarray, out)
-                failed = (result != 0) | ~np.isfinite(value) | ~np.all(np.isfinite(grad), axis=1)
+                value, grad, succeeded, steps = jax.tree.map(np.asarray, out)
+                failed = ~succeeded | ~np.isfinite(value) | ~np.all(np.isfinite(grad), axis=1)
                 results[method] = (value, grad)
                 timing_rows.append(
                     dict(
@@ -426,7 +426,7 @@ def main():
                     i = int(np.flatnonzero(failed)[0])
                     print(
                         f"    first failure: mixture {i}, τ={tau[i].tolist()}, L={amount[i].tolist()}, "
-                        f"result code {int(result[i])}, output {value[i]}"
+                        f"solve succeeded: {bool(succeeded[i])}, output {value[i]}"
                     )
             fd_closed = adprf_closed_form_fd(model, tau[sub], amount[sub], args.fd_step)
 

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-
 _Config = TypeVar("_Config", bound="AbstractConfig")
 
 
@@ -49,9 +48,8 @@ class AbstractConfig:
         names = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - names)
         if unknown:
-            raise TypeError(
-                f"{type(self).__name__} has no field(s) {unknown}; its fields are {sorted(names - {'data_substituted'})}"
-            )
+            fields = sorted(names - {"data_substituted"})
+            raise TypeError(f"{type(self).__name__} has no field(s) {unknown}; its fields are {fields}")
         updates = {}
         for name, value in changes.items():
             current = getattr(self, name)
