@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Literal
 
 _CALLBACK_MODULE = os.path.join("jax", "_src", "callback.py")
 
@@ -88,7 +89,7 @@ class ExitOnInterrupt:
         self._restore = (old_handler, old_fd, write_fd)
         return self
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(self, kind, error, traceback) -> Literal[False]:  # never swallows an exception
         if self.interrupted.is_set():
             # Whatever the block raised (KeyboardInterrupt, or an error wrapping it, such as a
             # callback's failure) or even if it finished: XLA may still be compiling or running.

@@ -40,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import equinox as eqx
 import numpy as np
@@ -144,7 +144,12 @@ def _canonical(value) -> bytes:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+@overload
+def _jsonable(value: dict) -> dict[str, Any]: ...
+@overload
+def _jsonable(value: Any) -> Any: ...
 def _jsonable(value):
+    """`value` as JSON: dict keys as strings, tuples and arrays as lists, non-finite floats as strings."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -366,7 +371,7 @@ class Run:
         path: Path,
         template: eqx.Module,
         build: Callable[[], eqx.Module],
-        describe: Callable[[], None] | None = None,
+        describe: Callable[[], object] | None = None,
     ) -> eqx.Module:
         model = None
         if not self._forced(path):
@@ -442,7 +447,8 @@ class Run:
                     stacklevel=3,
                 )
                 record = None
-            if self._agree(path, record is not None):
+            # `_agree` is True only where this process holds a valid record too (else it raises)
+            if self._agree(path, record is not None) and record is not None:
                 return record["value"]
         value = _jsonable(build())
         write_json(path, {**(extra or {}), "value": value, "inputs": dict(self._inputs)})

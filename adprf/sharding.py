@@ -30,7 +30,8 @@ AXIS = "batch"
 """The name of the mesh axis that examples are split along."""
 
 
-def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None:
+# jaxlib ships no type stubs, so type checkers cannot see that `jax.Device` is a class
+def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None:  # pyright: ignore[reportInvalidTypeForm]
     """The one-axis mesh that batched work is sharded over, or `None` for one device.
 
     **Arguments:**
@@ -58,6 +59,8 @@ def batch_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh | None
         chosen = available[: int(devices)]
     else:
         try:
+            if isinstance(devices, bool):  # an int, but no count of devices
+                raise TypeError
             chosen = list(devices)
         except TypeError:
             raise TypeError(f"devices must be None, an integer or a sequence of jax devices, got {devices!r}") from None
@@ -101,7 +104,7 @@ def _through_key_data(transform, tree):
     """`transform` (a function of the list of leaves) applied to `tree`, typed PRNG keys
     passing through their key data (the multi-host utilities take plain arrays only)."""
     leaves, treedef = jax.tree.flatten(tree)
-    is_key = [jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key) for a in leaves]
+    is_key = [jnp.issubdtype(a.dtype, jax.dtypes.prng_key) for a in leaves]
     data = transform([jax.random.key_data(a) if k else a for a, k in zip(leaves, is_key)])
     return jax.tree.unflatten(
         treedef,

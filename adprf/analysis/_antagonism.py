@@ -16,6 +16,7 @@ every other model a root find.
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 

@@ -26,11 +26,12 @@ the search range.
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
 from .._ligands import Ligands, concatenate
-from .._types import Array, Bool, Float, Scalar
+from .._types import Array, ArrayLike, Bool, Float, Scalar
 from ..cells import AbstractCellModel
 
 DIRECTIONS = ("up", "down", "any")
@@ -66,7 +67,9 @@ def _first_sign_change(values, resolution, direction: str):
     return crosses.any(), jnp.maximum(before[b], 0), b
 
 
-def first_crossing(fn, lower, upper, *, grid_size: int = 512, direction: str = "up", resolution=0.0) -> Scalar:
+def first_crossing(
+    fn, lower, upper, *, grid_size: int = 512, direction: str = "up", resolution: Float[ArrayLike, ""] = 0.0
+) -> Scalar:
     """The smallest x in [lower, upper] where the scalar function `fn` changes sign.
 
     `fn` is evaluated on `grid_size` evenly spaced points (one `vmap`); the first pair of
@@ -174,8 +177,8 @@ def probe_gradient(
     **Returns:**
     g at every `tau`, same shape.
     """
-    probe_amount = _check_probe(ligands, species, probe_amount)
-    return _gradient_fn(model, ligands, species, probe_amount, derivative=0)(tau)
+    amount = _check_probe(ligands, species, probe_amount)
+    return _gradient_fn(model, ligands, species, amount, derivative=0)(tau)
 
 
 def _gradient_fn(model, ligands, species, probe_amount, derivative: int):

@@ -304,7 +304,9 @@ def plot_landscape_surface(
     floor = float(np.min(loss))
     if success.any() and not success.all():
         ax.contour(grid_1, grid_2, success.astype(float), levels=[0.5], colors="red", offset=floor)
-    ax.scatter([0.0], [0.0], [float(landscape.origin_loss[index])], color="black", s=25, depthshade=False)
+    # matplotlib leaves `Axes3D.scatter`'s `zs` unannotated; pyright takes its default 0 for its type (int)
+    origin = [float(landscape.origin_loss[index])]
+    ax.scatter([0.0], [0.0], origin, color="black", s=25, depthshade=False)  # pyright: ignore[reportArgumentType]
     ax.set_xlabel(AXIS_LABELS[0])
     ax.set_ylabel(AXIS_LABELS[1])
     ax.set_zlabel(zlabel)

@@ -64,7 +64,7 @@ def _check_constant(owner: str, name: str, value, *, positive: bool = True, fix:
         )
 
 
-def _ascend(x: Input, direction: Input, step: Scalar) -> Input:
+def _ascend(x: Input, direction: Input, step: float | Scalar) -> Input:
     return jax.tree.map(lambda a, d: a + step * d, x, direction)
 
 
@@ -102,7 +102,8 @@ class PGD(AbstractMethod):
                 fix="a negative step descends the loss and overstates robustness; None uses 2.5 ε / steps",
             )
 
-    def _alpha(self, threat: ThreatModel) -> Scalar:
+    def step_length(self, threat: ThreatModel) -> Scalar:
+        """α at `threat`'s radius: `step_size`, or 2.5 ε / steps."""
         if self.step_size is not None:
             return jnp.asarray(self.step_size, jnp.float32)
         if threat.ball is None:
@@ -114,7 +115,7 @@ class PGD(AbstractMethod):
         return x, None
 
     def update(self, x, state, loss, grad, x_clean, threat):
-        x = _ascend(x, threat.steepest_ascent(grad, x_clean), self._alpha(threat))
+        x = _ascend(x, threat.steepest_ascent(grad, x_clean), self.step_length(threat))
         return threat.project(x, x_clean), state
 
 

@@ -6,6 +6,7 @@ uses the gradient of a differentiable stand-in (the identity by default).
 """
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -29,7 +30,8 @@ class StraightThrough(eqx.Module):
         return jax.tree.map(lambda s, f: s + jax.lax.stop_gradient(f - s), surrogate, forward)
 
 
-def _get(obj, path: str):
+def _get(obj, path: str) -> Any:
+    """The attribute at the dotted `path` of `obj`."""
     for name in path.split("."):
         obj = getattr(obj, name)
     return obj

@@ -17,17 +17,18 @@ the sequential projection is the usual approximation (as in foolbox and cleverha
 import abc
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optax
 import optax.projections as projections  # the L∞ and L1 balls, the simplex
 from jax.flatten_util import ravel_pytree
 
-from .._types import Input, PRNGKeyArray, Scalar
+from .._types import ArrayLike, Float, Input, PRNGKeyArray, Scalar
 
 
 def _tree_random_like(key: PRNGKeyArray, tree: Input, sampler) -> Input:
@@ -250,10 +251,10 @@ class Budget(AbstractSparseBall):
     def _admissible(self, delta):
         return jax.tree.map(lambda d: jnp.maximum(d, 0.0), delta)
 
-    def _onto(self, added, radius):
-        over = optax.tree_utils.tree_sum(added) > radius
-        on_simplex = _scale_into(projections.projection_simplex(added, radius), radius)
-        return jax.tree.map(lambda p, a: jnp.where(over, p, a), on_simplex, added)
+    def _onto(self, delta, radius):  # delta ≥ 0: what is added
+        over = optax.tree_utils.tree_sum(delta) > radius
+        on_simplex = _scale_into(projections.projection_simplex(delta, radius), radius)
+        return jax.tree.map(lambda p, a: jnp.where(over, p, a), on_simplex, delta)
 
     def steepest_ascent(self, grad):
         return _sparse_direction(grad, self.coordinates, one_sided=True)
@@ -430,8 +431,12 @@ class ThreatModel(eqx.Module):
         return max(b.lower for b in boxes), min(b.upper for b in boxes)
 
 
+Radius: TypeAlias = float | Float[ArrayLike, ""]
+"""A radius ε: one number, a Python, NumPy or JAX scalar (traced radii pass)."""
+
+
 def linf(
-    epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
+    epsilon: Radius, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
 ) -> ThreatModel:
     """L∞ ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
     _check_radius("linf", epsilon)
@@ -440,7 +445,7 @@ def linf(
 
 
 def l2(
-    epsilon: float, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
+    epsilon: Radius, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
 ) -> ThreatModel:
     """L2 ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
     _check_radius("l2", epsilon)
@@ -449,7 +454,7 @@ def l2(
 
 
 def l1(
-    epsilon: float,
+    epsilon: Radius,
     bounds: tuple[float, float] | None = (0.0, 1.0),
     constraints: Sequence[AbstractConstraint] = (),
     coordinates: int = 1,
@@ -461,7 +466,7 @@ def l1(
     return ThreatModel(L1Ball(jnp.asarray(epsilon, jnp.float32), coordinates=coordinates), (*box, *constraints))
 
 
-def budget(epsilon: float, constraints: Sequence[AbstractConstraint] = (), coordinates: int = 1) -> ThreatModel:
+def budget(epsilon: Radius, constraints: Sequence[AbstractConstraint] = (), coordinates: int = 1) -> ThreatModel:
     """Add at most `epsilon` in total, remove nothing (a `Budget`), then `constraints`
     (typically a `Mask` of the coordinates that may grow)."""
     _check_radius("budget", epsilon)
@@ -487,7 +492,9 @@ class _DefaultBounds:
 DEFAULT_BOUNDS: Any = _DefaultBounds()
 
 
-def as_threat(threat: "ThreatModel | str", bounds: tuple[float, float] | None = DEFAULT_BOUNDS) -> ThreatModel:
+def as_threat(
+    threat: "ThreatModel | str", bounds: tuple[float, float] | None | _DefaultBounds = DEFAULT_BOUNDS
+) -> ThreatModel:
     """Accept a `ThreatModel` or one of the names in `THREATS` (radius 0, to be set per ε).
 
     `bounds` is the box of a named threat (default (0, 1); `None`: no box). A `ThreatModel`
@@ -495,12 +502,15 @@ def as_threat(threat: "ThreatModel | str", bounds: tuple[float, float] | None = 
     box is never silently ignored.
     """
     if isinstance(threat, ThreatModel):
-        if bounds is not DEFAULT_BOUNDS and (None if bounds is None else tuple(map(float, bounds))) != threat.bounds():
+        if (
+            not isinstance(bounds, _DefaultBounds)
+            and (None if bounds is None else tuple(map(float, bounds))) != threat.bounds()
+        ):
             raise ValueError(
                 f"bounds={bounds!r} was passed with a ThreatModel whose box is {threat.bounds()!r}: "
                 f"put the box in the threat (e.g. linf(ε, bounds=...)) and drop `bounds`"
             )
         return threat
     if isinstance(threat, str) and threat in THREATS:
-        return THREATS[threat](0.0, bounds=(0.0, 1.0) if bounds is DEFAULT_BOUNDS else bounds)
+        return THREATS[threat](0.0, bounds=(0.0, 1.0) if isinstance(bounds, _DefaultBounds) else bounds)
     raise ValueError(f"unknown threat {threat!r}: use one of {sorted(THREATS)} or a ThreatModel")

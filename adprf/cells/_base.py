@@ -3,14 +3,16 @@
 import abc
 import numbers
 import operator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
 from .._ligands import Ligands
-from .._types import Array, Bool, Float
+from .._types import Array, Bool, Float, Int, PyTree
 
 
 def _owner(model) -> str:
@@ -18,13 +20,14 @@ def _owner(model) -> str:
     return model if isinstance(model, str) else type(model).__name__
 
 
-def integer(value):
+def integer(value: Any) -> Any:
     """Converter of integer fields: NumPy integers (and whole floats such as 4.0) become Python
-    ints; anything else is left as it is for `check_integer` to refuse with its name."""
+    ints; anything else is left as it is for `check_integer` to refuse with its name (hence the
+    return type `Any`: the field holds an int once `check_integer` has passed)."""
     if isinstance(value, (bool, np.bool_)):
         return value
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else value
     try:
         return operator.index(value)
     except TypeError:
@@ -99,7 +102,12 @@ class AbstractCellModel(eqx.Module):
     """A cell's decision: `model(ligands)` is a scalar output; the cell responds iff it
     exceeds `threshold`. Models act on one ligand distribution (vmap for several)."""
 
-    threshold: eqx.AbstractVar[float]  # the decision threshold on the output (a field or a property)
+    if TYPE_CHECKING:
+        # Type checkers read an `AbstractVar` as a dataclass field and would put it first in every
+        # subclass's `__init__` (equinox issues #1123, #1256); a `ClassVar` they leave out of it.
+        threshold: ClassVar[float]
+    else:
+        threshold: eqx.AbstractVar[float]  # the decision threshold on the output (a field or a property)
 
     @abc.abstractmethod
     def __call__(self, ligands: Ligands) -> Float[Array, ""]:
@@ -137,29 +145,32 @@ class AbstractSteadyStateModel(AbstractCellModel):
     ligand may be a scalar), every binding time > 0.
     """
 
-    solver: eqx.AbstractVar[str]
+    if TYPE_CHECKING:  # as for `AbstractCellModel.threshold`
+        solver: ClassVar[str]
+    else:
+        solver: eqx.AbstractVar[str]
 
     @abc.abstractmethod
-    def vector_field(self, t, state, ligands: Ligands):
+    def vector_field(self, t, state: PyTree[Array], ligands: Ligands) -> PyTree[Array]:
         """d state / dt."""
 
     @abc.abstractmethod
-    def output(self, state, ligands: Ligands) -> Float[Array, ""]:
+    def output(self, state: PyTree[Array], ligands: Ligands) -> Float[Array, ""]:
         """The model's output read from a state."""
 
     @abc.abstractmethod
-    def scale(self, ligands: Ligands):
+    def scale(self, ligands: Ligands) -> PyTree[Array]:
         """A positive state of the right magnitude (the feedback-free steady state)."""
 
     @abc.abstractmethod
-    def closed_form(self, ligands: Ligands):
+    def closed_form(self, ligands: Ligands) -> tuple[PyTree[Array], Int[Array, ""], Int[Array, ""]]:
         """(steady state, result code, root-finder steps) from the model's formulas."""
 
-    def unbound_state(self, ligands: Ligands):
+    def unbound_state(self, ligands: Ligands) -> PyTree[Array]:
         """The state before any ligand binds (time courses and the ODE start here): zeros."""
         return jax.tree.map(jnp.zeros_like, self.scale(ligands))
 
-    def physical(self, state, ligands: Ligands):
+    def physical(self, state: PyTree[Array], ligands: Ligands) -> bool | Bool[Array, ""]:
         """Whether a state is physically meaningful (a root finder may find other roots)."""
         return True
 
@@ -173,8 +184,9 @@ class AbstractSteadyStateModel(AbstractCellModel):
         return self.steady_state(ligands).output
 
 
-def check_steady_state_fields(model: AbstractSteadyStateModel) -> None:
-    """The checks every ODE model shares: `ligand_excess` (a bool) and `solver` (one of `METHODS`)."""
+def check_steady_state_fields(model) -> None:
+    """The checks every ODE model shares: `ligand_excess` (a bool) and `solver` (one of `METHODS`)
+    of an `AbstractSteadyStateModel` that has both fields."""
     from ._steady_state import METHODS
 
     check_choice(model, "ligand_excess", model.ligand_excess, bool)

@@ -4,7 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._ligands import Ligands
-from .._types import Array, Float
+from .._types import Array, Bool, Float
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
 from ._cascade import (
     binding_flux,
@@ -53,12 +53,12 @@ class KineticProofreading(AbstractSteadyStateModel):
         check_rate(self, "threshold", self.threshold, "the output threshold")
         check_steady_state_fields(self)
 
-    def vector_field(self, t, C, ligands: Ligands):
-        flux = binding_flux(C, ligands, self.kappa, self.receptors, self.ligand_excess)
-        return cascade_vector_field(C, flux, ligands.tau, self.phi)
+    def vector_field(self, t, state: Float[Array, "species steps"], ligands: Ligands) -> Float[Array, "species steps"]:
+        flux = binding_flux(state, ligands, self.kappa, self.receptors, self.ligand_excess)
+        return cascade_vector_field(state, flux, ligands.tau, self.phi)
 
-    def output(self, C, ligands: Ligands) -> Float[Array, ""]:
-        return output_complex(C)
+    def output(self, state: Float[Array, "species steps"], ligands: Ligands) -> Float[Array, ""]:
+        return output_complex(state)
 
     def _chain(self, bound, tau):
         return irreversible_cascade(bound, tau, jnp.full((1, self.N), self.phi))
@@ -66,8 +66,8 @@ class KineticProofreading(AbstractSteadyStateModel):
     def scale(self, ligands: Ligands):
         return self._chain(bound_estimate(ligands, self.kappa, self.receptors), ligands.tau)
 
-    def physical(self, C, ligands: Ligands):
-        return is_physical(C, ligands, self.receptors, self.ligand_excess)
+    def physical(self, state: Float[Array, "species steps"], ligands: Ligands) -> Bool[Array, ""]:
+        return is_physical(state, ligands, self.receptors, self.ligand_excess)
 
     def closed_form(self, ligands: Ligands):
         bound, result = bound_at_equilibrium(ligands, self.kappa, self.receptors, self.ligand_excess)

@@ -4,7 +4,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._ligands import Ligands
-from .._types import Array, Float
+from .._types import Array, Bool, Float
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
 from ._cascade import (
     binding_flux,
@@ -82,15 +82,15 @@ class SHP1Feedback(AbstractSteadyStateModel):
         x = jnp.sum(C[:, self.m])
         return self.S_T * x / (x + self.C_star)
 
-    def vector_field(self, t, C, ligands: Ligands):
-        flux = binding_flux(C, ligands, self.kappa, self.receptors, self.ligand_excess)
-        return cascade_vector_field(C, flux, ligands.tau, self.phi, self.b + self.gamma * self.phosphatase(C))
+    def vector_field(self, t, state: Float[Array, "species steps"], ligands: Ligands) -> Float[Array, "species steps"]:
+        flux = binding_flux(state, ligands, self.kappa, self.receptors, self.ligand_excess)
+        return cascade_vector_field(state, flux, ligands.tau, self.phi, self.b + self.gamma * self.phosphatase(state))
 
-    def output(self, C, ligands: Ligands) -> Float[Array, ""]:
-        return output_complex(C)
+    def output(self, state: Float[Array, "species steps"], ligands: Ligands) -> Float[Array, ""]:
+        return output_complex(state)
 
-    def physical(self, C, ligands: Ligands):
-        return is_physical(C, ligands, self.receptors, self.ligand_excess)
+    def physical(self, state: Float[Array, "species steps"], ligands: Ligands) -> Bool[Array, ""]:
+        return is_physical(state, ligands, self.receptors, self.ligand_excess)
 
     def scale(self, ligands: Ligands):
         """The feedback-free (S = 0, b = 0) chain: an upper estimate of every complex."""

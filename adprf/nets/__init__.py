@@ -1,6 +1,7 @@
 """Classifiers (equinox modules of one example), biomimetic input filters, and training."""
 
 from ._adversarial_training import AdversarialLoss as AdversarialLoss, madry_loss as madry_loss
+from ._augmentation import augmented_cross_entropy as augmented_cross_entropy, flip_and_crop as flip_and_crop
 from ._cnn import MadryCNN as MadryCNN
 from ._defences import (
     CNN_CLASSIFIER as CNN_CLASSIFIER,
@@ -19,6 +20,12 @@ from ._filters import (
     PowerLaw as PowerLaw,
     ProofreadingLayer as ProofreadingLayer,
 )
+from ._frozen_encoder import (
+    FrozenFeatures as FrozenFeatures,
+    ScaledEncoder as ScaledEncoder,
+    encode_images as encode_images,
+    frozen_features as frozen_features,
+)
 from ._mlp import MLP as MLP
 from ._train import (
     accuracy as accuracy,
@@ -27,3 +34,4 @@ from ._train import (
     train_classifier as train_classifier,
 )
 from ._vgg import VGGClassifier as VGGClassifier, VGGEncoder as VGGEncoder
+from ._vgg_training import TrainedVGG as TrainedVGG, train_vgg as train_vgg, vgg_optimizer as vgg_optimizer

@@ -8,6 +8,7 @@ chosen root mean square; `ScaledEncoder` applies the same factor to every input,
 through the encoder sees exactly the features the head was trained on.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox as eqx
@@ -26,7 +27,7 @@ class ScaledEncoder(eqx.Module):
     - `factor`: the fixed scale (a Python float, part of the structure).
     """
 
-    encoder: eqx.Module
+    encoder: Callable[..., Float[Array, "..."]]
     factor: float = eqx.field(static=True)
 
     def __call__(self, x: Array) -> Float[Array, " features"]:

@@ -34,7 +34,19 @@ def scaled_plan(width: float, plan: tuple[int | str, ...] = VGG_PLAN) -> tuple[i
     """`plan` with every convolution's channels multiplied by `width` (rounded, at least 1)."""
     if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
         raise ValueError(f"width is a channel multiplier and must be a positive number, got {width!r}")
-    return tuple(step if step == POOL else max(1, round(step * width)) for step in plan)
+    return tuple(step if step == POOL else max(1, round(_channels(step) * width)) for step in plan)
+
+
+def _channels(step: int | str) -> int:
+    """A plan step that is no `POOL`: its channel count."""
+    if isinstance(step, str):
+        raise TypeError(f"a plan step is a channel count or {POOL!r}, got {step!r}")
+    return step
+
+
+def _convolutions(plan: tuple[int | str, ...]) -> list[int]:
+    """The output channels of the convolutions of a plan, in order."""
+    return [_channels(step) for step in plan if step != POOL]
 
 
 def _he_kernels(channels: list[int], key: PRNGKeyArray) -> tuple[Float[Array, "3 3 cin cout"], ...]:
@@ -104,7 +116,7 @@ class VGGEncoder(eqx.Module):
             )
         self.image_size, self.in_channels = image_size, in_channels
         self.mean, self.std = tuple(map(float, mean)), tuple(map(float, std))
-        channels = [step for step in self.plan if step != POOL]
+        channels = _convolutions(self.plan)
         self.kernels = _he_kernels([in_channels, *channels], key)
         self.biases = tuple(jnp.asarray(np.zeros(c, np.float32)) for c in channels)
 
@@ -112,7 +124,7 @@ class VGGEncoder(eqx.Module):
     def features(self) -> int:
         """The number of output features: (side / 2^pools)² × the last convolution's channels."""
         side = self.image_size // 2 ** self.plan.count(POOL)
-        return side * side * [step for step in self.plan if step != POOL][-1]
+        return side * side * _convolutions(self.plan)[-1]
 
     def __call__(self, x: Float[Array, "side side channels"]) -> Float[Array, " features"]:
         expected = (self.image_size, self.image_size, self.in_channels)
