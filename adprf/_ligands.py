@@ -5,6 +5,8 @@ ligand's quality) and `amount` (L, its quantity). It is the "image" that cellula
 models read and that attacks perturb (v1 ligand attacks move τ only; budget attacks move L).
 """
 
+from typing import TYPE_CHECKING
+
 import equinox as eqx
 import jax
 import jax.core
@@ -50,10 +52,15 @@ class Ligands(eqx.Module):
     (`jax.tree.map(f, ligands)`) or use `eqx.tree_at`.
     """
 
-    # Numbers (a concrete array or number, or a tracer), or the boolean masks that threat models
-    # build; one shape for both, checked by `__check_init__` with a message that says so.
-    tau: Real[ArrayLike, "*_species"] | Bool[ArrayLike, "*_species"]
-    amount: Real[ArrayLike, "*_species"] | Bool[ArrayLike, "*_species"]
+    # At run time (jaxtyping's checks): numbers (a concrete array or number, or a tracer), or the
+    # boolean masks that threat models build; one shape for both, checked by `__check_init__` with
+    # a message that says so. Static checkers see the arrays every model reads.
+    if TYPE_CHECKING:
+        tau: Float[Array, "*_species"]
+        amount: Float[Array, "*_species"]
+    else:
+        tau: Real[ArrayLike, "*_species"] | Bool[ArrayLike, "*_species"]
+        amount: Real[ArrayLike, "*_species"] | Bool[ArrayLike, "*_species"]
 
     def __check_init__(self):
         tau_shape, amount_shape = getattr(self.tau, "shape", None), getattr(self.amount, "shape", None)
