@@ -294,3 +294,23 @@ def test_robust_accuracy_never_exceeds_clean_accuracy(mnist_small):
     result = robust_accuracy(model, x, y, [0.0, 0.1, 0.3], PGD(steps=5), key=jax.random.PRNGKey(0))
     assert float(result.accuracy[0]) == pytest.approx(clean)
     assert bool(jnp.all(result.accuracy <= clean + 1e-6))
+
+
+def test_progress_bar_changes_nothing_and_is_released(linear_problem):
+    """The meter is registered for one call only; the compiled loop feeds it, results unchanged."""
+    from adprf.attacks._engine import PROGRESS
+
+    model, x, y, _ = linear_problem
+    grid = [0.05, 0.1, 0.2]
+    quiet = robust_accuracy(model, x, y, grid, PGD(steps=5), threat=linf(0.0, bounds=None), key=KEY, batch_size=8)
+    shown = robust_accuracy(
+        model, x, y, grid, PGD(steps=5), threat=linf(0.0, bounds=None), key=KEY, batch_size=8, progress="sweep"
+    )
+    np.testing.assert_array_equal(quiet.success, shown.success)
+    np.testing.assert_array_equal(quiet.gradient_evaluations, shown.gradient_evaluations)
+    with PROGRESS.show(total=4, description="test") as token:
+        PROGRESS.tick(token, 0, 0, 3)
+        PROGRESS.tick(token, 8, 0, 1)  # another shard: the bar shows the sum
+        assert PROGRESS._meters[int(token)].bar.n == 4
+    PROGRESS.tick(token, 0, 0, 4)  # a late callback after the call is ignored
+    assert int(token) not in PROGRESS._meters

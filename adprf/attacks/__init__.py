@@ -1,6 +1,7 @@
 """The attack engine: objectives, threat models, step rules, one compiled loop."""
 
-from ._audit import Audit as Audit, Check as Check, audit as audit
+from ._audit import Audit as Audit, audit as audit
+from ._checks import Check as Check
 from ._engine import AttackResult as AttackResult, attack as attack, perturb as perturb, run_attack as run_attack
 from ._ensemble import Ensemble as Ensemble
 from ._evaluate import RobustAccuracy as RobustAccuracy, robust_accuracy as robust_accuracy

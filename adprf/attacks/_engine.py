@@ -13,25 +13,30 @@ of the batched matrix products inside the model, and with them the floating-poin
 order: changing `batch_size` can move results in the last bit, which a sign step (FGSM) can
 turn into a different step for an example on the edge (measured: 1 image in 1,000 at some ε
 for the paper-preset MLP, batch 512 vs 128). A fixed `batch_size` gives bit-identical results.
+
+This module is the public boundary: it checks the arguments, turns the model (or `Ensemble`)
+into its members once (`members_of`), splits the examples across devices and shows progress.
+The loop itself is `AttackLoop` (its steps are named there), its carry a `LoopState`.
 """
 
-import itertools
-import threading
+import contextlib
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from tqdm import tqdm
 
 from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
-from ._ensemble import Ensemble
+from ._ensemble import Ensemble, MemberKeys
+from ._loop import AttackLoop, run_compiled
+from ._members import members_of
 from ._methods import AbstractMethod
 from ._objectives import AbstractObjective, as_objective
-from ._straight_through import straight_through as _straight_through
+from ._options import LoopOptions, Shard
+from ._progress import ProgressBoard
+from ._state import Records
 from ._threats import ThreatModel
 
 
@@ -84,284 +89,46 @@ def check_finite(nonfinite, policy: str, what: str = "(ε, example) pairs") -> N
     )
 
 
-_BARS: dict[int, tqdm] = {}
-_TOKENS = itertools.count()
+PROGRESS = ProgressBoard()
+"""The meters of the attacks running now: where the compiled loop's progress callbacks look
+(the loop is compiled once and reused, so it cannot hold the bar of one call)."""
 
 
-_DONE: dict[int, dict[int, int]] = {}
-_LOCK = threading.Lock()
-
-
-def _tick(token, shard, member, done):
-    """Host callback from inside the compiled loop: advance that attack's progress bar by the
-    pairs done on every shard and ensemble member (devices call back concurrently; under an
-    Ensemble's vmap, once per member)."""
-    with _LOCK:
-        bar = _BARS.get(int(token))
-        if bar is not None:
-            counts = _DONE.setdefault(int(token), {})
-            counts[int(shard), int(member)] = int(done)
-            bar.update(sum(counts.values()) - bar.n)
-
-
-def _select(mask, a, b):
-    """Leaf-wise where with a per-slot mask broadcast over the trailing axes."""
-    return jax.tree.map(lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v), a, b)
-
-
-def _attack_shard(replicated, batched, offset, n_valid):
-    """The attack loop on one shard of the examples (see `adprf.sharding.map_batch`).
+def _attack_shard(replicated, batched, offset, n_valid) -> Records:
+    """The attack loop on one shard of the examples (see `adprf.sharding.map_batch`), run on
+    every member of the attacked models.
 
     Its `n_valid` first examples are real (the rest is padding and never queued), the first
-    one is example `offset` of the whole batch, which has `n_global` examples: a pair's random
-    start is keyed by its global index `e · n_global + offset + i`, so results do not depend
-    on how the batch is split across devices. Returns per-example outputs, leading axis
-    `(n_local,)`, then `(n_eps,)`.
+    one is example `offset` of the whole batch (see `Shard`). Returns per-example records,
+    leading axis `(n_local,)`, then the member axes, then `(n_eps,)`.
     """
-    (model, epsilons, objective, threat, method, key, slots, keep_adversarial, token, progress, nested, n_global) = (
-        replicated
-    )
+    members, keys, epsilons, objective, threat, method, options, token, n_global = replicated
     x, y = batched
     n_local = jax.tree.leaves(x)[0].shape[0]
 
-    def one(member, member_key, lane=0):
-        return _loop(
-            member,
-            x,
-            y,
-            epsilons,
-            objective,
-            threat,
-            method,
-            member_key,
-            slots,
-            keep_adversarial,
-            token,
-            progress,
-            nested,
-            n_global,
-            offset,
-            n_valid,
-            lane,
+    def one(model, key, member):
+        shard = Shard(offset=offset, n_valid=n_valid, n_global=n_global, member=member, token=token)
+        loop = AttackLoop(
+            model=model,
+            x=x,
+            y=y,
+            epsilons=epsilons,
+            key=key,
+            objective=objective,
+            threat=threat,
+            method=method,
+            options=options,
+            shard=shard,
         )
+        return loop.run()
 
-    if isinstance(model, Ensemble):
-        # Every member on this shard's examples: the loop vmapped over the stacked models.
-        params, static = eqx.partition(model.models, eqx.is_array)
-        outputs = jax.vmap(lambda p, k, lane: one(eqx.combine(p, static), k, lane))(params, key, jnp.arange(model.size))
-        # (members, n_eps · n_local, ...) -> (n_local, members, n_eps, ...)
-        per_example = lambda a: jnp.moveaxis(a.reshape((model.size, epsilons.shape[0], n_local) + a.shape[2:]), 2, 0)
-    else:
-        outputs = one(model, key)
-        per_example = lambda a: jnp.swapaxes(a.reshape((epsilons.shape[0], n_local) + a.shape[1:]), 0, 1)
-    return jax.tree.map(per_example, outputs)
-
-
-def _loop(
-    model,
-    x,
-    y,
-    epsilons,
-    objective: AbstractObjective,
-    threat: ThreatModel,
-    method: AbstractMethod,
-    key,
-    slots: int,
-    keep_adversarial: bool,
-    token,
-    progress: bool,
-    nested: bool,
-    n_global,
-    offset,
-    n_valid,
-    lane=0,
-):
-    n = jax.tree.leaves(x)[0].shape[0]
-    total = epsilons.shape[0] * n
-    # Real work: the pairs (e, i) with i < n_valid, numbered p = e · n_valid + i in queue
-    # order; `total` (≥ work) marks an empty slot. Outputs are laid out as e · n + i.
-    stride = jnp.maximum(n_valid, 1)
-    work = epsilons.shape[0] * n_valid
-    restarts, steps = method.restarts, method.steps
-
-    def value_and_grad(xi, yi):
-        def loss_fn(z):
-            output = model(z)
-            return objective.loss(output, yi), output
-
-        (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves((loss, output, grad))]))
-        return loss, objective.success(output, yi) & finite, grad, finite
-
-    def gather(p):
-        pc = jnp.clip(p, 0, jnp.maximum(work - 1, 0))
-        i, e = pc % stride, pc // stride
-        return (
-            jax.tree.map(lambda a: a[i], x),
-            jax.tree.map(lambda a: a[i], y),
-            threat.with_epsilon(epsilons[e]),
-            epsilons[e],
-        )
-
-    def out_index(p):
-        return jnp.where(p < work, (p // stride) * n + p % stride, total)
-
-    def distance(xi, xc, thr):
-        delta = jax.tree.map(jnp.subtract, xi, xc)
-        return thr.ball.norm(delta) if thr.ball is not None else optax.tree_utils.tree_norm(delta)
-
-    def start(p, r):
-        xc, _, thr, _ = gather(p)
-        pair = (p // stride) * n_global + offset + p % stride
-        return method.init(jax.random.fold_in(jax.random.fold_in(key, pair), r), xc, thr)
-
-    p0 = jnp.arange(slots, dtype=jnp.int32)
-    p0 = jnp.where(p0 < work, p0, total)
-    x0, s0 = jax.vmap(start)(p0, jnp.zeros(slots, jnp.int32))
-    zeros_i = jnp.zeros(slots, jnp.int32)
-    out_x = jax.tree.map(lambda a: jnp.zeros((total,) + a.shape[1:], a.dtype), x) if keep_adversarial else None
-    carry = dict(
-        p=p0,
-        r=zeros_i,
-        t=zeros_i,
-        evals=zeros_i,
-        x=x0,
-        state=s0,
-        best_x=x0,
-        found=jnp.zeros(slots, bool),
-        bad=jnp.zeros(slots, bool),
-        best_dist=jnp.full(slots, jnp.inf),
-        best_loss=jnp.full(slots, -jnp.inf),
-        head=jnp.minimum(slots, work).astype(jnp.int32),
-        done=jnp.asarray(0, jnp.int32),
-        fooled_eps=jnp.full(n, jnp.inf),
-        out_success=jnp.zeros(total, bool),
-        out_bad=jnp.zeros(total, bool),
-        out_dist=jnp.full(total, jnp.inf),
-        out_evals=jnp.zeros(total, jnp.int32),
-        out_x=out_x,
+    records = members.map(one, keys)
+    # ([members,] n_eps · n_local, ...) -> (n_local, [members,] n_eps, ...)
+    lead = members.axes
+    per_example = lambda a: jnp.moveaxis(
+        a.reshape(a.shape[:lead] + (epsilons.shape[0], n_local) + a.shape[lead + 1 :]), lead + 1, 0
     )
-
-    def cond_for(next_slots):
-        # Run this pool while work remains, until the queue is drained and the examples still
-        # in flight fit the next, smaller pool.
-        def cond(c):
-            active = jnp.sum(c["p"] < work)
-            return (active > 0) & ((c["head"] < work) | (active > next_slots))
-
-        return cond
-
-    def body(c):
-        p, active = c["p"], c["p"] < work
-        xc, yc, thr, eps = jax.vmap(gather)(p)
-        loss, success, grad, finite = jax.vmap(value_and_grad)(c["x"], yc)
-        success = success & active
-        bad = c["bad"] | (active & ~finite)
-        evals = c["evals"] + 1
-        dist = jax.vmap(distance)(c["x"], xc, thr)
-        # Worst case so far: a success beats a failure; among successes the smaller
-        # perturbation (minimal attacks) or the higher loss; among failures the higher loss.
-        among_found = dist < c["best_dist"] if method.keep_smallest else loss > c["best_loss"]
-        better = jnp.where(c["found"], success & among_found, success | (loss > c["best_loss"]))
-        best_x = _select(better, c["x"], c["best_x"])
-        best_dist = jnp.where(better, dist, c["best_dist"])
-        best_loss = jnp.where(better, loss, c["best_loss"])
-        found = c["found"] | success
-
-        run_over = c["t"] >= steps
-        if threat.ball is not None:
-            run_over = run_over | (eps <= 0)
-        if method.stop_at_success:
-            run_over = run_over | success
-        finished = active & run_over & (found | (c["r"] + 1 >= restarts))
-        restart = active & run_over & ~finished
-
-        drop = jnp.where(finished, out_index(p), total)
-        out_success = c["out_success"].at[drop].set(found, mode="drop")
-        out_bad = c["out_bad"].at[drop].set(bad, mode="drop")
-        out_dist = c["out_dist"].at[drop].set(best_dist, mode="drop")
-        out_evals = c["out_evals"].at[drop].set(evals, mode="drop")
-        out_x = c["out_x"]
-        if keep_adversarial:
-            out_x = jax.tree.map(lambda o, b: o.at[drop].set(b, mode="drop"), out_x, best_x)
-
-        # The smallest ε at which each example has been fooled so far.
-        fooled_eps = c["fooled_eps"].at[jnp.where(finished & found, p % stride, n)].min(eps, mode="drop")
-
-        x_step, s_step = jax.vmap(method.update)(c["x"], c["state"], loss, grad, xc, thr)
-        rank = jnp.cumsum(finished) - 1
-        taken = jnp.sum(finished, dtype=jnp.int32)
-        if nested:
-            # Skip queued pairs whose example is already fooled at a radius ≤ theirs: the
-            # adversarial found there lies in their (larger) ball too.
-            pair = jnp.arange(total)
-            pending = (
-                (pair >= c["head"])
-                & (pair < work)
-                & (fooled_eps[pair % stride] > epsilons[jnp.minimum(pair // stride, epsilons.shape[0] - 1)])
-            )
-            queue = jnp.nonzero(pending, size=slots, fill_value=total)[0].astype(jnp.int32)
-            refill = queue[jnp.clip(rank, 0, slots - 1)]
-            head = jnp.where(taken > 0, queue[jnp.maximum(taken - 1, 0)] + 1, c["head"])
-        else:
-            refill = c["head"] + rank
-            head = c["head"] + taken
-        new_p = jnp.where(finished, jnp.where(refill < work, refill, total), p).astype(jnp.int32)
-        head = jnp.minimum(head, work).astype(jnp.int32)
-        done = head - jnp.sum(new_p < work, dtype=jnp.int32)
-        if progress:
-            jax.debug.callback(_tick, token, offset, lane, done)
-        new_r = jnp.where(finished, 0, jnp.where(restart, c["r"] + 1, c["r"]))
-        need_init = finished | restart
-        x_new, s_new = jax.lax.cond(
-            jnp.any(need_init),
-            lambda: _select(need_init, jax.vmap(start)(new_p, new_r), (x_step, s_step)),
-            lambda: (x_step, s_step),
-        )
-        return dict(
-            p=new_p,
-            r=new_r,
-            t=jnp.where(need_init, 0, c["t"] + 1),
-            evals=jnp.where(finished, 0, evals),
-            x=x_new,
-            state=s_new,
-            best_x=_select(finished, x_new, best_x),
-            found=found & ~finished,
-            bad=bad & ~finished,
-            best_dist=jnp.where(finished, jnp.inf, best_dist),
-            best_loss=jnp.where(finished, -jnp.inf, best_loss),
-            head=head,
-            done=done,
-            fooled_eps=fooled_eps,
-            out_success=out_success,
-            out_bad=out_bad,
-            out_dist=out_dist,
-            out_evals=out_evals,
-            out_x=out_x,
-        )
-
-    # A cascade of shrinking pools: once the queue is drained, the few examples still in
-    # flight (robust ones run all their steps) move to a pool a quarter the size, so the tail
-    # of the work does not pay for empty slots.
-    pools = [slots]
-    while pools[-1] > 16:
-        pools.append(pools[-1] // 4)
-    per_slot = ("p", "r", "t", "evals", "x", "state", "best_x", "found", "bad", "best_dist", "best_loss")
-    for size, next_size in zip(pools, pools[1:] + [0]):
-        if size != carry["p"].shape[0]:
-            keep = jnp.nonzero(carry["p"] < work, size=size, fill_value=0)[0]
-            filled = jnp.arange(size) < jnp.sum(carry["p"] < work)
-            carry = {**carry, **{k: jax.tree.map(lambda a: a[keep], carry[k]) for k in per_slot}}
-            carry["p"] = jnp.where(filled, carry["p"], total)
-        carry = jax.lax.while_loop(cond_for(next_size), body, carry)
-    c = carry
-    success = c["out_success"]
-    if nested:
-        success = success | (c["fooled_eps"][None, :] <= epsilons[:, None]).reshape(total)
-    return success, c["out_dist"], c["out_evals"], c["out_x"], c["out_bad"]
-
-
-_loop_jit = eqx.filter_jit(_loop)
+    return jax.tree.map(per_example, records)
 
 
 def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> int:
@@ -371,7 +138,7 @@ def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> i
     if not leaves:
         raise ValueError(f"{owner}: the input pytree has no arrays")
     shapes = [np.shape(a) for a in leaves]
-    n = shapes[0][0] if shapes[0] else None
+    n = shapes[0][0] if shapes[0] else -1  # no leading axis: the check below raises
     if any(len(s) == 0 or s[0] != n for s in shapes):
         raise ValueError(
             f"{owner}: every input leaf needs the same leading batch axis; got shapes {shapes}: "
@@ -417,7 +184,7 @@ def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
 
 
 def run_attack(
-    model: Callable,
+    model: Callable | Ensemble,
     x: Input,
     y,
     epsilons,
@@ -425,7 +192,7 @@ def run_attack(
     method: AbstractMethod,
     threat: ThreatModel,
     objective: AbstractObjective | str,
-    key: PRNGKeyArray,
+    key: PRNGKeyArray | MemberKeys,
     batch_size: int = 256,
     straight_through: str | Sequence[str] = (),
     keep_adversarial: bool = True,
@@ -461,9 +228,44 @@ def run_attack(
     never a success: with `nonfinite="raise"` (default) the call raises `NonFiniteError`
     naming those examples; with `"report"` it returns them flagged in `nonfinite`.
     """
-    members = model.size if isinstance(model, Ensemble) else None
-    if members is None and not callable(model):
-        raise TypeError(f"model must be callable on one example (or an Ensemble), got {type(model).__name__}")
+    members = members_of(model)
+    objective = _check_parts(method, threat, objective, nonfinite)
+    y = as_targets(y)
+    n = _validate(x, y, epsilons, threat, batch_size)
+    objective.check_targets(members.first(), jax.tree.map(lambda a: jnp.asarray(a[0]), x), y)
+    if y is None:
+        y = jnp.zeros(n, jnp.int32)
+    if straight_through:
+        members = members.through(straight_through)
+    keys = members.keys(key)
+    x = jax.tree.map(jnp.asarray, x)
+    y = jax.tree.map(jnp.asarray, y)
+    epsilons = jnp.asarray(epsilons, jnp.float32)
+    n_eps = epsilons.shape[0]
+    mesh = sharding.batch_mesh(devices)
+    shards = 1 if mesh is None else mesh.size
+    options = LoopOptions(
+        slots=min(batch_size, n_eps * -(-n // shards)),
+        keep_adversarial=keep_adversarial,
+        nested=nested,
+        progress=PROGRESS if progress else None,
+    )
+    label = progress if isinstance(progress, str) else type(method).__name__
+    meter = PROGRESS.show(n_eps * n * members.count, label) if progress else contextlib.nullcontext(jnp.asarray(-1))
+    with meter as token:
+        replicated = (members, keys, epsilons, objective, threat, method, options, token, jnp.asarray(n, jnp.int32))
+        records = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
+        jax.block_until_ready(records.success)
+    # Back from per-example records (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
+    # layout of results.
+    records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, members.axes + 1), records)
+    check_finite(records.nonfinite, nonfinite)
+    return AttackResult(records.adversarial, records.success, records.distance, records.evaluations, records.nonfinite)
+
+
+def _check_parts(method, threat, objective, nonfinite: str) -> AbstractObjective:
+    """Check the method, threat and nonfinite policy at the public boundary; the objective
+    as an `AbstractObjective`."""
     if not isinstance(method, AbstractMethod):
         raise TypeError(f"method must be an attack method such as PGD() or FGSM(), got {method!r}")
     if not isinstance(threat, ThreatModel):
@@ -471,69 +273,11 @@ def run_attack(
     objective = as_objective(objective)
     if nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
-    y = as_targets(y)
-    n = _validate(x, y, epsilons, threat, batch_size)
-    objective.check_targets(
-        model.member(0) if members is not None else model, jax.tree.map(lambda a: jnp.asarray(a[0]), x), y
-    )
-    if y is None:
-        y = jnp.zeros(n, jnp.int32)
-    if straight_through:
-        if members is not None:
-            raise ValueError(
-                "straight_through is not supported for an Ensemble: wrap each model with "
-                "adprf.attacks._straight_through before stacking them"
-            )
-        model = _straight_through(model, straight_through)
-    if members is not None:
-        key = model.member_keys(key)
-    x = jax.tree.map(jnp.asarray, x)
-    y = jax.tree.map(jnp.asarray, y)
-    epsilons = jnp.asarray(epsilons, jnp.float32)
-    n_eps = epsilons.shape[0]
-    mesh = sharding.batch_mesh(devices)
-    shards = 1 if mesh is None else mesh.size
-    slots = min(batch_size, n_eps * -(-n // shards))
-    token = next(_TOKENS)
-    if progress:
-        _BARS[token] = tqdm(
-            total=n_eps * n * (members or 1),
-            leave=False,
-            unit="pair",
-            desc=progress if isinstance(progress, str) else type(method).__name__,
-        )
-    try:
-        replicated = (
-            model,
-            epsilons,
-            objective,
-            threat,
-            method,
-            key,
-            slots,
-            keep_adversarial,
-            jnp.asarray(token),
-            bool(progress),
-            nested,
-            jnp.asarray(n, jnp.int32),
-        )
-        success, dist, evals, adv, bad = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
-        jax.block_until_ready(success)
-    finally:
-        bar = _BARS.pop(token, None)
-        _DONE.pop(token, None)
-        if bar is not None:
-            bar.close()
-    # Back from per-example outputs (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
-    # layout of results.
-    layout = lambda a: jnp.moveaxis(a, 0, 1 if members is None else 2)
-    success, dist, evals, adv, bad = jax.tree.map(layout, (success, dist, evals, adv, bad))
-    check_finite(bad, nonfinite)
-    return AttackResult(adv, success, dist, evals, bad)
+    return objective
 
 
 def attack(
-    model: Callable,
+    model: Callable | Ensemble,
     x: Input,
     y=None,
     *,
@@ -569,7 +313,7 @@ def attack(
 
     **Returns:** an `AttackResult` with a leading example axis.
     """
-    if isinstance(model, Ensemble):
+    if members_of(model).axes:
         raise TypeError("attack takes one model; attack an Ensemble with run_attack or robust_accuracy")
     result = run_attack(
         model,
@@ -612,25 +356,16 @@ def perturb(
     if y is None:
         y = jnp.zeros(n, jnp.int32)
     params, static = eqx.partition(model, eqx.is_array)
-    frozen = eqx.combine(jax.lax.stop_gradient(params), static)
-    epsilons = jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,))
-    n_valid = jnp.asarray(n, jnp.int32)
-    _, _, _, adversarial, _ = _loop_jit(
-        frozen,
-        jax.lax.stop_gradient(x),
-        y,
-        epsilons,
-        objective,
-        threat,
-        method,
-        key,
-        n,
-        True,
-        jnp.asarray(-1),
-        False,
-        False,
-        n_valid,
-        jnp.asarray(0, jnp.int32),
-        n_valid,
+    loop = AttackLoop(
+        model=eqx.combine(jax.lax.stop_gradient(params), static),
+        x=jax.lax.stop_gradient(x),
+        y=y,
+        epsilons=jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,)),
+        key=key,
+        objective=objective,
+        threat=threat,
+        method=method,
+        options=LoopOptions(slots=n, keep_adversarial=True),
+        shard=Shard.whole(n),
     )
-    return jax.lax.stop_gradient(adversarial)
+    return jax.lax.stop_gradient(run_compiled(loop).adversarial)

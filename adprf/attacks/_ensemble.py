@@ -1,12 +1,17 @@
 """Models of one architecture (e.g. trained from several seeds), attacked together."""
 
 from collections.abc import Sequence
+from typing import TypeAlias
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import Key, UInt32
 
-from .._types import PRNGKeyArray
+from .._types import Array, PRNGKeyArray
+
+MemberKeys: TypeAlias = Key[Array, " members"] | UInt32[Array, "members _"]
+"""One PRNG key per member of an `Ensemble` (typed keys, or raw `uint32` key data)."""
 
 
 class Ensemble(eqx.Module):
@@ -50,7 +55,7 @@ class Ensemble(eqx.Module):
         """Member `i` as a model of one input."""
         return jax.tree.map(lambda a: a[i] if eqx.is_array(a) else a, self.models)
 
-    def member_keys(self, key: PRNGKeyArray) -> PRNGKeyArray:
+    def member_keys(self, key: PRNGKeyArray | MemberKeys) -> MemberKeys:
         """One key per member: `key` itself if it already holds `size` keys, else `key` repeated
         (every member then starts from the same random points)."""
         typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)

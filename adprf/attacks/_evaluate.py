@@ -4,14 +4,16 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
-from ._engine import NONFINITE_POLICIES, as_targets, check_finite, run_attack
-from ._ensemble import Ensemble
+from .._types import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, PyTree
+from ._engine import NONFINITE_POLICIES, AttackResult, as_targets, check_finite, run_attack
+from ._ensemble import Ensemble, MemberKeys
+from ._members import members_of
 from ._methods import AbstractMethod
 from ._objectives import AbstractObjective, as_objective
-from ._threats import DEFAULT_BOUNDS, ThreatModel, as_threat
+from ._threats import DEFAULT_BOUNDS, ThreatModel, _DefaultBounds, as_threat
 
 
 class RobustAccuracy(eqx.Module):
@@ -45,18 +47,18 @@ class RobustAccuracy(eqx.Module):
 
 
 def robust_accuracy(
-    model: Callable,
-    x: Input,
+    model: Callable | Ensemble,
+    x: PyTree[Float[ArrayLike, "n ..."]],
     y,
     epsilons: Sequence[float],
     method: AbstractMethod,
     *,
     threat: ThreatModel | str = "linf",
     objective: AbstractObjective | str = "cross-entropy",
-    key: PRNGKeyArray,
+    key: PRNGKeyArray | MemberKeys,
     batch_size: int = 256,
     straight_through: str | Sequence[str] = (),
-    bounds: tuple[float, float] | None = DEFAULT_BOUNDS,
+    bounds: tuple[float, float] | None | _DefaultBounds = DEFAULT_BOUNDS,
     progress: bool | str = False,
     nested: bool = True,
     devices=None,
@@ -108,28 +110,26 @@ def robust_accuracy(
         devices=devices,
         nonfinite="report",
     )
-    # A method that starts from a random point never looks at the clean input: an example the
-    # model already gets wrong counts as fooled at every ε (robust ≤ clean accuracy).
-    x_clean, objective = jax.tree.map(jax.numpy.asarray, x), as_objective(objective)
-    if isinstance(model, Ensemble):
-        clean_fooled, clean_finite = (
-            jax.numpy.stack(a)
-            for a in zip(*[_clean_success(model.member(i), x_clean, y, objective) for i in range(model.size)])
-        )
-    else:
-        clean_fooled, clean_finite = _clean_success(model, x_clean, y, objective)
+    x_clean, objective = jax.tree.map(jnp.asarray, x), as_objective(objective)
+    clean_fooled, clean_finite = members_of(model).each(lambda member: _clean_success(member, x_clean, y, objective))
+    return _with_clean_examples(result, epsilons, clean_fooled, clean_finite, nonfinite)
+
+
+def _with_clean_examples(result: AttackResult, epsilons, clean_fooled, clean_finite, nonfinite: str) -> RobustAccuracy:
+    """The accuracy per ε from an attack's results and the clean examples' verdicts.
+
+    A method that starts from a random point never looks at the clean input: an example the
+    model already gets wrong counts as fooled at every ε (robust ≤ clean accuracy). A pair is
+    failed where the attack met a non-finite value or the clean output is not finite.
+    """
     failed = result.nonfinite | ~clean_finite[..., None, :]
     check_finite(failed, nonfinite)
     success = (result.success | clean_fooled[..., None, :]) & ~failed
-    evaluated = (~failed).sum(axis=-1).astype(jax.numpy.float32)
-    over_evaluated = jax.numpy.where(
-        evaluated > 0, 1.0 - success.sum(axis=-1) / jax.numpy.maximum(evaluated, 1.0), jax.numpy.nan
-    )
+    evaluated = (~failed).sum(axis=-1).astype(jnp.float32)
+    over_evaluated = jnp.where(evaluated > 0, 1.0 - success.sum(axis=-1) / jnp.maximum(evaluated, 1.0), jnp.nan)
     # With nothing failed, exactly the plain mean (the same float rounding as ever).
-    accuracy = jax.numpy.where(failed.any(axis=-1), over_evaluated, 1.0 - success.mean(axis=-1))
-    return RobustAccuracy(
-        jax.numpy.asarray(epsilons, jax.numpy.float32), accuracy, success, result.gradient_evaluations, failed
-    )
+    accuracy = jnp.where(failed.any(axis=-1), over_evaluated, 1.0 - success.mean(axis=-1))
+    return RobustAccuracy(jnp.asarray(epsilons, jnp.float32), accuracy, success, result.gradient_evaluations, failed)
 
 
 @eqx.filter_jit
@@ -137,11 +137,11 @@ def _clean_success(model, x, y, objective: AbstractObjective):
     """Per example: whether the clean input already meets the objective's success criterion,
     and whether the model's output (and the loss) there are finite."""
     if y is None:
-        y = jax.numpy.zeros(jax.tree.leaves(x)[0].shape[0], jax.numpy.int32)
+        y = jnp.zeros(jax.tree.leaves(x)[0].shape[0], jnp.int32)
 
     def one(xi, yi):
         output = model(xi)
-        finite = jax.numpy.all(jax.numpy.isfinite(output)) & jax.numpy.isfinite(objective.loss(output, yi))
+        finite = jnp.all(jnp.isfinite(output)) & jnp.isfinite(objective.loss(output, yi))
         return objective.success(output, yi) & finite, finite
 
     return jax.vmap(one)(x, y)
