@@ -65,8 +65,9 @@ import optax
 from _timing import timed
 
 from adprf.attacks import PGD, attack, linf
-from adprf.attacks._engine import _loop_jit
+from adprf.attacks._loop import AttackLoop, run_compiled
 from adprf.attacks._objectives import as_objective
+from adprf.attacks._options import LoopOptions, Shard
 from adprf.cerebellum import Cerebellum, DenseGranule
 from adprf.cerebellum._train import _epoch, rmsprop
 
@@ -191,30 +192,22 @@ def training_task(model, features, labels):
 
 
 def pgd_task(model, images, labels, slots):
-    """The attack engine's compiled loop with the arguments `attack` gives it, fixed 40 steps."""
+    """The attack engine's compiled loop as `attack` builds it, fixed 40 steps (no early stop)."""
     method = PGD(steps=STEPS, step_size=STEP_SIZE, random_start=True, stop_at_success=False)
     threat = linf(EPS)
-    epsilons = jnp.reshape(threat.epsilon, (1,)).astype(jnp.float32)
-    n = jnp.asarray(images.shape[0], jnp.int32)  # one shard holding every example: no offset, no padding
-    args = (
-        model,
-        images,
-        labels,
-        epsilons,
-        as_objective("mse"),
-        threat,
-        method,
-        jax.random.PRNGKey(3),
-        min(slots, images.shape[0]),
-        True,
-        jnp.asarray(-1),
-        False,
-        False,
-        n,
-        jnp.asarray(0, jnp.int32),
-        n,
+    loop = AttackLoop(
+        model=model,
+        x=images,
+        y=labels,
+        epsilons=jnp.reshape(threat.epsilon, (1,)).astype(jnp.float32),
+        key=jax.random.PRNGKey(3),
+        objective=as_objective("mse"),
+        threat=threat,
+        method=method,
+        options=LoopOptions(slots=min(slots, images.shape[0]), keep_adversarial=False),
+        shard=Shard.whole(images.shape[0]),  # one shard holding every example: no offset, no padding
     )
-    return _loop_jit, args
+    return run_compiled, (loop,)
 
 
 def measure(fn, args, repeats, cap):
@@ -231,10 +224,15 @@ def measure(fn, args, repeats, cap):
 
 def check_engine_call(model, images, labels, slots):
     """The compiled loop timed here is what the public `attack` runs: same successes, evals."""
-    fn, args = pgd_task(model, images, labels, slots)
-    success, _, evals, _ = fn(*args)
-    r = attack(model, images, labels, method=args[6], threat=args[5], objective="mse", key=args[7], batch_size=slots)
-    same = bool(jnp.all(r.success == success[: images.shape[0]]) and jnp.all(r.gradient_evaluations == evals))
+    fn, (loop,) = pgd_task(model, images, labels, slots)
+    records = fn(loop)
+    r = attack(
+        model, images, labels, method=loop.method, threat=loop.threat, objective="mse", key=loop.key, batch_size=slots
+    )
+    same = bool(
+        jnp.all(r.success == records.success[: images.shape[0]])
+        and jnp.all(r.gradient_evaluations == records.evaluations)
+    )
     print(
         f"check: the timed engine call equals adprf.attacks.attack(...) on m={model.width}: "
         f"{'PASS' if same else 'FAIL'}",
@@ -441,8 +439,8 @@ def main():
                 if out is not None and task == "train":
                     res["loss"] = float(out[2])
                 elif out is not None:
-                    res["fooled"] = float(jnp.mean(out[0]))
-                    res["evals"] = float(jnp.mean(out[2]))
+                    res["fooled"] = float(jnp.mean(out.success))
+                    res["evals"] = float(jnp.mean(out.evaluations))
                 row[path] = res
                 del out
             s, d = row["sparse"], row["dense"]

@@ -50,7 +50,7 @@ def robust_accuracy(
     model: Callable | Ensemble,
     x: PyTree[Float[ArrayLike, "n ..."]],
     y,
-    epsilons: Sequence[float],
+    epsilons: Sequence[float] | Float[ArrayLike, " eps"],
     method: AbstractMethod,
     *,
     threat: ThreatModel | str = "linf",
