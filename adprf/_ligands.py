@@ -5,6 +5,7 @@ ligand's quality) and `amount` (L, its quantity). It is the "image" that cellula
 models read and that attacks perturb (v1 ligand attacks move τ only; budget attacks move L).
 """
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -74,7 +75,7 @@ class Ligands(eqx.Module):
                 _check_values(name, np.asarray(leaf))
 
     @classmethod
-    def of(cls, tau, amount=1.0) -> "Ligands":
+    def of(cls, tau: ArrayLike | Sequence, amount: ArrayLike | Sequence = 1.0) -> "Ligands":
         """Validated ligands: τ and L finite, non-negative, of one shape (a scalar L broadcasts).
 
         **Arguments:**

@@ -58,15 +58,17 @@ class BoundaryDescent(eqx.Module):
     - `output_clean`: T_{N,m} of the clean distribution.
     - `reached`: whether T ≤ 1 was reached within the cap.
     - `seconds`: wall time of each model's engine call (the first includes the compilation).
+
+    The arrays are JAX arrays from `boundary_descent` and NumPy arrays from `from_json`.
     """
 
     grid: tuple[tuple[int, int], ...] = eqx.field(static=True)
-    tau: Float[Array, " models *species"]
-    iterations: Int[Array, " models"]
-    output: Float[Array, " models"]
-    output_clean: Float[Array, " models"]
-    reached: Bool[Array, " models"]
-    seconds: Float[Array, " models"]
+    tau: Float[Array | np.ndarray, " models *species"]
+    iterations: Int[Array | np.ndarray, " models"]
+    output: Float[Array | np.ndarray, " models"]
+    output_clean: Float[Array | np.ndarray, " models"]
+    reached: Bool[Array | np.ndarray, " models"]
+    seconds: Float[np.ndarray, " models"]
 
     def to_json(self) -> dict:
         """The arrays as a JSON-able dict (for `Run.stage`)."""
@@ -142,7 +144,7 @@ def boundary_descent(
     for index in range(len(grid)):
         model = OneOf(members, index) if share_compilation else members[index]
         start = time.perf_counter()
-        result = attack(model, batch, None, method=method, threat=threat, objective=turn_off(model), key=key)
+        result = attack(model, batch, None, method=method, threat=threat, objective=turn_off(model.threshold), key=key)
         seconds.append(time.perf_counter() - start)  # attack blocks until the result is ready
         final = jax.tree.map(lambda a: a[0], result.adversarial)
         taus.append(final.tau)

@@ -31,7 +31,7 @@ over (input, point) pairs in batches of `batch_size` (a bound on memory for larg
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
@@ -245,7 +245,7 @@ def plot_landscape_contour(
     index: int = 0,
     *,
     ax=None,
-    levels: int = 20,
+    levels: int | Sequence[float] | np.ndarray = 20,
     title: str | None = None,
     colorbar: bool = True,
     zlabel: str = "loss",
@@ -257,7 +257,7 @@ def plot_landscape_contour(
     - `landscape`: a `Landscape`.
     - `index`: which input.
     - `ax`: a matplotlib Axes to draw into (default: a new figure).
-    - `levels`: number of contour levels; `title`, `colorbar`, `zlabel`: decoration.
+    - `levels`: the number of contour levels, or the levels themselves; `title`, `colorbar`, `zlabel`: decoration.
 
     **Returns:** the matplotlib `Figure`.
     """

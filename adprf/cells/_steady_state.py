@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import diffrax as dfx
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
@@ -36,7 +37,7 @@ from jax.flatten_util import ravel_pytree
 from .._ligands import Ligands
 from .._solution import RESULTS, error_if_failed
 from .._types import Array, Bool, Float, Int, PyTree
-from ._base import check_integer, check_rate, integer
+from ._base import AbstractSteadyStateModel, check_integer, check_rate, integer
 
 METHODS = ("closed-form", "newton", "ode")
 
@@ -69,7 +70,7 @@ class Solution(eqx.Module):
 
 def require_float64(what: str = "this model"):
     """Raise a clear error when JAX's float64 is off (adprf never enables it globally)."""
-    if not jax.config.jax_enable_x64:
+    if not jax.enable_x64.value:
         raise RuntimeError(
             f"{what} solves a stiff steady state and needs float64, which JAX has off by default. "
             "Run it inside `with jax.enable_x64(True):` (adprf does not flip the global "
@@ -119,7 +120,7 @@ class _Scaled(eqx.Module):
     """The model's vector field in units of `scale`: u = C / scale (a pytree, so that traced
     scales pass through diffrax and optimistix closures)."""
 
-    model: eqx.Module
+    model: AbstractSteadyStateModel
     scale: PyTree
 
     def __call__(self, t, u, ligands):

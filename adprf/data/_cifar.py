@@ -258,6 +258,11 @@ class _HashingReader:
         self.md5.update(chunk)
         return chunk
 
+    def seek(self, offset: int, /) -> int:
+        """Refused: the MD5 needs every byte read once, in order (a gzip stream read forward
+        never seeks; only a rewind would)."""
+        raise io.UnsupportedOperation("a hashing reader reads forward only")
+
 
 def read_tarball_members(path: Path, names: tuple[str, ...], *, size: int, md5: str) -> tuple[dict[str, bytes], bool]:
     """Read batches out of the tarball in one streaming pass, nothing written to disk.

@@ -10,6 +10,7 @@ of the range (m = 0: the weakest ligands antagonise most) is reported as such, n
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -45,7 +46,7 @@ def _curve(model: AdaptiveProofreading, cfg: Config) -> dict:
     t_agonists = float(model(agonists))
     fc = np.asarray(fold_change(model, agonists, grid, cfg.amount2))
     mixture = Ligands.of([cfg.tau1, lo], [cfg.amount1, cfg.amount2])
-    search = dict(species=1, lower=lo, upper=hi, grid_size=cfg.search_points)
+    search: dict[str, Any] = dict(species=1, lower=lo, upper=hi, grid_size=cfg.search_points)
     interior = float(critical_point(model, mixture, **search))
     inflection = float(inflection_point(model, mixture, **search))
     argmin = interior if np.isfinite(interior) else float(grid[np.argmin(fc)])

@@ -238,7 +238,8 @@ def _plot_filters(filters: dict, labels: dict) -> Figure:
         ax.imshow(out, cmap="gray", vmin=0, vmax=max(float(out.max()), 1e-6))
         ax.set_title(labels[view["name"]], fontsize=8)
     for ax in axes[1:]:
-        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return fig
 

@@ -101,7 +101,9 @@ class HeadConfig(AbstractConfig):
 
     connectivity: str
     k: int | None = None
-    replace: bool = True
+    # `replace` as in CerebellumSpec (run keys record the name). The field hides
+    # AbstractConfig.replace on a head, which nothing calls: a config's heads are replaced whole.
+    replace: bool = True  # pyright: ignore[reportIncompatibleMethodOverride]  # see above
     ltd: bool = False
     width: int | None = None
 
@@ -218,7 +220,7 @@ def _heads(
 
 def compute(run, cfg: Config) -> dict:
     """Train the VGG, freeze and rescale its features, fit the heads on them, attack every model."""
-    epsilons, at = cfg.epsilons, tuple(e / 255 for e in TABLE_EPSILONS_255)
+    epsilons, at = cfg.epsilons, (TABLE_EPSILONS_255[0] / 255, TABLE_EPSILONS_255[1] / 255)
     for e in at:
         epsilon_index(epsilons, e)  # fail early, before training, if the table's ε are not attacked
     data = load_split_data(cfg.dataset, cfg.n_train)
@@ -315,7 +317,8 @@ def _plot_examples(examples: dict) -> Figure:
         axes[1 + 2 * index, 0].set_ylabel(name.removeprefix("VGG + "), fontsize=6)
         axes[2 + 2 * index, 0].set_ylabel("δ (scaled)", fontsize=6)
     for ax in axes.ravel():
-        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.suptitle(
         f"PGD-{examples['steps']} at ε = {255 * epsilon:g}/255: adversarial images (prediction) and perturbations",
         fontsize=8,

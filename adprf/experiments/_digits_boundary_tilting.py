@@ -19,8 +19,10 @@ random 80/20 split).
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.svm import LinearSVC
@@ -166,7 +168,7 @@ def _plot(facts: dict, digits, title: str) -> Figure:
     everything = np.concatenate([np.asarray(p["points"]) for p in facts["panels"]])
     lo, hi = everything.min(0), everything.max(0)
     for panel in facts["panels"]:
-        ax = axes[epsilons.index(panel["eps_test"]), epsilons.index(panel["eps_train"])]
+        ax = cast(Axes, axes[epsilons.index(panel["eps_test"]), epsilons.index(panel["eps_train"])])
         points = np.asarray(panel["points"])
         for digit, colour in zip(digits, ("tab:blue", "tab:red")):
             pts = points[labels == digit]

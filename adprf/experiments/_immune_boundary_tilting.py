@@ -16,8 +16,10 @@ root find of `decision_boundary` is checked against it at the corners.
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..analysis import decision_boundary
@@ -141,10 +143,12 @@ def _plot(facts: dict, cfg: Config) -> Figure:
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     tau1, log_amount1 = np.asarray(facts["tau1"]), np.asarray(facts["log10_amount1"])
     for (row, col), b in zip(np.ndindex(axes.shape), facts["boundaries"]):
-        ax = axes[row, col]
+        ax = cast(Axes, axes[row, col])
         z = np.ma.masked_invalid(np.asarray(b["log10_L2"], np.float64))
         image = ax.contourf(tau1, log_amount1, z.T, levels=20, cmap="viridis")
-        ax.contour(tau1, log_amount1, z.T, levels=image.levels[::4], colors="w", linewidths=0.5, linestyles="solid")
+        ax.contour(
+            tau1, log_amount1, z.T, levels=np.asarray(image.levels)[::4], colors="w", linewidths=0.5, linestyles="solid"
+        )
         fig.colorbar(image, ax=ax, label="log10 L2*")
         ax.set(
             title=f"(N, m) = ({b['N']}, {b['m']}), τ2 = {b['tau2']:g} ({b['species']})",

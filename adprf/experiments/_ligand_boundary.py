@@ -39,11 +39,13 @@ Choices (open in the paper, or ours):
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import jax
 import jax.numpy as jnp
 import matplotlib.ticker
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .._ligands import Ligands, v1_mixture
@@ -257,7 +259,7 @@ def _plot_histograms(facts: dict, tau_c: float, title: str) -> Figure:
         ax.tick_params(labelsize=6)
         ax.set_title(label, fontsize=8)
     for d in descents:
-        ax = axes[d["N"] - 1, d["m"]]
+        ax = cast(Axes, axes[d["N"] - 1, d["m"]])
         if d["m"] >= 1:
             ax.axvline(d["tau_star_boundary"], color="k", ls=":", lw=0.9)
         ax.set_xlabel(f"{d['iterations']:,} it." + ("" if d["reached"] else " (cap, T>1)"), fontsize=7)

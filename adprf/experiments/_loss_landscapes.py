@@ -35,9 +35,9 @@ whose denominator is rounding noise (≤ 10⁻⁴ of the loss scale) are reporte
 """
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -245,7 +245,7 @@ def _image_landscapes(run, cfg: Config, key) -> dict:
         def build(model=model):
             start = time.perf_counter()
             land = loss_landscape(
-                model,
+                cast(Callable[..., Any], model),  # a trained classifier
                 x,
                 y,
                 objective=img.objective,
@@ -300,7 +300,7 @@ def _cell_landscapes(run, cfg: Config, key) -> list[dict]:
             land = loss_landscape(
                 model,
                 batch,
-                objective=turn_off(model),
+                objective=turn_off(model.threshold),
                 threat=move_binding_times(cells.span, tau_c=cells.tau_c),
                 span=cells.span,
                 points=cells.points,

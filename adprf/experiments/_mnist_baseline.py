@@ -203,7 +203,8 @@ def _plot_examples(examples: dict) -> Figure:
         for col, (label, prediction) in enumerate(zip(labels, predictions)):
             ax = axes[row, col]
             ax.imshow(np.asarray(images[col]), cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xticks([])
+            ax.set_yticks([])
             ax.set_title(f"{label}→{prediction}", fontsize=8, color="red" if prediction != label else "k")
             if col == 0:
                 ax.set_ylabel(f"ε={eps}", fontsize=8)

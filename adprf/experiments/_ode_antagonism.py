@@ -119,9 +119,10 @@ def _budget_attack(cfg: Config, key) -> dict:
             None,
             method=PGD(steps=cfg.pgd_steps, random_start=False),
             threat=add_ligands(budget),
-            objective=turn_off(model),
+            objective=turn_off(model.threshold),
             key=key,
         )
+        assert res.adversarial is not None  # `attack` always keeps the adversarial inputs
         added = np.asarray(res.adversarial.amount[0, 1:])
         attacks.append(
             {

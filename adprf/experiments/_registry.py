@@ -1,8 +1,7 @@
 """The registry of experiments: each reproduces a paper's figure or table, with presets."""
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
 
 from .._results import Run, data_names
 from ._experiment import AbstractConfig, Experiment
@@ -10,30 +9,10 @@ from ._experiment import AbstractConfig, Experiment
 PRESETS = ("quick", "paper")
 
 
-@dataclass(frozen=True)
-class LegacyExperiment:  # TODO(issue 14): removed once every experiment is converted
-    """A registered experiment.
-
-    - `name`: the CLI name, e.g. "mnist-baseline".
-    - `title`: one line for the report.
-    - `presets`: config per preset ("quick": embedded data, minutes on a laptop CPU;
-      "paper": the papers' sizes).
-    - `run`: `run(run: Run) -> dict` with `tables`, `summary`, `notes`, `numbers`; or, when
-      it cannot run here (its data are absent), `{"skipped": reason, "summary": reason}`.
-    """
-
-    name: str
-    title: str
-    presets: dict[str, dict]
-    run: Callable[[Run], dict]
-    paper: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
+REGISTRY: dict[str, Experiment] = {}
 
 
-REGISTRY: dict[str, Experiment | LegacyExperiment] = {}
-
-
-def register(experiment):
+def register(experiment: Experiment) -> Experiment:
     if experiment.name in REGISTRY:
         raise ValueError(f"experiment {experiment.name!r} is registered twice")
     missing = set(PRESETS) - set(experiment.presets)
@@ -80,36 +59,6 @@ def resolve_data(config: AbstractConfig, allow_subset: bool = False) -> tuple[Ab
     return config, data
 
 
-def _legacy_substitute(config, absent: str, used: str):
-    if isinstance(config, dict):
-        return {
-            k: (used if k == "dataset" and v == absent else _legacy_substitute(v, absent, used))
-            for k, v in config.items()
-        }
-    if isinstance(config, list):
-        return [_legacy_substitute(v, absent, used) for v in config]
-    return config
-
-
-def _legacy_resolve_data(config: dict, allow_subset: bool = False) -> tuple[dict, dict[str, dict]]:
-    from ..data import DataAbsent, fingerprint
-
-    data, substituted = {}, {}
-    for name in data_names(config):
-        try:
-            data[name] = fingerprint(name).as_dict()
-        except DataAbsent:
-            if not (allow_subset and name in SUBSTITUTES):
-                raise
-            used = SUBSTITUTES[name]
-            config = _legacy_substitute(config, name, used)
-            substituted[name] = used
-            data[used] = fingerprint(used).as_dict()
-    if substituted:
-        config = {**config, "data_substituted": substituted}
-    return config, data
-
-
 def run_experiment(
     name: str,
     preset: str = "quick",
@@ -140,32 +89,24 @@ def run_experiment(
     from ..data import DataAbsent, DataError
 
     experiment = get(name)
-    legacy = isinstance(experiment, LegacyExperiment)
-    if legacy:
-        if preset not in experiment.presets:
-            raise KeyError(f"experiment {name!r} has no preset {preset!r}; presets: {sorted(experiment.presets)}")
-        config = {**experiment.presets[preset], **(overrides or {})}
-        resolve, plain = _legacy_resolve_data, (lambda c: c)
-    else:
-        config = experiment.config(preset, overrides)
-        resolve, plain = resolve_data, (lambda c: c.as_dict())
+    config = experiment.config(preset, overrides)
     try:
-        config, data = resolve(config, allow_subset)
+        config, data = resolve_data(config, allow_subset)
     except DataError as problem:  # absent, partial or damaged data: never run on something else
         reason = str(problem)
-        if isinstance(problem, DataAbsent) and "mnist" in data_names(plain(config)):
+        if isinstance(problem, DataAbsent) and "mnist" in data_names(config.as_dict()):
             reason += " (or run the preset on the embedded 5,000-image subset with --allow-subset)"
-        run = Run(name, preset, plain(config), root)
+        run = Run(name, preset, config.as_dict(), root)
         record = run.write_result(
             {"title": experiment.title, "paper": experiment.paper, "skipped": reason, "summary": reason}, 0.0
         )
         return {**record, "_loaded": False}
-    run = Run(name, preset, plain(config), root, data=data, force=force, force_shared=force_shared)
+    run = Run(name, preset, config.as_dict(), root, data=data, force=force, force_shared=force_shared)
     stored = run.load()
     if stored is not None and not stored.get("skipped"):
         return {**stored, "_loaded": True}
     start = time.perf_counter()
-    result = experiment.run(run) if legacy else _compute_and_render(experiment, run, config)
+    result = _compute_and_render(experiment, run, config)
     record = run.write_result(
         {"title": experiment.title, "paper": experiment.paper, **result}, time.perf_counter() - start
     )
@@ -175,7 +116,7 @@ def run_experiment(
 _NON_FINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 
-def _revive(value):
+def _revive(value: Any) -> Any:
     """Stored facts with their non-finite floats back (the store writes them as strings)."""
     if isinstance(value, dict):
         return {k: _revive(v) for k, v in value.items()}

@@ -66,9 +66,9 @@ of 1/θ) — the analogue of ligands stranded at τ = 0 for m ≥ 2 — and most
 """
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import equinox as eqx
 import jax
@@ -197,8 +197,8 @@ def _sign_step(model, clean: Ligands, epsilons, threat, objective):
     that raises T shows there as the clean distribution.)"""
 
     def one(x, epsilon):
-        grad = jax.grad(lambda z: objective.loss(model(z), None))(x)
-        return FGSM().update(x, None, None, grad, x, threat.with_epsilon(epsilon))[0]
+        loss, grad = jax.value_and_grad(lambda z: objective.loss(model(z), None))(x)
+        return FGSM().update(x, None, loss, grad, x, threat.with_epsilon(epsilon))[0]
 
     return jax.vmap(lambda e: jax.vmap(lambda x: one(x, e))(clean))(epsilons)
 
@@ -344,6 +344,7 @@ def _sweep(cfg: CellsConfig, s: _CellSetUp, spec: CellMethod, model, clean: Liga
         batch_size=cfg.batch_size,
     )
     seconds = time.perf_counter() - start
+    assert result.adversarial is not None  # keep_adversarial=True
     record = {
         "success": np.asarray(result.success),
         "seconds": seconds,
@@ -386,7 +387,7 @@ def _at_reference(cfg: CellsConfig, s: _CellSetUp, model, per: dict, amount, ref
         "tau_star_final": np.asarray(_critical_points(model, final, cfg.tau_c))[hit],
         "probe_gradient_final": (
             np.asarray(_probe_gradient(model, first_final, jnp.asarray(s.probe_grid)))
-            if hit.size and hit[0] == 0
+            if first_final is not None and hit[0] == 0
             else None
         ),
     }
@@ -405,7 +406,7 @@ def _cells_of_m(cfg: CellsConfig, s: _CellSetUp, m: int) -> dict:
     for spec in cfg.methods:
         per["methods"][spec.name], adversarial[spec.name] = _sweep(cfg, s, spec, model, clean)
     # FGSM's own step (also where it raises T), and how many ligands it carries across the clean τ*.
-    step = np.asarray(_sign_step(model, clean, jnp.asarray(s.epsilons), s.threat, turn_off(model)).tau)
+    step = np.asarray(_sign_step(model, clean, jnp.asarray(s.epsilons), s.threat, turn_off(model.threshold)).tau)
     per["fgsm_step"] = {"T": np.asarray(_outputs(model, _batch(step, amount)))}
     per["histogram"], per["at_reference"] = _at_reference(cfg, s, model, per, amount, adversarial[cfg.reference], step)
     return per
@@ -537,7 +538,7 @@ def network_evaluations(run, cfg: NetworksConfig) -> list[dict]:
             def evaluate(method=method, through=through, label=label, name=name, model=model):
                 start = time.perf_counter()
                 r = robust_accuracy(
-                    model,
+                    cast(Callable[..., Any], model),  # a trained classifier
                     x,
                     y,
                     cfg.epsilons,
@@ -986,7 +987,8 @@ def _cell_notes(cells: dict, cfg: CellsConfig) -> list[str]:
 
 
 def _network_tables(networks: dict, cfg: NetworksConfig) -> list[Table]:
-    eps, attacks, shown = cfg.epsilons, networks["attacks"], networks["shown"]
+    eps, attacks = cfg.epsilons, networks["attacks"]
+    shown: list[int] = networks["shown"]
     pgd = attacks[1]
     rows, compute_rows = [], []
     for model in networks["models"]:

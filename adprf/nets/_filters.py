@@ -31,7 +31,7 @@ def _check(owner: str, name: str, value, low: float, high: float = float("inf"),
 
 def _non_negative(x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
     """max(x, 0) with the one-sided slope 1 at x = 0 (`jnp.maximum` splits it to ½ at the tie)."""
-    return jnp.where(x >= 0, x, 0.0)
+    return jnp.where(x >= 0, x, 0.0)  # pyright: ignore[reportOperatorIssue]  # Float[ArrayLike] excludes complex
 
 
 def _parameter(value) -> Array:
@@ -98,7 +98,7 @@ class HardThreshold(eqx.Module):
         _check("HardThreshold", "threshold", self.threshold, 0.0, 1.0)
 
     def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
-        return (x > jax.lax.stop_gradient(self.threshold)).astype(jnp.result_type(x, float))
+        return jnp.greater(x, jax.lax.stop_gradient(self.threshold)).astype(jnp.result_type(x, float))
 
 
 class ProofreadingLayer(eqx.Module):
