@@ -41,9 +41,7 @@ import optax
 
 from .. import sharding
 from .._types import Array, Bool, Float, Input, PRNGKeyArray
-from ..attacks._engine import as_targets, validate_batch
-from ..attacks._objectives import AbstractObjective, as_objective
-from ..attacks._threats import ThreatModel, linf
+from ..attacks import AbstractObjective, ThreatModel, as_objective, as_targets, linf, validate_batch
 
 AXIS_LABELS = ("ε₁ (gradient sign)", "ε₂ (random ±1)")
 

@@ -2,7 +2,14 @@
 
 from ._audit import Audit as Audit, audit as audit
 from ._checks import Check as Check
-from ._engine import AttackResult as AttackResult, attack as attack, perturb as perturb, run_attack as run_attack
+from ._engine import (
+    AttackResult as AttackResult,
+    as_targets as as_targets,
+    attack as attack,
+    perturb as perturb,
+    run_attack as run_attack,
+    validate_batch as validate_batch,
+)
 from ._ensemble import Ensemble as Ensemble
 from ._evaluate import RobustAccuracy as RobustAccuracy, robust_accuracy as robust_accuracy
 from ._ligand_threats import (
@@ -27,6 +34,7 @@ from ._objectives import (
     Margin as Margin,
     MSEOneHot as MSEOneHot,
     ScalarThreshold as ScalarThreshold,
+    as_objective as as_objective,
 )
 from ._straight_through import StraightThrough as StraightThrough, straight_through as straight_through
 from ._threats import (

@@ -58,6 +58,6 @@ class Ensemble(eqx.Module):
     def member_keys(self, key: PRNGKeyArray | MemberKeys) -> MemberKeys:
         """One key per member: `key` itself if it already holds `size` keys, else `key` repeated
         (every member then starts from the same random points)."""
-        typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
         per_member = key.ndim == (1 if typed else 2) and key.shape[0] == self.size
         return key if per_member else jnp.stack([key] * self.size)

@@ -60,7 +60,7 @@ class AdaptiveProofreading(AbstractCellModel):
         time among ligands with L > 0 (1 if all of those have τ = 0); both units are constants
         under differentiation (T does not depend on them). u is exactly 1 at τ_max, so that one
         ligand type at τ_c gives T = 1 exactly."""
-        tau, amount = ligands.tau, ligands.amount
+        tau, amount = jnp.asarray(ligands.tau), jnp.asarray(ligands.amount)
         amount_max = jax.lax.stop_gradient(jnp.max(amount, initial=0.0))
         tau_max = jax.lax.stop_gradient(jnp.max(jnp.where(amount > 0, tau, 0.0), initial=0.0))
         present = amount_max > 0

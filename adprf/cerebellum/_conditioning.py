@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._types import Array, Float, PRNGKeyArray
-from ..attacks._objectives import ScalarThreshold
+from ..attacks import ScalarThreshold
 from ._dynamics import CerebellarDynamics, ResponseAt
 
 

@@ -97,13 +97,11 @@ class VGGConfig(AbstractConfig):
 @dataclass(frozen=True, kw_only=True)
 class HeadConfig(AbstractConfig):
     """One cerebellar head: `connectivity` "dense" or "sparse" (`k` inputs per granule cell,
-    drawn with `replace`ment), `ltd`; `width` None: m = ⌊synapses/(k + 20)⌋ (k = d if dense)."""
+    drawn `with_replacement` or not), `ltd`; `width` None: m = ⌊synapses/(k + 20)⌋ (k = d if dense)."""
 
     connectivity: str
     k: int | None = None
-    # `replace` as in CerebellumSpec (run keys record the name). The field hides
-    # AbstractConfig.replace on a head, which nothing calls: a config's heads are replaced whole.
-    replace: bool = True  # pyright: ignore[reportIncompatibleMethodOverride]  # see above
+    with_replacement: bool = True
     ltd: bool = False
     width: int | None = None
 
@@ -111,7 +109,9 @@ class HeadConfig(AbstractConfig):
         """The head's `CerebellumSpec` on `features` inputs at the synapse budget `synapses`."""
         k = self.k if self.connectivity == "sparse" else None
         width = self.width if self.width is not None else sparsity_width(features if k is None else k, synapses)
-        return CerebellumSpec(width=width, connectivity=self.connectivity, k=k, replace=self.replace, ltd=self.ltd)
+        return CerebellumSpec(
+            width=width, connectivity=self.connectivity, k=k, replace=self.with_replacement, ltd=self.ltd
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -429,7 +429,7 @@ EXPERIMENT = register(
                 synapses=4.8e5,
                 heads=(
                     HeadConfig(connectivity="dense", ltd=True),
-                    HeadConfig(connectivity="sparse", k=4, replace=True, ltd=True),
+                    HeadConfig(connectivity="sparse", k=4, with_replacement=True, ltd=True),
                 ),
                 epsilons_255=(0, 1, 2, 4, 8),
                 attack_batch=200,
@@ -447,8 +447,8 @@ EXPERIMENT = register(
                 heads=(
                     HeadConfig(connectivity="dense", ltd=False),
                     HeadConfig(connectivity="dense", ltd=True),
-                    HeadConfig(connectivity="sparse", k=4, replace=True, ltd=False),
-                    HeadConfig(connectivity="sparse", k=4, replace=True, ltd=True),
+                    HeadConfig(connectivity="sparse", k=4, with_replacement=True, ltd=False),
+                    HeadConfig(connectivity="sparse", k=4, with_replacement=True, ltd=True),
                 ),
                 epsilons_255=(0, 1, 2, 4, 8, 16),
                 attack_batch=256,

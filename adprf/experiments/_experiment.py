@@ -41,7 +41,9 @@ class AbstractConfig:
         return _plain(dataclasses.asdict(self))
 
     def replace(self: _Config, **changes: Any) -> _Config:
-        """A copy with `changes`; a dict given for a nested config updates that config's fields.
+        """A copy with `changes`; a dict given for a nested config updates that config's fields, a
+        list for a tuple becomes a tuple (of configs of the field's kind, where its items are
+        configs and dicts are given).
 
         Unknown names raise a `TypeError` naming them and the fields that exist.
         """
@@ -50,12 +52,7 @@ class AbstractConfig:
         if unknown:
             fields = sorted(names - {"data_substituted"})
             raise TypeError(f"{type(self).__name__} has no field(s) {unknown}; its fields are {fields}")
-        updates = {}
-        for name, value in changes.items():
-            current = getattr(self, name)
-            if isinstance(current, AbstractConfig) and isinstance(value, Mapping):
-                value = current.replace(**value)
-            updates[name] = value
+        updates = {name: _like(getattr(self, name), value) for name, value in changes.items()}
         return dataclasses.replace(self, **updates)
 
     def substitute(self: _Config, absent: str, used: str) -> _Config:
@@ -68,6 +65,19 @@ class AbstractConfig:
             elif isinstance(value, AbstractConfig):
                 updates[f.name] = value.substitute(absent, used)
         return dataclasses.replace(self, **updates) if updates else self
+
+
+def _like(current: Any, value: Any) -> Any:
+    """`value` in the form of the field it replaces (see `AbstractConfig.replace`)."""
+    if isinstance(current, AbstractConfig) and isinstance(value, Mapping):
+        return current.replace(**value)
+    if isinstance(current, tuple) and isinstance(value, list):
+        kinds = {type(item) for item in current if isinstance(item, AbstractConfig)}
+        if len(kinds) == 1:
+            (kind,) = kinds
+            return tuple(kind(**item) if isinstance(item, Mapping) else item for item in value)
+        return tuple(value)
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -10,10 +10,7 @@ import jax
 import optax
 
 from .._types import Array, PRNGKeyArray
-from ..attacks._engine import perturb
-from ..attacks._methods import PGD, AbstractMethod
-from ..attacks._objectives import AbstractObjective, CrossEntropy
-from ..attacks._threats import ThreatModel, linf
+from ..attacks import PGD, AbstractMethod, AbstractObjective, CrossEntropy, ThreatModel, linf, perturb
 
 
 class AdversarialLoss(eqx.Module):
