@@ -175,6 +175,45 @@ def _stiff_solver(rtol: float, atol: float) -> dfx.Kvaerno5:
     return dfx.Kvaerno5(root_finder=optx.Newton(rtol=rtol / 10, atol=atol))
 
 
+def _newton(field, rates, scale, ligands, rtol, atol, max_steps):
+    """Newton's method on the scaled residual from u = 1: `(u, result, steps)`."""
+    sol = optx.root_find(
+        _Residual(field, rates),
+        optx.Newton(rtol=rtol, atol=atol),
+        jax.tree.map(jnp.ones_like, scale),
+        args=ligands,
+        max_steps=max_steps,
+        throw=False,
+    )
+    converged = sol.result == optx.RESULTS.successful
+    return sol.value, RESULTS.where(converged, RESULTS.successful, RESULTS.nonlinear_divergence), sol.stats["num_steps"]
+
+
+def _integrate(field, rates, start, ligands, rtol, atol, max_steps, integration_tolerances):
+    """Integration of the scaled field from `start` to its steady-state event: `(u, result, steps)`."""
+    step_rtol, step_atol = integration_tolerances
+    sol = dfx.diffeqsolve(
+        dfx.ODETerm(field),
+        _stiff_solver(step_rtol, step_atol),
+        0.0,
+        jnp.inf,
+        None,
+        start,
+        args=ligands,
+        stepsize_controller=dfx.PIDController(rtol=step_rtol, atol=step_atol),
+        event=dfx.Event(_SteadyEvent(rates, rtol, atol)),
+        adjoint=dfx.ImplicitAdjoint(),
+        max_steps=max_steps,
+        throw=False,
+    )
+    reached = (sol.result == dfx.RESULTS.successful) | (sol.result == dfx.RESULTS.event_occurred)
+    failure = RESULTS.where(
+        sol.result == dfx.RESULTS.max_steps_reached, RESULTS.max_steps_reached, RESULTS.integration_failed
+    )
+    u = jax.tree.map(lambda y: y[-1], sol.ys)
+    return u, RESULTS.where(reached, RESULTS.successful, failure), sol.stats["num_steps"]
+
+
 def steady_state(
     model,
     ligands: Ligands,
@@ -220,41 +259,10 @@ def steady_state(
         field = _Scaled(model, scale)
         rates = _relaxation_rates(field, jax.tree.map(jnp.ones_like, scale), ligands)
         if method == "newton":
-            sol = optx.root_find(
-                _Residual(field, rates),
-                optx.Newton(rtol=rtol, atol=atol),
-                jax.tree.map(jnp.ones_like, scale),
-                args=ligands,
-                max_steps=max_steps,
-                throw=False,
-            )
-            u, steps = sol.value, sol.stats["num_steps"]
-            converged = sol.result == optx.RESULTS.successful
-            result = RESULTS.where(converged, RESULTS.successful, RESULTS.nonlinear_divergence)
+            u, result, steps = _newton(field, rates, scale, ligands, rtol, atol, max_steps)
         else:
-            step_rtol, step_atol = integration_tolerances
-            controller = dfx.PIDController(rtol=step_rtol, atol=step_atol)
-            sol = dfx.diffeqsolve(
-                dfx.ODETerm(field),
-                _stiff_solver(step_rtol, step_atol),
-                0.0,
-                jnp.inf,
-                None,
-                jax.tree.map(jnp.divide, model.unbound_state(ligands), scale),
-                args=ligands,
-                stepsize_controller=controller,
-                event=dfx.Event(_SteadyEvent(rates, rtol, atol)),
-                adjoint=dfx.ImplicitAdjoint(),
-                max_steps=max_steps,
-                throw=False,
-            )
-            u = jax.tree.map(lambda y: y[-1], sol.ys)
-            steps = sol.stats["num_steps"]
-            reached = (sol.result == dfx.RESULTS.successful) | (sol.result == dfx.RESULTS.event_occurred)
-            failure = RESULTS.where(
-                sol.result == dfx.RESULTS.max_steps_reached, RESULTS.max_steps_reached, RESULTS.integration_failed
-            )
-            result = RESULTS.where(reached, RESULTS.successful, failure)
+            start = jax.tree.map(jnp.divide, model.unbound_state(ligands), scale)
+            u, result, steps = _integrate(field, rates, start, ligands, rtol, atol, max_steps, integration_tolerances)
         state = jax.tree.map(jnp.multiply, scale, u)
     output = model.output(state, ligands)
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves(state)]))
