@@ -76,7 +76,7 @@ def write_tarball(path: Path, blobs: dict[str, bytes], extra: tuple[tarfile.TarI
     """A gzipped tar with the blobs as `cifar-10-batches-py/<name>` members (plus `extra` members)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as archive:
-        meta = py2_pickle({b"label_names": [name.encode() for name in cifar.CLASSES], b"num_vis": 3072})
+        meta = py2_pickle({b"label_names": [name.encode() for name in cifar.CIFAR10_CLASSES], b"num_vis": 3072})
         members = {"batches.meta": meta, **blobs, "readme.html": b"<html></html>"}
         for name, blob in members.items():
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")

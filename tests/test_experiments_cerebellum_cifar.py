@@ -133,7 +133,7 @@ def test_heads_become_specs_at_the_synapse_budget():
     assert (dense.width, dense.k, dense.label) == (1166, None, "FC m=1166")  # the paper's dense head
     assert HeadConfig(connectivity="dense", width=50).spec(4096, 4.8e6).width == 50
     quick = EXPERIMENT.presets["quick"].as_dict()
-    assert quick["vgg"]["width"] == 0.25 and quick["pgd"] == {"data_substituted": None, "steps": 40, "step_size": None}
+    assert quick["vgg"]["width"] == 0.25 and quick["pgd"] == {"steps": 40, "step_size": None}
     with pytest.raises(ValueError, match="runs on CIFAR-10"):
         EXPERIMENT.config("quick", {"dataset": "mnist"})
 

@@ -9,7 +9,7 @@ data set is present, partial, corrupt or absent (`adprf data info`), and
 """
 
 from ._cifar import (
-    CLASSES as CLASSES,
+    CIFAR10_CLASSES as CIFAR10_CLASSES,
     cifar10_available as cifar10_available,
     fetch_cifar10 as fetch_cifar10,
     load_cifar10 as load_cifar10,

@@ -46,7 +46,7 @@ from ._idx import DataAbsent, DataError
 
 __all__ = [
     "BASE_URLS",
-    "CLASSES",
+    "CIFAR10_CLASSES",
     "FOLDER",
     "MEMBER_FOLDER",
     "TARBALL",
@@ -69,7 +69,7 @@ TARBALL_MD5 = "c58f30108f718f92721af3b95e74349a"
 TARBALL_SIZE = 170_498_071
 BASE_URLS = ("https://www.cs.toronto.edu/~kriz/",)
 MEMBER_FOLDER = "cifar-10-batches-py"  # the folder inside the tarball
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SHAPE = (32, 32, 3)
 REMEDY = "Delete it and run `adprf data fetch cifar10`."
 
@@ -371,7 +371,7 @@ def _read_batches(location: Path, names: tuple[str, ...]) -> tuple[list[tuple[np
 
 
 def load_cifar10(split: str = "train", *, root: str | os.PathLike[str] | None = None) -> Dataset:
-    """CIFAR-10 (50,000 train / 10,000 test 32×32 colour images, classes `CLASSES`).
+    """CIFAR-10 (50,000 train / 10,000 test 32×32 colour images, classes `CIFAR10_CLASSES`).
 
     Read from `<root or data_dir()>/cifar10/`: the extracted `cifar-10-batches-py/`
     folder if it holds the split's batches, else `cifar-10-python.tar.gz`. Train is `data_batch_1` to

@@ -57,7 +57,7 @@ from ..cerebellum import (
     sparsity_width,
     summarise_seeds,
 )
-from ..data import CLASSES as CIFAR10_CLASSES
+from ..data import CIFAR10_CLASSES
 from ..nets import frozen_features, predict, train_vgg
 from ._cerebellar_config import PGDConfig
 from ._experiment import AbstractConfig, Experiment, Rendered, Table

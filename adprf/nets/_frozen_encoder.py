@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array, Float
+from .._types import Array, ArrayLike, Float
 
 
 class ScaledEncoder(eqx.Module):
@@ -39,7 +39,7 @@ def _encode(encoder, images, batch_size):
     return jax.lax.map(lambda x: jnp.ravel(encoder(x)), images, batch_size=batch_size)
 
 
-def encode_images(encoder, images: Array) -> Float[Array, "n features"]:
+def encode_images(encoder, images: ArrayLike) -> Float[Array, "n features"]:
     """The flattened features of every input of `images` (leading axis), in chunks of at most 256."""
     images = jnp.asarray(images)
     return _encode(encoder, images, min(256, images.shape[0]))
@@ -54,7 +54,9 @@ class FrozenFeatures(NamedTuple):
     test: Float[Array, "n_test features"]
 
 
-def frozen_features(encoder, feature_rms: float | None, images_train: Array, images_test: Array) -> FrozenFeatures:
+def frozen_features(
+    encoder, feature_rms: float | None, images_train: ArrayLike, images_test: ArrayLike
+) -> FrozenFeatures:
     """Encode both input sets once with the frozen `encoder` and rescale them to `feature_rms`.
 
     **Arguments:**

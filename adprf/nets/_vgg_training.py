@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 import optax
 
-from .._types import Array, Float, Int
+from .._types import ArrayLike, Float, Int
 from ._augmentation import augmented_cross_entropy
 from ._train import cross_entropy_loss, train_classifier
 from ._vgg import VGG_PLAN, VGGClassifier
@@ -72,7 +73,7 @@ class TrainedVGG(NamedTuple):
 
 
 def train_vgg(
-    run, recipe: Mapping[str, Any], images: Float[Array, "n h w c"], labels: Int[Array, " n"], *, dataset: str
+    run, recipe: Mapping[str, Any], images: Float[ArrayLike, "n h w c"], labels: Int[ArrayLike, " n"], *, dataset: str
 ) -> TrainedVGG:
     """Train a `VGGClassifier` by `recipe` (see the module's docstring), or load it from `run`'s
     shared model cache (an `adprf.experiments.Run`; `<results>/_models/`).
@@ -93,10 +94,10 @@ def train_vgg(
         "architecture": "VGGClassifier",
         "plan": list(VGG_PLAN),
         "dataset": dataset,
-        "n_train": len(images),
+        "n_train": int(np.shape(images)[0]),
         **recipe,
     }
-    steps = recipe["epochs"] * (len(images) // recipe["batch_size"])
+    steps = recipe["epochs"] * (int(np.shape(images)[0]) // recipe["batch_size"])
     optimizer = vgg_optimizer(
         optimizer=recipe.get("optimizer", "adam"),
         learning_rate=recipe["learning_rate"],
