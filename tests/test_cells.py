@@ -136,3 +136,8 @@ def test_critical_binding_time_against_its_equation_and_the_probe_gradient(N, m)
         np.testing.assert_allclose(star_boundary, 3.0 * (m / N) ** (1 / (N - m)), rtol=1e-15)
         np.testing.assert_allclose(on_boundary, star_boundary, rtol=1e-12)
         np.testing.assert_allclose(star_boundary, float(critical_point(model, boundary)), rtol=1e-4)
+
+
+def test_critical_binding_time_refuses_ligands_without_amount():
+    with pytest.raises(ValueError, match="no ligand has a positive amount"):
+        AdaptiveProofreading(3, 1).critical_binding_time(Ligands.of([1.0, 2.0], [0.0, 0.0]))

@@ -116,6 +116,7 @@ class AdaptiveProofreading(AbstractCellModel):
         where a small amount of ligand added at τ* changes T least (the closed form behind
         `adprf.analysis.critical_point`); equal to `boundary_critical_point()` when T = 1. NaN for
         m = 0."""
+        self.check_ligands(ligands)  # no ligand with L > 0: a clear error, not 0/0
         if self.m == 0:
             return jnp.asarray(jnp.nan)
         ratio = self.m * ligands.moment(self.N) / (self.N * ligands.moment(self.m))
