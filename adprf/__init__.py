@@ -32,6 +32,10 @@ from ._ligands import (
     self_ligands as self_ligands,
     v1_mixture as v1_mixture,
 )
+from ._compilation_cache import (
+    compilation_cache_dir as compilation_cache_dir,
+    enable_compilation_cache as enable_compilation_cache,
+)
 from ._solution import RESULTS as RESULTS
 from .attacks import (
     FGSM as FGSM,

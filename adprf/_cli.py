@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
             help="print the full traceback of an experiment that fails (default: its error message)",
         )
         p.add_argument(
+            "--no-compilation-cache",
+            action="store_true",
+            help="do not keep compiled programs on disk (default: JAX's persistent compilation cache in "
+            "$ADPRF_COMPILATION_CACHE or ~/.cache/adprf/jax-compilation; ADPRF_COMPILATION_CACHE=off "
+            "turns it off too)",
+        )
+        p.add_argument(
             "--allow-subset",
             action="store_true",
             help="where a preset names full MNIST and it is absent, run it on the embedded 5,000-image "
@@ -160,6 +167,10 @@ def _dispatch(args, parser) -> int:
         return _data(args, parser)
     if args.command in ("run", "reproduce"):
         _check_writable(args.out)
+        if not args.no_compilation_cache:
+            from ._compilation_cache import enable_compilation_cache
+
+            enable_compilation_cache()
         _start_hosts()
     from ._report import write_report
     from .experiments import REGISTRY
@@ -180,7 +191,13 @@ def _dispatch(args, parser) -> int:
             return 1
     elif args.command == "reproduce":
         start = time.perf_counter()
-        records = {name: _run_one(name, args) for name in REGISTRY}
+        records = {}
+        for name in REGISTRY:
+            records[name] = _run_one(name, args)
+            # One process compiles hundreds of programs; their code mappings can exhaust the
+            # kernel's map count (LLVM "Cannot allocate memory"). Each experiment starts afresh,
+            # reading back from the persistent cache what it shares with the others.
+            _release_compiled_programs()
         skipped = [name for name, record in records.items() if record.get("skipped")]
         failed = [name for name, record in records.items() if record.get("failed")]
         print(
@@ -196,6 +213,15 @@ def _dispatch(args, parser) -> int:
     report = write_report(args.out, order=list(REGISTRY))
     print(f"[adprf] report: {report}")
     return 0
+
+
+def _release_compiled_programs() -> None:
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
 
 
 def _data(args, parser) -> int:
