@@ -1,18 +1,24 @@
 """The compiled attack loop on one shard of the examples and one model.
 
-The (ε, example) pairs wait in a queue and run through a fixed pool of `slots` inside one
-`lax.while_loop`. Each iteration (`AttackLoop.step`) is a row of named steps:
+The (ε, example) pairs wait in a queue and run through a fixed pool of `slots`, in two nested
+`lax.while_loop`s. The inner loop (`AttackLoop.steps`) repeats, for every slot at once,
 
 1. `evaluate`: the objective, its gradient and the success criterion at every slot's iterate;
 2. `keep_worst`: each pair's worst case so far (a success beats a failure);
-3. `run_over`, `retire`: a pair whose run is over and that succeeded or has no restart left
-   is finished and writes its records; the others restart;
-4. `refill`: finished slots take the next pairs of the queue (under `nested`, skipping pairs
-   whose example is already fooled at a smaller ε);
-5. `advance`: every slot takes a step of the method, or starts its pair's next run.
+3. `run_over`, `advance`: which runs are over; every slot takes a step of the method;
 
-Once the queue is drained the pairs still in flight move to a pool a quarter the size
-(`shrink`), so the tail of the work does not pay for empty slots.
+until some slot's run is over. The outer loop (`AttackLoop.cycle`) then does the bookkeeping
+once (`turnover`), so most iterations of a PGD pay for none of it:
+
+4. `retire`: a pair whose run is over and that succeeded or has no restart left is finished
+   and writes its records; the others restart;
+5. `refill`: finished slots take the next pairs of the queue (under `nested`, skipping pairs
+   whose example is already fooled at a smaller ε);
+6. `restart_runs`: the new pairs and the restarting ones start a run (discarding step 3's step).
+
+A slot carries its pair's clean input, target and radius, gathered from the queue once, when
+the pair enters. Once the queue is drained the pairs still in flight move to a pool a quarter
+the size (`shrink`), so the tail of the work does not pay for empty slots.
 """
 
 import dataclasses
@@ -82,26 +88,21 @@ class AttackLoop(eqx.Module):
         return self.epsilons.shape[0] * self.shard.n_valid
 
     def gather(self, p):
-        """The clean example, target, threat and radius of pair `p`."""
+        """The clean example, target and radius of pair `p`."""
         pc = jnp.clip(p, 0, jnp.maximum(self.work - 1, 0))
         i, e = pc % self.stride, pc // self.stride
-        return (
-            jax.tree.map(lambda a: a[i], self.x),
-            jax.tree.map(lambda a: a[i], self.y),
-            self.threat.with_epsilon(self.epsilons[e]),
-            self.epsilons[e],
-        )
+        return jax.tree.map(lambda a: a[i], self.x), jax.tree.map(lambda a: a[i], self.y), self.epsilons[e]
 
     def record_index(self, p):
         """Where pair `p` writes its record (`total`, dropped, for an empty slot)."""
         return jnp.where(p < self.work, (p // self.stride) * self.n + p % self.stride, self.total)
 
-    def start(self, p, r):
-        """The random start of run `r` of pair `p`, keyed by the pair's global index (so the
-        slot or device that runs it does not matter)."""
-        xc, _, thr, _ = self.gather(p)
+    def start(self, p, r, x_clean, epsilon):
+        """The random start of run `r` of pair `p` (clean input `x_clean`, radius `epsilon`),
+        keyed by the pair's global index (so the slot or device that runs it does not matter)."""
         pair = (p // self.stride) * self.shard.n_global + self.shard.offset + p % self.stride
-        return self.method.init(jax.random.fold_in(jax.random.fold_in(self.key, pair), r), xc, thr)
+        key = jax.random.fold_in(jax.random.fold_in(self.key, pair), r)
+        return self.method.init(key, x_clean, self.threat.with_epsilon(epsilon))
 
     def value_and_grad(self, xi, yi):
         """Loss, success (only where everything is finite), input gradient, and finiteness of
@@ -112,13 +113,20 @@ class AttackLoop(eqx.Module):
             return self.objective.loss(output, yi), output
 
         (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree.leaves((loss, output, grad))]))
+        # Σ 0·a is 0 when every entry of a is finite and NaN otherwise: one fused reduction per
+        # leaf, where `all(isfinite(a))` costs XLA three passes over the gradient.
+        finite = jnp.isfinite(sum(jnp.sum(a * 0) for a in jax.tree.leaves((loss, output, grad))))
         return loss, self.objective.success(output, yi) & finite, grad, finite
 
-    def distance(self, xi, xc, thr):
-        """The threat's norm of the perturbation (L2 without a ball)."""
+    def distance(self, xi, xc, epsilon):
+        """The threat's norm (at radius `epsilon`) of the perturbation (L2 without a ball)."""
         delta = jax.tree.map(jnp.subtract, xi, xc)
-        return thr.ball.norm(delta) if thr.ball is not None else optax.tree_utils.tree_norm(delta)
+        ball = self.threat.with_epsilon(epsilon).ball
+        return ball.norm(delta) if ball is not None else optax.tree_utils.tree_norm(delta)
+
+    def update(self, x, state, loss, grad, x_clean, epsilon):
+        """One step of the method for one slot, in the threat at radius `epsilon`."""
+        return self.method.update(x, state, loss, grad, x_clean, self.threat.with_epsilon(epsilon))
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -127,10 +135,14 @@ class AttackLoop(eqx.Module):
         slots = self.options.slots
         p0 = jnp.arange(slots, dtype=jnp.int32)
         p0 = jnp.where(p0 < self.work, p0, self.total)
-        x0, s0 = jax.vmap(self.start)(p0, jnp.zeros(slots, jnp.int32))
+        x_clean, target, epsilon = jax.vmap(self.gather)(p0)
         zeros = jnp.zeros(slots, jnp.int32)
+        x0, s0 = jax.vmap(self.start)(p0, zeros, x_clean, epsilon)
         pool = Slots(
             pair=p0,
+            x_clean=x_clean,
+            target=target,
+            epsilon=epsilon,
             restart=zeros,
             step=zeros,
             evaluations=zeros,
@@ -151,20 +163,18 @@ class AttackLoop(eqx.Module):
         )
 
     def evaluate(self, slots: Slots) -> Evaluation:
-        """Step 1: the objective and its gradient at every slot's iterate."""
+        """Step 1: the objective and its gradient at every slot's iterate (and the distance,
+        for methods that keep the smallest perturbation)."""
+        loss, success, gradient, finite = jax.vmap(self.value_and_grad)(slots.x, slots.target)
         active = slots.pair < self.work
-        x_clean, target, threat, epsilon = jax.vmap(self.gather)(slots.pair)
-        loss, success, gradient, finite = jax.vmap(self.value_and_grad)(slots.x, target)
+        distance = jax.vmap(self.distance)(slots.x, slots.x_clean, slots.epsilon) if self.method.keep_smallest else None
         return Evaluation(
             active=active,
-            x_clean=x_clean,
-            threat=threat,
-            epsilon=epsilon,
             loss=loss,
             success=success & active,
             gradient=gradient,
             finite=finite,
-            distance=jax.vmap(self.distance)(slots.x, x_clean, threat),
+            distance=distance,
         )
 
     def keep_worst(self, slots: Slots, evaluation: Evaluation) -> Slots:
@@ -172,14 +182,20 @@ class AttackLoop(eqx.Module):
         a failure; among successes the smaller perturbation (minimal attacks) or the higher
         loss; among failures the higher loss."""
         ev = evaluation
-        among_found = ev.distance < slots.best_distance if self.method.keep_smallest else ev.loss > slots.best_loss
+        best_distance = slots.best_distance
+        if ev.distance is not None:
+            among_found = ev.distance < slots.best_distance
+        else:
+            among_found = ev.loss > slots.best_loss
         better = jnp.where(slots.found, ev.success & among_found, ev.success | (ev.loss > slots.best_loss))
+        if ev.distance is not None:
+            best_distance = jnp.where(better, ev.distance, slots.best_distance)
         return dataclasses.replace(
             slots,
             evaluations=slots.evaluations + 1,
             nonfinite=slots.nonfinite | (ev.active & ~ev.finite),
             best_x=_select(better, slots.x, slots.best_x),
-            best_distance=jnp.where(better, ev.distance, slots.best_distance),
+            best_distance=best_distance,
             best_loss=jnp.where(better, ev.loss, slots.best_loss),
             found=slots.found | ev.success,
         )
@@ -189,16 +205,34 @@ class AttackLoop(eqx.Module):
         left) and which restart."""
         over = slots.step >= self.method.steps
         if self.threat.ball is not None:
-            over = over | (evaluation.epsilon <= 0)
+            over = over | (slots.epsilon <= 0)
         if self.method.stop_at_success:
             over = over | evaluation.success
         finished = evaluation.active & over & (slots.found | (slots.restart + 1 >= self.method.restarts))
         restart = evaluation.active & over & ~finished
         return finished, restart
 
-    def retire(self, state: LoopState, slots: Slots, finished, epsilon) -> tuple[Records, Float[Array, " n"]]:
-        """Step 3: the finished pairs write their records, and the smallest ε at which each
+    def advance(self, slots: Slots, evaluation: Evaluation) -> Slots:
+        """Step 3: every slot takes a step of the method (the slots whose run is over are
+        restarted by `turnover`, which discards that step)."""
+        ev = evaluation
+        x, method_state = jax.vmap(self.update)(
+            slots.x, slots.method_state, ev.loss, ev.gradient, slots.x_clean, slots.epsilon
+        )
+        return dataclasses.replace(slots, x=x, method_state=method_state, step=slots.step + 1)
+
+    def kept_distance(self, slots: Slots) -> Float[Array, " slots"]:
+        """The distance of each slot's kept input: tracked by minimal methods, measured here for
+        the others (`inf` while nothing was kept, as when every loss so far was NaN)."""
+        if self.method.keep_smallest:
+            return slots.best_distance
+        distance = jax.vmap(self.distance)(slots.best_x, slots.x_clean, slots.epsilon)
+        return jnp.where(slots.found | (slots.best_loss > -jnp.inf), distance, jnp.inf)
+
+    def retire(self, state: LoopState, finished) -> tuple[Records, Float[Array, " n"]]:
+        """Step 4: the finished pairs write their records, and the smallest ε at which each
         example has been fooled so far is updated."""
+        slots = state.slots
         drop = jnp.where(finished, self.record_index(slots.pair), self.total)
         old = state.records
         adversarial = old.adversarial
@@ -207,15 +241,15 @@ class AttackLoop(eqx.Module):
         records = Records(
             success=old.success.at[drop].set(slots.found, mode="drop"),
             nonfinite=old.nonfinite.at[drop].set(slots.nonfinite, mode="drop"),
-            distance=old.distance.at[drop].set(slots.best_distance, mode="drop"),
+            distance=old.distance.at[drop].set(self.kept_distance(slots), mode="drop"),
             evaluations=old.evaluations.at[drop].set(slots.evaluations, mode="drop"),
             adversarial=adversarial,
         )
         fooled = jnp.where(finished & slots.found, slots.pair % self.stride, self.n)
-        return records, state.fooled_epsilon.at[fooled].min(epsilon, mode="drop")
+        return records, state.fooled_epsilon.at[fooled].min(slots.epsilon, mode="drop")
 
     def refill(self, state: LoopState, finished, fooled_epsilon) -> tuple[Int[Array, " slots"], Int[Array, ""]]:
-        """Step 4: the next pairs of the queue for the finished slots, and the new head."""
+        """Step 5: the next pairs of the queue for the finished slots, and the new head."""
         rank = jnp.cumsum(finished) - 1
         taken = jnp.sum(finished, dtype=jnp.int32)
         if self.options.nested:
@@ -233,23 +267,22 @@ class AttackLoop(eqx.Module):
         new_pair = jnp.where(finished, jnp.where(refill < self.work, refill, self.total), state.slots.pair)
         return new_pair.astype(jnp.int32), jnp.minimum(head, self.work).astype(jnp.int32)
 
-    def advance(self, slots: Slots, evaluation: Evaluation, finished, restart, pair) -> Slots:
-        """Every slot takes a step of the method, or starts its (new) pair's next run."""
-        ev = evaluation
-        x_step, s_step = jax.vmap(self.method.update)(
-            slots.x, slots.method_state, ev.loss, ev.gradient, ev.x_clean, ev.threat
-        )
+    def restart_runs(self, slots: Slots, finished, restart, pair) -> Slots:
+        """Step 6: the finished slots take their new pairs, and they and the restarting slots
+        start a run."""
+        x_clean, target, epsilon = jax.vmap(self.gather)(pair)
         new_r = jnp.where(finished, 0, jnp.where(restart, slots.restart + 1, slots.restart))
         need_init = finished | restart
-        x_new, s_new = jax.lax.cond(
-            jnp.any(need_init),
-            lambda: _select(need_init, jax.vmap(self.start)(pair, new_r), (x_step, s_step)),
-            lambda: (x_step, s_step),
+        x_new, s_new = _select(
+            need_init, jax.vmap(self.start)(pair, new_r, x_clean, epsilon), (slots.x, slots.method_state)
         )
         return Slots(
             pair=pair,
+            x_clean=x_clean,
+            target=target,
+            epsilon=epsilon,
             restart=new_r,
-            step=jnp.where(need_init, 0, slots.step + 1),
+            step=jnp.where(need_init, 0, slots.step),
             evaluations=jnp.where(finished, 0, slots.evaluations),
             x=x_new,
             method_state=s_new,
@@ -260,23 +293,41 @@ class AttackLoop(eqx.Module):
             best_loss=jnp.where(finished, -jnp.inf, slots.best_loss),
         )
 
-    def step(self, state: LoopState) -> LoopState:
-        """One iteration of the loop: evaluate, keep the worst case, retire, refill."""
-        evaluation = self.evaluate(state.slots)
-        slots = self.keep_worst(state.slots, evaluation)
-        finished, restart = self.run_over(slots, evaluation)
-        records, fooled_epsilon = self.retire(state, slots, finished, evaluation.epsilon)
+    def turnover(self, state: LoopState, finished, restart) -> LoopState:
+        """Steps 4–6, once some pair's run is over: retire, refill, restart, and report
+        progress."""
+        records, fooled_epsilon = self.retire(state, finished)
         pair, head = self.refill(state, finished, fooled_epsilon)
         done = head - jnp.sum(pair < self.work, dtype=jnp.int32)
         if self.options.progress is not None:
             jax.debug.callback(self.options.progress.tick, self.shard.token, self.shard.offset, self.shard.member, done)
         return LoopState(
-            slots=self.advance(slots, evaluation, finished, restart, pair),
+            slots=self.restart_runs(state.slots, finished, restart, pair),
             head=head,
             done=done,
             fooled_epsilon=fooled_epsilon,
             records=records,
         )
+
+    def steps(self, slots: Slots) -> tuple[Slots, Bool[Array, " slots"], Bool[Array, " slots"]]:
+        """Steps 1–3, repeated until some slot's run is over (at least once); the slots, and
+        which pairs are finished and which restart."""
+
+        def step(carry):
+            slots, _, _ = carry
+            evaluation = self.evaluate(slots)
+            slots = self.keep_worst(slots, evaluation)
+            finished, restart = self.run_over(slots, evaluation)
+            return self.advance(slots, evaluation), finished, restart
+
+        none = jnp.zeros(slots.pair.shape[0], bool)
+        return jax.lax.while_loop(lambda carry: ~jnp.any(carry[1] | carry[2]), step, (slots, none, none))
+
+    def cycle(self, state: LoopState) -> LoopState:
+        """The runs in flight step until one is over, then the turnover: one iteration of the
+        outer loop."""
+        slots, finished, restart = self.steps(state.slots)
+        return self.turnover(dataclasses.replace(state, slots=slots), finished, restart)
 
     def running(self, next_slots: int) -> Callable[[LoopState], Bool[Array, ""]]:
         """Run this pool while work remains, until the queue is drained and the pairs still in
@@ -309,7 +360,7 @@ class AttackLoop(eqx.Module):
                 state = self.shrink(state, size)
             # The body is a plain function: a bound method of this module would be hashed with
             # its traced arrays.
-            state = jax.lax.while_loop(self.running(next_size), lambda state: self.step(state), state)
+            state = jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state), state)
         records = state.records
         if self.options.nested:
             fooled = state.fooled_epsilon[None, :] <= self.epsilons[:, None]

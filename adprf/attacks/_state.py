@@ -12,23 +12,28 @@ import jax
 import jax.numpy as jnp
 
 from .._types import Array, Bool, Float, Input, Int, PyTree
-from ._threats import ThreatModel
 
 
 class Slots(eqx.Module):
     """The pairs in flight, one per slot (leading axis `slots` on every field).
 
     - `pair`: the queue index of the slot's pair (`total`: empty slot).
+    - `x_clean`, `target`, `epsilon`: the pair's clean input, target and radius (gathered
+      from the queue when the pair enters the slot, not at every step).
     - `restart`, `step`: which run of the pair, and the steps taken in it.
     - `evaluations`: objective-gradient evaluations spent on the pair so far.
     - `x`, `method_state`: the current iterate and the method's state.
     - `best_x`, `best_distance`, `best_loss`, `found`: the worst case so far (see
-      `keep_worst`), whether it is a success.
+      `keep_worst`), whether it is a success; `best_distance` is tracked only by methods that
+      keep the smallest perturbation (the others measure `best_x` when the pair finishes).
     - `nonfinite`: whether the model's output, the loss or its gradient was ever NaN or
       infinite for the pair.
     """
 
     pair: Int[Array, " slots"]
+    x_clean: Input
+    target: PyTree
+    epsilon: Float[Array, " slots"]
     restart: Int[Array, " slots"]
     step: Int[Array, " slots"]
     evaluations: Int[Array, " slots"]
@@ -77,23 +82,20 @@ class Evaluation(eqx.Module):
     """One iteration's look at every slot's iterate (leading axis `slots`), not carried.
 
     - `active`: whether the slot holds a pair.
-    - `x_clean`, `threat`, `epsilon`: the pair's clean input, its threat at its radius, the radius.
     - `loss`, `gradient`: the objective and its input gradient at the iterate.
     - `success`: whether the iterate meets the objective's criterion (only in active slots,
       and only where everything is finite).
     - `finite`: whether the model's output, the loss and the gradient are finite.
-    - `distance`: the threat's norm of the perturbation (L2 without a ball).
+    - `distance`: the threat's norm of the perturbation (L2 without a ball), for methods that
+      keep the smallest perturbation; `None` for the others.
     """
 
     active: Bool[Array, " slots"]
-    x_clean: Input
-    threat: ThreatModel
-    epsilon: Float[Array, " slots"]
     loss: Float[Array, " slots"]
     success: Bool[Array, " slots"]
     gradient: Input
     finite: Bool[Array, " slots"]
-    distance: Float[Array, " slots"]
+    distance: Float[Array, " slots"] | None
 
 
 class LoopState(eqx.Module):
