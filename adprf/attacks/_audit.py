@@ -235,6 +235,13 @@ def _field_names(model) -> set[str]:
     return {field.name for field in dataclasses.fields(model)} if dataclasses.is_dataclass(model) else set()
 
 
+def _larger_step(pgd: PGD, step: float) -> PGD:
+    """The reference PGD with 4 times its step (relative to ε if its step is)."""
+    if pgd.relative_step is not None:
+        return dataclasses.replace(pgd, relative_step=4 * pgd.relative_step)
+    return dataclasses.replace(pgd, step_size=4 * step)
+
+
 def _stronger_attacks(compare: Callable[..., Comparison], pgd: PGD, step: float, objective, own_loss, parts):
     """The checks that compare stronger attacks with the reference (`compare` builds one), in
     the report's order, those that do not apply as skipped."""
@@ -247,7 +254,7 @@ def _stronger_attacks(compare: Callable[..., Comparison], pgd: PGD, step: float,
             dataclasses.replace(pgd, restarts=5 * pgd.restarts),
             objective,
         ),
-        compare("larger-step", "PGD step ×4", dataclasses.replace(pgd, step_size=4 * step), objective),
+        compare("larger-step", "PGD step ×4", _larger_step(pgd, step), objective),
     ]
     classification = isinstance(objective, CLASSIFICATION)
     if classification:

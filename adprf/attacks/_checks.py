@@ -230,7 +230,9 @@ class Unbounded(AbstractCheck):
         return max(100, self.pgd.steps)
 
     def measure(self, runs):
-        big = dataclasses.replace(self.pgd, steps=self.steps, step_size=2.5 * self.epsilon / self.steps)
+        big = dataclasses.replace(
+            self.pgd, steps=self.steps, step_size=2.5 * self.epsilon / self.steps, relative_step=None
+        )
         return runs.curve("unbounded", big, epsilons=(self.epsilon,))
 
     def verdict(self, measurement):

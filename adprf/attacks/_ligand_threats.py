@@ -33,8 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._ligands import Ligands
+from .._types import ArrayLike, Float
 from ._objectives import ScalarThreshold
 from ._threats import Budget, L1Ball, L2Ball, LinfBall, Mask, NonNegative, ThreatModel, _check_radius
+from ._values import Value, as_value, check_value, is_traced, like
 
 # Module-level selectors and masks (not lambdas): equal threats built twice compare equal, so
 # the engine's compiled attack is reused.
@@ -49,12 +51,13 @@ def _amounts(ligands: Ligands):
 
 
 class _MovableBindingTimes(eqx.Module):
-    """Binding times may move (all, or only where clean τ < τ_c); amounts never."""
+    """Binding times may move (all, or only where clean τ < τ_c); amounts never. τ_c is data
+    (an array leaf): threats that differ only in it share one compiled attack."""
 
-    tau_c: float | None = eqx.field(static=True, default=None)
+    tau_c: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value)
 
     def __call__(self, clean: Ligands) -> Ligands:
-        tau = jnp.ones(jnp.shape(clean.tau), bool) if self.tau_c is None else clean.tau < self.tau_c
+        tau = jnp.ones(jnp.shape(clean.tau), bool) if self.tau_c is None else clean.tau < like(self.tau_c, clean.tau)
         return Ligands(tau, jnp.zeros(jnp.shape(clean.amount), bool))
 
 
@@ -75,11 +78,10 @@ _BALLS = {"linf": LinfBall, "l2": L2Ball, "l1": L1Ball}
 def _check_tau_c(owner: str, tau_c, optional: bool) -> None:
     if tau_c is None and optional:
         return
-    if not (isinstance(tau_c, (int, float, np.floating, np.integer)) and np.isfinite(tau_c) and tau_c > 0):
-        raise ValueError(f"{owner}: tau_c must be a finite number > 0{' or None' if optional else ''}, got {tau_c!r}")
+    check_value(owner, "tau_c", as_value(tau_c), fix="the critical binding time" + (", or None" if optional else ""))
 
 
-def move_binding_times(epsilon: float, tau_c: float | None = None, norm: str = "linf") -> ThreatModel:
+def move_binding_times(epsilon: Value, tau_c: Value | None = None, norm: str = "linf") -> ThreatModel:
     """Perturb binding times within a norm ball; amounts fixed; τ ≥ 0.
 
     Beyond v1 (ours; FGSM with sign, PGD): the attacker changes the quality τ of the
@@ -105,11 +107,10 @@ def move_binding_times(epsilon: float, tau_c: float | None = None, norm: str = "
     if norm not in _BALLS:
         raise ValueError(f"move_binding_times: unknown norm {norm!r}; use one of {sorted(_BALLS)}")
     ball = _BALLS[norm](jnp.asarray(epsilon, jnp.float32))
-    tau_c = None if tau_c is None else float(tau_c)
     return ThreatModel(ball, [Mask(_MovableBindingTimes(tau_c)), NonNegative(where=_binding_times)])
 
 
-def v1_descent(tau_c: float = 3.0, reset: float = 0.1) -> ThreatModel:
+def v1_descent(tau_c: Value = 3.0, reset: Value = 0.1) -> ThreatModel:
     """The unbounded v1 threat of Rademaker et al. 2019 (v1 figure "ligand distribution at the
     boundary"): only ligands with clean τ < τ_c move, amounts fixed, and a binding time that
     falls below 0 is reset to `reset` (0.1 in v1). The reset acts on binding times only.
@@ -124,14 +125,11 @@ def v1_descent(tau_c: float = 3.0, reset: float = 0.1) -> ThreatModel:
     **Returns:** an unbounded `ThreatModel` on `Ligands` inputs.
     """
     _check_tau_c("v1_descent", tau_c, optional=False)
-    if not (isinstance(reset, (int, float, np.floating)) and np.isfinite(reset) and reset >= 0):
-        raise ValueError(f"v1_descent: reset must be a finite number ≥ 0, got {reset!r}")
-    return ThreatModel(
-        None, [Mask(_MovableBindingTimes(float(tau_c))), NonNegative(reset=float(reset), where=_binding_times)]
-    )
+    check_value("v1_descent", "reset", as_value(reset), positive=False, fix="v1 resets τ < 0 to 0.1")
+    return ThreatModel(None, [Mask(_MovableBindingTimes(tau_c)), NonNegative(reset=reset, where=_binding_times)])
 
 
-def add_ligands(budget: float, existing: bool = False, coordinates: int = 1) -> ThreatModel:
+def add_ligands(budget: Value, existing: bool = False, coordinates: int = 1) -> ThreatModel:
     """Add ligands with at most `budget` total amount (beyond v1, ours: PGD under a
     ligand budget, adding ligands instead of moving them).
 
@@ -185,8 +183,12 @@ def with_candidates(ligands: Ligands, tau_grid) -> Ligands:
     )
 
 
-def _threshold(model_or_threshold) -> float:
+def _threshold(model_or_threshold):
+    """The model's threshold (or the number given): a Python float when concrete, a tracer as is
+    (an objective built inside `jit`/`vmap`, e.g. over cell models)."""
     threshold = getattr(model_or_threshold, "threshold", model_or_threshold)
+    if is_traced(threshold):
+        return threshold
     try:
         value = float(threshold)
     except (TypeError, ValueError):

@@ -7,17 +7,16 @@ stops finished examples, handles restarts and keeps the worst case.
 """
 
 import abc
-import math
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from .._types import Input, PRNGKeyArray, Scalar
+from .._types import ArrayLike, Float, Input, PRNGKeyArray, Scalar
 from ._threats import ThreatModel
+from ._values import Value, as_value, check_value, like, shown
 
 
 class AbstractMethod(eqx.Module):
@@ -50,20 +49,6 @@ class AbstractMethod(eqx.Module):
             raise ValueError(f"{type(self).__name__}: restarts must be an integer ≥ 1, got {self.restarts!r}")
 
 
-def _check_constant(owner: str, name: str, value, *, positive: bool = True, fix: str = "") -> None:
-    """A method's constant must be a finite real number, > 0 (`positive`) or ≥ 0."""
-    ok = not isinstance(value, (bool, str)) and np.ndim(value) == 0
-    try:
-        number = float(value) if ok else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or (number <= 0 if positive else number < 0):
-        bound = "> 0" if positive else "≥ 0"
-        raise ValueError(
-            f"{owner}: {name} must be a finite number {bound}, got {value!r}" + (f"; {fix}" if fix else "")
-        )
-
-
 def _ascend(x: Input, direction: Input, step: float | Scalar) -> Input:
     return jax.tree.map(lambda a, d: a + step * d, x, direction)
 
@@ -77,37 +62,65 @@ class PGD(AbstractMethod):
     `random_start=False` gives BIM (Kurakin et al.). Restarts draw new random starts and
     keep the first success (or, if none succeeds, the last run).
 
+    The step α is data (an array leaf): attacks that differ only in it share one compiled
+    loop, and `jax.vmap` can sweep it. Give it as an absolute `step_size`, or as
+    `relative_step` k, so that α = k · ε at each radius of a sweep (`run_attack`,
+    `robust_accuracy` run every radius in one call; with an absolute step they would all take
+    the same α). Neither: α = 2.5 ε / steps (Madry et al.'s rule of thumb).
+
     **Arguments:**
     - `steps`: iterations per run (default 40).
-    - `step_size`: α; `None` uses 2.5 ε / steps.
+    - `step_size`: α, one number > 0; `None` (default) uses `relative_step`, or 2.5 ε / steps.
     - `random_start`: start uniformly in the ball (default True).
     - `restarts`: number of runs (default 1).
     - `stop_at_success`: stop an example at its first success (default True, the cheapest
       evaluation); `False` runs every step and keeps the highest-loss iterate (Madry's
       adversarial training attacks this way).
+    - `relative_step`: k > 0, the step as a multiple of the radius: α = k · ε at each pair's ε
+      (`relative_step=2.5 / steps` is the default rule; needs a norm-ball threat). Keyword
+      only; exclusive with `step_size`.
     """
 
     steps: int = eqx.field(static=True, default=40)
-    step_size: float | None = eqx.field(static=True, default=None)
+    step_size: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value)
     random_start: bool = eqx.field(static=True, default=True)
     restarts: int = eqx.field(static=True, default=1)
     stop_at_success: bool = eqx.field(static=True, default=True)
+    relative_step: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value, kw_only=True)
 
     def __check_init__(self):
+        if self.step_size is not None and self.relative_step is not None:
+            raise ValueError(
+                f"PGD: give step_size (α, absolute) or relative_step (α = relative_step · ε), not both; "
+                f"got step_size={shown(self.step_size)}, relative_step={shown(self.relative_step)}"
+            )
         if self.step_size is not None:
-            _check_constant(
+            check_value(
                 "PGD",
                 "step_size",
                 self.step_size,
                 fix="a negative step descends the loss and overstates robustness; None uses 2.5 ε / steps",
             )
+        if self.relative_step is not None:
+            check_value(
+                "PGD",
+                "relative_step",
+                self.relative_step,
+                fix="the step is relative_step · ε, e.g. 2.5 / steps; a negative step descends the loss",
+            )
 
     def step_length(self, threat: ThreatModel) -> Scalar:
-        """α at `threat`'s radius: `step_size`, or 2.5 ε / steps."""
+        """α at `threat`'s radius ε: `step_size`, `relative_step` · ε, or 2.5 ε / steps (float32)."""
         if self.step_size is not None:
             return jnp.asarray(self.step_size, jnp.float32)
         if threat.ball is None:
-            raise ValueError("PGD with step_size=None needs a norm-ball threat (it uses 2.5 ε / steps)")
+            rule = "relative_step · ε" if self.relative_step is not None else "2.5 ε / steps"
+            raise ValueError(
+                f"PGD without step_size needs a norm-ball threat (its step is {rule}): give step_size for an "
+                f"unbounded threat"
+            )
+        if self.relative_step is not None:
+            return jnp.asarray(self.relative_step, jnp.float32) * jnp.asarray(threat.epsilon, jnp.float32)
         return 2.5 * threat.epsilon / self.steps
 
     def init(self, key, x_clean, threat):
@@ -138,7 +151,7 @@ class FGSM(AbstractMethod):
         return threat.project(x, x_clean), state
 
 
-def BIM(steps: int = 10, step_size: float | None = None) -> PGD:
+def BIM(steps: int = 10, step_size: Value | None = None) -> PGD:
     """Basic iterative method: PGD without random start."""
     return PGD(steps=steps, step_size=step_size, random_start=False)
 
@@ -154,12 +167,12 @@ class GradientDescent(AbstractMethod):
     - `steps`: maximum number of iterations.
     """
 
-    step_size: float = eqx.field(static=True, default=0.2)
+    step_size: Float[ArrayLike, ""] = eqx.field(default=0.2, converter=as_value)
     steps: int = eqx.field(static=True, default=1000)
     restarts: int = eqx.field(static=True, default=1, init=False)
 
     def __check_init__(self):
-        _check_constant(
+        check_value(
             "GradientDescent",
             "step_size",
             self.step_size,
@@ -170,7 +183,13 @@ class GradientDescent(AbstractMethod):
         return threat.project(x_clean, x_clean), None
 
     def update(self, x, state, loss, grad, x_clean, threat):
-        return threat.project(_ascend(x, grad, self.step_size), x_clean), state
+        x = jax.tree.map(lambda a, g: a + like(self.step_size, g) * g, x, grad)
+        return threat.project(x, x_clean), state
+
+
+_ADAM = optax.adam(0.01)
+"""`Minimal`'s default optimiser, one object: the optimiser is structure (its functions), and
+`Minimal()` built twice must compare equal to share a compiled loop."""
 
 
 class Minimal(AbstractMethod):
@@ -182,16 +201,18 @@ class Minimal(AbstractMethod):
     The constant c is fixed (no binary search).
 
     **Arguments:**
-    - `optimizer`: an `optax.GradientTransformation` (default `optax.adam(0.01)`).
+    - `optimizer`: an `optax.GradientTransformation` (default `optax.adam(0.01)`). It is
+      structure: its learning rate is a constant of its functions, so another learning rate
+      is another compiled loop (share one optimiser object between attacks to share it).
     - `steps`: iterations (default 200).
     - `c`: weight of the objective against the squared L2 norm (default 1.0).
     - `confidence`: κ, the loss beyond which the objective stops pulling (default 0).
     """
 
-    optimizer: optax.GradientTransformation = eqx.field(static=True, default_factory=lambda: optax.adam(0.01))
+    optimizer: optax.GradientTransformation = eqx.field(static=True, default=_ADAM)
     steps: int = eqx.field(static=True, default=200)
-    c: float = eqx.field(static=True, default=1.0)
-    confidence: float = eqx.field(static=True, default=0.0)
+    c: Float[ArrayLike, ""] = eqx.field(default=1.0, converter=as_value)
+    confidence: Float[ArrayLike, ""] = eqx.field(default=0.0, converter=as_value)
     restarts: int = eqx.field(static=True, default=1, init=False)
 
     stop_at_success = False
@@ -203,8 +224,8 @@ class Minimal(AbstractMethod):
                 f"Minimal: optimizer must be an optax.GradientTransformation (e.g. optax.adam(0.01)), "
                 f"got {self.optimizer!r}"
             )
-        _check_constant("Minimal", "c", self.c, fix="c weighs the objective against ‖δ‖²")
-        _check_constant("Minimal", "confidence", self.confidence, positive=False)
+        check_value("Minimal", "c", self.c, fix="c weighs the objective against ‖δ‖²")
+        check_value("Minimal", "confidence", self.confidence, positive=False)
 
     def init(self, key, x_clean, threat):
         delta = jax.tree.map(jnp.zeros_like, x_clean)
@@ -212,7 +233,7 @@ class Minimal(AbstractMethod):
 
     def update(self, x, state, loss, grad, x_clean, threat):
         delta = jax.tree.map(jnp.subtract, x, x_clean)
-        pull = jnp.where(loss < self.confidence, self.c, 0.0)
+        pull = jnp.where(loss < like(self.confidence, loss), like(self.c, loss), 0.0)
         total = jax.tree.map(lambda d, g: 2.0 * d - pull * g, delta, grad)
         updates, state = self.optimizer.update(total, state, delta)
         x = jax.tree.map(jnp.add, x_clean, optax.apply_updates(delta, updates))

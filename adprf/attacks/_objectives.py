@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
-import jax.core
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array, Bool, Scalar, Target
+from .._types import Array, ArrayLike, Bool, Float, Scalar, Target
+from ._values import as_value, is_traced, like, shown
 
 
 class AbstractObjective(eqx.Module):
@@ -133,28 +133,34 @@ class ScalarThreshold(AbstractObjective):
     loss = output − threshold, success iff output > threshold (targeted "turn on").
 
     **Arguments:**
-    - `threshold`: the decision threshold.
+    - `threshold`: the decision threshold, one finite number (data: an array leaf, so objectives
+      that differ only in it share one compiled attack).
     - `direction`: "below" or "above".
     """
 
-    threshold: float = 1.0
+    threshold: Float[ArrayLike, ""] = eqx.field(default=1.0, converter=as_value)
     direction: str = eqx.field(static=True, default="below")
 
     def __check_init__(self):
         if self.direction not in ("below", "above"):
             raise ValueError(f"ScalarThreshold direction must be 'below' or 'above', got {self.direction!r}")
-        if not isinstance(self.threshold, jax.core.Tracer):
-            value = np.asarray(self.threshold, dtype=np.float64)
+        if not is_traced(self.threshold):
+            try:
+                value = np.asarray(self.threshold, dtype=np.float64)
+            except (TypeError, ValueError):
+                value = np.asarray(np.nan)
             if value.size != 1 or not np.isfinite(value).all():
-                raise ValueError(f"ScalarThreshold needs one finite threshold, got {self.threshold!r}")
+                raise ValueError(f"ScalarThreshold needs one finite threshold, got {shown(self.threshold)}")
 
     def loss(self, output: Array, target: Target) -> Scalar:
         output = jnp.reshape(output, ())
-        return self.threshold - output if self.direction == "below" else output - self.threshold
+        threshold = like(self.threshold, output)
+        return threshold - output if self.direction == "below" else output - threshold
 
     def success(self, output: Array, target: Target) -> Bool[Array, ""]:
         output = jnp.reshape(output, ())
-        return output <= self.threshold if self.direction == "below" else output > self.threshold
+        threshold = like(self.threshold, output)
+        return output <= threshold if self.direction == "below" else output > threshold
 
 
 OBJECTIVES = {"cross-entropy": CrossEntropy, "margin": Margin, "mse": MSEOneHot}

@@ -29,6 +29,7 @@ import optax.projections as projections  # the L∞ and L1 balls, the simplex
 from jax.flatten_util import ravel_pytree
 
 from .._types import ArrayLike, Float, Input, PRNGKeyArray, Scalar
+from ._values import Value, as_mask, as_value, check_value, is_traced, like, number, shown
 
 
 def _tree_random_like(key: PRNGKeyArray, tree: Input, sampler) -> Input:
@@ -283,22 +284,37 @@ class AbstractConstraint(eqx.Module):
 
 
 class Box(AbstractConstraint):
-    """lower ≤ x ≤ upper, leaf-wise (e.g. pixels in [0, 1])."""
+    """lower ≤ x ≤ upper, leaf-wise (e.g. pixels in [0, 1]); the bounds are data (array leaves).
 
-    lower: float = eqx.field(static=True, default=0.0)
-    upper: float = eqx.field(static=True, default=1.0)
+    **Arguments:**
+    - `lower`, `upper`: the bounds, one number each, lower < upper (default 0 and 1).
+    """
+
+    lower: Float[ArrayLike, ""] = eqx.field(default=0.0, converter=as_value)
+    upper: Float[ArrayLike, ""] = eqx.field(default=1.0, converter=as_value)
 
     def __check_init__(self):
-        if not self.lower < self.upper:  # also false for NaN
-            raise ValueError(f"Box needs lower < upper, got lower={self.lower}, upper={self.upper}")
+        if is_traced((self.lower, self.upper)):
+            return
+        try:
+            ordered = np.ndim(self.lower) == np.ndim(self.upper) == 0 and number(self.lower) < number(self.upper)
+        except (TypeError, ValueError):
+            ordered = False
+        if not ordered:  # also for NaN
+            raise ValueError(
+                f"Box needs lower < upper, one number each, got lower={shown(self.lower)}, "
+                f"upper={shown(self.upper)}: swap them, or drop the box (bounds=None) for an unbounded input"
+            )
 
     def __call__(self, x, x_clean):
-        return jax.tree.map(lambda a: jnp.clip(a, self.lower, self.upper), x)
+        return jax.tree.map(lambda a: jnp.clip(a, like(self.lower, a), like(self.upper, a)), x)
 
 
 class NonNegative(AbstractConstraint):
     """x ≥ floor leaf-wise; with `reset`, coordinates that fall below `floor` are set to
-    `reset` instead of clipped (the v1 ligand protocol resets τ < 0 to 0.1).
+    `reset` instead of clipped (the v1 ligand protocol of Rademaker et al. 2019 resets τ < 0
+    to 0.1). `floor` and `reset` are data (array leaves); whether there is a reset is
+    structure.
 
     **Arguments:**
     - `floor`: the lower bound (default 0).
@@ -308,14 +324,19 @@ class NonNegative(AbstractConstraint):
       of binding times never touches amounts); `None` (default): every leaf.
     """
 
-    floor: float = eqx.field(static=True, default=0.0)
-    reset: float | None = eqx.field(static=True, default=None)
+    floor: Float[ArrayLike, ""] = eqx.field(default=0.0, converter=as_value)
+    reset: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value)
     where: Callable[[Input], Any] | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        check_value("NonNegative", "floor", self.floor, positive=None)
+        if self.reset is not None:
+            check_value("NonNegative", "reset", self.reset, positive=None)
 
     def _bound(self, a):
         if self.reset is None:
-            return jnp.maximum(a, self.floor)
-        return jnp.where(a < self.floor, self.reset, a)
+            return jnp.maximum(a, like(self.floor, a))
+        return jnp.where(a < like(self.floor, a), like(self.reset, a), a)
 
     def __call__(self, x, x_clean):
         if self.where is None:
@@ -327,10 +348,12 @@ class Mask(AbstractConstraint):
     """Only coordinates where the mask is True may move; the others keep their clean value.
 
     `mask` is a pytree of booleans shaped like one example (broadcastable leaf-wise), or a
-    function of the clean example returning one (e.g. "only ligands with τ < τ_c").
+    function of the clean example returning one (e.g. "only ligands with τ < τ_c"). A mask
+    of booleans is data (array leaves), and so are the array fields of a function that is an
+    equinox module (such as τ_c); a plain function is structure.
     """
 
-    mask: Any = eqx.field(static=True)
+    mask: Any = eqx.field(converter=as_mask)
 
     restricts: ClassVar[bool] = True
 
@@ -424,11 +447,14 @@ class ThreatModel(eqx.Module):
         return grad if self.ball is None else self.ball.steepest_ascent(grad)
 
     def bounds(self) -> tuple[float, float] | None:
-        """The (lower, upper) of the tightest `Box` constraint, if any."""
+        """The (lower, upper) of the tightest `Box` constraint, if any, as Python numbers (a
+        host-side question, asked at the public boundary: the bounds must be concrete)."""
         boxes = [c for c in self.constraints if isinstance(c, Box)]
         if not boxes:
             return None
-        return max(b.lower for b in boxes), min(b.upper for b in boxes)
+        if is_traced(boxes):
+            raise ValueError("ThreatModel.bounds() needs concrete box bounds, not traced ones (a host-side check)")
+        return max(number(b.lower) for b in boxes), min(number(b.upper) for b in boxes)
 
 
 Radius: TypeAlias = float | Float[ArrayLike, ""]
@@ -436,7 +462,7 @@ Radius: TypeAlias = float | Float[ArrayLike, ""]
 
 
 def linf(
-    epsilon: Radius, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
+    epsilon: Radius, bounds: tuple[Value, Value] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
 ) -> ThreatModel:
     """L∞ ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
     _check_radius("linf", epsilon)
@@ -445,7 +471,7 @@ def linf(
 
 
 def l2(
-    epsilon: Radius, bounds: tuple[float, float] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
+    epsilon: Radius, bounds: tuple[Value, Value] | None = (0.0, 1.0), constraints: Sequence[AbstractConstraint] = ()
 ) -> ThreatModel:
     """L2 ball of radius `epsilon`, then box `bounds` (None: no box), then `constraints`."""
     _check_radius("l2", epsilon)
@@ -455,7 +481,7 @@ def l2(
 
 def l1(
     epsilon: Radius,
-    bounds: tuple[float, float] | None = (0.0, 1.0),
+    bounds: tuple[Value, Value] | None = (0.0, 1.0),
     constraints: Sequence[AbstractConstraint] = (),
     coordinates: int = 1,
 ) -> ThreatModel:
