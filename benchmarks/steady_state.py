@@ -381,17 +381,18 @@ def main():
     tau, amount = mixtures(args.n)
     x = np.concatenate([tau, amount], axis=1)
     sub = slice(0, args.scipy_n)
-    specs = {
-        "shp1": ("SHP1Feedback()", SHP1Feedback(), SHP1Reference()),
-        "kinase": ("KinaseFeedback(4, 2)", KinaseFeedback(4, 2), KinaseReference(N=4, m=2)),
-    }
+    with jax.enable_x64(True):  # the models' rates are array leaves: float64 when built here
+        specs = {
+            "shp1": ("SHP1Feedback()", SHP1Feedback(), SHP1Reference()),
+            "kinase": ("KinaseFeedback(4, 2)", KinaseFeedback(4, 2), KinaseReference(N=4, m=2)),
+        }
     timing_rows, agreement_rows = [], []
     for name in names:
         label, model, ref = specs[name]
         # the reference restates the rates; make sure they are the model's
         for field, value in vars(ref).items():
             ours = getattr(model, {"R": "receptors"}.get(field, field))
-            assert ours == value, f"{label}.{field} = {ours}, but the scipy reference uses {value}"
+            assert float(ours) == value, f"{label}.{field} = {ours}, but the scipy reference uses {value}"
         print(
             f"{label}: analytic Jacobian vs finite differences, max rel. diff "
             f"{check_jacobian(ref, tau[0], amount[0]):.1e}",

@@ -18,14 +18,15 @@ from adprf.cells import (
     time_course,
 )
 
-MODELS = {
-    "kpr": KineticProofreading(),
-    "kpr-excess": KineticProofreading(N=3, ligand_excess=True),
-    "shp1": SHP1Feedback(),
-    "kinase-2-1": KinaseFeedback(2, 1),
-    "kinase-4-2": KinaseFeedback(4, 2),
-    "kinase-1-0": KinaseFeedback(1, 0),
-}
+with jax.enable_x64(True):  # the rates are array leaves, float64 when built inside
+    MODELS = {
+        "kpr": KineticProofreading(),
+        "kpr-excess": KineticProofreading(N=3, ligand_excess=True),
+        "shp1": SHP1Feedback(),
+        "kinase-2-1": KinaseFeedback(2, 1),
+        "kinase-4-2": KinaseFeedback(4, 2),
+        "kinase-1-0": KinaseFeedback(1, 0),
+    }
 MIXTURE = ([6.0, 1.0], [2e3, 2e4])  # agonists + an excess of weaker ligands
 
 
@@ -63,9 +64,9 @@ def test_three_methods_agree_in_value_and_gradient(name):
 
 def test_kpr_closed_form_is_mckeithan():
     """One species: C_T from the quadratic; C_n = C_T r^n/(1 + φτ), C_N = C_T r^N."""
-    model = KineticProofreading(N=4)
-    L, R, k, phi = 1e4, model.receptors, model.kappa, model.phi
     with jax.enable_x64(True):
+        model = KineticProofreading(N=4)
+        L, R, k, phi = 1e4, float(model.receptors), float(model.kappa), float(model.phi)
         for tau in (0.5, 3.0, 10.0):
             C = steady_state(model, _lig([tau], [L]), method="newton").state[0]
             a = L + R + 1 / (k * tau)
@@ -80,8 +81,8 @@ def test_kpr_closed_form_is_mckeithan():
 
 
 def test_shp1_closed_form_satisfies_its_ode_and_threshold_default():
-    model = SHP1Feedback()
     with jax.enable_x64(True):
+        model = SHP1Feedback()
         lig = _lig([4.0], [1e4])
         sol = steady_state(model, lig)
         residual = model.vector_field(0.0, sol.state, lig)
@@ -113,8 +114,8 @@ def test_kinase_feedback_tends_to_T_N_plus_1_m_plus_1(N, m):
 
 
 def test_batched_and_decision():
-    model = SHP1Feedback()
     with jax.enable_x64(True):
+        model = SHP1Feedback()
         batch = _lig([[8.0, 0.5], [8.0, 2.0], [2.0, 1.0]], [[1e4, 1e3], [1e4, 1e5], [1e4, 1e4]])
         out = jax.vmap(model)(batch)
         newton = jax.vmap(lambda lig: steady_state(model, lig, method="newton").output)(batch)
@@ -123,8 +124,8 @@ def test_batched_and_decision():
 
 
 def test_failures_are_loud():
-    model = SHP1Feedback()
     with jax.enable_x64(True):
+        model = SHP1Feedback()
         lig = _lig(*MIXTURE)
         with pytest.raises(Exception, match=r"SHP1Feedback steady state \(ode\): .*max_steps"):
             steady_state(model, lig, method="ode", max_steps=5)
@@ -143,8 +144,8 @@ def test_failures_are_loud():
 
 
 def test_time_course_relaxes_to_the_steady_state():
-    model = KinaseFeedback(2, 1)
     with jax.enable_x64(True):
+        model = KinaseFeedback(2, 1)
         lig = _lig(*MIXTURE)
         times = np.concatenate([[0.0], np.logspace(-2, 5, 30)])
         states, outputs = time_course(model, lig, times)

@@ -144,7 +144,15 @@ def boundary_descent(
     for index in range(len(grid)):
         model = OneOf(members, index) if share_compilation else members[index]
         start = time.perf_counter()
-        result = attack(model, batch, None, method=method, threat=threat, objective=turn_off(model.threshold), key=key)
+        result = attack(
+            model,
+            batch,
+            None,
+            method=method,
+            threat=threat,
+            objective=turn_off(float(np.asarray(model.threshold))),
+            key=key,
+        )
         seconds.append(time.perf_counter() - start)  # attack blocks until the result is ready
         final = jax.tree.map(lambda a: a[0], result.adversarial)
         taus.append(final.tau)

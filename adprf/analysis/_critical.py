@@ -200,10 +200,12 @@ def _gradient_fn(model, ligands, species, probe_amount, derivative: int):
     return vectorised
 
 
-def _search_interval(model, lower, upper) -> tuple[float, float]:
+def _search_interval(model, lower, upper) -> tuple[Float[ArrayLike, ""], Float[ArrayLike, ""]]:
     if upper is None:
         if not hasattr(model, "tau_c"):
             raise ValueError(f"{type(model).__name__} has no tau_c: pass upper= (the largest binding time to search)")
+        if isinstance(model.tau_c, jax.core.Tracer):  # a model traced by jit/vmap: τ_c is data, not checked here
+            return (1e-3 * model.tau_c if lower is None else lower), model.tau_c
         upper = float(model.tau_c)
     lower = 1e-3 * upper if lower is None else lower
     if not (np.isfinite(lower) and np.isfinite(upper) and 0 < lower < upper):

@@ -47,7 +47,7 @@ def best_excess(model: AdaptiveProofreading, tau, amount, movable, epsilon) -> n
 
     **Returns:** the smallest excess per distribution, (D,).
     """
-    N, m, tau_c = model.N, model.m, model.tau_c
+    N, m, tau_c = model.N, model.m, float(model.tau_c)  # a NumPy float64 computation
     epsilon = np.asarray(epsilon, np.float64)[..., None]
     moved = np.clip(optimal_binding_time(model), np.maximum(tau - epsilon, 0.0), tau + epsilon)
     x = np.where(movable, moved, tau)

@@ -93,7 +93,7 @@ def agonist_amount(model: AdaptiveProofreading, tau, n_agonists: int, target) ->
     above the agonists' own T, or below the other ligands').
     """
     N, m = model.N, model.m
-    c = model.tau_c ** (N - m)
+    c = float(model.tau_c) ** (N - m)  # NumPy float64
     ag, others = tau[:, :n_agonists], tau[:, n_agonists:]
     amount = (target * c * np.sum(others**m, 1) - np.sum(others**N, 1)) / (
         np.sum(ag**N, 1) - target * c * np.sum(ag**m, 1)

@@ -6,7 +6,15 @@ import numpy as np
 
 from .._ligands import Ligands
 from .._types import Array, Float
-from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
+from ._base import (
+    AbstractSteadyStateModel,
+    check_integer,
+    check_rate,
+    check_steady_state_fields,
+    integer,
+    is_concrete,
+    parameter,
+)
 from ._cascade import (
     binding_flux,
     bisect,
@@ -49,18 +57,21 @@ class KinaseFeedback(AbstractSteadyStateModel):
       L ≲ 10^4 (φτ ≤ 0.05, κ R τ ≤ 0.05, δ Σ C_m/ε ≫ 1: output/threshold is within 1% of
       T_{N+1,m+1} for v1-like mixtures); the papers leave them open.
     - `ligand_excess`, `solver`: as for `KineticProofreading`.
+
+    As for `KineticProofreading`, τ_c and the rates are array leaves stored in the default float
+    dtype at construction: build the model inside `with jax.enable_x64(True):`.
     """
 
     N: int = eqx.field(static=True, converter=integer)
     m: int = eqx.field(static=True, converter=integer)
-    tau_c: float = eqx.field(static=True, default=3.0)
-    phi: float = eqx.field(static=True, default=0.01)
-    kappa: float = eqx.field(static=True, default=1e-6)
-    receptors: float = eqx.field(static=True, default=1e4)
-    alpha: float = eqx.field(static=True, default=0.1)
-    K_tot: float = eqx.field(static=True, default=1.0)
-    epsilon: float = eqx.field(static=True, default=1e-3)
-    delta: float = eqx.field(static=True, default=1e4)
+    tau_c: Float[Array, ""] = eqx.field(default=3.0, converter=parameter)
+    phi: Float[Array, ""] = eqx.field(default=0.01, converter=parameter)
+    kappa: Float[Array, ""] = eqx.field(default=1e-6, converter=parameter)
+    receptors: Float[Array, ""] = eqx.field(default=1e4, converter=parameter)
+    alpha: Float[Array, ""] = eqx.field(default=0.1, converter=parameter)
+    K_tot: Float[Array, ""] = eqx.field(default=1.0, converter=parameter)
+    epsilon: Float[Array, ""] = eqx.field(default=1e-3, converter=parameter)
+    delta: Float[Array, ""] = eqx.field(default=1e4, converter=parameter)
     ligand_excess: bool = eqx.field(static=True, default=False)
     solver: str = eqx.field(static=True, default="closed-form")
 
@@ -79,16 +90,18 @@ class KinaseFeedback(AbstractSteadyStateModel):
         ):
             check_rate(self, name, getattr(self, name), what)
         check_steady_state_fields(self)
-        if not 0 < self.threshold < np.inf:
+        threshold = self.threshold
+        if is_concrete(threshold) and not 0 < float(threshold) < np.inf:
             raise ValueError(
-                f"KinaseFeedback: the threshold α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ is {self.threshold!r} "
+                f"KinaseFeedback: the threshold α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ is {float(threshold)!r} "
                 f"with these rates (N={self.N}, m={self.m}): it must be finite and > 0, pick rates "
                 f"of less extreme magnitudes"
             )
 
     @property
-    def threshold(self) -> float:
-        """α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ: output/threshold → T_{N+1,m+1} in the limit."""
+    def threshold(self) -> Float[Array, "*batch"]:
+        """α ε K_tot φ^(N−1−m) τ_c^(N−m)/δ: output/threshold → T_{N+1,m+1} in the limit (one
+        per model of a stacked batch)."""
         return (
             self.alpha
             * self.epsilon

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._ligands import Ligands
-from .._types import Array, Bool, Float, Int, PyTree
+from .._types import Array, ArrayLike, Bool, Float, Int, PyTree
 
 
 def _owner(model) -> str:
@@ -32,6 +32,30 @@ def integer(value: Any) -> Any:
         return operator.index(value)
     except TypeError:
         return value
+
+
+def parameter(value: Any) -> Any:
+    """Converter of continuous fields (rates, τ_c, thresholds, bin widths): a real number (Python
+    or NumPy, integers included) becomes a weakly typed JAX scalar of JAX's default float dtype at
+    the time of construction — float64 inside `jax.enable_x64(True)`, float32 otherwise, the
+    convention of `adprf.Ligands` — so that models differing only in values share one compiled
+    program and can be vmapped and differentiated. JAX arrays (tracers included) are kept as they
+    are; anything else is left for `check_rate` to refuse with its name."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, jax.Array):
+        return value
+    if isinstance(value, numbers.Real) or (
+        isinstance(value, (np.ndarray, np.generic))
+        and np.shape(value) == ()
+        and (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer))
+    ):
+        return jnp.asarray(float(value))
+    return value
+
+
+def is_concrete(value: Any) -> bool:
+    """Whether a field's value can be checked in Python now: not a tracer (a model built inside
+    `jit`, `vmap` or `grad`) and not an array spread over several hosts."""
+    return not isinstance(value, jax.core.Tracer) and getattr(value, "is_fully_addressable", True)
 
 
 def check_integer(
@@ -71,7 +95,7 @@ def check_rate(model, name: str, value, what: str, *, zero: str | None = None) -
     - `zero`: None if 0 is invalid, else what 0 means, e.g. "0 turns the feedback off".
     """
     owner = _owner(model)
-    if isinstance(value, jax.core.Tracer):
+    if not is_concrete(value):
         return
     dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
     numeric = np.shape(value) == () and (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer))
@@ -83,7 +107,7 @@ def check_rate(model, name: str, value, what: str, *, zero: str | None = None) -
     if not (np.isfinite(number) and (number >= 0 if zero else number > 0)):
         rule = f"≥ 0 ({zero})" if zero else "> 0"
         raise ValueError(
-            f"{owner}: {name} ({what}) must be finite and {rule}, got {name}={value!r}: pass a "
+            f"{owner}: {name} ({what}) must be finite and {rule}, got {name}={number!r}: pass a "
             f"finite {'non-negative' if zero else 'positive'} number"
         )
 
@@ -100,14 +124,20 @@ def check_choice(model, name: str, value, choices) -> None:
 
 class AbstractCellModel(eqx.Module):
     """A cell's decision: `model(ligands)` is a scalar output; the cell responds iff it
-    exceeds `threshold`. Models act on one ligand distribution (vmap for several)."""
+    exceeds `threshold`. Models act on one ligand distribution (vmap for several).
+
+    Continuous parameters (rates, τ_c, thresholds) are array leaves (see `parameter`): models
+    that differ only in them share one compiled program, and a batch of them (e.g. built with
+    `eqx.filter_vmap`) can be vmapped over and differentiated. Integers that set the equations
+    (N, m) and the choices of code path (`solver`, `ligand_excess`) are static."""
 
     if TYPE_CHECKING:
         # Type checkers read an `AbstractVar` as a dataclass field and would put it first in every
         # subclass's `__init__` (equinox issues #1123, #1256); a `ClassVar` they leave out of it.
-        threshold: ClassVar[float]
+        threshold: ClassVar[Float[ArrayLike, ""]]
     else:
-        threshold: eqx.AbstractVar[float]  # the decision threshold on the output (a field or a property)
+        # the decision threshold on the output (a field or a property): an array leaf, or a constant
+        threshold: eqx.AbstractVar[Float[ArrayLike, ""]]
 
     @abc.abstractmethod
     def __call__(self, ligands: Ligands) -> Float[Array, ""]:

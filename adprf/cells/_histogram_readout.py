@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from .._ligands import Ligands
-from .._types import Scalar
-from ._base import AbstractCellModel
+from .._types import Array, ArrayLike, Float, Scalar
+from ._base import AbstractCellModel, check_rate, parameter
 
 
 class HistogramReadout(AbstractCellModel):
@@ -23,20 +23,22 @@ class HistogramReadout(AbstractCellModel):
 
     **Arguments:**
     - `model`: the cell model reading the histogram, e.g. `AdaptiveProofreading(N, m)`.
-    - `bin_width`: w (v1: 0.2).
-    - `n_bins`: the number of bins from 0 (see `HistogramReadout.covering`).
+    - `bin_width`: w (v1: 0.2), finite and > 0: an array leaf (readouts that differ only in w
+      share one compiled program), stored as a weakly typed JAX scalar of the default float
+      dtype at construction (float64 inside `jax.enable_x64(True)`, float32 otherwise, as
+      `adprf.Ligands`).
+    - `n_bins`: the number of bins from 0 (see `HistogramReadout.covering`), a static integer
+      (it sets the histogram's shape).
     """
 
     model: AbstractCellModel
-    bin_width: float = eqx.field(static=True)
+    bin_width: Float[Array, ""] = eqx.field(converter=parameter)
     n_bins: int = eqx.field(static=True)
 
     def __check_init__(self):
-        if not (self.bin_width > 0 and isinstance(self.n_bins, int) and self.n_bins >= 1):
-            raise ValueError(
-                f"HistogramReadout needs bin_width > 0 and an integer n_bins ≥ 1, got "
-                f"bin_width={self.bin_width!r}, n_bins={self.n_bins!r}"
-            )
+        if not (isinstance(self.n_bins, int) and not isinstance(self.n_bins, bool) and self.n_bins >= 1):
+            raise ValueError(f"HistogramReadout needs an integer n_bins ≥ 1, got n_bins={self.n_bins!r}")
+        check_rate(self, "bin_width", self.bin_width, "the bin width w")
 
     @classmethod
     def covering(cls, model: AbstractCellModel, bin_width: float, tau_max: float) -> "HistogramReadout":
@@ -44,7 +46,7 @@ class HistogramReadout(AbstractCellModel):
         return cls(model, float(bin_width), int(math.floor(tau_max / bin_width)) + 1)
 
     @property
-    def threshold(self) -> float:
+    def threshold(self) -> Float[ArrayLike, ""]:
         return self.model.threshold
 
     def histogram(self, ligands: Ligands) -> Ligands:

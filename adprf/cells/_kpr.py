@@ -5,7 +5,14 @@ import jax.numpy as jnp
 
 from .._ligands import Ligands
 from .._types import Array, Bool, Float
-from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
+from ._base import (
+    AbstractSteadyStateModel,
+    check_integer,
+    check_rate,
+    check_steady_state_fields,
+    integer,
+    parameter,
+)
 from ._cascade import (
     binding_flux,
     bound_at_equilibrium,
@@ -35,13 +42,19 @@ class KineticProofreading(AbstractSteadyStateModel):
       at τ = 4 s, as for `SHP1Feedback`; open in the papers).
     - `ligand_excess`: ligands not depleted by binding (κ L (R − Σ C_T)) instead of κ(L − C_T)(R − Σ C_T).
     - `solver`: "closed-form", "newton" or "ode" for `model(ligands)`.
+
+    N, `ligand_excess` and `solver` are static; the rates and the threshold are array leaves
+    (one compiled program for models that differ only in them; vmap and differentiate over
+    them), stored as JAX scalars of the default float dtype at construction. The solves run in
+    float64, so build the model inside `with jax.enable_x64(True):` (rates built outside are
+    float32-rounded, and the solves refuse them).
     """
 
     N: int = eqx.field(static=True, default=5, converter=integer)
-    phi: float = eqx.field(static=True, default=0.09)
-    kappa: float = eqx.field(static=True, default=1e-4)
-    receptors: float = eqx.field(static=True, default=3e4)
-    threshold: float = eqx.field(static=True, default=12.0)
+    phi: Float[Array, ""] = eqx.field(default=0.09, converter=parameter)
+    kappa: Float[Array, ""] = eqx.field(default=1e-4, converter=parameter)
+    receptors: Float[Array, ""] = eqx.field(default=3e4, converter=parameter)
+    threshold: Float[Array, ""] = eqx.field(default=12.0, converter=parameter)
     ligand_excess: bool = eqx.field(static=True, default=False)
     solver: str = eqx.field(static=True, default="closed-form")
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from .._ligands import Ligands
 from .._types import Array, Float
-from ._base import AbstractCellModel, check_integer, check_rate, integer
+from ._base import AbstractCellModel, check_integer, check_rate, integer, parameter
 
 
 def _ratio(x: Float[Array, "*species"], unit: Float[Array, ""]) -> Float[Array, "*species"]:
@@ -36,15 +36,23 @@ class AdaptiveProofreading(AbstractCellModel):
     ∂T/∂L of one so far above τ_max that τ^N overflows saturates at the float range. Concrete
     ligands with no positive amount raise; traced ones give NaN.
 
+    N and m are static (they set the exponents); τ_c is an array leaf, so models that differ
+    only in τ_c share one compiled program, a batch of them vmaps (e.g.
+    `eqx.filter_vmap(lambda t: AdaptiveProofreading(N, m, t))(taus)`) and T is differentiable in
+    τ_c.
+
     **Arguments:**
     - `N`: proofreading steps (output complex), integer ≥ 1 (NumPy integers accepted).
     - `m`: the adaptive step, integer with 0 ≤ m < N.
-    - `tau_c`: the critical binding time, finite and > 0 (default 3, the v1 value).
+    - `tau_c`: the critical binding time, finite and > 0 (default 3, the v1 value). A number is
+      stored as a weakly typed JAX scalar of the default float dtype at construction: float64
+      inside `jax.enable_x64(True)`, float32 otherwise (as `adprf.Ligands`), so build the model
+      inside `jax.enable_x64(True)` to use a τ_c that float32 cannot hold exactly in float64.
     """
 
     N: int = eqx.field(static=True, converter=integer)
     m: int = eqx.field(static=True, converter=integer)
-    tau_c: float = eqx.field(static=True, default=3.0)
+    tau_c: Float[Array, ""] = eqx.field(default=3.0, converter=parameter)
 
     def __check_init__(self):
         check_integer(self, "N", self.N, lowest=1)
@@ -53,7 +61,13 @@ class AdaptiveProofreading(AbstractCellModel):
 
     @property
     def threshold(self) -> float:
+        """1: the cell responds iff T > 1."""
         return 1.0
+
+    def _critical_time(self, dtype) -> Float[Array, "*batch"]:
+        """τ_c in the ligands' dtype (a float32 τ_c, built outside `jax.enable_x64`, is widened
+        before any arithmetic, as a Python float was)."""
+        return jnp.asarray(self.tau_c, dtype)
 
     def _units(self, ligands: Ligands):
         """(u = τ/τ_max, l = L/L_max, τ_max, whether any L > 0), where τ_max is the largest binding
@@ -80,9 +94,10 @@ class AdaptiveProofreading(AbstractCellModel):
         # (τ_max/τ_c)^(N−m) may overflow where T itself does not (a tiny amount at a huge τ):
         # then T is taken through its logarithm (scalars only; both branches kept NaN-free).
         k = self.N - self.m
-        factor = (tau_unit / self.tau_c) ** k
+        tau_c = self._critical_time(tau_unit.dtype)
+        factor = (tau_unit * (1 / tau_c)) ** k  # x·(1/τ_c): what XLA compiled for a static τ_c
         overflow = ~jnp.isfinite(factor)
-        through_log = jnp.exp(k * (jnp.log(tau_unit) - jnp.log(self.tau_c)) + jnp.log(jnp.where(ratio > 0, ratio, 1.0)))
+        through_log = jnp.exp(k * (jnp.log(tau_unit) - jnp.log(tau_c)) + jnp.log(jnp.where(ratio > 0, ratio, 1.0)))
         direct = jnp.where(overflow, 1.0, factor) * ratio
         return jnp.where(present, jnp.where(overflow, jnp.where(ratio > 0, through_log, 0.0), direct), jnp.nan)
 
@@ -97,7 +112,11 @@ class AdaptiveProofreading(AbstractCellModel):
         a_n, a_m = jnp.sum(l * u**self.N), jnp.sum(l * u**self.m)
         adaptive = self.m * u ** (self.m - 1) * a_n if self.m >= 1 else 0.0
         safe = jnp.where(a_m > 0, a_m, 1.0)
-        scale = (tau_unit / self.tau_c) ** (self.N - self.m - 1) / self.tau_c  # (τ_max/τ_c)^(N−m)/τ_max
+        # (τ_max/τ_c)^(N−m)/τ_max, in the order of operations XLA compiled for a static τ_c (x/c as
+        # x·(1/c); one power of 1/c folded with the last), so that the numbers stay those of before
+        inverse = 1 / self._critical_time(tau_unit.dtype)
+        k = self.N - self.m
+        scale = tau_unit * (inverse * inverse) if k == 2 else (tau_unit * inverse) ** (k - 1) * inverse
         term = l * (self.N * u ** (self.N - 1) * a_m - adaptive) / safe**2
         grad = jnp.where(term == 0, 0.0, scale * term)  # 0, not inf · 0, where T is beyond range
         return jnp.where(present & (a_m > 0), grad, jnp.where(present, 0.0, jnp.nan))

@@ -5,7 +5,14 @@ import jax.numpy as jnp
 
 from .._ligands import Ligands
 from .._types import Array, Bool, Float
-from ._base import AbstractSteadyStateModel, check_integer, check_rate, check_steady_state_fields, integer
+from ._base import (
+    AbstractSteadyStateModel,
+    check_integer,
+    check_rate,
+    check_steady_state_fields,
+    integer,
+    parameter,
+)
 from ._cascade import (
     binding_flux,
     bisect,
@@ -40,18 +47,21 @@ class SHP1Feedback(AbstractSteadyStateModel):
     - `threshold`: output threshold (default 0.16 molecules of C_N ≈ the output of 10^4
       ligands at τ = 4 s with these rates, so τ_c ≈ 4 s; the paper's threshold is open).
     - `ligand_excess`, `solver`: as for `KineticProofreading`.
+
+    As for `KineticProofreading`, the rates and the threshold are array leaves stored in the
+    default float dtype at construction: build the model inside `with jax.enable_x64(True):`.
     """
 
     N: int = eqx.field(static=True, default=5, converter=integer)
     m: int = eqx.field(static=True, default=1, converter=integer)
-    phi: float = eqx.field(static=True, default=0.09)
-    b: float = eqx.field(static=True, default=0.04)
-    gamma: float = eqx.field(static=True, default=1.2e-6)
-    kappa: float = eqx.field(static=True, default=1e-4)
-    receptors: float = eqx.field(static=True, default=3e4)
-    S_T: float = eqx.field(static=True, default=6e5)
-    C_star: float = eqx.field(static=True, default=500.0)
-    threshold: float = eqx.field(static=True, default=0.16)
+    phi: Float[Array, ""] = eqx.field(default=0.09, converter=parameter)
+    b: Float[Array, ""] = eqx.field(default=0.04, converter=parameter)
+    gamma: Float[Array, ""] = eqx.field(default=1.2e-6, converter=parameter)
+    kappa: Float[Array, ""] = eqx.field(default=1e-4, converter=parameter)
+    receptors: Float[Array, ""] = eqx.field(default=3e4, converter=parameter)
+    S_T: Float[Array, ""] = eqx.field(default=6e5, converter=parameter)
+    C_star: Float[Array, ""] = eqx.field(default=500.0, converter=parameter)
+    threshold: Float[Array, ""] = eqx.field(default=0.16, converter=parameter)
     ligand_excess: bool = eqx.field(static=True, default=False)
     solver: str = eqx.field(static=True, default="closed-form")
 

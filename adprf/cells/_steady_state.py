@@ -78,6 +78,22 @@ def require_float64(what: str = "this model"):
         )
 
 
+def require_float64_parameters(model) -> None:
+    """Raise unless every floating-point parameter of `model` is float64. The parameters are
+    array leaves in the default float dtype at construction, so a model built outside
+    `jax.enable_x64(True)` holds float32-rounded rates (0.09 → 0.0900000035): refused, not
+    solved with silently different numbers."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(model):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jnp.issubdtype(dtype, jnp.floating) and dtype != jnp.float64:
+            name = jax.tree_util.keystr(path).lstrip(".")
+            raise RuntimeError(
+                f"{type(model).__name__}: {name} is {np.dtype(dtype).name}, but the steady-state solves "
+                f"run in float64: the model was built outside `jax.enable_x64(True)` (its rates "
+                f"were rounded to float32); build it inside `with jax.enable_x64(True):`"
+            )
+
+
 def _as_float64(ligands: Ligands) -> Ligands:
     return Ligands(jnp.asarray(ligands.tau, jnp.float64), jnp.asarray(ligands.amount, jnp.float64))
 
@@ -250,6 +266,7 @@ def steady_state(
     check_rate("steady_state", "integration_tolerances[0]", integration_tolerances[0], "the ODE's step rtol")
     check_rate("steady_state", "integration_tolerances[1]", integration_tolerances[1], "the ODE's step atol")
     require_float64(type(model).__name__)
+    require_float64_parameters(model)
     ligands = _checked_ligands(model, ligands)
     if method == "closed-form":
         state, code, steps = model.closed_form(ligands)  # code 0: the formulas' root finds converged
@@ -289,6 +306,7 @@ def time_course(
     **Returns:** the states, each leaf with a leading time axis, and the model output at each time.
     """
     require_float64(type(model).__name__)
+    require_float64_parameters(model)
     _check_options("time_course", rtol, atol, max_steps)
     times = np.asarray(times, dtype=np.float64)
     if (

@@ -96,7 +96,7 @@ def _time_courses(cfg: Config) -> dict:
     outputs = np.asarray(jax.jit(jax.vmap(lambda lig: time_course(model, lig, times)[1]))(mixtures))
     return {
         "times": times.tolist(),
-        "threshold": model.threshold,
+        "threshold": float(model.threshold),
         "outputs": {"agonists": outputs[0].tolist(), "agonists + antagonists": outputs[1].tolist()},
     }
 
@@ -119,7 +119,7 @@ def _budget_attack(cfg: Config, key) -> dict:
             None,
             method=PGD(steps=cfg.pgd_steps, random_start=False),
             threat=add_ligands(budget),
-            objective=turn_off(model.threshold),
+            objective=turn_off(float(model.threshold)),
             key=key,
         )
         assert res.adversarial is not None  # `attack` always keeps the adversarial inputs

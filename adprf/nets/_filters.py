@@ -13,12 +13,17 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.core
 import jax.numpy as jnp
 
 from .._types import Array, ArrayLike, Float
 
 
 def _check(owner: str, name: str, value, low: float, high: float = float("inf"), closed_low: bool = False):
+    """Raise unless `value` lies in (low, high) (or [low, high)); a traced value (a filter built
+    inside `jit` or `vmap`, e.g. a batch of steepnesses) is not looked at."""
+    if isinstance(value, jax.core.Tracer):
+        return
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -36,8 +41,12 @@ def _non_negative(x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
 
 def _parameter(value) -> Array:
     """Filter parameters are float32 array leaves, not static fields: models that differ only
-    in θ or n share one compiled attack (a sweep over steepness compiles once). They are
-    frozen (`stop_gradient` in `__call__`), so training the classifier in place leaves them."""
+    in θ, n or δ share one compiled attack (a sweep over steepness compiles once, and a batch of
+    filters vmaps). They are frozen (`stop_gradient` in `__call__`), so training the classifier
+    in place leaves them. Traced values (a filter built inside `jit` or `vmap`) are kept as they
+    are."""
+    if isinstance(value, jax.core.Tracer):
+        return value
     return jnp.asarray(value, jnp.float32)
 
 
@@ -110,13 +119,15 @@ class ProofreadingLayer(eqx.Module):
     m = 0 the layer is x^N / (1 + δ).
 
     **Arguments:**
-    - `N`, `m`: integers 0 ≤ m < N (the proofreading and adaptation steps).
-    - `floor`: δ > 0, keeps a blank image finite (default 1e-3).
+    - `N`, `m`: integers 0 ≤ m < N (the proofreading and adaptation steps; static, they set
+      the exponents).
+    - `floor`: δ > 0, keeps a blank image finite (default 1e-3); a float32 array leaf, frozen
+      like the other filters' parameters.
     """
 
     N: int = eqx.field(static=True, default=3)
     m: int = eqx.field(static=True, default=2)
-    floor: float = eqx.field(static=True, default=1e-3)
+    floor: Float[Array, ""] = eqx.field(default=1e-3, converter=_parameter)
 
     def __check_init__(self):
         if not (isinstance(self.N, int) and isinstance(self.m, int) and 0 <= self.m < self.N):
@@ -125,7 +136,7 @@ class ProofreadingLayer(eqx.Module):
 
     def __call__(self, x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         x = _non_negative(x)
-        return x**self.N / (jnp.mean(x**self.m) + self.floor)
+        return x**self.N / (jnp.mean(x**self.m) + jax.lax.stop_gradient(self.floor))
 
 
 class Filtered(eqx.Module):
