@@ -59,3 +59,32 @@ def test_members_with_their_own_keys_equal_separate_attacks(linear_problem):
     shared = robust_accuracy(Ensemble.of(members), x, y, epsilons, pgd, threat=linf(0.0, bounds=None), key=keys[0])
     first = robust_accuracy(members[0], x, y, epsilons, pgd, threat=linf(0.0, bounds=None), key=keys[0])
     np.testing.assert_array_equal(shared.success[0], first.success)
+
+
+def test_members_that_finish_at_different_times_equal_separate_attacks(linear_problem):
+    """A member fooled at once and a member never fooled (zero weights: it runs every step of
+    every restart) share one vmapped loop; the first finishes long before the second and must
+    wait without running on (a loop over a finished member's empty pool never ends)."""
+    _, x, y, _ = linear_problem
+    fooled, robust = _linear_members(2)
+    robust = LinearClassifier(jnp.zeros_like(robust.w), jnp.asarray(0.0))
+    pgd = PGD(steps=3, step_size=0.05, random_start=True, restarts=2)
+    epsilons = [0.1, 0.5]
+    together = robust_accuracy(
+        Ensemble.of([fooled, robust]),
+        x,
+        y,
+        epsilons,
+        pgd,
+        threat=linf(0.0, bounds=None),
+        key=jax.random.PRNGKey(3),
+        batch_size=8,
+    )
+    for m, member in enumerate([fooled, robust]):
+        alone = robust_accuracy(
+            member, x, y, epsilons, pgd, threat=linf(0.0, bounds=None), key=jax.random.PRNGKey(3), batch_size=8
+        )
+        np.testing.assert_array_equal(together.success[m], alone.success)
+        np.testing.assert_array_equal(together.gradient_evaluations[m], alone.gradient_evaluations)
+    # the zero model's clean mistakes aside, it is never fooled: it spends every step of both runs
+    assert together.gradient_evaluations[1].sum() > together.gradient_evaluations[0].sum()

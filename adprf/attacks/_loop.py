@@ -320,8 +320,14 @@ class AttackLoop(eqx.Module):
             finished, restart = self.run_over(slots, evaluation)
             return self.advance(slots, evaluation), finished, restart
 
+        def going(carry):
+            # Stop too when no slot holds a pair: under `vmap` (ensemble members) this loop also
+            # runs for a member whose work is done, and none of its runs would ever end.
+            slots, finished, restart = carry
+            return ~jnp.any(finished | restart) & jnp.any(slots.pair < self.work)
+
         none = jnp.zeros(slots.pair.shape[0], bool)
-        return jax.lax.while_loop(lambda carry: ~jnp.any(carry[1] | carry[2]), step, (slots, none, none))
+        return jax.lax.while_loop(going, step, (slots, none, none))
 
     def cycle(self, state: LoopState) -> LoopState:
         """The runs in flight step until one is over, then the turnover: one iteration of the

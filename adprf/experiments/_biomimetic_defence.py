@@ -306,11 +306,13 @@ EXPERIMENT = register(
         title="Biomimetic defence: proofreading-inspired filters vs adversarial training, with the masking audit",
         paper="Rademaker, Bengio & François 2019 (PRX), biomimetic defence (protocol ours)",
         presets={
-            # batch_size 16: one pool of slots, the fastest compile on a CPU (compiling dominates here).
+            # batch_size 16: one pool of slots, the fastest compile on a CPU (compiling dominates here);
+            # four radii: the verdicts are read at 0.1 and 0.3, and Hill n = 4's masking shows at 0.2.
             "quick": Config(
                 dataset="mnist-subset",
                 n_test=400,
                 batch_size=16,
+                epsilons=(0.0, 0.1, 0.2, 0.3),
                 classifier=MLP_CLASSIFIER,
                 defences=QUICK_DEFENCES,
                 pgd=PGDConfig(steps=40),
