@@ -22,8 +22,8 @@ A small driver (`python -c`) registers `jax.monitoring` listeners, imports adprf
 
 Two passes. **cold**: an empty cache folder and an empty results folder; **warm**: a new empty
 results folder and the cache the cold pass filled, so everything is recomputed but programs are
-read back (JAX writes only programs that took ≥ 0.1 s to compile, adprf's threshold, so the warm
-pass still compiles the small ones). Goals (issue 15, 2 quiet cores): total cold ≤ 8 min, total
+read back (adprf writes every program, however quick to compile; tracing and lowering still
+run, so a warm pass still spends some compile seconds). Goals (issue 15, 2 quiet cores): total cold ≤ 8 min, total
 warm ≤ 4 min, every experiment's compile share ≤ 15 %.
 
 Run: python benchmarks/reproduce.py                             # every experiment, cold and warm
