@@ -23,6 +23,10 @@ from . import (
     distributed as distributed,
     sharding as sharding,
 )
+from ._compilation_cache import (
+    compilation_cache_dir as compilation_cache_dir,
+    enable_compilation_cache as enable_compilation_cache,
+)
 from ._ligands import (
     Ligands as Ligands,
     agonists as agonists,
@@ -31,10 +35,6 @@ from ._ligands import (
     ligand_image as ligand_image,
     self_ligands as self_ligands,
     v1_mixture as v1_mixture,
-)
-from ._compilation_cache import (
-    compilation_cache_dir as compilation_cache_dir,
-    enable_compilation_cache as enable_compilation_cache,
 )
 from ._solution import RESULTS as RESULTS
 from .attacks import (

@@ -59,7 +59,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
     """
     if path is None and os.environ.get("ADPRF_COMPILATION_CACHE", "").strip().lower() in OFF:
         return None
-    configured = jax.config.jax_compilation_cache_dir
+    configured = jax.config.values.get("jax_compilation_cache_dir")
     if path is None and configured:
         return Path(configured)
     folder = Path(path).expanduser() if path is not None else compilation_cache_dir()

@@ -4,16 +4,17 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from adprf import enable_compilation_cache  # noqa: E402
-
-# JAX's persistent cache: the programs a module compiles are read back when a later module
-# (after `_release_compiled_code`) or a later run needs them. ADPRF_COMPILATION_CACHE=off turns it off.
-enable_compilation_cache()
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import pytest
+
+from adprf import enable_compilation_cache
+
+# JAX's persistent cache (set before anything compiles): the programs a module compiles are read
+# back when a later module (after `_release_compiled_code`), another worker or a later run needs
+# them. ADPRF_COMPILATION_CACHE=off turns it off.
+enable_compilation_cache()
 
 
 class LinearClassifier(eqx.Module):

@@ -28,6 +28,8 @@ and a budget attack (where do 1000 added ligands antagonise 4000 agonists most?)
                     threat=add_ligands(1000.0), objective=turn_off(model), key=key)
 """
 
+from typing import Any
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -198,7 +200,7 @@ def _threshold(model_or_threshold):
     return value
 
 
-def turn_on(model_or_threshold=1.0) -> ScalarThreshold:
+def turn_on(model_or_threshold: Any = 1.0) -> ScalarThreshold:
     """The targeted "turn on" objective: push the output above the threshold (make a self
     distribution look foreign; success iff output > threshold).
 
@@ -208,7 +210,7 @@ def turn_on(model_or_threshold=1.0) -> ScalarThreshold:
     return ScalarThreshold(_threshold(model_or_threshold), direction="above")
 
 
-def turn_off(model_or_threshold=1.0) -> ScalarThreshold:
+def turn_off(model_or_threshold: Any = 1.0) -> ScalarThreshold:
     """The "turn off" objective of the v1 attacks: push the output to the threshold or below
     (make a foreign distribution look self; success iff output ≤ threshold).
 
