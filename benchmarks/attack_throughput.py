@@ -31,7 +31,6 @@ Run: python benchmarks/attack_throughput.py [--models mlp,cnn] [--n 1000] [--rep
 
 import argparse
 import os
-import time
 import warnings
 
 import jax
@@ -42,11 +41,10 @@ with warnings.catch_warnings():  # foolbox imports scipy.ndimage.filters (deprec
     warnings.simplefilter("ignore", DeprecationWarning)
     import foolbox
 
+from _mnist_models import train_mnist_models
 from _timing import timed
 
 from adprf.attacks import PGD, robust_accuracy
-from adprf.data import load_mnist_subset
-from adprf.nets import MLP, MadryCNN, accuracy, train_classifier
 
 STEPS, STEP_SIZE = 40, 0.01
 TASKS = {"one ε (0.1)": [0.1], "7-ε sweep": [round(0.05 * i, 2) for i in range(7)]}
@@ -79,26 +77,7 @@ def make_foolbox(model):
 
 
 def train_models(names, epochs_mlp, epochs_cnn):
-    train, test = load_mnist_subset("train"), load_mnist_subset("test")
-    makers = {"mlp": (MLP, epochs_mlp), "cnn": (MadryCNN, epochs_cnn)}
-    models = {}
-    for name in names:
-        cls, epochs = makers[name]
-        t0 = time.perf_counter()
-        model, _ = train_classifier(
-            cls(key=jax.random.PRNGKey(0)),
-            train.images,
-            train.labels,
-            key=jax.random.PRNGKey(1),
-            epochs=epochs,
-            progress=False,
-        )
-        acc = accuracy(model, test.images, test.labels)
-        print(
-            f"trained {name} ({epochs} epochs, {time.perf_counter() - t0:.0f} s): clean test accuracy {100 * acc:.1f}%"
-        )
-        models[name] = model
-    return models, test
+    return train_mnist_models({name: {"mlp": epochs_mlp, "cnn": epochs_cnn}[name] for name in names})
 
 
 def main():

@@ -35,12 +35,12 @@ Run: python benchmarks/engine_overhead.py                  # n = 500, 5 repeats 
 
 import argparse
 import os
-import time
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _mnist_models import train_mnist_models
 from _timing import timed
 from ligand_descent import initial_distribution
 
@@ -48,8 +48,6 @@ import adprf
 from adprf import Ligands
 from adprf.attacks import PGD, GradientDescent, attack, linf, run_attack, turn_off, v1_descent
 from adprf.cells import AdaptiveProofreading
-from adprf.data import load_mnist_subset
-from adprf.nets import MLP, MadryCNN, accuracy, train_classifier
 
 STEPS, STEP_SIZE, EPS = 40, 0.01, 0.1
 TAU_C, DESCENT_STEP, RESET = 3.0, 0.2, 0.1
@@ -133,25 +131,7 @@ def run_adprf_descent(model, clean, cap):
 
 
 def train_models(epochs_mlp, epochs_cnn):
-    train, test = load_mnist_subset("train"), load_mnist_subset("test")
-    models = {}
-    for name, cls, epochs in [("MLP", MLP, epochs_mlp), ("CNN", MadryCNN, epochs_cnn)]:
-        t0 = time.perf_counter()
-        model, _ = train_classifier(
-            cls(key=jax.random.PRNGKey(0)),
-            train.images,
-            train.labels,
-            key=jax.random.PRNGKey(1),
-            epochs=epochs,
-            progress=False,
-        )
-        acc = accuracy(model, test.images, test.labels)
-        print(
-            f"trained {name} ({epochs} epochs, {time.perf_counter() - t0:.0f} s): clean test accuracy {100 * acc:.1f}%",
-            flush=True,
-        )
-        models[name] = model
-    return models, test
+    return train_mnist_models({"MLP": epochs_mlp, "CNN": epochs_cnn})
 
 
 def pgd_rows(name, model, x, y, repeats, tolerance):
