@@ -59,6 +59,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
     """
     if path is None and os.environ.get("ADPRF_COMPILATION_CACHE", "").strip().lower() in OFF:
         return None
+    if path is not None and not str(path).strip():
+        raise ValueError("enable_compilation_cache: the folder is empty; pass a folder, or None for the default")
     configured = jax.config.values.get("jax_compilation_cache_dir")
     if path is None and configured:
         return Path(configured)

@@ -149,18 +149,7 @@ def pgd_rows(name, model, x, y, repeats, tolerance):
         b_us, a_us = 1e6 * b_med / b_evals, 1e6 * a_med / a_evals
         goal = GOAL_PGD if (name == "MLP" and not stop) else None
         rows.append(
-            dict(
-                model=name,
-                task=task,
-                evals=f"{b_evals:,} / {a_evals:,}",
-                bare_s=b_med,
-                adprf_s=a_med,
-                bare_us=b_us,
-                adprf_us=a_us,
-                ratio=a_us / b_us,
-                compile=(a_first - a_med, b_first - b_med),
-                goal=goal,
-            )
+            _row(name, task, f"{b_evals:,} / {a_evals:,}", (b_first, b_med), (a_first, a_med), b_us, a_us, goal)
         )
         print(f"  done: {name}, {task}: adprf {a_med:.3f} s, bare {b_med:.3f} s", flush=True)
     diff = acc["PGD-40, all steps"] - acc["bare"] + 0.0  # + 0.0: no "-0.0"
@@ -171,6 +160,22 @@ def pgd_rows(name, model, x, y, repeats, tolerance):
         f"{'PASS' if ok else 'FAIL'}), adprf early stop {acc['PGD-40, early stop']:.1f}%"
     )
     return rows, check, ok
+
+
+def _row(model, task, evals, bare, adprf_, bare_us, adprf_us, goal):
+    """A table row from the (first call, median) seconds of both sides and their µs per evaluation."""
+    return dict(
+        model=model,
+        task=task,
+        evals=evals,
+        bare_s=bare[1],
+        adprf_s=adprf_[1],
+        bare_us=bare_us,
+        adprf_us=adprf_us,
+        ratio=adprf_us / bare_us,
+        compile=(adprf_[0] - adprf_[1], bare[0] - bare[1]),
+        goal=goal,
+    )
 
 
 def descent_row(n_ligands, N, m, cap, repeats, seed):
@@ -186,17 +191,9 @@ def descent_row(n_ligands, N, m, cap, repeats, seed):
     b_us, a_us = 1e6 * b_med / max(b_k, 1), 1e6 * a_med / iterations
     dtau = float(np.max(np.abs(np.asarray(a_tau) - np.asarray(b_tau))))
     ok = abs(a_k - b_k) <= 1
-    row = dict(
-        model=f"T_{{{N},{m}}}",
-        task=f"v1 descent, R = {n_ligands}, float64",
-        evals=f"{b_k:,} / {a_k:,} it.",
-        bare_s=b_med,
-        adprf_s=a_med,
-        bare_us=b_us,
-        adprf_us=a_us,
-        ratio=a_us / b_us,
-        compile=(a_first - a_med, b_first - b_med),
-        goal=GOAL_DESCENT,
+    task = f"v1 descent, R = {n_ligands}, float64"
+    row = _row(
+        f"T_{{{N},{m}}}", task, f"{b_k:,} / {a_k:,} it.", (b_first, b_med), (a_first, a_med), b_us, a_us, GOAL_DESCENT
     )
     check = (
         f"T_{{{N},{m}}} descent: iterations bare {b_k:,}, adprf {a_k:,} (cap {cap:,}; final T bare "

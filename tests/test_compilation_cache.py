@@ -90,3 +90,10 @@ def test_the_command_line_can_turn_it_off():
 
     assert _parser().parse_args(["run", "mtl-to-ml", "--no-compilation-cache"]).no_compilation_cache
     assert not _parser().parse_args(["reproduce"]).no_compilation_cache
+
+
+def test_an_empty_folder_is_refused():
+    from adprf import enable_compilation_cache
+
+    with pytest.raises(ValueError, match="the folder is empty"):
+        enable_compilation_cache("  ")
