@@ -5,8 +5,8 @@ from `main`, finalise the interpreter) is unsafe under JAX, for two reasons:
 
 - A running XLA program cannot be interrupted. While a compiled attack or ODE solve executes,
   the main thread waits in native code, and Python raises `KeyboardInterrupt` only when the
-  program returns (minutes, or hours, later). The progress bar's callbacks mostly run on XLA's
-  threads, where Python never raises it, so the bar keeps moving.
+  program returns (minutes, or hours, later). A host callback inside the program (a model's
+  `jax.debug.print`) mostly runs on XLA's threads, where Python never raises it either.
 - Waiting for the XLA compiler can be interrupted, but the compilation goes on in XLA's
   threads. Returning from `main` then runs interpreter finalisation and `exit()`, whose C++
   static destructors tear down LLVM under the compiling thread: the process segfaults (or
@@ -38,7 +38,7 @@ _CALLBACK_MODULE = os.path.join("jax", "_src", "callback.py")
 
 
 def _in_host_callback(frame) -> bool:
-    """Whether `frame` runs inside a JAX host callback (a progress bar's tick). XLA may run a
+    """Whether `frame` runs inside a JAX host callback (e.g. `jax.debug.print`). XLA may run a
     program, and call back into Python, on the main thread itself: raising there does not
     stop the program, it fails the callback, which JAX logs with a traceback."""
     while frame is not None:

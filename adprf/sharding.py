@@ -133,22 +133,90 @@ def _to_host_global(tree):
 
 
 @eqx.filter_jit
-def _unsharded(local, replicated, batched, n):
-    return local(replicated, batched, jnp.asarray(0, jnp.int32), jnp.asarray(n, jnp.int32))
+def _unsharded(local, replicated, batched, n, carry):
+    return local(replicated, batched, jnp.asarray(0, jnp.int32), jnp.asarray(n, jnp.int32), carry)
 
 
 @eqx.filter_jit
-def _sharded(local, mesh: Mesh, replicated, batched, n):
-    dynamic, static = eqx.partition((replicated, batched), eqx.is_array)
+def _sharded(local, mesh: Mesh, replicated, batched, n, carry):
+    dynamic, static = eqx.partition((replicated, batched, carry), eqx.is_array)
     n_local = jax.tree.leaves(batched)[0].shape[0] // mesh.size
 
-    def body(dyn_replicated, dyn_batched):
-        rep, bat = eqx.combine((dyn_replicated, dyn_batched), static)
+    def body(dyn_replicated, dyn_batched, dyn_carry):
+        rep, bat, car = eqx.combine((dyn_replicated, dyn_batched, dyn_carry), static)
         offset = jax.lax.axis_index(AXIS).astype(jnp.int32) * n_local
         n_valid = jnp.clip(n - offset, 0, n_local).astype(jnp.int32)
-        return local(rep, bat, offset, n_valid)
+        return local(rep, bat, offset, n_valid, car)
 
-    return jax.shard_map(body, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False)(*dynamic)
+    specs = (P(), P(AXIS), P(AXIS))
+    return jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=P(AXIS), check_vma=False)(*dynamic)
+
+
+class _WithoutCarry(eqx.Module):
+    """A shard function of `map_batch` called as `SplitBatch.map` calls its own."""
+
+    local: Callable = eqx.field(static=True)
+
+    def __call__(self, replicated, batched, offset, n_valid, carry):
+        return self.local(replicated[0], batched, offset, n_valid)
+
+
+class SplitBatch:
+    """A batch laid out across devices once, for a sequence of calls on it.
+
+    `map_batch` is one call; `SplitBatch` serves work that returns to the host between
+    calls (e.g. to report progress) and carries per-shard state from one call to the next,
+    left on the devices. `map(local, replicated, carry)` runs
+    `local(replicated, batched, offset, n_valid, carry)` on every shard, as `map_batch` does,
+    with `carry` the shard's slice of a pytree whose leaves have a leading `(shards,)` axis
+    (`None` on a first call). Outputs are concatenated along their leading axis: a leading
+    axis of 1 per shard gives the next call's carry; a leading `(n_local,)` axis gives
+    per-example outputs, which `examples` cuts to the batch.
+
+    **Arguments:**
+    - `replicated`, `batched`, `devices`: as in `map_batch`; `replicated` is placed here
+      once, and `map` adds its own (small) `replicated` values to it.
+    """
+
+    def __init__(self, replicated, batched, *, devices=None):
+        self.n = jax.tree.leaves(batched)[0].shape[0]
+        mesh = batch_mesh(devices)
+        self.mesh = None if self.n == 1 else mesh  # one example: nothing to split (each process runs it)
+        if self.mesh is None:
+            self.replicated, self.batched = replicated, batched
+            return
+        n_padded = math.ceil(self.n / self.mesh.size) * self.mesh.size
+        batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)
+        dyn_replicated, static_replicated = eqx.partition(replicated, eqx.is_array)
+        if jax.process_count() > 1:
+            dyn_replicated, batched = _from_process_zero((dyn_replicated, batched))
+        self.replicated = eqx.combine(_place(dyn_replicated, NamedSharding(self.mesh, P())), static_replicated)
+        self.batched = _place(batched, NamedSharding(self.mesh, P(AXIS)))
+
+    @property
+    def shards(self) -> int:
+        return 1 if self.mesh is None else self.mesh.size
+
+    def map(self, local: Callable, extra=None, carry=None):
+        """`local((replicated, extra), batched, offset, n_valid, carry)` on every shard; the
+        outputs concatenated along their leading axis, left on the devices. `extra` is the
+        same on every process (it is not broadcast from process 0)."""
+        if self.mesh is None:
+            return _unsharded(local, (self.replicated, extra), self.batched, self.n, carry)
+        dyn_extra, static_extra = eqx.partition(extra, eqx.is_array)
+        extra = eqx.combine(_place(dyn_extra, NamedSharding(self.mesh, P())), static_extra)
+        return _sharded(local, self.mesh, (self.replicated, extra), self.batched, self.n, carry)
+
+    def to_host(self, tree):
+        """Whole arrays on every process (an all-gather across hosts when needed)."""
+        return _to_host_global(tree)
+
+    def examples(self, out):
+        """Per-example outputs of `map` (leading `(n_local,)` axis per shard) for the batch's
+        `n` examples, on every process."""
+        if self.mesh is None:
+            return out
+        return jax.tree.map(lambda a: a[: self.n], _to_host_global(out))
 
 
 def map_batch(local: Callable, replicated, batched, *, devices=None):
@@ -171,17 +239,5 @@ def map_batch(local: Callable, replicated, batched, *, devices=None):
     batches its work in shapes that do not depend on the shard's size (shapes set the
     floating-point summation order of batched matrix products).
     """
-    n = jax.tree.leaves(batched)[0].shape[0]
-    mesh = batch_mesh(devices)
-    if mesh is None or n == 1:  # one example: nothing to split (each process runs it)
-        return _unsharded(local, replicated, batched, n)
-    n_padded = math.ceil(n / mesh.size) * mesh.size
-    batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)
-    dyn_replicated, static_replicated = eqx.partition(replicated, eqx.is_array)
-    if jax.process_count() > 1:
-        dyn_replicated, batched = _from_process_zero((dyn_replicated, batched))
-    dyn_replicated = _place(dyn_replicated, NamedSharding(mesh, P()))
-    batched = _place(batched, NamedSharding(mesh, P(AXIS)))
-    replicated = eqx.combine(dyn_replicated, static_replicated)
-    out = _sharded(local, mesh, replicated, batched, n)
-    return jax.tree.map(lambda a: a[:n], _to_host_global(out))
+    split = SplitBatch(replicated, batched, devices=devices)
+    return split.examples(split.map(_WithoutCarry(local)))

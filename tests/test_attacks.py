@@ -1,11 +1,14 @@
 """The attack engine against closed forms, finite differences and a second method."""
 
+import io
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax import enable_x64
+from tqdm import tqdm
 
 from adprf.attacks import (
     BIM,
@@ -296,21 +299,62 @@ def test_robust_accuracy_never_exceeds_clean_accuracy(mnist_small):
     assert bool(jnp.all(result.accuracy <= clean + 1e-6))
 
 
-def test_progress_bar_changes_nothing_and_is_released(linear_problem):
-    """The meter is registered for one call only; the compiled loop feeds it, results unchanged."""
-    from adprf.attacks._engine import PROGRESS
+class _Bar(tqdm):
+    """A tqdm bar writing to a buffer that records the positions it is moved to."""
 
-    model, x, y, _ = linear_problem
-    grid = [0.05, 0.1, 0.2]
-    quiet = robust_accuracy(model, x, y, grid, PGD(steps=5), threat=linf(0.0, bounds=None), key=KEY, batch_size=8)
-    shown = robust_accuracy(
-        model, x, y, grid, PGD(steps=5), threat=linf(0.0, bounds=None), key=KEY, batch_size=8, progress="sweep"
-    )
-    np.testing.assert_array_equal(quiet.success, shown.success)
-    np.testing.assert_array_equal(quiet.gradient_evaluations, shown.gradient_evaluations)
-    with PROGRESS.show(total=4, description="test") as token:
-        PROGRESS.tick(token, 0, 0, 3)
-        PROGRESS.tick(token, 8, 0, 1)  # another shard: the bar shows the sum
-        assert PROGRESS._meters[int(token)].bar.n == 4
-    PROGRESS.tick(token, 0, 0, 4)  # a late callback after the call is ignored
-    assert int(token) not in PROGRESS._meters
+    def __init__(self, **kw):
+        self.positions = []
+        super().__init__(file=io.StringIO(), **kw)
+
+    def update(self, n=1):
+        shown = super().update(n)
+        self.positions.append(self.n)
+        return shown
+
+
+@pytest.mark.parametrize("case", ["pgd", "minimal-nested", "ensemble"])
+def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_small, monkeypatch):
+    """With a bar the loop runs as compiled chunks that return to the host between them
+    (start, advance ×k per pool, shrink, finish): the results equal the one-call loop's bit
+    for bit (restarts, the pools shrinking 64 → 16, nested skips, ensemble members finishing
+    at different times), and the bar ends at the number of pairs after several moves."""
+    from conftest import LinearClassifier
+
+    from adprf.attacks import Ensemble, _engine, run_attack
+
+    bars = []
+    monkeypatch.setattr(_engine, "tqdm", lambda **kw: bars.append(_Bar(**kw)) or bars[-1])
+    _, _, x, y = mnist_small
+    x, y, epsilons, members = x[:150], y[:150], [0.0, 0.05, 0.1], 1
+    kw = dict(key=KEY, batch_size=64)
+    if case == "pgd":
+        model = trained_mlp
+        kw |= dict(method=PGD(steps=8, step_size=0.02, random_start=True, restarts=2), threat=linf(0.1))
+        kw |= dict(objective="cross-entropy")
+    elif case == "minimal-nested":
+        model = trained_mlp
+        kw |= dict(method=Minimal(steps=12), threat=linf(0.1), objective="margin", nested=True)
+    else:  # a member fooled at once beside one never fooled (zero weights)
+        x, w = x.reshape(len(x), -1), jax.random.normal(jax.random.PRNGKey(7), (784,))
+        model = Ensemble.of([LinearClassifier(w, jnp.asarray(0.0)), LinearClassifier(0 * w, jnp.asarray(0.0))])
+        y, members = (x @ w > 0).astype(jnp.int32), 2
+        kw |= dict(method=PGD(steps=4, step_size=0.05, random_start=True, restarts=2), threat=linf(0.1))
+        kw |= dict(objective="cross-entropy")
+    quiet = run_attack(model, x, y, epsilons, **kw)
+    shown = run_attack(model, x, y, epsilons, progress="chunks", **kw)
+    for name in ("success", "distance", "gradient_evaluations", "nonfinite", "adversarial"):
+        np.testing.assert_array_equal(getattr(quiet, name), getattr(shown, name), err_msg=name)
+    assert 0 < int(np.sum(shown.success)) < shown.success.size  # some pairs fooled, some not
+    (bar,) = bars
+    assert bar.disable and bar.n == bar.total  # closed == len(epsilons) * x.shape[0] * members
+    assert len(bar.positions) >= 3 and bar.positions == sorted(bar.positions)
+
+
+def test_chunk_budgets_aim_at_fifty_moves_of_the_bar():
+    from adprf.attacks._shards import UPDATES, _next_budget
+
+    assert UPDATES == 50
+    assert _next_budget(4, iterations=7, done=0, total=1000) == 8  # nothing done yet: double
+    assert _next_budget(8, iterations=100, done=500, total=1000) == 4  # 20 pairs (1/50) take 4 iterations
+    assert _next_budget(1, iterations=100, done=500, total=10**6) == 2  # grows at most twofold
+    assert _next_budget(64, iterations=10, done=10**4, total=10**4) == 1

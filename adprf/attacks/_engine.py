@@ -19,13 +19,13 @@ into its members once (`members_of`), splits the examples across devices and sho
 The loop itself is `AttackLoop` (its steps are named there), its carry a `LoopState`.
 """
 
-import contextlib
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
@@ -35,8 +35,7 @@ from ._members import members_of
 from ._methods import AbstractMethod
 from ._objectives import AbstractObjective, as_objective
 from ._options import LoopOptions, Shard
-from ._progress import ProgressBoard
-from ._state import Records
+from ._shards import run_shards
 from ._threats import ThreatModel
 
 
@@ -87,48 +86,6 @@ def check_finite(nonfinite, policy: str, what: str = "(ε, example) pairs") -> N
         f"inputs (a failed solver, log(0), an overflow), or pass nonfinite='report' to get them as failed "
         f"evaluations (`nonfinite` / `failed` in the result)"
     )
-
-
-PROGRESS = ProgressBoard()
-"""The meters of the attacks running now: where the compiled loop's progress callbacks look
-(the loop is compiled once and reused, so it cannot hold the bar of one call)."""
-
-
-def _attack_shard(replicated, batched, offset, n_valid) -> Records:
-    """The attack loop on one shard of the examples (see `adprf.sharding.map_batch`), run on
-    every member of the attacked models.
-
-    Its `n_valid` first examples are real (the rest is padding and never queued), the first
-    one is example `offset` of the whole batch (see `Shard`). Returns per-example records,
-    leading axis `(n_local,)`, then the member axes, then `(n_eps,)`.
-    """
-    members, keys, epsilons, objective, threat, method, options, token, n_global = replicated
-    x, y = batched
-    n_local = jax.tree.leaves(x)[0].shape[0]
-
-    def one(model, key, member):
-        shard = Shard(offset=offset, n_valid=n_valid, n_global=n_global, member=member, token=token)
-        loop = AttackLoop(
-            model=model,
-            x=x,
-            y=y,
-            epsilons=epsilons,
-            key=key,
-            objective=objective,
-            threat=threat,
-            method=method,
-            options=options,
-            shard=shard,
-        )
-        return loop.run()
-
-    records = members.map(one, keys)
-    # ([members,] n_eps · n_local, ...) -> (n_local, [members,] n_eps, ...)
-    lead = members.axes
-    per_example = lambda a: jnp.moveaxis(
-        a.reshape(a.shape[:lead] + (epsilons.shape[0], n_local) + a.shape[lead + 1 :]), lead + 1, 0
-    )
-    return jax.tree.map(per_example, records)
 
 
 def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> int:
@@ -205,7 +162,8 @@ def run_attack(
 
     The low-level entry point behind `attack` and `robust_accuracy`. Results carry a
     leading `(n_eps,)` axis before the example axis. `progress` (True or a description)
-    shows a bar over the (ε, example) pairs, fed from inside the compiled loop. With
+    shows a bar over the (ε, example) pairs, the loop returning to the host about 50 times
+    to move it (see `adprf.attacks._shards`). With
     `nested` (valid when the threat sets grow with ε, as norm balls do), an example fooled
     at some ε counts as fooled at every larger ε and those pairs are not attacked again
     (their `gradient_evaluations` are 0 and their `adversarial`/`distance` are not filled).
@@ -248,14 +206,17 @@ def run_attack(
         slots=min(batch_size, n_eps * -(-n // shards)),
         keep_adversarial=keep_adversarial,
         nested=nested,
-        progress=PROGRESS if progress else None,
     )
+    replicated = (members, keys, epsilons, objective, threat, method, options, jnp.asarray(n, jnp.int32))
+    split = sharding.SplitBatch(replicated, (x, y), devices=mesh)
     label = progress if isinstance(progress, str) else type(method).__name__
-    meter = PROGRESS.show(n_eps * n * members.count, label) if progress else contextlib.nullcontext(jnp.asarray(-1))
-    with meter as token:
-        replicated = (members, keys, epsilons, objective, threat, method, options, token, jnp.asarray(n, jnp.int32))
-        records = sharding.map_batch(_attack_shard, replicated, (x, y), devices=mesh)
+    bar = tqdm(total=n_eps * n * members.count, leave=False, unit="pair", desc=label) if progress else None
+    try:
+        records = run_shards(split, options.slots, bar)
         jax.block_until_ready(records.success)
+    finally:
+        if bar is not None:
+            bar.close()
     # Back from per-example records (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
     records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, members.axes + 1), records)

@@ -42,6 +42,15 @@ def _select(mask: Bool[Array, " slots"], a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v), a, b)
 
 
+def pool_sizes(slots: int) -> list[tuple[int, int]]:
+    """The pool sizes the work moves through (`slots`, then a quarter at a time while above
+    16), each with the next one's (0 after the last)."""
+    sizes = [slots]
+    while sizes[-1] > 16:
+        sizes.append(sizes[-1] // 4)
+    return list(zip(sizes, sizes[1:] + [0]))
+
+
 class AttackLoop(eqx.Module):
     """One attack of one model on one shard's examples at every radius of `epsilons`.
 
@@ -294,17 +303,13 @@ class AttackLoop(eqx.Module):
         )
 
     def turnover(self, state: LoopState, finished, restart) -> LoopState:
-        """Steps 4–6, once some pair's run is over: retire, refill, restart, and report
-        progress."""
+        """Steps 4–6, once some pair's run is over: retire, refill and restart."""
         records, fooled_epsilon = self.retire(state, finished)
         pair, head = self.refill(state, finished, fooled_epsilon)
-        done = head - jnp.sum(pair < self.work, dtype=jnp.int32)
-        if self.options.progress is not None:
-            jax.debug.callback(self.options.progress.tick, self.shard.token, self.shard.offset, self.shard.member, done)
         return LoopState(
             slots=self.restart_runs(state.slots, finished, restart, pair),
             head=head,
-            done=done,
+            done=head - jnp.sum(pair < self.work, dtype=jnp.int32),
             fooled_epsilon=fooled_epsilon,
             records=records,
         )
@@ -354,24 +359,39 @@ class AttackLoop(eqx.Module):
         slots = dataclasses.replace(slots, pair=jnp.where(filled, slots.pair, self.total))
         return dataclasses.replace(state, slots=slots)
 
-    def run(self) -> Records:
-        """Attack every pair of the queue. **Returns:** the records, laid out as `e · n + i`;
-        under `nested`, an example fooled at some ε counts as a success at every larger ε."""
-        state = self.initial_state()
-        pools = [self.options.slots]
-        while pools[-1] > 16:
-            pools.append(pools[-1] // 4)
-        for size, next_size in zip(pools, pools[1:] + [0]):
-            if size != state.slots.pair.shape[0]:
-                state = self.shrink(state, size)
-            # The body is a plain function: a bound method of this module would be hashed with
-            # its traced arrays.
-            state = jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state), state)
+    def run_pool(self, state: LoopState, next_size: int, budget: Int[Array, ""] | None = None) -> LoopState:
+        """Run the pool of `state` until it is done (see `running`), or for at most `budget`
+        outer iterations, after which a call on the returned state goes on where this one
+        stopped: the same iterations, whichever the budgets."""
+        # The bodies are plain functions: a bound method of this module would be hashed with
+        # its traced arrays.
+        if budget is None:
+            return jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state), state)
+        running = self.running(next_size)
+        state, _ = jax.lax.while_loop(
+            lambda carry: running(carry[0]) & (carry[1] < budget),
+            lambda carry: (self.cycle(carry[0]), carry[1] + 1),
+            (state, jnp.asarray(0, jnp.int32)),
+        )
+        return state
+
+    def records(self, state: LoopState) -> Records:
+        """The records of a finished loop, laid out as `e · n + i`; under `nested`, an example
+        fooled at some ε counts as a success at every larger ε."""
         records = state.records
         if self.options.nested:
             fooled = state.fooled_epsilon[None, :] <= self.epsilons[:, None]
             records = dataclasses.replace(records, success=records.success | fooled.reshape(self.total))
         return records
+
+    def run(self) -> Records:
+        """Attack every pair of the queue. **Returns:** the records (see `records`)."""
+        state = self.initial_state()
+        for size, next_size in pool_sizes(self.options.slots):
+            if size != state.slots.pair.shape[0]:
+                state = self.shrink(state, size)
+            state = self.run_pool(state, next_size)
+        return self.records(state)
 
 
 @eqx.filter_jit

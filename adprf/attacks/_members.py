@@ -41,9 +41,10 @@ class AbstractMembers(eqx.Module):
         """The key (or one key per member) the attack draws its random starts from."""
 
     @abc.abstractmethod
-    def map(self, fn: Callable, keys: PRNGKeyArray) -> Any:
-        """`fn(model, key, member)` for every member, traced (under `vmap` for an ensemble);
-        the outputs gain the leading member axes."""
+    def map(self, fn: Callable, keys: PRNGKeyArray, state: Any = None) -> Any:
+        """`fn(model, key, state)` for every member, traced (under `vmap` for an ensemble,
+        `state` then carrying the member axes too); the outputs gain the leading member
+        axes."""
 
     @abc.abstractmethod
     def each(self, fn: Callable) -> Any:
@@ -75,8 +76,8 @@ class OneModel(AbstractMembers):
     def keys(self, key):
         return key
 
-    def map(self, fn, keys):
-        return fn(self.model, keys, 0)
+    def map(self, fn, keys, state=None):
+        return fn(self.model, keys, state)
 
     def each(self, fn):
         return fn(self.model)
@@ -103,10 +104,9 @@ class StackedMembers(AbstractMembers):
     def keys(self, key):
         return self.ensemble.member_keys(key)
 
-    def map(self, fn, keys):
+    def map(self, fn, keys, state=None):
         params, static = eqx.partition(self.ensemble.models, eqx.is_array)
-        members = jnp.arange(self.ensemble.size)
-        return jax.vmap(lambda p, k, member: fn(eqx.combine(p, static), k, member))(params, keys, members)
+        return jax.vmap(lambda p, k, s: fn(eqx.combine(p, static), k, s))(params, keys, state)
 
     def each(self, fn):
         outputs = [fn(self.ensemble.member(i)) for i in range(self.ensemble.size)]

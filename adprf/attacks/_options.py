@@ -4,7 +4,6 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._types import Array, Int
-from ._progress import ProgressBoard
 
 
 class LoopOptions(eqx.Module):
@@ -18,18 +17,15 @@ class LoopOptions(eqx.Module):
     - `keep_adversarial`: keep the worst-case input of every pair (else `None`).
     - `nested`: threat sets grow with ε: an example fooled at some ε counts as fooled at
       every larger ε, and those pairs are skipped.
-    - `progress`: the board whose meter the loop feeds through a host callback; `None`
-      reports nothing.
     """
 
     slots: int = eqx.field(static=True)
     keep_adversarial: bool = eqx.field(static=True, default=True)
     nested: bool = eqx.field(static=True, default=False)
-    progress: ProgressBoard | None = eqx.field(static=True, default=None)
 
 
 class Shard(eqx.Module):
-    """Which examples of the whole batch the loop works on, and for whom it reports.
+    """Which examples of the whole batch the loop works on.
 
     The loop's examples are examples `offset, offset + 1, ...` of a batch of `n_global`; its
     first `n_valid` are real (the rest is padding and never queued). A pair's random start
@@ -39,15 +35,11 @@ class Shard(eqx.Module):
     - `offset`: the global index of the shard's first example.
     - `n_valid`: how many of the shard's examples are real.
     - `n_global`: the number of examples of the whole batch.
-    - `member`: the ensemble member the loop attacks (0 for one model).
-    - `token`: the progress meter's token (see `ProgressBoard`).
     """
 
     offset: Int[Array, ""]
     n_valid: Int[Array, ""]
     n_global: Int[Array, ""]
-    member: Int[Array, ""] | int = 0
-    token: Int[Array, ""] | int = -1
 
     @classmethod
     def whole(cls, n: int) -> "Shard":

@@ -1,0 +1,165 @@
+"""The attack loop on every shard of the examples: in one compiled call, or in chunks that
+return to the host to report progress.
+
+`run_shards` without a progress bar runs the whole loop (`AttackLoop.run`) in one call. With
+a bar it runs the same loop as a sequence of compiled stages, the loop's state left on the
+devices between them: `Start` (the first pool filled), then for every pool `Shrink` (from
+the second on) and `Advance` repeatedly (at most `budget` outer iterations each), and
+`Finish` (the records). After each `Advance` the host reads how many pairs are done and
+moves the bar. Every stage is a program without host callbacks, so JAX's persistent
+compilation cache keeps all of them (it refuses programs that call back into Python); the
+chunks run the same iterations as the one call, so the results are the same bit for bit.
+"""
+
+import abc
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from .. import sharding
+from .._types import Array, Bool, Int, PyTree
+from ._loop import AttackLoop, pool_sizes
+from ._options import Shard
+from ._state import LoopState
+
+UPDATES = 50
+"""About how many times a progress bar moves over an attack: the chunks are sized (from the
+pairs done per iteration so far) to finish about 1/UPDATES of the pairs each."""
+
+
+class AbstractStage(eqx.Module):
+    """One compiled step of the loop on one member's shard, from its state (ignored by the
+    stages that begin the loop) to its next state, or (`per_example`) to its records."""
+
+    per_example: eqx.AbstractClassVar[bool]
+
+    @abc.abstractmethod
+    def __call__(self, loop: AttackLoop, state: LoopState, budget: Int[Array, ""] | None) -> PyTree: ...
+
+
+class Whole(AbstractStage):
+    """The whole loop in one call: the records."""
+
+    per_example: ClassVar[bool] = True
+
+    def __call__(self, loop, state, budget):
+        return loop.run()
+
+
+class Start(AbstractStage):
+    """The first pool filled, nothing run."""
+
+    per_example: ClassVar[bool] = False
+
+    def __call__(self, loop, state, budget):
+        return loop.initial_state()
+
+
+class Shrink(AbstractStage):
+    """The pairs in flight moved to the next pool, of `size` slots."""
+
+    size: int = eqx.field(static=True)
+    per_example: ClassVar[bool] = False
+
+    def __call__(self, loop, state, budget):
+        return loop.shrink(state, self.size)
+
+
+class Advance(AbstractStage):
+    """At most `budget` outer iterations of the current pool (see `AttackLoop.run_pool`);
+    the state and whether the pool still runs."""
+
+    next_size: int = eqx.field(static=True)
+    per_example: ClassVar[bool] = False
+
+    def __call__(self, loop, state, budget) -> tuple[LoopState, Bool[Array, ""]]:
+        state = loop.run_pool(state, self.next_size, budget)
+        return state, loop.running(self.next_size)(state)
+
+
+class Finish(AbstractStage):
+    """The records of the finished loop."""
+
+    per_example: ClassVar[bool] = True
+
+    def __call__(self, loop, state, budget):
+        return loop.records(state)
+
+
+def _attack_shard(replicated, batched, offset, n_valid, carry):
+    """One stage of the attack loop on one shard of the examples (see
+    `adprf.sharding.SplitBatch`), run on every member of the attacked models.
+
+    Its `n_valid` first examples are real (the rest is padding and never queued), the first
+    one is example `offset` of the whole batch (see `Shard`). A state stage returns the
+    members' states with a leading axis of 1 (this shard's row of the carry); a record stage
+    returns per-example records, leading axis `(n_local,)`, then the member axes, then
+    `(n_eps,)`.
+    """
+    (members, keys, epsilons, objective, threat, method, options, n_global), (stage, budget) = replicated
+    x, y = batched
+    n_local = jax.tree.leaves(x)[0].shape[0]
+    shard = Shard(offset=offset, n_valid=n_valid, n_global=n_global)
+
+    def one(model, key, state):
+        loop = AttackLoop(
+            model=model,
+            x=x,
+            y=y,
+            epsilons=epsilons,
+            key=key,
+            objective=objective,
+            threat=threat,
+            method=method,
+            options=options,
+            shard=shard,
+        )
+        return stage(loop, state, budget)
+
+    state = None if carry is None else jax.tree.map(lambda a: a[0], carry)
+    out = members.map(one, keys, state)
+    if not stage.per_example:
+        return jax.tree.map(lambda a: a[None], out)
+    # ([members,] n_eps · n_local, ...) -> (n_local, [members,] n_eps, ...)
+    lead = members.axes
+    per_example = lambda a: jnp.moveaxis(
+        a.reshape(a.shape[:lead] + (epsilons.shape[0], n_local) + a.shape[lead + 1 :]), lead + 1, 0
+    )
+    return jax.tree.map(per_example, out)
+
+
+def run_shards(split: sharding.SplitBatch, slots: int, bar: tqdm | None):
+    """The per-example records of the attack `split` holds (its replicated part: members,
+    keys, radii, objective, threat, method, options and batch size), in one call, or in
+    chunks that move `bar` over the (ε, example) pairs."""
+    if bar is None:
+        return split.examples(split.map(_attack_shard, (Whole(), None)))
+    state = split.map(_attack_shard, (Start(), None))
+    budget, iterations = 1, 0
+    for size, next_size in pool_sizes(slots):
+        if size != slots:
+            state = split.map(_attack_shard, (Shrink(size), None), state)
+        running = True
+        while running:
+            state, still = split.map(_attack_shard, (Advance(next_size), jnp.asarray(budget, jnp.int32)), state)
+            still, done = split.to_host((still, state.done))
+            running, done = bool(np.any(still)), int(np.sum(done))
+            bar.update(done - bar.n)
+            iterations += budget
+            budget = _next_budget(budget, iterations, done, bar.total)
+    return split.examples(split.map(_attack_shard, (Finish(), None), state))
+
+
+def _next_budget(budget: int, iterations: int, done: int, total: int) -> int:
+    """Outer iterations for the next chunk: enough for about 1/UPDATES of the pairs at the
+    rate so far, growing at most twofold from one chunk to the next. It depends only on
+    values every process reads alike, so every process runs the same chunks."""
+    if done == 0:
+        return 2 * budget
+    wanted = math.ceil(total / UPDATES * iterations / done)
+    return max(1, min(wanted, 2 * budget))
