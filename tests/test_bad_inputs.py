@@ -18,6 +18,7 @@ from adprf.attacks import (
     L2Ball,
     LinfBall,
     Margin,
+    Mask,
     Minimal,
     ScalarThreshold,
     ThreatModel,
@@ -288,3 +289,68 @@ def test_cross_entropy_check_uses_the_model_not_the_wrapper(problem):
     members = Ensemble.of([model, model])
     with pytest.raises(ValueError, match=r"\[0, 10\)"):
         run_attack(members, x, y + 20, [0.1], method=FGSM(), threat=linf(0.1), objective=CrossEntropy(), key=KEY)
+
+
+class SqrtAt(eqx.Module):
+    """The linear model plus 0·√x_i: the same logits, but an infinite derivative (times 0:
+    NaN) wherever x_i = 0."""
+
+    model: Linear
+    coordinate: int = eqx.field(static=True)
+
+    def __call__(self, x):
+        return self.model(x) + 0.0 * jnp.sqrt(x[self.coordinate])
+
+
+def test_nan_gradient_on_a_coordinate_that_moves_is_flagged(problem):
+    """Finite outputs and losses everywhere, but a NaN gradient at the clean point (where the
+    attack starts) on a pixel the attack may move: a failed evaluation, never a success."""
+    model, x, y = problem
+    x = x.at[:, 2].set(0.0)
+    result = attack(
+        SqrtAt(model, 2),
+        x,
+        y,
+        method=PGD(steps=5, step_size=0.3, random_start=False),
+        threat=linf(1.0),
+        key=KEY,
+        nonfinite="report",
+    )
+    assert bool(result.nonfinite.all()) and not bool(result.success.any())
+    with pytest.raises(NonFiniteError, match="12 of 12"):
+        attack(
+            SqrtAt(model, 2), x, y, method=PGD(steps=5, step_size=0.3, random_start=False), threat=linf(1.0), key=KEY
+        )
+
+
+def test_nan_gradient_on_a_fixed_coordinate_changes_nothing(problem):
+    """The same NaN derivative on a pixel a mask keeps fixed never moves the iterate: the
+    attack equals the attack on the plain model, bit for bit, and nothing is flagged."""
+    model, x, y = problem
+    x = x.at[:, 2].set(0.0)
+    threat = linf(1.0, constraints=[Mask(jnp.arange(6) != 2)])
+    kw = dict(method=PGD(steps=5, step_size=0.3), threat=threat, key=KEY, nonfinite="report")
+    broken, plain = attack(SqrtAt(model, 2), x, y, **kw), attack(model, x, y, **kw)
+    assert not bool(broken.nonfinite.any()) and bool(broken.success.any())
+    for name in ("success", "distance", "gradient_evaluations", "adversarial"):
+        np.testing.assert_array_equal(getattr(broken, name), getattr(plain, name), err_msg=name)
+
+
+class Rises(eqx.Module):
+    """Two classes, class 1 once x₀ > 0.6; NaN logits once x₀ > 0.9."""
+
+    def __call__(self, x):
+        logits = jnp.stack([jnp.zeros(()), x[0] - 0.6])
+        return jnp.where(x[0] > 0.9, jnp.nan, logits)
+
+
+def test_a_pair_fooled_before_it_meets_nan_is_not_a_success():
+    """All steps run (no early stop): x₀ climbs 0.5, 0.6, 0.7 (fooled), ..., 0.95 (NaN). The
+    pair is flagged, and its earlier success does not count."""
+    x, y = jnp.full((1, 2), 0.5), jnp.zeros(1, jnp.int32)
+    pgd = PGD(steps=6, step_size=0.1, random_start=False, stop_at_success=False)
+    kw = dict(method=pgd, threat=linf(0.45), key=KEY, objective=Margin())
+    short = attack(Rises(), x, y, **(kw | dict(threat=linf(0.35))))  # stops at 0.85: fooled, finite
+    assert bool(short.success[0]) and not bool(short.nonfinite[0])
+    result = attack(Rises(), x, y, **kw, nonfinite="report")
+    assert bool(result.nonfinite[0]) and not bool(result.success[0])

@@ -49,7 +49,8 @@ class AttackResult(eqx.Module):
     - `distance`: the threat norm (L2 without a ball) of the kept perturbation.
     - `gradient_evaluations`: objective-gradient evaluations spent on each pair.
     - `nonfinite`: whether the model's output, the loss or its gradient was NaN or infinite at
-      some point evaluated for the pair. Such a pair is never counted as a success (nor, by
+      some point evaluated for the pair (the gradient on the coordinates the threat lets the
+      attack move: a derivative with respect to a fixed coordinate is never used). Such a pair is never counted as a success (nor, by
       `robust_accuracy`, as robust): it is a failed evaluation. By default `attack` and
       `run_attack` raise `NonFiniteError` instead of returning one (`nonfinite="report"`).
     """
@@ -182,8 +183,9 @@ def run_attack(
     with the split, so `gradient_evaluations`, `adversarial` and `distance` of skipped pairs
     may differ; `success` does not.
 
-    A pair at which the model's output, the loss or its gradient is ever NaN or infinite is
-    never a success: with `nonfinite="raise"` (default) the call raises `NonFiniteError`
+    A pair at which the model's output, the loss or its gradient (on the coordinates the
+    threat lets move) is ever NaN or infinite is never a success, even if it was fooled
+    before: with `nonfinite="raise"` (default) the call raises `NonFiniteError`
     naming those examples; with `"report"` it returns them flagged in `nonfinite`.
     """
     members = members_of(model)

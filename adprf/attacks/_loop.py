@@ -114,8 +114,8 @@ class AttackLoop(eqx.Module):
         return self.method.init(key, x_clean, self.threat.with_epsilon(epsilon))
 
     def value_and_grad(self, xi, yi):
-        """Loss, success (only where everything is finite), input gradient, and finiteness of
-        the output, loss and gradient, at one input."""
+        """Loss, success (only where the output and loss are finite), input gradient, and
+        finiteness of the output and loss, at one input."""
 
         def loss_fn(z):
             output = self.model(z)
@@ -123,9 +123,16 @@ class AttackLoop(eqx.Module):
 
         (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
         # Σ 0·a is 0 when every entry of a is finite and NaN otherwise: one fused reduction per
-        # leaf, where `all(isfinite(a))` costs XLA three passes over the gradient.
-        finite = jnp.isfinite(sum(jnp.sum(a * 0) for a in jax.tree.leaves((loss, output, grad))))
+        # leaf, where `all(isfinite(a))` costs XLA three passes.
+        finite = jnp.isfinite(sum(jnp.sum(a * 0) for a in jax.tree.leaves((loss, output))))
         return loss, self.objective.success(output, yi) & finite, grad, finite
+
+    def gradient_finite(self, finite_so_far, grad, x_clean):
+        """Per coordinate, whether every gradient so far was finite where the threat lets the
+        attack move (fixed coordinates count as finite: their derivative is never used, and
+        XLA then does not compute it)."""
+        moving = self.threat.restrict(grad, x_clean)
+        return jax.tree.map(lambda ok, g: ok & jnp.isfinite(g), finite_so_far, moving)
 
     def distance(self, xi, xc, epsilon):
         """The threat's norm (at radius `epsilon`) of the perturbation (L2 without a ball)."""
@@ -160,6 +167,7 @@ class AttackLoop(eqx.Module):
             best_x=x0,
             found=jnp.zeros(slots, bool),
             nonfinite=jnp.zeros(slots, bool),
+            gradient_finite=jax.tree.map(lambda a: jnp.ones(a.shape, bool), x0),
             best_distance=jnp.full(slots, jnp.inf),
             best_loss=jnp.full(slots, -jnp.inf),
         )
@@ -228,7 +236,10 @@ class AttackLoop(eqx.Module):
         x, method_state = jax.vmap(self.update)(
             slots.x, slots.method_state, ev.loss, ev.gradient, slots.x_clean, slots.epsilon
         )
-        return dataclasses.replace(slots, x=x, method_state=method_state, step=slots.step + 1)
+        gradient_finite = jax.vmap(self.gradient_finite)(slots.gradient_finite, ev.gradient, slots.x_clean)
+        return dataclasses.replace(
+            slots, x=x, method_state=method_state, gradient_finite=gradient_finite, step=slots.step + 1
+        )
 
     def kept_distance(self, slots: Slots) -> Float[Array, " slots"]:
         """The distance of each slot's kept input: tracked by minimal methods, measured here for
@@ -243,18 +254,23 @@ class AttackLoop(eqx.Module):
         example has been fooled so far is updated."""
         slots = state.slots
         drop = jnp.where(finished, self.record_index(slots.pair), self.total)
+        gradient_finite = jnp.stack(
+            [jnp.all(a.reshape(a.shape[0], -1), axis=1) for a in jax.tree.leaves(slots.gradient_finite)]
+        )
+        nonfinite = slots.nonfinite | ~jnp.all(gradient_finite, axis=0)
+        success = slots.found & ~nonfinite  # a pair that met a NaN or infinity is never a success
         old = state.records
         adversarial = old.adversarial
         if self.options.keep_adversarial:
             adversarial = jax.tree.map(lambda o, b: o.at[drop].set(b, mode="drop"), adversarial, slots.best_x)
         records = Records(
-            success=old.success.at[drop].set(slots.found, mode="drop"),
-            nonfinite=old.nonfinite.at[drop].set(slots.nonfinite, mode="drop"),
+            success=old.success.at[drop].set(success, mode="drop"),
+            nonfinite=old.nonfinite.at[drop].set(nonfinite, mode="drop"),
             distance=old.distance.at[drop].set(self.kept_distance(slots), mode="drop"),
             evaluations=old.evaluations.at[drop].set(slots.evaluations, mode="drop"),
             adversarial=adversarial,
         )
-        fooled = jnp.where(finished & slots.found, slots.pair % self.stride, self.n)
+        fooled = jnp.where(finished & success, slots.pair % self.stride, self.n)
         return records, state.fooled_epsilon.at[fooled].min(slots.epsilon, mode="drop")
 
     def refill(self, state: LoopState, finished, fooled_epsilon) -> tuple[Int[Array, " slots"], Int[Array, ""]]:
@@ -298,6 +314,9 @@ class AttackLoop(eqx.Module):
             best_x=_select(finished, x_new, slots.best_x),
             found=slots.found & ~finished,
             nonfinite=slots.nonfinite & ~finished,
+            gradient_finite=_select(
+                finished, jax.tree.map(jnp.ones_like, slots.gradient_finite), slots.gradient_finite
+            ),
             best_distance=jnp.where(finished, jnp.inf, slots.best_distance),
             best_loss=jnp.where(finished, -jnp.inf, slots.best_loss),
         )
