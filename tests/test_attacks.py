@@ -315,15 +315,22 @@ class _Bar(tqdm):
 @pytest.mark.parametrize("case", ["pgd", "minimal-nested", "ensemble"])
 def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_small, monkeypatch):
     """With a bar the loop runs as compiled chunks that return to the host between them
-    (start, advance ×k per pool, shrink, finish): the results equal the one-call loop's bit
-    for bit (restarts, the pools shrinking 64 → 16, nested skips, ensemble members finishing
-    at different times), and the bar ends at the number of pairs after several moves."""
+    (start, advance ×k per pool, shrink, finish), each compiled once: the results equal the
+    one-call loop's bit for bit (restarts, the pools shrinking 64 → 16, nested skips, ensemble
+    members finishing at different times), and the bar ends at the number of pairs after
+    several moves."""
     from conftest import LinearClassifier
 
-    from adprf.attacks import Ensemble, _engine, run_attack
+    from adprf.attacks import Ensemble, _engine, _shards, run_attack
 
-    bars = []
+    bars, traced = [], []
     monkeypatch.setattr(_engine, "tqdm", lambda **kw: bars.append(_Bar(**kw)) or bars[-1])
+
+    def spy(replicated, batched, offset, n_valid, carry, stage_of=_shards._attack_shard):
+        traced.append(replicated[1][0])  # runs when a stage is traced, not when it runs
+        return stage_of(replicated, batched, offset, n_valid, carry)
+
+    monkeypatch.setattr(_shards, "_attack_shard", spy)
     _, _, x, y = mnist_small
     x, y, epsilons, members = x[:150], y[:150], [0.0, 0.05, 0.1], 1
     kw = dict(key=KEY, batch_size=64)
@@ -346,8 +353,11 @@ def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_sm
         np.testing.assert_array_equal(getattr(quiet, name), getattr(shown, name), err_msg=name)
     assert 0 < int(np.sum(shown.success)) < shown.success.size  # some pairs fooled, some not
     (bar,) = bars
-    assert bar.disable and bar.n == bar.total  # closed == len(epsilons) * x.shape[0] * members
+    assert bar.disable  # closed
+    assert bar.n == bar.total == len(epsilons) * x.shape[0] * members
     assert len(bar.positions) >= 3 and bar.positions == sorted(bar.positions)
+    # every stage compiles once: the chunks after the first find the types the first left
+    assert len(traced) == len(set(traced)) and {type(t).__name__ for t in traced} >= {"Start", "Advance", "Shrink"}
 
 
 def test_chunk_budgets_aim_at_fifty_moves_of_the_bar():

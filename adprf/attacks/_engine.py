@@ -50,8 +50,9 @@ class AttackResult(eqx.Module):
     - `gradient_evaluations`: objective-gradient evaluations spent on each pair.
     - `nonfinite`: whether the model's output, the loss or its gradient was NaN or infinite at
       some point evaluated for the pair (the gradient on the coordinates the threat lets the
-      attack move: a derivative with respect to a fixed coordinate is never used). Such a pair is never counted as a success (nor, by
-      `robust_accuracy`, as robust): it is a failed evaluation. By default `attack` and
+      attack move: a derivative with respect to a fixed coordinate is never used). Such a
+      pair is never counted as a success (nor, by `robust_accuracy`, as robust): it is a
+      failed evaluation. By default `attack` and
       `run_attack` raise `NonFiniteError` instead of returning one (`nonfinite="report"`).
     """
 

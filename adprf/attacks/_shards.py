@@ -52,12 +52,20 @@ class Whole(AbstractStage):
 
 
 class Start(AbstractStage):
-    """The first pool filled, nothing run."""
+    """The first pool filled, nothing run; every leaf typed as the loop's iterations leave it
+    (a weakly typed `inf` becomes the loss's dtype), so that the next `Advance` call finds the
+    types of the ones after it and compiles once."""
 
     per_example: ClassVar[bool] = False
 
     def __call__(self, loop, state, budget):
-        return loop.initial_state()
+        state = loop.initial_state()
+        after = jax.eval_shape(loop.cycle, state)
+        return jax.tree.map(
+            lambda a, b: jax.lax.convert_element_type(a, b.dtype) if a.weak_type and not b.weak_type else a,
+            state,
+            after,
+        )
 
 
 class Shrink(AbstractStage):
