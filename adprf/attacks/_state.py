@@ -26,13 +26,8 @@ class Slots(eqx.Module):
     - `best_x`, `best_distance`, `best_loss`, `found`: the worst case so far (see
       `keep_worst`), whether it is a success; `best_distance` is tracked only by methods that
       keep the smallest perturbation (the others measure `best_x` when the pair finishes).
-    - `nonfinite`: whether the model's output or the loss was ever NaN or infinite for the
-      pair.
-    - `gradient_finite`: per coordinate (shaped like `x`), whether every gradient of the pair
-      so far was finite there, on the coordinates the threat lets the attack move (a
-      derivative with respect to a fixed coordinate never moves the iterate). Kept element
-      by element, a reduction of the gradient at every step being as costly as a second
-      model on small inputs (the v1 ligand descent); reduced when the pair finishes.
+    - `nonfinite`: whether the model's output, the loss or its gradient (on the coordinates
+      the threat lets the attack move) was ever NaN or infinite for the pair.
     """
 
     pair: Int[Array, " slots"]
@@ -47,7 +42,6 @@ class Slots(eqx.Module):
     best_x: Input
     found: Bool[Array, " slots"]
     nonfinite: Bool[Array, " slots"]
-    gradient_finite: PyTree
     best_distance: Float[Array, " slots"]
     best_loss: Float[Array, " slots"]
 
@@ -91,8 +85,8 @@ class Evaluation(eqx.Module):
     - `loss`, `gradient`: the objective and its input gradient at the iterate.
     - `success`: whether the iterate meets the objective's criterion (only in active slots,
       and only where everything is finite).
-    - `finite`: whether the model's output and the loss are finite (the gradient's
-      finiteness is kept per coordinate, see `Slots.gradient_finite`).
+    - `finite`: whether the model's output, the loss and the gradient (on the coordinates the
+      threat lets the attack move) are finite.
     - `distance`: the threat's norm of the perturbation (L2 without a ball), for methods that
       keep the smallest perturbation; `None` for the others.
     """
