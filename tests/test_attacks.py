@@ -321,10 +321,10 @@ def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_sm
     several moves."""
     from conftest import LinearClassifier
 
-    from adprf.attacks import Ensemble, _engine, _shards, run_attack
+    from adprf.attacks import Ensemble, _shards, run_attack
 
     bars, traced = [], []
-    monkeypatch.setattr(_engine, "tqdm", lambda **kw: bars.append(_Bar(**kw)) or bars[-1])
+    monkeypatch.setattr(_shards, "tqdm", lambda **kw: bars.append(_Bar(**kw)) or bars[-1])
 
     def spy(replicated, batched, offset, n_valid, carry, stage_of=_shards._attack_shard):
         traced.append(replicated[1][0])  # runs when a stage is traced, not when it runs

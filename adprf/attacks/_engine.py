@@ -25,7 +25,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
@@ -212,14 +211,8 @@ def run_attack(
     )
     replicated = (members, keys, epsilons, objective, threat, method, options, jnp.asarray(n, jnp.int32))
     split = sharding.SplitBatch(replicated, (x, y), devices=mesh)
-    label = progress if isinstance(progress, str) else type(method).__name__
-    bar = tqdm(total=n_eps * n * members.count, leave=False, unit="pair", desc=label) if progress else None
-    try:
-        records = run_shards(split, options.slots, bar)
-        jax.block_until_ready(records.success)
-    finally:
-        if bar is not None:
-            bar.close()
+    label = (progress if isinstance(progress, str) else type(method).__name__) if progress else None
+    records = run_shards(split, options.slots, label, total=n_eps * n * members.count)
     # Back from per-example records (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
     records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, members.axes + 1), records)

@@ -141,26 +141,28 @@ def _attack_shard(replicated, batched, offset, n_valid, carry):
     return jax.tree.map(per_example, out)
 
 
-def run_shards(split: sharding.SplitBatch, slots: int, bar: tqdm | None):
+def run_shards(split: sharding.SplitBatch, slots: int, progress: str | None, total: int):
     """The per-example records of the attack `split` holds (its replicated part: members,
-    keys, radii, objective, threat, method, options and batch size), in one call, or in
-    chunks that move `bar` over the (ε, example) pairs."""
-    if bar is None:
-        return split.examples(split.map(_attack_shard, (Whole(), None)))
-    state = split.map(_attack_shard, (Start(), None))
-    budget, iterations = 1, 0
-    for size, next_size in pool_sizes(slots):
-        if size != slots:
-            state = split.map(_attack_shard, (Shrink(size), None), state)
-        running = True
-        while running:
-            state, still = split.map(_attack_shard, (Advance(next_size), jnp.asarray(budget, jnp.int32)), state)
-            still, done = split.to_host((still, state.done))
-            running, done = bool(np.any(still)), int(np.sum(done))
-            bar.update(done - bar.n)
-            iterations += budget
-            budget = _next_budget(budget, iterations, done, bar.total)
-    return split.examples(split.map(_attack_shard, (Finish(), None), state))
+    keys, radii, objective, threat, method, options and batch size), in one call, or with a
+    progress bar labelled `progress` over the `total` (ε, example) pairs, in chunks."""
+    if progress is None:
+        records = split.examples(split.map(_attack_shard, (Whole(), None)))
+        return jax.block_until_ready(records)
+    with tqdm(total=total, leave=False, unit="pair", desc=progress) as bar:
+        state = split.map(_attack_shard, (Start(), None))
+        budget, iterations = 1, 0
+        for size, next_size in pool_sizes(slots):
+            if size != slots:
+                state = split.map(_attack_shard, (Shrink(size), None), state)
+            running = True
+            while running:
+                state, still = split.map(_attack_shard, (Advance(next_size), jnp.asarray(budget, jnp.int32)), state)
+                still, done = split.to_host((still, state.done))
+                running, done = bool(np.any(still)), int(np.sum(done))
+                bar.update(done - bar.n)
+                iterations += budget
+                budget = _next_budget(budget, iterations, done, total)
+        return split.examples(split.map(_attack_shard, (Finish(), None), state))
 
 
 def _next_budget(budget: int, iterations: int, done: int, total: int) -> int:
