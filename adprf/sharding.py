@@ -152,6 +152,18 @@ def _sharded(local, mesh: Mesh, replicated, batched, n, carry):
     return jax.shard_map(body, mesh=mesh, in_specs=specs, out_specs=P(AXIS), check_vma=False)(*dynamic)
 
 
+def _batch_size(batched) -> int:
+    """The shared leading axis of the batch's arrays; a clear error when there is none."""
+    shapes = [np.shape(a) for a in jax.tree.leaves(batched)]
+    if not shapes:
+        raise ValueError("the batch has no arrays: pass a pytree of arrays with a leading example axis")
+    if any(len(s) == 0 or s[0] != shapes[0][0] for s in shapes):
+        raise ValueError(f"every array of the batch needs the same leading example axis; got shapes {shapes}")
+    if shapes[0][0] == 0:
+        raise ValueError("the batch is empty: pass at least one example")
+    return shapes[0][0]
+
+
 class _WithoutCarry(eqx.Module):
     """A shard function of `map_batch` called as `SplitBatch.map` calls its own."""
 
@@ -179,7 +191,7 @@ class SplitBatch:
     """
 
     def __init__(self, replicated, batched, *, devices=None):
-        self.n = jax.tree.leaves(batched)[0].shape[0]
+        self.n = _batch_size(batched)
         mesh = batch_mesh(devices)
         self.mesh = None if self.n == 1 else mesh  # one example: nothing to split (each process runs it)
         if self.mesh is None:

@@ -117,6 +117,19 @@ def test_map_batch_on_one_device_is_the_plain_call():
     np.testing.assert_array_equal(out["valid"], 6)
 
 
+def test_a_batch_without_a_shared_leading_axis_is_named():
+    for bad, match in [
+        ((), "no arrays"),
+        ({"a": jnp.ones((3, 2)), "b": jnp.ones((4,))}, r"same leading example axis; got shapes \[\(3, 2\), \(4,\)\]"),
+        (jnp.ones(()), "same leading example axis"),
+        (jnp.ones((0, 2)), "empty"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            sharding.map_batch(_double_shard, (3.0,), bad)
+        with pytest.raises(ValueError, match=match):
+            sharding.SplitBatch((3.0,), bad)
+
+
 def test_launch_environment_is_validated():
     assert distributed.initialize_from_environment({}) is False
     base = {"JAX_COORDINATOR_ADDRESS": "host0:1234", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"}
