@@ -1,5 +1,6 @@
 """The attack engine: objectives, threat models, step rules, one compiled loop."""
 
+from ._apgd import APGD as APGD
 from ._audit import Audit as Audit, audit as audit
 from ._checks import Check as Check
 from ._engine import (
@@ -29,13 +30,16 @@ from ._methods import (
     Minimal as Minimal,
 )
 from ._objectives import (
+    DLR as DLR,
     AbstractObjective as AbstractObjective,
     CrossEntropy as CrossEntropy,
     Margin as Margin,
     MSEOneHot as MSEOneHot,
     ScalarThreshold as ScalarThreshold,
+    TargetedDLR as TargetedDLR,
     as_objective as as_objective,
 )
+from ._square import Square as Square
 from ._straight_through import StraightThrough as StraightThrough, straight_through as straight_through
 from ._threats import (
     AbstractBall as AbstractBall,

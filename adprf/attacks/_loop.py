@@ -115,7 +115,8 @@ class AttackLoop(eqx.Module):
 
     def value_and_grad(self, xi, yi, xc):
         """Loss, success (only where everything is finite), input gradient, and finiteness of
-        the output, the loss and the gradient, at one input whose clean input is `xc`.
+        the output, the loss and the gradient, at one input whose clean input is `xc`. For a
+        method that asks for the loss only (`uses_gradient` false) the gradient is `None`.
 
         The gradient counts only on the coordinates the threat lets the attack move: a
         derivative with respect to a fixed coordinate is never used, and left out of the check
@@ -126,10 +127,14 @@ class AttackLoop(eqx.Module):
             output = self.model(z)
             return self.objective.loss(output, yi), output
 
-        (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
+        if self.method.uses_gradient:
+            (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
+            checked = (loss, output, self.threat.restrict(grad, xc))
+        else:  # a query: one forward pass, no gradient
+            (loss, output), grad = loss_fn(xi), None
+            checked = (loss, output)
         # Σ 0·a is 0 when every entry of a is finite and NaN otherwise: one fused reduction per
         # leaf, where `all(isfinite(a))` costs XLA three passes.
-        checked = (loss, output, self.threat.restrict(grad, xc))
         finite = jnp.isfinite(sum(jnp.sum(a * 0) for a in jax.tree.leaves(checked)))
         return loss, self.objective.success(output, yi) & finite, grad, finite
 

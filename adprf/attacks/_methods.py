@@ -25,7 +25,9 @@ class AbstractMethod(eqx.Module):
     With `stop_at_success` an example stops at its first success (per-example early
     stopping); otherwise it runs all steps and the engine keeps, among its successful
     iterates, the smallest perturbation (`keep_smallest`, minimal-perturbation attacks) or
-    the highest loss (e.g. PGD for adversarial training).
+    the highest loss (e.g. PGD for adversarial training). A method with `uses_gradient`
+    false (Square) asks for the loss only: the engine evaluates the model forward, and
+    `update` gets `grad=None`.
     """
 
     steps: eqx.AbstractVar[int]
@@ -33,6 +35,7 @@ class AbstractMethod(eqx.Module):
 
     stop_at_success = True
     keep_smallest = False
+    uses_gradient = True
 
     @abc.abstractmethod
     def init(self, key: PRNGKeyArray, x_clean: Input, threat: ThreatModel) -> tuple[Input, Any]: ...

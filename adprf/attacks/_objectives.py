@@ -125,6 +125,81 @@ class MSEOneHot(_Classification):
         return self._signed(0.5 * jnp.sum((output - onehot) ** 2))
 
 
+def _classes(model, example, owner: str, name: str, least: int) -> int:
+    """The number of logits `model` returns on one example, at least `least`."""
+    shape = getattr(_output_of(model, example, owner), "shape", None)
+    if shape is None or len(shape) != 1 or shape[0] < least:
+        raise ValueError(
+            f"{owner}: {name} needs a model returning one logit per class, at least {least} classes, but one "
+            f"example gives output shape {shape}: use CrossEntropy or Margin with fewer classes"
+        )
+    return shape[0]
+
+
+class DLR(_Classification):
+    """The difference-of-logits ratio (Croce & Hein 2020), maximised:
+
+        DLR = −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3 + 10⁻¹²),
+
+    with π sorting the logits in decreasing order. Like the margin it is positive exactly when
+    the example is misclassified; the denominator makes it invariant to a rescaling of the
+    logits, so a model cannot hide behind large or tiny logits. Needs at least 3 classes.
+    Untargeted only: the targeted variant is `TargetedDLR`.
+    """
+
+    def __check_init__(self):
+        if self.targeted:
+            raise ValueError("DLR is untargeted; use TargetedDLR for APGD-T's targeted loss")
+
+    def check_targets(self, model, example, targets, owner="attack"):
+        _classes(model, example, owner, "DLR", 3)
+        super().check_targets(model, example, targets, owner)
+
+    def loss(self, output: Array, target: Target) -> Scalar:
+        ranked = jnp.sort(output)[::-1]
+        other = jnp.max(jnp.where(jnp.arange(output.shape[-1]) == target, -jnp.inf, output))
+        return -(output[target] - other) / (ranked[0] - ranked[2] + 1e-12)
+
+
+class TargetedDLR(AbstractObjective):
+    """The targeted DLR loss of APGD-T (Croce & Hein 2020), maximised:
+
+        −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 10⁻¹²),
+
+    for the label y and a target class t: the target of each example is the pair `(y, t)`
+    (integer array of shape `(n, 2)`). Success is misclassification (argmax ≠ y), as in
+    AutoAttack: the target class only steers the search. Needs at least 4 classes.
+    """
+
+    def check_targets(self, model, example, targets, owner="attack"):
+        classes = _classes(model, example, owner, "TargetedDLR", 4)
+        leaves = jax.tree.leaves(targets) if targets is not None else []
+        values = np.asarray(leaves[0]) if len(leaves) == 1 else None
+        if values is None or values.ndim != 2 or values.shape[1] != 2 or not np.issubdtype(values.dtype, np.integer):
+            got = "None" if values is None else f"shape {values.shape}, dtype {values.dtype}"
+            raise ValueError(
+                f"{owner}: TargetedDLR needs one (label, target class) integer pair per example, shape (n, 2); "
+                f"got {got}"
+            )
+        bad = (values < 0) | (values >= classes)
+        if bad.any():
+            first = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise ValueError(
+                f"{owner}: labels and target classes must lie in [0, {classes}); pair {first} is {values[first]}"
+            )
+        same = values[:, 0] == values[:, 1]
+        if same.any():
+            first = int(np.flatnonzero(same)[0])
+            raise ValueError(f"{owner}: the target class must differ from the label; pair {first} is {values[first]}")
+
+    def loss(self, output: Array, target: Target) -> Scalar:
+        ranked = jnp.sort(output)[::-1]
+        return -(output[target[0]] - output[target[1]]) / (ranked[0] - 0.5 * (ranked[2] + ranked[3]) + 1e-12)
+
+    def success(self, output: Array, target: Target) -> Bool[Array, ""]:
+        return jnp.argmax(output) != target[0]
+
+
 class ScalarThreshold(AbstractObjective):
     """Push a scalar output below (or above) a threshold; the target is ignored.
 
@@ -163,7 +238,7 @@ class ScalarThreshold(AbstractObjective):
         return output <= threshold if self.direction == "below" else output > threshold
 
 
-OBJECTIVES = {"cross-entropy": CrossEntropy, "margin": Margin, "mse": MSEOneHot}
+OBJECTIVES = {"cross-entropy": CrossEntropy, "margin": Margin, "mse": MSEOneHot, "dlr": DLR}
 
 
 def as_objective(objective: "AbstractObjective | str") -> AbstractObjective:

@@ -21,7 +21,8 @@ class Slots(eqx.Module):
     - `x_clean`, `target`, `epsilon`: the pair's clean input, target and radius (gathered
       from the queue when the pair enters the slot, not at every step).
     - `restart`, `step`: which run of the pair, and the steps taken in it.
-    - `evaluations`: objective-gradient evaluations spent on the pair so far.
+    - `evaluations`: objective evaluations spent on the pair so far (with the gradient, or a
+      forward pass alone for methods that ask for the loss only).
     - `x`, `method_state`: the current iterate and the method's state.
     - `best_x`, `best_distance`, `best_loss`, `found`: the worst case so far (see
       `keep_worst`), whether it is a success; `best_distance` is tracked only by methods that
@@ -82,7 +83,8 @@ class Evaluation(eqx.Module):
     """One iteration's look at every slot's iterate (leading axis `slots`), not carried.
 
     - `active`: whether the slot holds a pair.
-    - `loss`, `gradient`: the objective and its input gradient at the iterate.
+    - `loss`, `gradient`: the objective and its input gradient at the iterate (`None` for
+      methods that ask for the loss only).
     - `success`: whether the iterate meets the objective's criterion (only in active slots,
       and only where everything is finite).
     - `finite`: whether the model's output, the loss and the gradient (on the coordinates the
@@ -94,7 +96,7 @@ class Evaluation(eqx.Module):
     active: Bool[Array, " slots"]
     loss: Float[Array, " slots"]
     success: Bool[Array, " slots"]
-    gradient: Input
+    gradient: Input | None
     finite: Bool[Array, " slots"]
     distance: Float[Array, " slots"] | None
 
