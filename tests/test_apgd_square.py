@@ -17,9 +17,12 @@ from adprf.attacks import (
     TargetedDLR,
     ThreatModel,
     attack,
+    evaluate_robustness,
+    l1,
     l2,
     linf,
     robust_accuracy,
+    suite_attacks,
 )
 from adprf.attacks._square import SCHEDULE
 
@@ -221,8 +224,6 @@ def test_methods_reject_bad_settings():
     with pytest.raises(ValueError, match="at least 3 classes"):
         attack(model, x, y, method=APGD(steps=5), threat=linf(0.1, bounds=None), objective=DLR(), key=KEY)
     with pytest.raises(ValueError, match="L∞ or L2"):
-        from adprf.attacks import l1
-
         attack(model, x, y, method=Square(queries=5), threat=l1(0.1, bounds=None), objective=Margin(), key=KEY)
     model, x, y = _multiclass(classes=5, n=2)
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
@@ -230,3 +231,48 @@ def test_methods_reject_bad_settings():
     same = np.stack([np.asarray(y), np.asarray(y)], axis=1)
     with pytest.raises(ValueError, match="must differ"):
         attack(model, x, same, method=APGD(steps=5), threat=linf(0.1, bounds=None), objective=TargetedDLR(), key=KEY)
+
+
+# --- the standard suite -------------------------------------------------------------------
+
+
+def test_suite_finds_the_closed_form_radius_of_a_multiclass_linear_model():
+    """APGD-T toward every other class crosses the nearest class boundary: the suite's verdict
+    is exactly `radius < ε` (pairs within 1 % of the radius are not judged)."""
+    model, x, y = _multiclass(classes=5, n=24)
+    radius = _radius(model, x, y, 1)
+    eps = np.array([0.0, 0.03, 0.06, 0.1, 0.15, 0.25])
+    result = evaluate_robustness(model, x, y, eps, key=KEY, threat=linf(0.0, bounds=None), budget="fast")
+    assert result.attacks == ("APGD-CE", "APGD-T", "Square")
+    fooled = np.asarray(result.fooled_by) >= 0
+    expected = radius[None, :] < eps[:, None]
+    clear = np.abs(radius[None, :] - eps[:, None]) > 0.01 * radius[None, :]
+    np.testing.assert_array_equal(fooled[clear], expected[clear])
+    np.testing.assert_allclose(result.accuracy, 1 - fooled.mean(axis=1), atol=1e-6)
+    after = np.asarray(result.after)
+    assert np.all(np.diff(after, axis=0) <= 0)  # each attack only adds fooled examples
+    np.testing.assert_array_equal(after[-1], result.accuracy)
+
+
+def test_suite_is_no_weaker_than_its_first_attack_alone(trained_mlp, mnist_small):
+    _, _, x, y = mnist_small
+    eps = [0.0, 0.05, 0.1]
+    suite = evaluate_robustness(trained_mlp, x, y, eps, key=KEY, budget="fast")
+    alone = robust_accuracy(trained_mlp, x, y, eps, APGD(steps=50), key=KEY)
+    assert np.all(np.asarray(suite.accuracy) <= np.asarray(alone.accuracy) + 1 / len(y))
+    fooled_by = np.asarray(suite.fooled_by)
+    clean_wrong = np.asarray(jnp.argmax(jax.vmap(trained_mlp)(x), axis=1)) != y
+    np.testing.assert_array_equal(fooled_by[0] == -2, clean_wrong)
+    assert np.all((fooled_by[0] == -2) | (fooled_by[0] == -1))  # nothing is attacked at ε = 0
+    record = suite.as_dict()
+    assert sum(record["fooled_by"].values(), start=np.zeros(3)).tolist() == (fooled_by >= 0).sum(axis=1).tolist()
+
+
+def test_suite_leaves_out_what_does_not_apply():
+    model, x, y = _multiclass(classes=2, n=4)
+    result = evaluate_robustness(model, x, y, [0.1], key=KEY, threat=linf(0.0, bounds=None), budget="fast")
+    assert result.attacks == ("APGD-CE", "Square") and "APGD-T" in dict(result.left_out)
+    attacks, left_out = suite_attacks("fast", 10, l1(0.0, bounds=None))
+    assert [a.name for a in attacks] == ["APGD-CE", "APGD-T"] and "Square" in left_out
+    with pytest.raises(ValueError, match="budget"):
+        suite_attacks("thorough", 10, linf(0.1))

@@ -41,6 +41,12 @@ from ._objectives import (
 )
 from ._square import Square as Square
 from ._straight_through import StraightThrough as StraightThrough, straight_through as straight_through
+from ._suite import (
+    RobustnessEvaluation as RobustnessEvaluation,
+    SuiteAttack as SuiteAttack,
+    evaluate_robustness as evaluate_robustness,
+    suite_attacks as suite_attacks,
+)
 from ._threats import (
     AbstractBall as AbstractBall,
     AbstractConstraint as AbstractConstraint,
