@@ -36,6 +36,7 @@ def test_plain_model_is_not_flagged(plain_audit, trained_mlp, test_set):
     checks = _by_name(result)
     assert checks["straight-through"].verdict == "skip"  # nothing declared on a bare MLP
     assert checks["gradients"].verdict == "pass"
+    assert checks["apgd-dlr"].verdict == "pass" and checks["square"].verdict == "pass"
     assert result.curves["unbounded"][0] <= 0.05  # the whole box: ~0 %
     # The reference curve is the PGD-40 robust accuracy, recomputed independently.
     again = robust_accuracy(trained_mlp, *test_set, EPSILONS, PGD(steps=40, step_size=0.01), key=KEY, batch_size=16)
@@ -66,6 +67,9 @@ def test_hard_threshold_is_flagged(hard_threshold_model, test_set):
     bpda = np.asarray(result.curves["BPDA through filter"])
     assert np.all(bpda < np.asarray(result.curves["PGD"]) - 0.03)
     assert any(r.startswith("straight-through:") for r in result.reasons)
+    # The gradient-free Square attack needs no stand-in: it finds it too.
+    assert checks["square"].verdict == "fail"
+    assert np.all(np.asarray(result.curves["Square-1000"]) < np.asarray(result.curves["PGD"]) - 0.03)
 
 
 class NonFiniteAtZero(eqx.Module):

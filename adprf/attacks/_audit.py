@@ -10,6 +10,11 @@ and ε grid as the reported PGD curve, and gives a verdict per check and overall
 - **more-steps**, **restarts**, **larger-step**: a stronger PGD must not lower accuracy much;
 - **margin-loss**, **cross-entropy** (when the reference loss is another classification loss,
   e.g. the cerebellum's MSE), **own-loss**: other losses must not lower accuracy much;
+- **apgd-dlr**: APGD (Croce & Hein 2020) with the scale-free DLR loss (with fewer than 3
+  classes, or a scalar objective, APGD with the audit's own loss: **apgd**) must not lower
+  accuracy much;
+- **square**: the gradient-free Square attack (one forward pass a query: blind to broken
+  gradients) must not lower accuracy much (L∞ and L2 threats);
 - **straight-through**: attacking through the declared non-differentiable parts with an
   identity stand-in (BPDA) must not lower accuracy much;
 - **unbounded**: with a radius covering the whole input box, accuracy must fall to ~0;
@@ -32,6 +37,7 @@ import jax
 import numpy as np
 
 from .._types import Input, PRNGKeyArray
+from ._apgd import APGD
 from ._checks import (
     SINGLE_STEP,
     AbstractCheck,
@@ -44,11 +50,12 @@ from ._checks import (
     Unbounded,
 )
 from ._methods import FGSM, PGD
-from ._objectives import AbstractObjective, CrossEntropy, Margin, MSEOneHot, as_objective
+from ._objectives import DLR, AbstractObjective, CrossEntropy, Margin, MSEOneHot, _output_of, as_objective
+from ._square import Square
 from ._straight_through import straight_through as attack_through
-from ._threats import DEFAULT_BOUNDS, ThreatModel, as_threat
+from ._threats import DEFAULT_BOUNDS, L2Ball, LinfBall, ThreatModel, as_threat
 
-CLASSIFICATION = (CrossEntropy, Margin, MSEOneHot)
+CLASSIFICATION = (CrossEntropy, Margin, MSEOneHot, DLR)
 """The classification losses (argmax success): the audit also tries their margin variant."""
 
 
@@ -140,6 +147,8 @@ def audit(
     tolerance: float = 0.03,
     unbounded_tolerance: float = 0.05,
     zero_gradient_warning: float = 0.5,
+    apgd_steps: int = 100,
+    square_queries: int = 1000,
     batch_size: int = 256,
     progress: bool = False,
     devices=None,
@@ -165,6 +174,9 @@ def audit(
     - `unbounded_tolerance`: the accuracy the unbounded attack may leave (default 0.05).
     - `zero_gradient_warning`: warn when more than this fraction of gradient entries are
       exactly zero (default 0.5).
+    - `apgd_steps`: the steps of the APGD check (default 100, AutoAttack's).
+    - `square_queries`: the query budget per example and ε of the Square check (default
+      1,000; AutoAttack's standard is 5,000, `evaluate_robustness` runs it).
     - `batch_size`, `progress`, `devices`: as in `robust_accuracy`.
 
     **Returns:** an `Audit` (print it, or use `.verdict`, `.reasons`, `.table()`).
@@ -198,7 +210,9 @@ def audit(
         if unbounded_epsilon is None
         else Unbounded(epsilon=unbounded_epsilon, pgd=pgd, tolerance=unbounded_tolerance)
     )
-    plan = [*_stronger_attacks(compare, pgd, float(step), objective, own_loss, parts), unbounded]
+    plan = [*_stronger_attacks(compare, pgd, float(step), objective, own_loss, parts)]
+    plan += _standard_attacks(compare, model, x, threat, objective, apgd_steps, square_queries)
+    plan += [unbounded]
     plan += [Gradients(zero_warning=zero_gradient_warning), Solver(pgd=pgd)]
     checks = (check.run(runs) for check in plan)
     return Audit(tuple(check for check in checks if check is not None), epsilons, runs.curves, examples)
@@ -278,4 +292,25 @@ def _stronger_attacks(compare: Callable[..., Comparison], pgd: PGD, step: float,
         checks.append(Skipped("own-loss", "the model declares no training loss of its own"))
     if not parts:
         checks.append(Skipped("straight-through", "no filter or solver declared to attack through"))
+    return checks
+
+
+def _standard_attacks(compare, model, x, threat: ThreatModel, objective, apgd_steps: int, square_queries: int):
+    """The checks by the field's standard attacks (`compare` builds one): APGD with the DLR loss
+    (with the audit's own loss for fewer than 3 classes or a scalar objective) and the
+    gradient-free Square attack (margin loss for a classifier), or why it is skipped."""
+    checks: list[AbstractCheck] = []
+    apgd = APGD(steps=apgd_steps)
+    example = jax.tree.map(lambda a: np.asarray(a)[0], x)
+    shape = getattr(_output_of(model, example, "audit"), "shape", ())
+    classification = isinstance(objective, CLASSIFICATION)
+    if classification and len(shape) == 1 and shape[0] >= 3 and not objective.targeted:
+        checks.append(compare("apgd-dlr", f"APGD-{apgd_steps} DLR", apgd, DLR()))
+    else:
+        checks.append(compare("apgd", f"APGD-{apgd_steps}", apgd, objective))
+    if isinstance(threat.ball, (LinfBall, L2Ball)):
+        square_loss = Margin(targeted=objective.targeted) if classification else objective
+        checks.append(compare("square", f"Square-{square_queries}", Square(queries=square_queries), square_loss))
+    else:
+        checks.append(Skipped("square", f"Square searches L∞ or L2 balls, not {type(threat.ball).__name__}"))
     return checks
