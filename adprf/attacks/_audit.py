@@ -183,9 +183,6 @@ def audit(
     """
     epsilons, threat, pgd, objective = _checked(epsilons, tolerance, threat, bounds, pgd, objective)
     parts = _parts(model, straight_through)
-    box = threat.bounds()
-    if unbounded_epsilon is None and box is not None:
-        unbounded_epsilon = box[1] - box[0]
     runs = AuditRuns(
         model,
         x,
@@ -205,17 +202,23 @@ def audit(
         check = Check("solver", "fail", "the reference PGD stopped on an error", f"PGD raised: {runs.errors['PGD']}")
         return Audit((check,), epsilons, runs.curves, examples)
     compare = functools.partial(Comparison, reference=reference, epsilons=epsilons, tolerance=tolerance)
-    unbounded = (
-        Skipped("unbounded", "no box and no unbounded_epsilon given")
-        if unbounded_epsilon is None
-        else Unbounded(epsilon=unbounded_epsilon, pgd=pgd, tolerance=unbounded_tolerance)
-    )
     plan = [*_stronger_attacks(compare, pgd, float(step), objective, own_loss, parts)]
     plan += _standard_attacks(compare, model, x, threat, objective, apgd_steps, square_queries)
-    plan += [unbounded]
+    plan += [_unbounded(threat, unbounded_epsilon, pgd, unbounded_tolerance)]
     plan += [Gradients(zero_warning=zero_gradient_warning), Solver(pgd=pgd)]
     checks = (check.run(runs) for check in plan)
     return Audit(tuple(check for check in checks if check is not None), epsilons, runs.curves, examples)
+
+
+def _unbounded(threat: ThreatModel, epsilon: float | None, pgd: PGD, tolerance: float) -> AbstractCheck:
+    """The unbounded check, at `epsilon` or else the width of the threat's box (skipped without
+    either)."""
+    box = threat.bounds()
+    if epsilon is None and box is not None:
+        epsilon = box[1] - box[0]
+    if epsilon is None:
+        return Skipped("unbounded", "no box and no unbounded_epsilon given")
+    return Unbounded(epsilon=epsilon, pgd=pgd, tolerance=tolerance)
 
 
 def _checked(epsilons, tolerance, threat, bounds, pgd, objective):

@@ -19,11 +19,12 @@ import jax
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..attacks import PGD, audit
+from ..attacks import PGD, audit, evaluate_robustness
 from ..data import load_dataset
 from ..nets import DEFENCES, MLP_CLASSIFIER, ProofreadingLayer, accuracy, build_filter, describe_defence, train_defences
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
 from ._registry import register
+from ._suite import SUITE
 
 EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
@@ -55,7 +56,8 @@ class Config(AbstractConfig):
     defence of `defences` (name → defence spec), audited on the first `n_test` test images at
     every ε of `epsilons` (the first is 0: the clean accuracy). A defence holds at ε when its
     worst case is `holds_margin` points above the natural classifier's; the verdict table reads
-    it at `reading_epsilons`."""
+    it at `reading_epsilons`. The worst case is over the audit's attacks and the standard suite
+    (`adprf.attacks.evaluate_robustness`) at budget `suite` ("fast" | "standard" | None)."""
 
     dataset: str
     n_test: int
@@ -67,21 +69,33 @@ class Config(AbstractConfig):
     epsilons: tuple[float, ...] = EPSILONS
     reading_epsilons: tuple[float, ...] = (0.1, 0.3)
     holds_margin: float = 10.0
+    suite: str | None = "fast"
 
 
 def _evaluate(model, x, y, cfg: Config, key) -> dict:
+    """The audit and, at budget `cfg.suite`, the standard suite, on the same images and radii."""
     start = time.perf_counter()
     pgd = PGD(steps=cfg.pgd.steps, step_size=cfg.pgd.step_size, random_start=True, restarts=cfg.pgd.restarts)
-    result = audit(
-        model, x, y, epsilons=list(cfg.epsilons[1:]), key=key, pgd=pgd, batch_size=cfg.batch_size, progress=True
-    )
-    return {"clean": accuracy(model, x, y), "audit": result.as_dict(), "seconds": time.perf_counter() - start}
+    epsilons = list(cfg.epsilons[1:])
+    result = audit(model, x, y, epsilons=epsilons, key=key, pgd=pgd, batch_size=cfg.batch_size, progress=True)
+    suite = None
+    if cfg.suite is not None:
+        suite = evaluate_robustness(
+            model, x, y, epsilons, key=key, budget=cfg.suite, batch_size=cfg.batch_size, progress=True
+        ).as_dict()
+    return {
+        "clean": accuracy(model, x, y),
+        "audit": result.as_dict(),
+        "suite": suite,
+        "seconds": time.perf_counter() - start,
+    }
 
 
-def worst_case(curves: Mapping[str, Sequence[float]]) -> list[float]:
-    """The lowest accuracy any bounded attack of an audit reached at each ε (its "unbounded"
-    check, at the radius of the whole box, left out)."""
-    return np.min([v for k, v in curves.items() if k != "unbounded"], axis=0).tolist()
+def worst_case(curves: Mapping[str, Sequence[float]], suite: Mapping[str, Any] | None = None) -> list[float]:
+    """The lowest accuracy any bounded attack of an audit (its "unbounded" check, at the radius of
+    the whole box, left out) or the standard suite reached at each ε."""
+    bounded = [v for k, v in curves.items() if k != "unbounded"]
+    return np.min(bounded + ([suite["accuracy"]] if suite else []), axis=0).tolist()
 
 
 def _filter_views(defences: Mapping[str, Mapping], image) -> list[dict]:
@@ -109,7 +123,12 @@ def compute(run, cfg: Config) -> dict:
     for name, model in models.items():
         stage = run.stage(f"evaluate-{name}", lambda m=model: _evaluate(m, x, y, cfg, key))
         defences.append(
-            {"name": name, **stage, "worst": worst_case(stage["audit"]["curves"]), "train_seconds": seconds[name]}
+            {
+                "name": name,
+                **stage,
+                "worst": worst_case(stage["audit"]["curves"], stage.get("suite")),
+                "train_seconds": seconds[name],
+            }
         )
     return {
         "source": test.source,
@@ -139,7 +158,8 @@ def holds_rule(margin: float) -> str:
         f"A defence **holds** at ε if its worst-case accuracy is ≥ {margin:g} points above the "
         f"natural classifier's worst case (**in part** when PGD alone overstates it by ≥ {margin:g} "
         f"points); it **masks gradients** if only its PGD number clears that bar. 'Worst case' is over "
-        f"gradient-based attacks (with BPDA through the filter): evidence, not a certificate."
+        f"the audit's gradient attacks (with BPDA through the filter), APGD and the gradient-free Square "
+        f"attack: evidence, not a certificate."
     )
 
 
@@ -170,7 +190,10 @@ def _accuracy_rows(label: str, d: dict) -> list[list]:
     bpda = next((k for k in curves if k.startswith("BPDA")), None)
     attacks = [("FGSM", curves.get("FGSM")), ("PGD", curves.get("PGD"))]
     attacks += [("BPDA", curves[bpda])] if bpda else []
-    attacks += [("worst case (audit)", d["worst"])]
+    attacks += [("APGD-DLR", curves.get(next((k for k in curves if k.startswith("APGD")), ""), None))]
+    attacks += [("Square", curves.get(next((k for k in curves if k.startswith("Square")), ""), None))]
+    attacks += [(SUITE, d["suite"]["accuracy"])] if d.get("suite") else []
+    attacks += [("worst case (audit + suite)", d["worst"])]
     return [
         [label, name, round(clean, 1), *[round(100 * v, 1) for v in values]]
         for name, values in attacks
@@ -261,7 +284,9 @@ def _summary(cfg: Config, facts: dict) -> str:
         f"Attacked on {facts['n_test']} test images, L∞, box [0, 1]. FGSM; PGD-{pgd.steps} "
         f"(step {step}, random start, cross-entropy); BPDA = the same PGD with the filter's "
         f"backward pass replaced by the identity; 'worst case' = the lowest accuracy any attack of the audit "
-        f"reached (PGD ×5 steps, ×5 restarts, ×4 step, margin loss, BPDA, FGSM). Accuracy in %."
+        f"(PGD ×5 steps, ×5 restarts, ×4 step, margin loss, BPDA, FGSM, APGD-DLR, gradient-free Square) or "
+        f"the standard suite ({cfg.suite} budget: APGD-CE, APGD-T, Square; Croce & Hein 2020) reached. "
+        f"Accuracy in %."
     )
 
 
@@ -286,7 +311,7 @@ def render(cfg: Config, facts: dict) -> Rendered:
     audits = {labels[d["name"]]: d["audit"] for d in facts["defences"]}
     tables = [
         Table(
-            "Robust accuracy (%) under FGSM, PGD, BPDA and the audit's worst case",
+            "Robust accuracy (%) under FGSM, PGD, BPDA, APGD-DLR, Square, the standard suite and the worst case",
             ["defence", "attack", "clean", *[f"ε={e:g}" for e in audited]],
             rows,
             audits,
@@ -324,6 +349,7 @@ EXPERIMENT = register(
                 classifier={"arch": "cnn", "epochs": 10, "batch_size": 128},
                 defences=PAPER_DEFENCES,
                 pgd=PGDConfig(steps=100),
+                suite="standard",
             ),
         },
         compute=compute,

@@ -22,6 +22,7 @@ from ..data import load_dataset
 from ..nets import CNN_CLASSIFIER, MLP_CLASSIFIER, train_defence
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
 from ._registry import register
+from ._suite import SuiteConfig, suite_stage
 
 EPSILONS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
@@ -50,7 +51,8 @@ class AuditConfig(AbstractConfig):
 class Config(AbstractConfig):
     """Natural classifiers (`adprf.nets` classifier specs, trained with `train_defence` on
     `dataset`) attacked on the first `n_test` test images at every ε of `epsilons` (the first
-    is 0: the clean accuracy); PGD examples of the CNN drawn at `example_epsilons`."""
+    is 0: the clean accuracy), and by the standard suite (`suite`: its budget and images; None:
+    not run); PGD examples of the CNN drawn at `example_epsilons`."""
 
     dataset: str
     n_test: int
@@ -62,6 +64,7 @@ class Config(AbstractConfig):
     epsilons: tuple[float, ...] = EPSILONS
     example_epsilons: tuple[float, ...] = (0.1, 0.2, 0.3)
     n_examples: int = 8
+    suite: SuiteConfig | None = SuiteConfig(budget="fast", n_test=100)
 
 
 def methods(pgd: PGDConfig) -> dict:
@@ -138,6 +141,12 @@ def compute(run, cfg: Config) -> dict:
             }
             for name, method in methods(cfg.pgd).items()
         ]
+        if cfg.suite is not None:
+            n, budget, size = min(cfg.suite.n_test, n_test), cfg.suite.budget, cfg.batch_size
+            stage = suite_stage(
+                run, f"{arch}-suite", model, x[:n], y[:n], cfg.epsilons, budget=budget, key=k_attack, batch_size=size
+            )
+            attacks.append({**stage, "method": f"{stage['method']}, first {n} images"})
         audited = _audit_stage(run, f"{arch}-audit", model, x[:n_audit], y[:n_audit], cfg, k_attack)
         models.append(
             {
@@ -229,10 +238,17 @@ def _tables(facts: dict) -> list[Table]:
 
 
 def render(cfg: Config, facts: dict) -> Rendered:
+    suite = (
+        f" and, on the first {cfg.suite.n_test} of them, the standard suite ({cfg.suite.budget} budget: APGD-CE, "
+        f"APGD-T over the top classes, Square; the worst case per image, Croce & Hein 2020; the audit's PGD curve "
+        f"covers the same images when it audits as many)"
+        if cfg.suite
+        else ""
+    )
     summary = (
         f"Natural classifiers trained on {facts['train_source']} ({facts['n_train']} images), attacked on "
         f"{facts['n_test']} test images with L∞ FGSM and PGD-{cfg.pgd.steps} (step {cfg.pgd.step_size}, "
-        f"random start, cross-entropy, early stop at success). Accuracy in %."
+        f"random start, cross-entropy, early stop at success){suite}. Accuracy in %."
     )
     notes = [reference_note(REFERENCE_CNN)]
     pgd_name = f"PGD-{cfg.pgd.steps}"
@@ -272,6 +288,7 @@ EXPERIMENT = register(
                     {"arch": "cnn", "epochs": 10, "batch_size": 128},
                 ),
                 audit=AuditConfig(n_test=1000, batch_size=512),
+                suite=SuiteConfig(budget="standard", n_test=1000),
             ),
         },
         compute=compute,

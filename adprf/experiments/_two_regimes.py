@@ -93,6 +93,7 @@ from ..data import load_dataset
 from ..nets import MLP_CLASSIFIER, train_defence
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
 from ._registry import register
+from ._suite import suite_stage
 
 NEAR = 0.05
 """A ligand is 'at τ*' when its binding time is within this distance of τ_b."""
@@ -151,7 +152,8 @@ class PGDConfig(AbstractConfig):
 @dataclass(frozen=True, kw_only=True)
 class NetworksConfig(AbstractConfig):
     """Classifiers of `dataset` (an `adprf.nets` classifier spec) behind Hill filters of each
-    `steepness` at `threshold`, and the natural one, attacked on `n_test` test images."""
+    `steepness` at `threshold`, and the natural one, attacked on `n_test` test images (FGSM, PGD,
+    BPDA, and the standard suite at budget `suite`: "fast" | "standard" | None)."""
 
     dataset: str
     classifier: Mapping[str, Any]
@@ -162,6 +164,7 @@ class NetworksConfig(AbstractConfig):
     seed: int = 0
     batch_size: int
     pgd: PGDConfig = field(default_factory=PGDConfig)
+    suite: str | None = "fast"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -555,6 +558,11 @@ def network_evaluations(run, cfg: NetworksConfig) -> list[dict]:
                 }
 
             attacks[name] = run.stage(f"net-{label.replace(' ', '').replace('=', '')}-{name}", evaluate)
+        if cfg.suite is not None:
+            tag, size = f"net-{label.replace(' ', '').replace('=', '')}-suite", cfg.batch_size
+            attacks["suite"] = suite_stage(
+                run, tag, model, x, y, cfg.epsilons, budget=cfg.suite, key=key, batch_size=size
+            )
         models.append({"label": label, "training_seconds": training, "attacks": attacks})
     return models
 
@@ -563,7 +571,7 @@ def network_facts(run, cfg: NetworksConfig) -> dict:
     """The networks' robust accuracies, the FGSM − PGD gap (points, at every ε > 0) and the share
     of test pixels within the largest ε of the filter's threshold."""
     models = network_evaluations(run, cfg)
-    attacks = list(network_attacks(cfg))
+    attacks = list(network_attacks(cfg)) + (["suite"] if cfg.suite is not None else [])
     shown = [i for i, e in enumerate(cfg.epsilons) if e > 0]
     for model in models:
         acc = {name: np.asarray(r["accuracy"]) for name, r in model["attacks"].items()}
@@ -1138,6 +1146,7 @@ EXPERIMENT = register(
                     classifier={"arch": "cnn", "epochs": 10, "batch_size": 128},
                     n_test=10000,
                     batch_size=512,
+                    suite="standard",
                 ),
             ),
         },
