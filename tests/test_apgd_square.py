@@ -116,6 +116,39 @@ def test_targeted_dlr_reaches_its_target_class_boundary():
         assert int(jnp.argmax(model(adversarial))) != int(y[i])
 
 
+def test_targeted_runs_take_the_target_classes_in_turn():
+    """Targets (y, t_1, …, t_k) ordered farthest first: run r pursues t_{1+r}, so with k restarts
+    the last run reaches the nearest class boundary (1.01× its radius); at a radius too small
+    for any, each example spends k full runs."""
+    model, x, y = _multiclass(classes=5, n=6)
+    z, w = np.asarray(jax.vmap(model)(x)), np.asarray(model.w)
+    rows = np.arange(6)[:, None]
+    others = np.stack([np.delete(np.arange(5), yi) for yi in np.asarray(y)])
+    radius = (z[rows, np.asarray(y)[:, None]] - z[rows, others]) / np.abs(w[np.asarray(y)][:, None] - w[others]).sum(-1)
+    order = np.argsort(-radius, axis=1)  # farthest first
+    targets = np.concatenate([np.asarray(y)[:, None], np.take_along_axis(others, order, axis=1)], axis=1)
+    nearest = radius.min(axis=1)
+    method = APGD(steps=30, restarts=4)
+    for i in range(6):
+        one = x[i : i + 1], targets[i : i + 1].astype(np.int32)
+        hit = attack(
+            model, *one, method=method, threat=linf(1.01 * nearest[i], bounds=None), objective=TargetedDLR(), key=KEY
+        )
+        assert bool(hit.success[0])
+    miss = attack(
+        model,
+        x,
+        targets.astype(np.int32),
+        method=method,
+        threat=linf(0.001, bounds=None),
+        objective=TargetedDLR(),
+        key=KEY,
+    )
+    assert not np.any(np.asarray(miss.success))
+    np.testing.assert_array_equal(np.asarray(miss.gradient_evaluations), 4 * 31)
+    np.testing.assert_array_equal(TargetedDLR().for_restart(jnp.asarray([3, 5, 7, 9]), jnp.asarray(4)), [3, 7])
+
+
 def test_dlr_formulas_by_hand():
     z = jnp.asarray([3.0, 1.0, 2.5, -1.0, 0.5])
     # untargeted, label 0: −(3 − 2.5) / (3 − 1)
@@ -226,7 +259,7 @@ def test_methods_reject_bad_settings():
     with pytest.raises(ValueError, match="L∞ or L2"):
         attack(model, x, y, method=Square(queries=5), threat=l1(0.1, bounds=None), objective=Margin(), key=KEY)
     model, x, y = _multiclass(classes=5, n=2)
-    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+    with pytest.raises(ValueError, match=r"shape \(n, 1 \+ k\)"):
         attack(model, x, y, method=APGD(steps=5), threat=linf(0.1, bounds=None), objective=TargetedDLR(), key=KEY)
     same = np.stack([np.asarray(y), np.asarray(y)], axis=1)
     with pytest.raises(ValueError, match="must differ"):

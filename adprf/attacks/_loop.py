@@ -185,7 +185,8 @@ class AttackLoop(eqx.Module):
     def evaluate(self, slots: Slots) -> Evaluation:
         """Step 1: the objective and its gradient at every slot's iterate (and the distance,
         for methods that keep the smallest perturbation)."""
-        loss, success, gradient, finite = jax.vmap(self.value_and_grad)(slots.x, slots.target, slots.x_clean)
+        target = jax.vmap(self.objective.for_restart)(slots.target, slots.restart)
+        loss, success, gradient, finite = jax.vmap(self.value_and_grad)(slots.x, target, slots.x_clean)
         active = slots.pair < self.work
         distance = jax.vmap(self.distance)(slots.x, slots.x_clean, slots.epsilon) if self.method.keep_smallest else None
         return Evaluation(

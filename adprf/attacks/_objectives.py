@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._types import Array, ArrayLike, Bool, Float, Scalar, Target
+from .._types import Array, ArrayLike, Bool, Float, Int, Scalar, Target
 from ._values import as_value, is_traced, like, shown
 
 
@@ -36,6 +36,11 @@ class AbstractObjective(eqx.Module):
         """Check a batch's `targets` against what `model` returns on one `example`, at the public
         boundary (host side, before anything is compiled); raise a `ValueError` naming the
         offending value and the fix. Objectives without targets check nothing."""
+
+    def for_restart(self, target: Target, restart: Int[Array, ""]) -> Target:
+        """The target that run `restart` of an example pursues (the example's target for every
+        run, except for objectives whose runs take turns, such as `TargetedDLR`)."""
+        return target
 
 
 _apply = eqx.filter_jit(lambda model, example: model(example))
@@ -166,31 +171,38 @@ class TargetedDLR(AbstractObjective):
 
         −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 10⁻¹²),
 
-    for the label y and a target class t: the target of each example is the pair `(y, t)`
-    (integer array of shape `(n, 2)`). Success is misclassification (argmax ≠ y), as in
-    AutoAttack: the target class only steers the search. Needs at least 4 classes.
+    for the label y and a target class t. The target of an example is its label followed by k ≥ 1
+    target classes, `(y, t_1, …, t_k)` (an integer array of shape `(n, 1 + k)`), and run r of
+    the example (its restart r) pursues t_{1 + r mod k}: with `restarts=k` an APGD runs each
+    target once, in order, and stops at the first success, as AutoAttack's APGD-T does. Success
+    is misclassification (argmax ≠ y): the target only steers the search. Needs at least 4
+    classes.
     """
 
     def check_targets(self, model, example, targets, owner="attack"):
         classes = _classes(model, example, owner, "TargetedDLR", 4)
         leaves = jax.tree.leaves(targets) if targets is not None else []
         values = np.asarray(leaves[0]) if len(leaves) == 1 else None
-        if values is None or values.ndim != 2 or values.shape[1] != 2 or not np.issubdtype(values.dtype, np.integer):
+        if values is None or values.ndim != 2 or values.shape[1] < 2 or not np.issubdtype(values.dtype, np.integer):
             got = "None" if values is None else f"shape {values.shape}, dtype {values.dtype}"
             raise ValueError(
-                f"{owner}: TargetedDLR needs one (label, target class) integer pair per example, shape (n, 2); "
-                f"got {got}"
+                f"{owner}: TargetedDLR needs per example its label and k ≥ 1 target classes, an integer array of "
+                f"shape (n, 1 + k); got {got}"
             )
         bad = (values < 0) | (values >= classes)
         if bad.any():
             first = int(np.flatnonzero(bad.any(axis=1))[0])
             raise ValueError(
-                f"{owner}: labels and target classes must lie in [0, {classes}); pair {first} is {values[first]}"
+                f"{owner}: labels and target classes must lie in [0, {classes}); row {first} is {values[first]}"
             )
-        same = values[:, 0] == values[:, 1]
+        same = values[:, 1:] == values[:, :1]
         if same.any():
-            first = int(np.flatnonzero(same)[0])
-            raise ValueError(f"{owner}: the target class must differ from the label; pair {first} is {values[first]}")
+            first = int(np.flatnonzero(same.any(axis=1))[0])
+            raise ValueError(f"{owner}: the target classes must differ from the label; row {first} is {values[first]}")
+
+    def for_restart(self, target, restart):
+        k = target.shape[-1] - 1
+        return jnp.stack([target[0], target[1 + restart % k]])
 
     def loss(self, output: Array, target: Target) -> Scalar:
         ranked = jnp.sort(output)[::-1]

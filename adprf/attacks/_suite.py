@@ -3,8 +3,8 @@ example (Croce & Hein 2020, AutoAttack; RobustBench reports robustness this way)
 
 Each attack of the suite is one compiled call of the engine over every radius (nested: an
 example fooled at some ε counts as fooled at every larger one) and runs only on the examples
-that every earlier attack left robust at some radius; APGD-T attacks every example toward each
-of its top classes in the same call (the batch repeated once per target class). An example
+that every earlier attack left robust at some radius; APGD-T's runs of an example take its top classes
+in turn (one restart per target class) and stop at its first success. An example
 counts as robust at ε when no attack fooled it there and the clean model classifies it right.
 """
 
@@ -30,8 +30,9 @@ from ._threats import DEFAULT_BOUNDS, L2Ball, LinfBall, ThreatModel, _DefaultBou
 @dataclasses.dataclass(frozen=True)
 class SuiteAttack:
     """One attack of a suite: its `name`, `method` and `objective`; with `targets` = k > 0 the
-    objective is `TargetedDLR` and every example is attacked toward each of its k most likely
-    other classes (at the clean input), as APGD-T does."""
+    objective is `TargetedDLR` and each example's target is its label followed by its k most
+    likely other classes (at the clean input): with `restarts=k`, its runs take them in turn
+    and stop at the first success, as APGD-T does."""
 
     name: str
     method: AbstractMethod
@@ -57,7 +58,8 @@ def suite_attacks(budget: str, classes: int, threat: ThreatModel) -> tuple[list[
     attacks = [SuiteAttack("APGD-CE", APGD(steps=steps), CrossEntropy())]
     left_out = {}
     if classes >= 4:
-        attacks.append(SuiteAttack("APGD-T", APGD(steps=steps), TargetedDLR(), targets=min(targets, classes - 1)))
+        k = min(targets, classes - 1)
+        attacks.append(SuiteAttack("APGD-T", APGD(steps=steps, restarts=k), TargetedDLR(), targets=k))
     else:
         left_out["APGD-T"] = f"the targeted DLR loss needs at least 4 classes (the model has {classes})"
         if classes == 3:
@@ -211,11 +213,8 @@ def _run(model, x, y, todo, eps, suite_attack: SuiteAttack, threat, key, batch_s
     if todo.size == 0:
         return success, failed, 0
     xs, ys = jax.tree.map(lambda a: a[todo], x), y[todo]
-    k = suite_attack.targets
-    if k:
-        targets = _top_classes(model, xs, ys, k)
-        xs = jax.tree.map(lambda a: jnp.repeat(a, k, axis=0), xs)
-        ys = jnp.stack([jnp.repeat(ys, k), targets.reshape(-1)], axis=1)
+    if suite_attack.targets:
+        ys = jnp.concatenate([ys[:, None], _top_classes(model, xs, ys, suite_attack.targets)], axis=1)
     result = run_attack(
         model,
         xs,
@@ -232,8 +231,5 @@ def _run(model, x, y, todo, eps, suite_attack: SuiteAttack, threat, key, batch_s
         devices=devices,
         nonfinite="report",
     )
-    hit, bad = np.asarray(result.success), np.asarray(result.nonfinite)
-    if k:
-        hit, bad = hit.reshape(len(eps), -1, k).any(axis=2), bad.reshape(len(eps), -1, k).any(axis=2)
-    success[:, todo], failed[:, todo] = hit, bad
+    success[:, todo], failed[:, todo] = np.asarray(result.success), np.asarray(result.nonfinite)
     return success, failed, int(np.asarray(result.gradient_evaluations).sum())
