@@ -49,13 +49,16 @@ AUDIT_COLUMNS = (
 class AuditConfig(AbstractConfig):
     """Which batch-1 LTD models are audited (`ks`), on how many test images, attacked `batch_size`
     at a time, at which ε; the robustness survives if no audited attack lowers accuracy by more
-    than `tolerance` (a fraction)."""
+    than `tolerance` (a fraction); the audit's APGD-DLR check runs `apgd_steps`, its Square check
+    `square_queries` queries."""
 
     ks: tuple[int, ...]
     n_test: int
     batch_size: int
     epsilons: tuple[float, ...]
     tolerance: float = 0.03
+    apgd_steps: int = 100
+    square_queries: int = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +104,8 @@ def _audit(run, spec: CerebellumSpec, data: SplitData, cfg: Config) -> dict:
             objective="mse",
             pgd=PGD(steps=cfg.pgd.steps, step_size=cfg.pgd.step_size),
             batch_size=cfg.audit.batch_size,
+            apgd_steps=cfg.audit.apgd_steps,
+            square_queries=cfg.audit.square_queries,
             progress=True,
         )
         return {**result.as_dict(), "seconds": time.perf_counter() - start}

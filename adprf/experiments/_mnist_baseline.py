@@ -41,10 +41,13 @@ class PGDConfig(AbstractConfig):
 
 @dataclass(frozen=True, kw_only=True)
 class AuditConfig(AbstractConfig):
-    """The masking audit (`adprf.attacks.audit`) on the first `n_test` test images."""
+    """The masking audit (`adprf.attacks.audit`) on the first `n_test` test images; its APGD-DLR
+    check runs `apgd_steps`, its Square check `square_queries` queries."""
 
     n_test: int
     batch_size: int
+    apgd_steps: int = 100
+    square_queries: int = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +104,8 @@ def _audit_stage(run, tag: str, model, x, y, cfg: Config, key) -> dict:
             key=key,
             pgd=PGD(steps=cfg.pgd.steps, step_size=cfg.pgd.step_size, restarts=cfg.pgd.restarts),
             batch_size=cfg.audit.batch_size,
+            apgd_steps=cfg.audit.apgd_steps,
+            square_queries=cfg.audit.square_queries,
             progress=True,
         )
         return {**result.as_dict(), "seconds": time.perf_counter() - t0}
