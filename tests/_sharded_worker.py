@@ -18,7 +18,15 @@ def engine() -> dict:
 
     from adprf._ligands import Ligands
     from adprf.analysis import loss_landscape
-    from adprf.attacks import PGD, attack, move_binding_times, robust_accuracy, run_attack, turn_off
+    from adprf.attacks import (
+        PGD,
+        attack,
+        evaluate_robustness,
+        move_binding_times,
+        robust_accuracy,
+        run_attack,
+        turn_off,
+    )
     from adprf.attacks._threats import linf
     from adprf.cells import AdaptiveProofreading
     from adprf.nets import MLP
@@ -99,6 +107,13 @@ def engine() -> dict:
     out["ligands_success"] = [np.asarray(e.success).tolist() for e in ens]
     out["ligands_max_difference"] = float(
         np.max(np.abs(np.asarray(ens[0].adversarial.tau) - np.asarray(ens[1].adversarial.tau)))
+    )
+
+    # The standard suite (APGD-CE, APGD-T over 3 target classes, Square) through the same split.
+    suites = [evaluate_robustness(model, x, y, epsilons, key=key, budget="fast", devices=d) for d in (1, None)]
+    out["suite_accuracy"] = np.asarray(suites[0].accuracy).tolist()
+    out["suite_identical"] = bool(
+        np.array_equal(suites[0].fooled_by, suites[1].fooled_by) and suites[0].evaluations == suites[1].evaluations
     )
 
     lands = [loss_landscape(model, x[:7], y[:7], span=0.2, points=5, key=key, devices=d) for d in (1, None)]

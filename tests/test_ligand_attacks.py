@@ -14,12 +14,14 @@ import pytest
 
 from adprf._ligands import Ligands, self_ligands
 from adprf.attacks import (
+    APGD,
     FGSM,
     PGD,
     Budget,
     L1Ball,
     Mask,
     NonNegative,
+    Square,
     ThreatModel,
     add_ligands,
     attack,
@@ -322,7 +324,14 @@ def test_pgd_on_binding_times_minimal_radius_proofreading(N, m, amount):
     eps_star = _bisect(lambda e: _grid_min_T(N, m, tau, amount, e) <= 1, 0.0, 3.0, iterations=25)
     model = AdaptiveProofreading(N, m, tau_c=TAU_C)
     lig = Ligands.of(tau, amount)
-    for method in [PGD(steps=100, random_start=False), FGSM()]:
+    # APGD (the field's standard, through the same threat) and the gradient-free Square attack
+    # (one window of the binding-time vector per query) reach the same radius
+    for method in [
+        PGD(steps=100, random_start=False),
+        FGSM(),
+        APGD(steps=100, random_start=False),
+        Square(queries=300),
+    ]:
         result = robust_accuracy(
             model,
             _one(lig),

@@ -186,6 +186,7 @@ def test_every_entry_point_matches_one_device(four_devices):
     assert r["ligands_max_difference"] == 0.0
     assert r["landscape_max_difference"] == 0.0
     assert r["landscape_success_identical"] and r["landscape_directions_identical"]
+    assert r["suite_identical"] and r["suite_accuracy"][-1] <= accuracy[-1]
 
 
 def test_sharded_sweep_resumes_after_interruption_with_the_unsharded_numbers(tmp_path):
@@ -212,7 +213,7 @@ def test_two_hosts_shard_over_all_their_devices():
         assert all(r["curve_identical"].values()) and all(r["pairs_identical"].values())
         assert max(r["pairs_max_difference"].values()) == 0.0
         assert r["fewer_than_devices_identical"] and r["ligands_max_difference"] == 0.0
-        assert r["landscape_max_difference"] == 0.0
+        assert r["landscape_max_difference"] == 0.0 and r["suite_identical"]
     assert outs[0]["accuracy"] == outs[1]["accuracy"]
 
 
