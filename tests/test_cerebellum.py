@@ -332,3 +332,49 @@ def test_tables_by_hand():
     assert column_difference({"a": [90, 50.2, 0, 0, 0], "b": [91, 40.0, 0, 0, 0]}, "a", "b", "FGSM .1") == 10.2
     assert paper_cell(PAPER_WIDTH[1000][False]) == "94.1 / 20.4 / 10.5 / 9 / 1.3" and paper_cell(None) == "–"
     assert PAPER_SPARSITY[4][True].pgd_small == 55.8 and PAPER_SPARSITY[4].with_ltd[3] == 55.8
+
+
+class _ComputingRun(_RecordingRun):
+    """A `_RecordingRun` that computes every stage."""
+
+    def has_shared_stage(self, spec):
+        return False
+
+    def shared_stage(self, spec, build):
+        self.stages.append(spec)
+        return build()
+
+
+def test_the_suite_joins_the_tables_and_the_cache_key(mnist_small):
+    """With `suite`, a protocol's cached record, rows and columns gain the standard suite's worst
+    case; a real tiny cerebellum's suite curve is at most its PGD curve."""
+    from adprf.cerebellum import (
+        AttackProtocol,
+        CerebellumSpec,
+        RobustnessCurves,
+        SplitData,
+        evaluate_cerebellum,
+        mean_curves,
+        summarise_seeds,
+        table_columns,
+        train_cerebellum,
+    )
+
+    eps = (0.0, 0.1, 0.3)
+    a = RobustnessCurves(0.95, (0.95, 0.5, 0.2), (0.95, 0.2, 0.0), 1.0, suite=(0.95, 0.1, 0.0))
+    assert summarise_seeds([a], eps) == [95.0, 50.0, 20.0, 20.0, 0.0, 10.0, 0.0]
+    assert mean_curves([a])["suite"] == pytest.approx([0.95, 0.1, 0.0])
+    assert RobustnessCurves.from_dict(a.as_dict()) == a
+    protocol = AttackProtocol(n_test=40, epsilons=eps, pgd_steps=10, suite="fast")
+    assert (
+        table_columns(protocol)[-2:] == ("suite .1", "suite .3") and len(table_columns(AttackProtocol(n_test=1))) == 5
+    )
+
+    xtr, ytr, x, y = mnist_small
+    model = CerebellumSpec.sparse(4, 400).build(jax.random.PRNGKey(0))
+    model, _ = train_cerebellum(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=2, select="last", progress=False)
+    data = SplitData(xtr, ytr, x[:40], y[:40], "test data")
+    run = _ComputingRun({})
+    curves = evaluate_cerebellum(run, "tag", model, {"m": 1}, data, attack=protocol, seed=0, batch_size=40)
+    assert run.stages[0]["suite"] == "fast"
+    assert curves.suite is not None and np.all(np.asarray(curves.suite) <= np.asarray(curves.pgd) + 1e-6)

@@ -46,6 +46,7 @@ from ._protocol import (
     spec_label as spec_label,
     summarise_seeds as summarise_seeds,
     sweep_cerebellums as sweep_cerebellums,
+    table_columns as table_columns,
 )
 from ._purkinje import Purkinje as Purkinje
 from ._train import delta_rule as delta_rule, encode as encode, rmsprop as rmsprop, train_cerebellum as train_cerebellum

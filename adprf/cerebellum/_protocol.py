@@ -23,7 +23,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..attacks import FGSM, PGD, Ensemble, robust_accuracy
+from ..attacks import FGSM, PGD, Ensemble, evaluate_robustness, robust_accuracy
 from ..data import load_dataset
 from ..nets import accuracy
 from ._model import CONNECTIVITIES, Cerebellum
@@ -142,12 +142,15 @@ class AttackProtocol:
     - `pgd_steps`, `pgd_step_size`: PGD's iterations (40) and step (0.01; None means 2.5 ε / steps
       at each ε). PGD starts uniformly in the ball; FGSM is one signed-gradient step.
     - `epsilons`: the L∞ radii of the curves (`PAPER_EPSILONS`).
+    - `suite`: also the standard suite (`adprf.attacks.evaluate_robustness`: APGD-CE, APGD-T,
+      Square, on the classes' argmax, not the MSE) at this budget, "fast" or "standard"; None: not.
     """
 
     n_test: int
     pgd_steps: int = 40
     pgd_step_size: float | None = 0.01
     epsilons: tuple[float, ...] = PAPER_EPSILONS
+    suite: str | None = None
 
     def pgd_spec(self) -> dict[str, Any]:
         """`{"steps", "step_size"}`, part of the shared cache key of the curves."""
@@ -251,22 +254,25 @@ def attack_batch(width: int, cap: int = 256) -> int:
 @dataclass(frozen=True)
 class RobustnessCurves:
     """One model's evaluation: `clean` accuracy on the whole test split, `fgsm` and `pgd` accuracy
-    on the attacked images at each ε of the protocol (fractions in [0, 1]), and the `seconds` the
-    evaluation took."""
+    on the attacked images at each ε of the protocol (fractions in [0, 1]), the standard suite's
+    worst case there (`suite`, None when not run), and the `seconds` the evaluation took."""
 
     clean: float
     fgsm: tuple[float, ...]
     pgd: tuple[float, ...]
     seconds: float
+    suite: tuple[float, ...] | None = None
 
     @classmethod
     def from_dict(cls, stored: Mapping[str, Any]) -> "RobustnessCurves":
-        """From the cached record `{"clean", "FGSM", "PGD", "seconds"}`."""
-        return cls(stored["clean"], tuple(stored["FGSM"]), tuple(stored["PGD"]), stored["seconds"])
+        """From the cached record `{"clean", "FGSM", "PGD", "seconds"}` (and `"suite"`, if run)."""
+        suite = tuple(stored["suite"]) if stored.get("suite") is not None else None
+        return cls(stored["clean"], tuple(stored["FGSM"]), tuple(stored["PGD"]), stored["seconds"], suite)
 
     def as_dict(self) -> dict[str, Any]:
-        """`{"clean", "FGSM", "PGD", "seconds"}` (curves as lists), the cached record."""
-        return {"clean": self.clean, "FGSM": list(self.fgsm), "PGD": list(self.pgd), "seconds": self.seconds}
+        """`{"clean", "FGSM", "PGD", "seconds"}` (curves as lists; `"suite"` too if run), the cached record."""
+        record = {"clean": self.clean, "FGSM": list(self.fgsm), "PGD": list(self.pgd), "seconds": self.seconds}
+        return record if self.suite is None else {**record, "suite": list(self.suite)}
 
 
 def evaluate_cerebellum(
@@ -338,6 +344,7 @@ def evaluate_seeds(
             "epsilons": list(attack.epsilons),
             "objective": objective,
             "attack_seed": 1000 + seed,
+            **({"suite": attack.suite} if attack.suite else {}),
         }
         for model_spec, seed in zip(model_specs, seeds)
     ]
@@ -363,6 +370,19 @@ def evaluate_seeds(
             )
             for i, curve in zip(indices, np.asarray(r.accuracy).reshape(len(indices), -1)):
                 out[i][name] = curve.tolist()
+        if attack.suite:
+            for i in indices:  # the suite takes one model at a time
+                suite = evaluate_robustness(
+                    models[i],
+                    xte[:n],
+                    yte[:n],
+                    attack.epsilons,
+                    key=jax.random.PRNGKey(1000 + seeds[i]),
+                    budget=attack.suite,
+                    batch_size=attack_size,
+                    progress=True,
+                )
+                out[i]["suite"] = np.asarray(suite.accuracy).tolist()
         seconds = (time.perf_counter() - start) / len(indices)
         return {i: {**o, "seconds": seconds} for i, o in out.items()}
 
@@ -392,18 +412,31 @@ def summarise_seeds(
     at: tuple[float, float] = (0.1, 0.3),
 ) -> list[float]:
     """Mean over seeds of (Test, FGSM at[0], FGSM at[1], PGD at[0], PGD at[1]) in %, rounded to
-    0.1 (MNIST: ε = .1 and .3, the columns `TABLE_COLUMNS`)."""
+    0.1 (MNIST: ε = .1 and .3, the columns `TABLE_COLUMNS`), then the suite's at[0] and at[1]
+    when it was run (`table_columns`)."""
     i1, i3 = (epsilon_index(epsilons, e) for e in at)
     rows = [[r.clean, r.fgsm[i1], r.fgsm[i3], r.pgd[i1], r.pgd[i3]] for r in results]
+    if all(r.suite is not None for r in results):
+        rows = [row + [r.suite[i1], r.suite[i3]] for row, r in zip(rows, results)]  # type: ignore[index]
     return [round(100 * float(v), 1) for v in np.mean(rows, axis=0)]
 
 
+def table_columns(attack: AttackProtocol) -> tuple[str, ...]:
+    """The columns of `summarise_seeds`'s rows: `TABLE_COLUMNS`, then "suite .1" and "suite .3"
+    when the protocol runs the standard suite."""
+    return TABLE_COLUMNS + (("suite .1", "suite .3") if attack.suite else ())
+
+
 def mean_curves(results: Sequence[RobustnessCurves]) -> dict[str, list[float]]:
-    """Mean over seeds of the curves: `{"FGSM": [...], "PGD": [...]}` (fractions, one per ε)."""
-    return {
+    """Mean over seeds of the curves: `{"FGSM": [...], "PGD": [...]}` (and `"suite"`, if run;
+    fractions, one per ε)."""
+    curves = {
         "FGSM": np.mean([r.fgsm for r in results], axis=0).tolist(),
         "PGD": np.mean([r.pgd for r in results], axis=0).tolist(),
     }
+    if all(r.suite is not None for r in results):
+        curves["suite"] = np.mean([r.suite for r in results if r.suite is not None], axis=0).tolist()
+    return curves
 
 
 class SweepEntry(NamedTuple):
@@ -460,7 +493,8 @@ def robustness_curves_figure(
     xlabel: str = "ε (L∞)",
 ) -> Figure:
     """Robust accuracy vs ε (plotted at `epsilons`, in the units `xlabel` names), one panel per
-    group of model names; FGSM dashed, PGD solid. `curves`: name → `{"FGSM", "PGD"}` fractions."""
+    group of model names; FGSM dashed, PGD solid, the suite dotted. `curves`: name → `{"FGSM", "PGD"}`
+    (and `"suite"`) fractions."""
     fig = Figure(figsize=(5.2 * len(groups), 3.8))
     axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)
     for ax, (group, names) in zip(axes[0], groups.items()):
@@ -468,9 +502,12 @@ def robustness_curves_figure(
         for colour, name in zip(colours, names):
             ax.plot(epsilons, 100 * np.asarray(curves[name]["PGD"]), "-o", ms=3, color=colour, label=name)
             ax.plot(epsilons, 100 * np.asarray(curves[name]["FGSM"]), "--", color=colour, alpha=0.7)
+            if "suite" in curves[name]:
+                ax.plot(epsilons, 100 * np.asarray(curves[name]["suite"]), ":", color=colour, lw=2)
         ax.set(title=group, xlabel=xlabel, ylim=(-2, 102))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0, 0].set_ylabel("accuracy (%)  — PGD solid, FGSM dashed")
+    suite = any("suite" in c for c in curves.values())
+    axes[0, 0].set_ylabel("accuracy (%)  — PGD solid, FGSM dashed" + (", suite dotted" if suite else ""))
     fig.suptitle(title, fontsize=10)
     return fig

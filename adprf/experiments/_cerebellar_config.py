@@ -27,6 +27,7 @@ class CerebellarConfig(AbstractConfig):
     - `seeds`: one model per seed; the tables average over them (0 and 123 in the paper).
     - `epochs`, `rule`: training length and plasticity rule (`train_cerebellum`).
     - `pgd`: the PGD attack; `epsilons`: the L∞ radii of the curves.
+    - `suite`: also the standard suite at this budget ("fast" | "standard"; None: not run).
     """
 
     dataset: str
@@ -37,13 +38,19 @@ class CerebellarConfig(AbstractConfig):
     rule: str = "delta"
     pgd: PGDConfig = PGDConfig()
     epsilons: tuple[float, ...] = PAPER_EPSILONS
+    suite: str | None = None
 
     def schedule(self, batch_size: int) -> TrainingSchedule:
         """The training schedule with `batch_size`."""
         return TrainingSchedule(epochs=self.epochs, batch_size=batch_size, rule=self.rule)
 
     def attack(self) -> AttackProtocol:
-        """The robustness evaluation: FGSM and PGD on the first `n_test` test images at `epsilons`."""
+        """The robustness evaluation: FGSM and PGD (and the suite) on the first `n_test` test images at
+        `epsilons`."""
         return AttackProtocol(
-            n_test=self.n_test, pgd_steps=self.pgd.steps, pgd_step_size=self.pgd.step_size, epsilons=self.epsilons
+            n_test=self.n_test,
+            pgd_steps=self.pgd.steps,
+            pgd_step_size=self.pgd.step_size,
+            epsilons=self.epsilons,
+            suite=self.suite,
         )

@@ -24,6 +24,7 @@ from ..cerebellum import (
     sparsity_width,
     summarise_seeds,
     sweep_cerebellums,
+    table_columns,
 )
 from ..nets import CNN_CLASSIFIER, train_defence
 from ._cerebellar_config import CerebellarConfig, PGDConfig
@@ -167,7 +168,7 @@ def render(cfg: Config, facts: dict) -> Rendered:
     )
     return Rendered(
         summary=summary,
-        tables=[Table("Ablation (%)", ["model", "", *TABLE_COLUMNS, "paper", "compute s"], table)],
+        tables=[Table("Ablation (%)", ["model", "", *table_columns(cfg.attack()), "paper", "compute s"], table)],
         figures={"ablation_curves.png": figure},
         notes=notes,
     )
@@ -199,6 +200,7 @@ EXPERIMENT = register(
                 train_batch=50,
                 pgd=PGDConfig(steps=40, step_size=0.01),
                 cnn=CNNConfig(epochs=10),
+                suite="standard",
             ),
         },
         compute=compute,

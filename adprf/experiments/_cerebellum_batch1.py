@@ -27,6 +27,7 @@ from ..cerebellum import (
     load_split_data,
     robustness_curves_figure,
     sweep_cerebellums,
+    table_columns,
 )
 from ._cerebellar_config import CerebellarConfig, PGDConfig
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
@@ -258,7 +259,7 @@ def render(cfg: Config, facts: dict) -> Rendered:
         tables=[
             Table(
                 "Batch 1 vs batch 50 (%); paper column: PGD ε = 0.1",
-                ["k", "m", "LTD", "batch", *TABLE_COLUMNS, "paper PGD .1", "compute s"],
+                ["k", "m", "LTD", "batch", *table_columns(cfg.attack()), "paper PGD .1", "compute s"],
                 table,
                 audits={f"{x['name']}, batch 1": x["audit"] for x in facts["audits"]},
             ),
@@ -299,6 +300,7 @@ EXPERIMENT = register(
                 epochs=10,
                 pgd=PGDConfig(steps=40, step_size=0.01),
                 audit=AuditConfig(ks=(1, 2, 4, 10), n_test=1000, batch_size=256, epsilons=(0.1, 0.3)),
+                suite="standard",
             ),
         },
         compute=compute,

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from ..cerebellum import (
     PAPER_WIDTH,
-    TABLE_COLUMNS,
     CerebellumSpec,
     PaperPair,
     column_difference,
@@ -19,6 +18,7 @@ from ..cerebellum import (
     paper_cell,
     robustness_curves_figure,
     sweep_cerebellums,
+    table_columns,
 )
 from ._cerebellar_config import CerebellarConfig, PGDConfig
 from ._experiment import Experiment, Rendered, Table
@@ -134,7 +134,7 @@ def render(cfg: Config, facts: dict) -> Rendered:
     return Rendered(
         summary=summary,
         tables=[
-            Table("Width sweep (%)", ["m", "LTD", *TABLE_COLUMNS, "paper", "compute s"], table),
+            Table("Width sweep (%)", ["m", "LTD", *table_columns(cfg.attack()), "paper", "compute s"], table),
             Table("LTD gain at FGSM ε = 0.1 (points)", ["m", "ours", "paper"], gains),
         ],
         figures={"width_curves.png": figure},
@@ -165,6 +165,7 @@ EXPERIMENT = register(
                 epochs=10,
                 train_batch=50,
                 pgd=PGDConfig(steps=40, step_size=0.01),
+                suite="standard",
             ),
         },
         compute=compute,
