@@ -354,7 +354,9 @@ def evaluate_seeds(
         members = [models[i] for i in indices]
         target = members[0] if len(members) == 1 else Ensemble.of(members)
         keys = jnp.stack([jax.random.PRNGKey(1000 + seeds[i]) for i in indices])
-        out = {i: {"clean": accuracy(models[i], xte, yte, batch_size=clean_size)} for i in indices}
+        out: dict[int, dict[str, Any]] = {
+            i: {"clean": accuracy(models[i], xte, yte, batch_size=clean_size)} for i in indices
+        }
         name_ = tag if len(indices) == 1 else f"{tag} seeds {', '.join(str(seeds[i]) for i in indices)}"
         for name, method in methods.items():
             r = robust_accuracy(
@@ -372,17 +374,7 @@ def evaluate_seeds(
                 out[i][name] = curve.tolist()
         if attack.suite:
             for i in indices:  # the suite takes one model at a time
-                suite = evaluate_robustness(
-                    models[i],
-                    xte[:n],
-                    yte[:n],
-                    attack.epsilons,
-                    key=jax.random.PRNGKey(1000 + seeds[i]),
-                    budget=attack.suite,
-                    batch_size=attack_size,
-                    progress=True,
-                )
-                out[i]["suite"] = np.asarray(suite.accuracy).tolist()
+                out[i]["suite"] = _suite_curve(models[i], xte[:n], yte[:n], attack, 1000 + seeds[i], attack_size)
         seconds = (time.perf_counter() - start) / len(indices)
         return {i: {**o, "seconds": seconds} for i, o in out.items()}
 
@@ -390,6 +382,22 @@ def evaluate_seeds(
     computed = compute(missing) if missing else {}
     stored = [run.shared_stage(spec, lambda i=i: computed[i]) for i, spec in enumerate(specs)]
     return [RobustnessCurves.from_dict(s) for s in stored]
+
+
+def _suite_curve(model, x, y, attack: AttackProtocol, seed: int, batch_size: int) -> list[float]:
+    """The standard suite's robust accuracy per ε of `attack` (its budget `attack.suite`)."""
+    assert attack.suite is not None
+    result = evaluate_robustness(
+        model,
+        x,
+        y,
+        attack.epsilons,
+        key=jax.random.PRNGKey(seed),
+        budget=attack.suite,
+        batch_size=batch_size,
+        progress=True,
+    )
+    return np.asarray(result.accuracy).tolist()
 
 
 # ----------------------------------------------------------------------------- tabulating it
