@@ -46,7 +46,8 @@ class AttackResult(eqx.Module):
       `None` when not kept. Leading axes `(n,)` for `attack`, `(n_eps, n)` for sweeps.
     - `success`: whether the objective's success criterion was met.
     - `distance`: the threat norm (L2 without a ball) of the kept perturbation.
-    - `gradient_evaluations`: objective-gradient evaluations spent on each pair.
+    - `gradient_evaluations`: objective-gradient evaluations spent on each pair (for a method
+      that asks for the loss only, such as `Square`: queries, each one forward pass).
     - `nonfinite`: whether the model's output, the loss or its gradient was NaN or infinite at
       some point evaluated for the pair (the gradient on the coordinates the threat lets the
       attack move: a derivative with respect to a fixed coordinate is never used). Such a
