@@ -354,3 +354,31 @@ def test_a_pair_fooled_before_it_meets_nan_is_not_a_success():
     assert bool(short.success[0]) and not bool(short.nonfinite[0])
     result = attack(Rises(), x, y, **kw, nonfinite="report")
     assert bool(result.nonfinite[0]) and not bool(result.success[0])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"y": np.arange(6) + 20}, "must lie in"),
+        ({"y": np.arange(6).astype(float)}, "integer class indices"),
+        ({"y": None}, "needs the labels"),
+        ({"y": np.arange(3)}, "6 inputs need 6 targets"),
+        ({"epsilons": [-0.1]}, "values ≥ 0"),
+        ({"epsilons": [float("nan")]}, "values ≥ 0"),
+        ({"x": np.full((6, 784), 3.0, np.float32)}, "rescale the inputs"),
+        ({"x": np.full((6, 784), np.nan, np.float32)}, "NaN"),
+        ({"attacks": []}, "non-empty sequence of SuiteAttack"),
+    ],
+)
+def test_the_suite_checks_its_inputs_before_anything_runs(change, message):
+    """An untrained model misclassifies every clean image, so no attack of the suite would run:
+    bad labels or radii must still be named, not pass as a quiet 0 %."""
+    from adprf.attacks import evaluate_robustness
+    from adprf.nets import MLP
+
+    model = MLP(width=8, depth=1, key=jax.random.PRNGKey(0))
+    args = {"x": np.full((6, 784), 0.5, np.float32), "y": np.arange(6), "epsilons": [0.1]}
+    kwargs = {"attacks": change["attacks"]} if "attacks" in change else {}
+    args.update({k: v for k, v in change.items() if k != "attacks"})
+    with pytest.raises(ValueError, match=message):
+        evaluate_robustness(model, args["x"], args["y"], args["epsilons"], key=KEY, budget="fast", **kwargs)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from .._types import Array, ArrayLike, Bool, Float, Input, Int, Scalar
 from ._methods import AbstractMethod
-from ._values import as_value, check_value, like, shown
+from ._values import as_value, check_value, is_traced, like, shown
 
 
 def _select(condition: Bool[Array, ""], a: Input, b: Input) -> Input:
@@ -93,6 +93,10 @@ class APGD(AbstractMethod):
                 check_value("APGD", name, getattr(self, name), fix="the first step must be positive")
         check_value("APGD", "momentum", self.momentum, fix="α in (0, 1]; 0.75 is the paper's")
         check_value("APGD", "rho", self.rho, fix="ρ in (0, 1); 0.75 is the paper's")
+        for name, high in (("momentum", 1.0), ("rho", 1.0)):
+            value = getattr(self, name)
+            if not is_traced(value) and float(value) > high:
+                raise ValueError(f"APGD: {name} must be at most 1 (0.75 is the paper's), got {shown(value)}")
 
     @property
     def checkpoint_intervals(self) -> tuple[int, int, int]:

@@ -132,8 +132,8 @@ def as_targets(y):
     return np.asarray(y) if isinstance(y, (list, tuple)) else y
 
 
-def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int):
-    n = validate_batch(x, y, threat)
+def _validate(x, y, epsilons, threat: ThreatModel, batch_size: int, owner: str = "attack"):
+    n = validate_batch(x, y, threat, owner)
     eps = np.asarray(epsilons, dtype=np.float64)
     if eps.ndim != 1 or eps.size == 0 or np.any(np.isnan(eps)) or np.any(eps < 0):
         raise ValueError(f"epsilons must be a non-empty 1-D list of values ≥ 0 (inf allowed), got {epsilons!r}")

@@ -147,6 +147,8 @@ class Square(AbstractMethod):
     def __init__(self, queries: int = 5000, p_init: float = 0.8, restarts: int = 1):
         if not (isinstance(queries, int) and queries >= 2):
             raise ValueError(f"Square: queries must be an integer ≥ 2 (the start and a candidate), got {queries!r}")
+        if isinstance(p_init, int) and not isinstance(p_init, bool):
+            p_init = float(p_init)
         if not (isinstance(p_init, float) and 0 < p_init <= 1):
             raise ValueError(f"Square: p_init is the window's area fraction, in (0, 1]; got {p_init!r}")
         self.queries, self.p_init, self.restarts = queries, p_init, restarts

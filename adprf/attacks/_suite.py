@@ -18,7 +18,7 @@ import numpy as np
 
 from .._types import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 from ._apgd import APGD
-from ._engine import NONFINITE_POLICIES, check_finite, run_attack
+from ._engine import NONFINITE_POLICIES, _validate, as_targets, check_finite, run_attack
 from ._evaluate import _clean_success
 from ._members import members_of
 from ._methods import AbstractMethod
@@ -163,14 +163,22 @@ def evaluate_robustness(
     threat = as_threat(threat, bounds)
     if threat.ball is None:
         raise ValueError("evaluate_robustness sweeps a radius: the threat needs a norm ball (linf or l2)")
+    # Every check before anything runs: an attack that never runs (all examples misclassified
+    # clean) must not let bad labels or radii through as a quiet 0 %.
+    if y is None:
+        raise ValueError("evaluate_robustness needs the labels y of a classifier, got None")
+    y = as_targets(y)
+    n = _validate(x, y, epsilons, threat, batch_size, owner="evaluate_robustness")
     x = jax.tree.map(jnp.asarray, x)
+    CrossEntropy().check_targets(model, jax.tree.map(lambda a: a[0], x), y, "evaluate_robustness")
     y = jnp.asarray(np.asarray(y))
     eps = np.asarray(epsilons, np.float32)
-    n = int(y.shape[0])
     classes = int(np.shape(eqx.filter_eval_shape(model, jax.tree.map(lambda a: a[0], x)))[0])
     left_out: dict[str, str] = {}
     if attacks is None:
         attacks, left_out = suite_attacks(budget, classes, threat)
+    elif not attacks or not all(isinstance(a, SuiteAttack) for a in attacks):
+        raise ValueError(f"attacks must be a non-empty sequence of SuiteAttack, got {attacks!r}")
     clean_fooled, clean_finite = (np.asarray(a) for a in _clean_success(model, x, y, CrossEntropy()))
     fooled = np.zeros((len(eps), n), bool) | clean_fooled[None, :]
     fooled_by = np.where(fooled, -2, -1)
