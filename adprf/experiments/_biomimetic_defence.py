@@ -185,13 +185,16 @@ def _readings(d: dict, natural: dict | None, at: list[int], margin: float) -> li
     ]
 
 
+def _curve(curves: Mapping[str, Sequence[float]], prefix: str) -> Sequence[float] | None:
+    """The audit's curve whose label starts with `prefix` ("BPDA through filter", "APGD-100 DLR",
+    "Square-1000"); None when the audit has none."""
+    return next((v for k, v in curves.items() if k.startswith(prefix)), None)
+
+
 def _accuracy_rows(label: str, d: dict) -> list[list]:
     curves, clean = d["audit"]["curves"], 100 * d["clean"]
-    bpda = next((k for k in curves if k.startswith("BPDA")), None)
-    attacks = [("FGSM", curves.get("FGSM")), ("PGD", curves.get("PGD"))]
-    attacks += [("BPDA", curves[bpda])] if bpda else []
-    attacks += [("APGD-DLR", curves.get(next((k for k in curves if k.startswith("APGD")), ""), None))]
-    attacks += [("Square", curves.get(next((k for k in curves if k.startswith("Square")), ""), None))]
+    attacks = [("FGSM", curves.get("FGSM")), ("PGD", curves.get("PGD")), ("BPDA", _curve(curves, "BPDA"))]
+    attacks += [("APGD-DLR", _curve(curves, "APGD")), ("Square", _curve(curves, "Square"))]
     attacks += [(SUITE, d["suite"]["accuracy"])] if d.get("suite") else []
     attacks += [("worst case (audit + suite)", d["worst"])]
     return [
@@ -227,9 +230,9 @@ def _plot_curves(facts: dict, labels: dict, epsilons) -> Figure:
         curves, clean = d["audit"]["curves"], d["clean"]
         for key, style in [("FGSM", dict(ls="--", marker="o")), ("PGD", dict(ls="-", marker="o"))]:
             ax.plot(epsilons, 100 * np.asarray([clean, *curves[key]]), label=key, **style)
-        bpda = next((k for k in curves if k.startswith("BPDA")), None)
-        if bpda:
-            ax.plot(epsilons, 100 * np.asarray([clean, *curves[bpda]]), ls=":", marker="s", label="BPDA")
+        bpda = _curve(curves, "BPDA")
+        if bpda is not None:
+            ax.plot(epsilons, 100 * np.asarray([clean, *bpda]), ls=":", marker="s", label="BPDA")
         ax.plot(epsilons, 100 * np.asarray([clean, *d["worst"]]), color="k", lw=2.5, alpha=0.4, label="worst case")
         colour = "firebrick" if d["audit"]["masking"] else "k"
         ax.set_title(f"{labels[d['name']]}\n{d['audit']['verdict']}", fontsize=9, color=colour)
