@@ -163,15 +163,7 @@ def evaluate_robustness(
     threat = as_threat(threat, bounds)
     if threat.ball is None:
         raise ValueError("evaluate_robustness sweeps a radius: the threat needs a norm ball (linf or l2)")
-    # Every check before anything runs: an attack that never runs (all examples misclassified
-    # clean) must not let bad labels or radii through as a quiet 0 %.
-    if y is None:
-        raise ValueError("evaluate_robustness needs the labels y of a classifier, got None")
-    y = as_targets(y)
-    n = _validate(x, y, epsilons, threat, batch_size, owner="evaluate_robustness")
-    x = jax.tree.map(jnp.asarray, x)
-    CrossEntropy().check_targets(model, jax.tree.map(lambda a: a[0], x), y, "evaluate_robustness")
-    y = jnp.asarray(np.asarray(y))
+    n, x, y = _checked_batch(model, x, y, epsilons, threat, batch_size)
     eps = np.asarray(epsilons, np.float32)
     classes = int(np.shape(eqx.filter_eval_shape(model, jax.tree.map(lambda a: a[0], x)))[0])
     left_out: dict[str, str] = {}
@@ -204,6 +196,19 @@ def evaluate_robustness(
         attacks=tuple(a.name for a in attacks),
         left_out=tuple(left_out.items()),
     )
+
+
+def _checked_batch(model, x, y, epsilons, threat: ThreatModel, batch_size: int):
+    """The batch size and the batch as arrays, after every check of the suite's inputs: all run
+    before any attack, because an attack that never runs (every example misclassified clean)
+    would let bad labels or radii through as a quiet 0 %."""
+    if y is None:
+        raise ValueError("evaluate_robustness needs the labels y of a classifier, got None")
+    y = as_targets(y)
+    n = _validate(x, y, epsilons, threat, batch_size, owner="evaluate_robustness")
+    x = jax.tree.map(jnp.asarray, x)
+    CrossEntropy().check_targets(model, jax.tree.map(lambda a: a[0], x), y, "evaluate_robustness")
+    return n, x, jnp.asarray(np.asarray(y))
 
 
 def _accuracy(fooled: np.ndarray, failed: np.ndarray) -> np.ndarray:
