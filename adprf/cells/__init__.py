@@ -12,5 +12,6 @@ from ._histogram_readout import HistogramReadout as HistogramReadout
 from ._kpr import KineticProofreading as KineticProofreading
 from ._one_of import OneOf as OneOf
 from ._proofreading import AdaptiveProofreading as AdaptiveProofreading, proofreading_grid as proofreading_grid
+from ._sbml_export import to_sbml as to_sbml
 from ._shp1 import SHP1Feedback as SHP1Feedback
 from ._steady_state import Solution as Solution, steady_state as steady_state, time_course as time_course
