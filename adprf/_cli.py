@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .experiments._registry import OPTIONAL_PRESETS, PRESET_HELP, PRESETS
+
     parser = argparse.ArgumentParser(prog="adprf", description="Adversarial attacks on biological decision-makers.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registered experiments")
@@ -16,9 +18,10 @@ def _parser() -> argparse.ArgumentParser:
     for p in (run, sub.add_parser("reproduce", help="run every experiment's preset, then write the report")):
         p.add_argument(
             "--preset",
-            choices=("quick", "paper"),
+            choices=PRESETS + OPTIONAL_PRESETS,
             default="quick",
-            help="quick: embedded data, minutes on a laptop CPU; paper: the papers' sizes",
+            help="; ".join(f"{name}: {text}" for name, text in PRESET_HELP.items())
+            + " (reproduce runs the experiments that have the preset)",
         )
         p.add_argument("--out", default="results", help="results folder (default: ./results)")
         p.add_argument(
@@ -182,6 +185,12 @@ def _dispatch(args, parser) -> int:
     if args.command == "run":
         if args.name not in REGISTRY:
             parser.error(f"unknown experiment {args.name!r}; registered: {', '.join(REGISTRY)}")
+        if args.preset not in REGISTRY[args.name].presets:
+            having = [name for name, exp in REGISTRY.items() if args.preset in exp.presets]
+            parser.error(
+                f"{args.name} has no preset {args.preset!r} (its presets: {', '.join(REGISTRY[args.name].presets)}); "
+                f"the experiments with it: {', '.join(having)}"
+            )
         record = _run_one(args.name, args)
         if record.get("failed"):
             return 1
@@ -193,6 +202,9 @@ def _dispatch(args, parser) -> int:
         start = time.perf_counter()
         records = {}
         for name in REGISTRY:
+            if args.preset not in REGISTRY[name].presets:
+                print(f"[adprf] {name}: has no {args.preset} preset, not run", flush=True)
+                continue
             records[name] = _run_one(name, args)
             # One process compiles hundreds of programs; their code mappings can exhaust the
             # kernel's map count (LLVM "Cannot allocate memory"). Each experiment starts afresh,

@@ -73,6 +73,10 @@ def render(record: dict) -> str:
         f"## {record.get('title', record['experiment'])} (`{record['experiment']}`, preset `{record['preset']}`)",
         "",
     ]
+    from .experiments._registry import OPTIONAL_PRESETS, PRESET_HELP
+
+    if record["preset"] in OPTIONAL_PRESETS:
+        out += [f"**Preset `{record['preset']}`: {PRESET_HELP[record['preset']]}.**", ""]
     substituted = (record.get("config") or {}).get("data_substituted")
     if substituted and not record.get("skipped"):
         swaps = ", ".join(f"{used} in place of {wanted}" for wanted, used in substituted.items())

@@ -336,3 +336,41 @@ def test_cli_reports_a_failing_experiment_without_a_raw_traceback(tmp_path, caps
         assert not list(tmp_path.glob("toy-failing/*/result.json"))
     finally:
         REGISTRY.pop("toy-failing")
+
+
+def test_optional_presets_are_run_where_they_exist_and_named_in_the_report(tmp_path, capsys):
+    @dataclass(frozen=True, kw_only=True)
+    class Config(AbstractConfig):
+        size: int
+
+    def compute(r: Run, cfg: Config) -> dict:
+        return {"size": cfg.size}
+
+    def render(cfg: Config, facts: dict) -> Rendered:
+        return Rendered(f"size {facts['size']}")
+
+    with pytest.raises(ValueError, match=r"unknown presets \['bigger'\].*OPTIONAL_PRESETS"):
+        register(
+            Experiment(
+                "toy-odd",
+                "",
+                "",
+                {"quick": Config(size=1), "paper": Config(size=2), "bigger": Config(size=3)},
+                compute,
+                render,
+            )
+        )
+    assert "toy-odd" not in REGISTRY
+    presets = {"quick": Config(size=1), "paper": Config(size=2), "paper-subset": Config(size=3)}
+    register(Experiment("toy-optional", "Optional", "", presets, compute, render))
+    try:
+        out = str(tmp_path / "r")
+        assert main(["run", "toy-optional", "--preset", "paper-subset", "--out", out]) == 0
+        report = (tmp_path / "r" / "report.md").read_text()
+        assert "size 3" in report and "Preset `paper-subset`: the paper's model sizes" in report
+        with pytest.raises(SystemExit):  # an experiment without the preset: the parser says which have it
+            main(["run", "mnist-baseline", "--preset", "paper-subset", "--out", out])
+        err = capsys.readouterr().err
+        assert "mnist-baseline has no preset 'paper-subset'" in err and "toy-optional" in err
+    finally:
+        REGISTRY.pop("toy-optional")

@@ -27,6 +27,9 @@ from ._experiment import (
     Table as Table,
 )
 from ._registry import (
+    OPTIONAL_PRESETS as OPTIONAL_PRESETS,
+    PRESET_HELP as PRESET_HELP,
+    PRESETS as PRESETS,
     REGISTRY as REGISTRY,
     get as get,
     register as register,

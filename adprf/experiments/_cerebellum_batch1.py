@@ -302,6 +302,21 @@ EXPERIMENT = register(
                 audit=AuditConfig(ks=(1, 2, 4, 10), n_test=1000, batch_size=256, epsilons=(0.1, 0.3)),
                 suite="standard",
             ),
+            # The paper's sizes and attacks on the embedded subset (4,000 training images, 500 attacked at
+            # the table's radii), for k = 2 and 4; the batch-50 models are those of cerebellum-sparsity's
+            # paper-subset preset (shared cache).
+            "paper-subset": Config(
+                dataset="mnist-subset",
+                n_test=500,
+                seeds=(0,),
+                ks=(2, 4),
+                synapses=4.8e6,
+                epochs=10,
+                pgd=PGDConfig(steps=40, step_size=0.01),
+                epsilons=(0.0, 0.1, 0.3),
+                audit=AuditConfig(ks=(4,), n_test=100, batch_size=100, epsilons=(0.1, 0.3)),
+                suite="fast",
+            ),
         },
         compute=compute,
         render=render,

@@ -7,6 +7,17 @@ from .._results import Run, data_names
 from ._experiment import AbstractConfig, Experiment
 
 PRESETS = ("quick", "paper")
+"""The presets every experiment has."""
+OPTIONAL_PRESETS = ("paper-subset",)
+"""Presets only some experiments have: "paper-subset" keeps the paper's model sizes and attacks
+but trains and attacks on the embedded MNIST subset (for the questions whose answer depends on
+the model's size, on a machine without full MNIST)."""
+PRESET_HELP = {
+    "quick": "embedded data, minutes on a laptop CPU",
+    "paper": "the papers' sizes and data",
+    "paper-subset": "the paper's model sizes and attacks on the embedded 5,000-image MNIST subset (some "
+    "experiments only; labelled as subset data, not comparable value for value with the paper)",
+}
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -18,6 +29,12 @@ def register(experiment: Experiment) -> Experiment:
     missing = set(PRESETS) - set(experiment.presets)
     if missing:
         raise ValueError(f"experiment {experiment.name!r} lacks presets {sorted(missing)}")
+    unknown = set(experiment.presets) - set(PRESETS) - set(OPTIONAL_PRESETS)
+    if unknown:
+        raise ValueError(
+            f"experiment {experiment.name!r} has unknown presets {sorted(unknown)}: name presets from "
+            f"{PRESETS + OPTIONAL_PRESETS} (or add the new name to OPTIONAL_PRESETS)"
+        )
     REGISTRY[experiment.name] = experiment
     return experiment
 
@@ -72,7 +89,8 @@ def run_experiment(
     """Run (or load, if already finished) one experiment's preset; returns its result record.
 
     **Arguments:**
-    - `name`, `preset`: the experiment and its preset ("quick" or "paper").
+    - `name`, `preset`: the experiment and its preset ("quick", "paper", or one of
+      `OPTIONAL_PRESETS` where the experiment has it).
     - `root`: the results folder.
     - `force`: recompute the run's own stages and models (its shared models are reused).
     - `overrides`: config entries replacing the preset's (tests, sweeps).
