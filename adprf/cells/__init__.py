@@ -12,6 +12,17 @@ from ._histogram_readout import HistogramReadout as HistogramReadout
 from ._kpr import KineticProofreading as KineticProofreading
 from ._one_of import OneOf as OneOf
 from ._proofreading import AdaptiveProofreading as AdaptiveProofreading, proofreading_grid as proofreading_grid
+from ._sbml import (
+    LigandSlot as LigandSlot,
+    SBMLCell as SBMLCell,
+    SBMLResponse as SBMLResponse,
+    from_antimony as from_antimony,
+    from_sbml as from_sbml,
+    read_antimony as read_antimony,
+    read_sbml as read_sbml,
+)
 from ._sbml_export import to_sbml as to_sbml
+from ._sbml_math import SBMLError as SBMLError
+from ._sbml_network import SBMLNetwork as SBMLNetwork
 from ._shp1 import SHP1Feedback as SHP1Feedback
 from ._steady_state import Solution as Solution, steady_state as steady_state, time_course as time_course
