@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .experiments._registry import OPTIONAL_PRESETS, PRESET_HELP, PRESETS
+    from .experiments import OPTIONAL_PRESETS, PRESET_HELP, PRESETS
 
     parser = argparse.ArgumentParser(prog="adprf", description="Adversarial attacks on biological decision-makers.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -73,7 +73,7 @@ def render(record: dict) -> str:
         f"## {record.get('title', record['experiment'])} (`{record['experiment']}`, preset `{record['preset']}`)",
         "",
     ]
-    from .experiments._registry import OPTIONAL_PRESETS, PRESET_HELP
+    from .experiments import OPTIONAL_PRESETS, PRESET_HELP
 
     if record["preset"] in OPTIONAL_PRESETS:
         out += [f"**Preset `{record['preset']}`: {PRESET_HELP[record['preset']]}.**", ""]
