@@ -3,6 +3,7 @@ critical point of the gradient (the two regimes of Rademaker et al. 2019), the e
 T_{N,m}'s binding times, the v1 descent of a ligand distribution to the boundary, and loss landscapes."""
 
 from ._antagonism import decision_boundary as decision_boundary, fold_change as fold_change
+from ._antagonist_attack import AntagonistAttack as AntagonistAttack, antagonist_attack as antagonist_attack
 from ._boundary_descent import BoundaryDescent as BoundaryDescent, boundary_descent as boundary_descent
 from ._critical import (
     Regime as Regime,

@@ -4,6 +4,10 @@
 `KinaseFeedback` are ODE models read at their steady state (`steady_state`, float64: use them
 inside `with jax.enable_x64(True):`); a `Solution` says how its solve ended with an item of
 `adprf.RESULTS`.
+
+Any network written in SBML or Antimony becomes a cell model too (`from_sbml`, `from_antimony`:
+an `SBMLCell` whose ligands set named quantities; `SBMLResponse` for attacks on parameters), and
+the ODE models are written to SBML by `to_sbml`, for libRoadRunner, COPASI or Tellurium.
 """
 
 from ._adaptive import KinaseFeedback as KinaseFeedback

@@ -257,18 +257,24 @@ class SBMLCell(_AbstractSBMLModel):
         _check_threshold("SBMLCell", self.threshold)
 
     def check_ligands(self, ligands: Ligands) -> None:
-        """The base checks, and one ligand per slot (a static shape)."""
+        """The base checks, and at most one ligand per slot (a static shape): a distribution with
+        fewer species than slots leaves the last slots empty (amount 0), as when agonists alone
+        are compared with agonists plus a second species (`analysis.fold_change`)."""
         super().check_ligands(ligands)
-        if np.size(ligands.amount) != len(self.slots) or jnp.ndim(ligands.amount) > 1:
+        if np.size(ligands.amount) > len(self.slots) or jnp.ndim(ligands.amount) > 1:
             raise ValueError(
                 f"SBMLCell has {len(self.slots)} ligand slot(s) ({[s.amount for s in self.slots]}) but got ligands "
-                f"of shape {jnp.shape(ligands.amount)}: pass one τ and one L per slot, in slot order"
+                f"of shape {jnp.shape(ligands.amount)}: pass one distribution of at most {len(self.slots)} species, "
+                f"in slot order"
             )
 
     def quantities(self, ligands: Ligands) -> Float[Array, " names"]:
         tau, amount = jnp.ravel(jnp.asarray(ligands.tau)), jnp.ravel(jnp.asarray(ligands.amount))
         values = self.network.values
         for i, slot in enumerate(self.slots):
+            if i >= amount.size:  # an empty slot: no ligand of that species (its binding time is moot)
+                values = values.at[self.network.names.index(slot.amount)].set(0.0)
+                continue
             values = values.at[self.network.names.index(slot.amount)].set(amount[i])
             if slot.tau is not None:
                 values = values.at[self.network.names.index(slot.tau)].set(tau[i])

@@ -18,6 +18,7 @@ from . import (  # noqa: F401 - importing an experiment registers it
     _mnist_baseline,
     _mtl_to_ml,
     _ode_antagonism,
+    _sbml_antagonism,
     _two_regimes,
 )
 from ._experiment import (

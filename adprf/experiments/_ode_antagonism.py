@@ -19,8 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .._ligands import Ligands
-from ..analysis import critical_point, decision_boundary, fold_change
-from ..attacks import PGD, add_ligands, attack, turn_off, with_candidates
+from ..analysis import antagonist_attack, critical_point, decision_boundary, fold_change
 from ..cells import AdaptiveProofreading, KinaseFeedback, KineticProofreading, SHP1Feedback, time_course
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
 from ._registry import register
@@ -108,33 +107,15 @@ def _budget_attack(cfg: Config, key) -> dict:
     grid = np.asarray(cfg.candidates, dtype=float)
     boundary = np.asarray(decision_boundary(model, tau1, amount1, jnp.asarray(grid), method="numeric"))
     best = int(np.nanargmin(boundary))
-    clean = with_candidates(Ligands(jnp.asarray([tau1]), jnp.asarray([amount1])), grid)
-    batch = jax.tree.map(lambda a: a[None], clean)
-    attacks = []
-    for factor in cfg.budget_factors:
-        budget = factor * boundary[best]
-        res = attack(
-            model,
-            batch,
-            None,
-            method=PGD(steps=cfg.pgd_steps, random_start=False),
-            threat=add_ligands(budget),
-            objective=turn_off(float(model.threshold)),
-            key=key,
-        )
-        assert res.adversarial is not None  # `attack` always keeps the adversarial inputs
-        added = np.asarray(res.adversarial.amount[0, 1:])
-        attacks.append(
-            {
-                "factor": factor,
-                "budget": float(budget),
-                "switched_off": bool(res.success[0]),
-                "tau2_chosen": float(grid[int(np.argmax(added))]),
-                "amount_added": float(added.sum()),
-                "output_after": float(model(jax.tree.map(lambda a: a[0], res.adversarial))),
-            }
-        )
-    return {"boundary": boundary.tolist(), "grid": grid.tolist(), "best": best, "attacks": attacks}
+    agonists = Ligands(jnp.asarray([tau1]), jnp.asarray([amount1]))
+    budgets = [factor * boundary[best] for factor in cfg.budget_factors]
+    attacks = antagonist_attack(model, agonists, grid, budgets, steps=cfg.pgd_steps, key=key)
+    return {
+        "boundary": boundary.tolist(),
+        "grid": grid.tolist(),
+        "best": best,
+        "attacks": [{"factor": f, **a._asdict()} for f, a in zip(cfg.budget_factors, attacks)],
+    }
 
 
 def compute(run, cfg: Config) -> dict:
