@@ -13,8 +13,6 @@ from adprf.cells import SHP1Feedback
 from adprf.experiments import run_experiment
 from adprf.experiments._sbml_antagonism import _sbml_cell, agreement_note, attack_note
 
-pytest.importorskip("libsbml", reason="sbml-antagonism needs python-libsbml: pip install adprf[sbml]")
-
 
 def test_sbml_antagonism_end_to_end(tmp_path):
     overrides = {"n_tau2": 4, "candidates": (1.0, 2.0), "budget_factors": (0.5, 1.5), "pgd_steps": 20}

@@ -12,13 +12,17 @@ import numpy as np
 import pytest
 
 from adprf._ligands import Ligands
-from adprf.cells import steady_state, time_course
-
-pytest.importorskip("libsbml")  # the sbml extra
-pytest.importorskip("antimony")
-
-from adprf.cells._sbml import SBMLCell, SBMLResponse, from_antimony, from_sbml, read_antimony, read_sbml
-from adprf.cells._sbml_math import SBMLError
+from adprf.cells import (
+    SBMLCell,
+    SBMLError,
+    SBMLResponse,
+    from_antimony,
+    from_sbml,
+    read_antimony,
+    read_sbml,
+    steady_state,
+    time_course,
+)
 
 
 def _roadrunner():

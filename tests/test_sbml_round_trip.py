@@ -9,8 +9,6 @@ import pytest
 from adprf import RESULTS, Ligands
 from adprf.cells import KinaseFeedback, KineticProofreading, SHP1Feedback, from_sbml, steady_state, to_sbml
 
-pytest.importorskip("libsbml", reason="the SBML round trip needs python-libsbml: pip install adprf[sbml]")
-
 MIXTURE = ([0.5, 5.0], [1e4, 300.0])  # self ligands and agonists
 MODELS = {
     "kpr": lambda: KineticProofreading(),

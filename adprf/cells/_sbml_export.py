@@ -57,7 +57,7 @@ def _libsbml():
     try:
         return importlib.import_module("libsbml")
     except ImportError as error:
-        raise ImportError("to_sbml needs python-libsbml: pip install 'adprf[sbml]'") from error
+        raise ImportError("to_sbml needs python-libsbml, a dependency of adprf: pip install python-libsbml") from error
 
 
 class _Writer:
