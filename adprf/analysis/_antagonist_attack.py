@@ -67,7 +67,7 @@ def antagonist_attack(
             None,
             method=PGD(steps=steps, random_start=False),
             threat=add_ligands(float(budget)),
-            objective=turn_off(float(model.threshold)),
+            objective=turn_off(float(np.asarray(model.threshold))),
             key=key,
         )
         assert result.adversarial is not None  # `attack` keeps the adversarial inputs

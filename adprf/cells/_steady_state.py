@@ -234,7 +234,7 @@ def steady_state(
     model,
     ligands: Ligands,
     *,
-    method: str = "closed-form",
+    method: str | None = None,
     rtol: float = 1e-10,
     atol: float = 1e-12,
     max_steps: int = 16384,
@@ -248,7 +248,9 @@ def steady_state(
       `AbstractSteadyStateModel`).
     - `ligands`: one distribution (several species share receptors and feedback): 1-D, or a
       scalar for one ligand; at least one L > 0 and every τ > 0 (checked when concrete).
-    - `method`: `"closed-form"`, `"newton"` or `"ode"` (see the module docstring).
+    - `method`: `"closed-form"`, `"newton"` or `"ode"` (see the module docstring); None (the
+      default): the model's own `solver` (`"closed-form"` for the built-in models unless built
+      otherwise; `"ode"` for an `SBMLCell`, which has no closed form).
     - `rtol`, `atol`: convergence tolerances (finite, > 0) on the scaled state u and on the relative residual
       |du_j/dt| / rate_j (Newton's stopping test; the ODE's steady-state event).
     - `integration_tolerances`: (rtol, atol) of the ODE's step-size control on the way to
@@ -258,6 +260,8 @@ def steady_state(
 
     **Returns:** a `Solution`. Vmap over ligand distributions; differentiate `output`.
     """
+    if method is None:
+        method = getattr(model, "solver", "closed-form")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown steady-state method {method!r}: use one of {METHODS}")
     _check_options("steady_state", rtol, atol, max_steps)
