@@ -353,3 +353,13 @@ def test_unknown_ids_and_bad_options_are_refused_with_the_valid_ids():
             response({"phi": 1.0})
         with pytest.raises(ValueError, match=r"one value per input \['kon'\]"):
             response(jnp.ones(2))
+
+
+def test_response_refuses_non_finite_inputs_by_name():
+    with jax.enable_x64(True):
+        network = read_sbml(_antimony_sbml(_kpr()))
+        response = SBMLResponse(network, inputs=["phi", "kon"], output="C12", threshold=1.0)
+        with pytest.raises(ValueError, match="input 'kon' is nan"):
+            response(jnp.asarray([0.1, jnp.nan]))
+        with pytest.raises(ValueError, match="input 'phi' is inf"):
+            response({"phi": jnp.inf})

@@ -364,12 +364,22 @@ class SBMLResponse(eqx.Module):
             array = self.defaults
             for name, value in x.items():
                 array = array.at[self.inputs.index(name)].set(value)
-            return array
+            return self._finite(array)
         array = jnp.asarray(x, jnp.float64 if jax.enable_x64.value else None)
         if array.shape != (len(self.inputs),):
             raise ValueError(
                 f"SBMLResponse takes one value per input {list(self.inputs)} (shape ({len(self.inputs)},)), got "
                 f"shape {array.shape}: vmap over batches"
+            )
+        return self._finite(array)
+
+    def _finite(self, array: Array) -> Array:
+        """`array`, after refusing a concrete NaN or infinite input by name (traced ones pass)."""
+        if is_concrete(array) and not np.all(np.isfinite(np.asarray(array))):
+            bad = int(np.flatnonzero(~np.isfinite(np.asarray(array)))[0])
+            raise ValueError(
+                f"SBMLResponse: input {self.inputs[bad]!r} is {float(array[bad])}: pass finite values for "
+                f"{list(self.inputs)}"
             )
         return array
 
