@@ -17,16 +17,17 @@ MODELS = {
 }
 
 
-def _imported(model, ligands: Ligands, solver: str = "ode"):
+def _imported(model, ligands: Ligands, **options):
     slots = [{"amount": f"L_{i}", "tau": f"tau_{i}"} for i in range(ligands.tau.size)]
-    return from_sbml(to_sbml(model, ligands), ligands=slots, output="output", threshold=model.threshold, solver=solver)
+    return from_sbml(to_sbml(model, ligands), ligands=slots, output="output", threshold=model.threshold, **options)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_round_trip_keeps_steady_state_and_gradient(name):
+@pytest.mark.parametrize("solver", ["newton", "ode"])
+def test_round_trip_keeps_steady_state_and_gradient(name, solver):
     with jax.enable_x64(True):
         model, ligands = MODELS[name](), Ligands.of(*MIXTURE)
-        cell = _imported(model, ligands)
+        cell = _imported(model, ligands, solver=solver)
         value, grad = jax.value_and_grad(lambda lig: cell(lig))(ligands)
         expected, expected_grad = jax.value_and_grad(lambda lig: model(lig))(ligands)  # the closed form
         moved = Ligands.of([0.8, 4.0], [2e4, 500.0])  # other ligands through the same imported network
@@ -38,15 +39,18 @@ def test_round_trip_keeps_steady_state_and_gradient(name):
 
 
 def test_newton_root_with_negative_species_is_reported_not_returned():
-    """From its default start Newton meets a root of SHP-1's equations with negative free receptors
-    and ligands (set by assignment rules, not state variables): `RESULTS.unphysical`, NaN output."""
+    """Started from the estimate u = 1 (what a `scale=` hint asks for) rather than after continuation
+    from the initial state, Newton meets a root of SHP-1's equations with negative free receptors and
+    ligands (set by assignment rules, not state variables): `RESULTS.unphysical`, NaN output."""
     with jax.enable_x64(True):
         model, ligands = SHP1Feedback(), Ligands.of(*MIXTURE)
-        cell = _imported(model, ligands, solver="newton")
-        solution = steady_state(cell, ligands, method="newton", throw=False)
-        observed = cell.observe(solution.state, ligands)
+        estimate = float(_imported(model, ligands).scale(ligands)[0])
+        hinted = _imported(model, ligands, scale={"C_0_0": estimate})
+        solution = steady_state(hinted, ligands, method="newton", throw=False)
+        observed = hinted.observe(solution.state, ligands)
         assert solution.result == RESULTS.unphysical and np.isnan(solution.output)
         assert float(observed["R"]) < 0  # the root Newton found: not a cell's state
         with pytest.raises(Exception, match="unphysical root"):
-            cell(ligands)
-        np.testing.assert_allclose(steady_state(cell, ligands, method="ode").output, model(ligands), rtol=1e-6)
+            hinted(ligands)
+        for options in ({}, {"solver": "ode"}):  # the default: continuation, then Newton; and the ODE
+            np.testing.assert_allclose(_imported(model, ligands, **options)(ligands), model(ligands), rtol=1e-6)

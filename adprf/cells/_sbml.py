@@ -137,6 +137,7 @@ class _AbstractSBMLModel(AbstractSteadyStateModel):
     network: eqx.AbstractVar[SBMLNetwork]
     readout: eqx.AbstractVar[Expression]
     typical: eqx.AbstractVar[Float[Array, " independent"]]  # NaN: `SBMLNetwork.scale`'s estimate
+    relax: eqx.AbstractVar[bool]  # Newton starts where the dynamics lead from the initial state
 
     @abc.abstractmethod
     def quantities(self, ligands: Ligands) -> Float[Array, " names"]:
@@ -207,14 +208,15 @@ class SBMLCell(_AbstractSBMLModel):
     - `output`: an id (species: its concentration, or amount if it has only substance units;
       parameter; reaction: its rate) or a formula over ids such as `"C5 / (R + C0)"`.
     - `threshold`: the decision threshold on the output (finite; an array leaf).
-    - `solver`: `"ode"` (default: integrate from the SBML initial state to the steady state, as a
-      simulator does, so the state reached is the one the cell's dynamics reach) or `"newton"`
-      (faster, from `scale`; it may converge to another root: one with a negative species is
-      reported as `RESULTS.unphysical`, and a `scale=` hint near the steady state fixes it). A
-      network has no closed form.
+    - `solver`: `"newton"` (default) or `"ode"`; a network has no closed form. Newton starts
+      where the cell's own dynamics lead from the SBML initial state: a bounded run of
+      pseudo-transient continuation (implicit Euler steps growing to Newton's), so it meets the
+      steady state the dynamics lead to (inside an oscillator's cycle, the unstable one) rather
+      than a far root of the equations; a root with a negative species is reported as `RESULTS.unphysical`, never returned. `"ode"` integrates
+      the whole transient (slower; it cannot reach an unstable steady state).
     - `scale`: optional typical values `{id: value}` of independent state variables: the
-      solvers' units and Newton's start (u = 1). Others come from `SBMLNetwork.scale`; give
-      them when Newton misses a steady state far from that estimate (an unstable one, say).
+      solvers' units, and then Newton's start (u = 1, no continuation; the others from
+      `SBMLNetwork.scale`'s estimate). Give them to pick one of several steady states.
 
     Vmap over ligand distributions, differentiate the output in τ and L (implicit gradients),
     run `time_course` from the SBML initial state: as the built-in models. `state` is the
@@ -228,6 +230,7 @@ class SBMLCell(_AbstractSBMLModel):
     threshold: Float[Array, ""] = eqx.field(converter=parameter)
     solver: str = eqx.field(static=True)
     typical: Float[Array, " independent"]
+    relax: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -236,7 +239,7 @@ class SBMLCell(_AbstractSBMLModel):
         ligands: Sequence[LigandSlot | Mapping[str, str]],
         output: str,
         threshold: Any,
-        solver: str = "ode",
+        solver: str = "newton",
         scale: Mapping[str, Any] | None = None,
     ):
         _check_network("SBMLCell", network, solver)
@@ -252,6 +255,7 @@ class SBMLCell(_AbstractSBMLModel):
         self.threshold = threshold
         self.solver = solver
         self.typical = _typical("SBMLCell", network, scale)
+        self.relax = not scale
 
     def __check_init__(self):
         _check_threshold("SBMLCell", self.threshold)
@@ -292,6 +296,7 @@ class SBMLSystem(_AbstractSBMLModel):
     threshold: Float[Array, ""]
     solver: str = eqx.field(static=True)
     typical: Float[Array, " independent"]
+    relax: bool = eqx.field(static=True)
 
     def quantities(self, ligands: Ligands) -> Float[Array, " names"]:
         return self.pinned
@@ -325,6 +330,7 @@ class SBMLResponse(eqx.Module):
     threshold: Float[Array, ""] = eqx.field(converter=parameter)
     solver: str = eqx.field(static=True)
     typical: Float[Array, " independent"]
+    relax: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -333,7 +339,7 @@ class SBMLResponse(eqx.Module):
         inputs: Sequence[str],
         output: str,
         threshold: Any,
-        solver: str = "ode",
+        solver: str = "newton",
         scale: Mapping[str, Any] | None = None,
     ):
         _check_network("SBMLResponse", network, solver)
@@ -347,6 +353,7 @@ class SBMLResponse(eqx.Module):
         self.readout = network.expression(output, "SBMLResponse: output")
         self.threshold, self.solver = threshold, solver
         self.typical = _typical("SBMLResponse", network, scale)
+        self.relax = not scale
 
     def __check_init__(self):
         _check_threshold("SBMLResponse", self.threshold)
@@ -394,6 +401,7 @@ class SBMLResponse(eqx.Module):
             threshold=self.threshold,
             solver=self.solver,
             typical=self.typical,
+            relax=self.relax,
         )
 
     def full_state(
@@ -436,7 +444,7 @@ def from_sbml(
     ligands: Sequence[LigandSlot | Mapping[str, str]],
     output: str,
     threshold: Any,
-    solver: str = "ode",
+    solver: str = "newton",
     scale: Mapping[str, Any] | None = None,
 ) -> SBMLCell:
     """An `SBMLCell` from an SBML file or string (`read_sbml`); the arguments as for `SBMLCell`."""
@@ -450,7 +458,7 @@ def from_antimony(
     ligands: Sequence[LigandSlot | Mapping[str, str]],
     output: str,
     threshold: Any,
-    solver: str = "ode",
+    solver: str = "newton",
     scale: Mapping[str, Any] | None = None,
 ) -> SBMLCell:
     """An `SBMLCell` from an Antimony model (`read_antimony`); the arguments as for `SBMLCell`."""

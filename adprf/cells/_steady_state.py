@@ -4,7 +4,9 @@ Three ways to the same steady state, all differentiable in every τ_i and L_i:
 
 - `"closed-form"`: the model's own formula (1-D root finds where feedback couples species);
 - `"newton"`: Newton's method on dC/dt = 0 (optimistix), gradients by the implicit
-  function theorem (lineax solve with the Jacobian);
+  function theorem (lineax solve with the Jacobian); from the estimate `model.scale`, or, for
+  models with `relax` set (the SBML cells), from where a bounded pseudo-transient continuation
+  (Kelley & Keyes 1998) leads from the initial state;
 - `"ode"`: integrate from the unbound state until dC/dt ≈ 0 (diffrax, stiff `Kvaerno5`,
   `steady_state_event`), gradients by `diffrax.ImplicitAdjoint`.
 
@@ -40,6 +42,7 @@ from .._types import Array, Bool, Float, Int, PyTree
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, integer
 
 METHODS = ("closed-form", "newton", "ode")
+RELAXATION_STEPS = 64  # pseudo-transient steps before Newton, for models with `relax` set
 
 
 class Solution(eqx.Module):
@@ -191,12 +194,49 @@ def _stiff_solver(rtol: float, atol: float) -> dfx.Kvaerno5:
     return dfx.Kvaerno5(root_finder=optx.Newton(rtol=rtol / 10, atol=atol))
 
 
-def _newton(field, rates, scale, ligands, rtol, atol, max_steps):
-    """Newton's method on the scaled residual from u = 1: `(u, result, steps)`."""
+def _continuation(model, field, rates, scale, start, ligands, steps: int):
+    """Pseudo-transient continuation (Kelley & Keyes 1998) from `start`: implicit Euler steps
+    (I/Δt − J) δ = g(u) on the relative residual g = du/dt / rate, Δt growing as the residual
+    falls (switched evolution relaxation) from 0.1 to Newton's limit. It follows the dynamics
+    where they are nonlinear, so Newton, started where it ends, meets the steady state the cell
+    relaxes to rather than another root. A step that leaves a non-finite or unphysical state is
+    refused and Δt cut tenfold. At most `steps` steps; the start for Newton, gradient stopped."""
+    residual = _Residual(field, rates)
+    flat0, unravel = ravel_pytree(jax.lax.stop_gradient(start))
+
+    def g(v):
+        return ravel_pytree(residual(unravel(v), ligands))[0]
+
+    def admissible(v):
+        state = jax.tree.map(jnp.multiply, scale, unravel(v))
+        return jnp.all(jnp.isfinite(v)) & jnp.asarray(model.physical(state, ligands))
+
+    def step(carry):
+        i, v, gv, dt = carry
+        jacobian = jax.jacfwd(g)(v)
+        delta = jnp.linalg.solve(jnp.eye(v.size) / dt - jacobian, gv)
+        new = v + delta
+        g_new = g(new)
+        ok = admissible(new) & jnp.all(jnp.isfinite(g_new))
+        norm, norm_new = jnp.linalg.norm(gv), jnp.linalg.norm(g_new)
+        grown = jnp.clip(dt * norm / jnp.where(ok, norm_new, 1.0), 2 * dt, 1e3 * dt)
+        return i + 1, jnp.where(ok, new, v), jnp.where(ok, g_new, gv), jnp.where(ok, jnp.minimum(grown, 1e12), dt / 10)
+
+    def going(carry):
+        i, v, gv, dt = carry
+        return (i < steps) & (jnp.max(jnp.abs(gv)) > 1e-3 * (1 + jnp.max(jnp.abs(v)))) & (dt < 1e4)
+
+    init = (jnp.asarray(0), flat0, g(flat0), jnp.asarray(0.1, flat0.dtype))
+    _, v, _, _ = jax.lax.while_loop(going, step, init)
+    return jax.lax.stop_gradient(unravel(v))
+
+
+def _newton(field, rates, start, ligands, rtol, atol, max_steps):
+    """Newton's method on the scaled residual from `start`: `(u, result, steps)`."""
     sol = optx.root_find(
         _Residual(field, rates),
         optx.Newton(rtol=rtol, atol=atol),
-        jax.tree.map(jnp.ones_like, scale),
+        start,
         args=ligands,
         max_steps=max_steps,
         throw=False,
@@ -250,7 +290,7 @@ def steady_state(
       scalar for one ligand; at least one L > 0 and every τ > 0 (checked when concrete).
     - `method`: `"closed-form"`, `"newton"` or `"ode"` (see the module docstring); None (the
       default): the model's own `solver` (`"closed-form"` for the built-in models unless built
-      otherwise; `"ode"` for an `SBMLCell`, which has no closed form).
+      otherwise; `"newton"` for an `SBMLCell`, which has no closed form).
     - `rtol`, `atol`: convergence tolerances (finite, > 0) on the scaled state u and on the relative residual
       |du_j/dt| / rate_j (Newton's stopping test; the ODE's steady-state event).
     - `integration_tolerances`: (rtol, atol) of the ODE's step-size control on the way to
@@ -280,7 +320,11 @@ def steady_state(
         field = _Scaled(model, scale)
         rates = _relaxation_rates(field, jax.tree.map(jnp.ones_like, scale), ligands)
         if method == "newton":
-            u, result, steps = _newton(field, rates, scale, ligands, rtol, atol, max_steps)
+            start = jax.tree.map(jnp.ones_like, scale)
+            if getattr(model, "relax", False):  # from where the cell starts, along its dynamics
+                initial = jax.tree.map(jnp.divide, model.unbound_state(ligands), scale)
+                start = _continuation(model, field, rates, scale, initial, ligands, RELAXATION_STEPS)
+            u, result, steps = _newton(field, rates, start, ligands, rtol, atol, max_steps)
         else:
             start = jax.tree.map(jnp.divide, model.unbound_state(ligands), scale)
             u, result, steps = _integrate(field, rates, start, ligands, rtol, atol, max_steps, integration_tolerances)

@@ -6,8 +6,8 @@ generic network (`cells.from_sbml`): nothing of the built-in model's code or clo
 only the document. On that path: the fold-change curve FC(τ2) of agonists plus a second ligand,
 and the amount-budget attack of `ode-antagonism` (the engine adds antagonists until the cell
 switches off), each beside the built-in model's (closed-form steady state). The SBML path's steady
-states come from integrating the network's ODEs (diffrax) to equilibrium, its gradients from the
-implicit function theorem. This is how a user attacks a network they did not write.
+states come from the network's own equations (a pseudo-transient continuation from its initial
+state, then Newton's method), its gradients from the implicit function theorem. This is how a user attacks a network they did not write.
 """
 
 import time
@@ -61,7 +61,7 @@ def _curves(cfg: Config) -> dict:
     model = SHP1Feedback()
     agonists = Ligands(jnp.asarray([TAU1]), jnp.asarray([cfg.L1]))
     tau2 = jnp.asarray(np.geomspace(*cfg.tau2_range, cfg.n_tau2))
-    cells = {"built-in (closed form)": model, "SBML (ODE to equilibrium)": _sbml_cell(model, 2)}
+    cells = {"built-in (closed form)": model, "SBML (generic network)": _sbml_cell(model, 2)}
     out = {"tau2": np.asarray(tau2).tolist(), "curves": {}, "seconds": {}}
     for name, cell in cells.items():
         fc, seconds = _timed(lambda: jax.jit(lambda t: fold_change(cell, agonists, t, cfg.L2))(tau2))
@@ -76,7 +76,7 @@ def _attacks(cfg: Config, key) -> dict:
     boundary = np.asarray(decision_boundary(model, TAU1, cfg.L1, jnp.asarray(grid), method="numeric"))
     budgets = [factor * float(np.nanmin(boundary)) for factor in cfg.budget_factors]
     agonists = Ligands(jnp.asarray([TAU1]), jnp.asarray([cfg.L1]))
-    cells = {"built-in (closed form)": model, "SBML (ODE to equilibrium)": _sbml_cell(model, 1 + grid.size)}
+    cells = {"built-in (closed form)": model, "SBML (generic network)": _sbml_cell(model, 1 + grid.size)}
     out = {"grid": grid.tolist(), "boundary": boundary.tolist(), "attacks": {}, "seconds": {}}
     for name, cell in cells.items():
         found, seconds = _timed(lambda: antagonist_attack(cell, agonists, grid, budgets, steps=cfg.pgd_steps, key=key))
