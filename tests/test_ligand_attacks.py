@@ -34,7 +34,7 @@ from adprf.attacks import (
     v1_descent,
     with_candidates,
 )
-from adprf.cells import AdaptiveProofreading
+from adprf.cells import AdaptiveProofreading, SHP1Feedback
 
 KEY = jax.random.PRNGKey(0)
 TAU_C = 3.0
@@ -406,6 +406,28 @@ def test_add_ligands_spends_the_budget_where_antagonism_is_strongest(N, m):
         key=KEY,
     )
     np.testing.assert_array_equal(np.asarray(sweep.success[:, 0]), [False, True])
+
+
+def test_float32_ligands_on_a_float64_cell_are_attacked_in_float64():
+    """Ligands made outside `jax.enable_x64` (float32) given to an ODE cell model (float64): the
+    engine widens them, as the model's arithmetic does, and attacks them as the float64 ones."""
+    agonists = with_candidates(Ligands.of([8.0], [1e3]), [0.5, 1.0, 2.0])
+    wide, narrow = (jax.tree.map(lambda a: np.asarray(a, dtype), agonists) for dtype in (np.float64, np.float32))
+    with jax.enable_x64(True):
+        model = SHP1Feedback()
+        runs = [
+            attack(
+                model,
+                _one(jax.tree.map(jnp.asarray, lig)),
+                method=PGD(steps=20, random_start=False),
+                threat=add_ligands(6000.0),
+                objective=turn_off(model),
+                key=KEY,
+            )
+            for lig in (wide, narrow)
+        ]
+    assert runs[1].adversarial.amount.dtype == np.float64 and bool(runs[1].success[0])
+    np.testing.assert_array_equal(np.asarray(runs[1].adversarial.amount), np.asarray(runs[0].adversarial.amount))
 
 
 # --- targeted "turn on" ------------------------------------------------------------------

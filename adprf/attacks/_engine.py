@@ -126,6 +126,19 @@ def validate_batch(x: Input, y, threat: ThreatModel, owner: str = "attack") -> i
     return n
 
 
+def promoted(x: Input, model) -> Input:
+    """`x` with each floating leaf promoted to the widest floating dtype among the model's
+    arrays, as the model's arithmetic promotes it anyway: float32 ligands given to a float64 cell
+    model are attacked in float64 (the iterate must keep one dtype through the loop). Inputs are
+    only widened, never narrowed."""
+    widest = [a.dtype for a in jax.tree.leaves(model) if eqx.is_inexact_array(a)]
+    if not widest:
+        return x
+    return jax.tree.map(
+        lambda a: a.astype(jnp.result_type(a.dtype, *widest)) if jnp.issubdtype(a.dtype, jnp.floating) else a, x
+    )
+
+
 def as_targets(y):
     """Targets as given, except that a Python list or tuple of labels becomes one array (not a
     pytree of scalars)."""
@@ -199,7 +212,7 @@ def run_attack(
     if straight_through:
         members = members.through(straight_through)
     keys = members.keys(key)
-    x = jax.tree.map(jnp.asarray, x)
+    x = promoted(jax.tree.map(jnp.asarray, x), model)
     y = jax.tree.map(jnp.asarray, y)
     epsilons = jnp.asarray(epsilons, jnp.float32)
     n_eps = epsilons.shape[0]
@@ -316,7 +329,7 @@ def perturb(
     params, static = eqx.partition(model, eqx.is_array)
     loop = AttackLoop(
         model=eqx.combine(jax.lax.stop_gradient(params), static),
-        x=jax.lax.stop_gradient(x),
+        x=jax.lax.stop_gradient(promoted(x, model)),
         y=y,
         epsilons=jnp.reshape(jnp.asarray(threat.epsilon, jnp.float32), (1,)),
         key=key,
