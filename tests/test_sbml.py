@@ -107,9 +107,7 @@ def test_steady_states_match_roadrunner(name):
     expected = _rr_steady(_rr(_shipped(name)), network.state)
     for solver in ("newton",) if name == "feedback.xml" else ("newton", "ode"):  # the ODE: stable ones only
         with jax.enable_x64(True):
-            response = SBMLResponse(
-                network, inputs=[parameter], output=output, threshold=1.0, solver=solver
-            )
+            response = SBMLResponse(network, inputs=[parameter], output=output, threshold=1.0, solver=solver)
             solution = response.steady_state(response.defaults)
             state = response.full_state(response.defaults, solution.state)
         np.testing.assert_allclose(state, expected, rtol=1e-6, atol=1e-9 * np.max(np.abs(expected)), err_msg=solver)

@@ -212,8 +212,9 @@ class SBMLCell(_AbstractSBMLModel):
       where the cell's own dynamics lead from the SBML initial state: a bounded run of
       pseudo-transient continuation (implicit Euler steps growing to Newton's), so it meets the
       steady state the dynamics lead to (inside an oscillator's cycle, the unstable one) rather
-      than a far root of the equations; a root with a negative species is reported as `RESULTS.unphysical`, never returned. `"ode"` integrates
-      the whole transient (slower; it cannot reach an unstable steady state).
+      than a far root of the equations; a root with a negative species is reported as
+      `RESULTS.unphysical`, never returned. `"ode"` integrates the whole transient (slower; it
+      cannot reach an unstable steady state).
     - `scale`: optional typical values `{id: value}` of independent state variables: the
       solvers' units, and then Newton's start (u = 1, no continuation; the others from
       `SBMLNetwork.scale`'s estimate). Give them to pick one of several steady states.

@@ -7,7 +7,8 @@ only the document. On that path: the fold-change curve FC(τ2) of agonists plus 
 and the amount-budget attack of `ode-antagonism` (the engine adds antagonists until the cell
 switches off), each beside the built-in model's (closed-form steady state). The SBML path's steady
 states come from the network's own equations (a pseudo-transient continuation from its initial
-state, then Newton's method), its gradients from the implicit function theorem. This is how a user attacks a network they did not write.
+state, then Newton's method), its gradients from the implicit function theorem. This is how a
+user attacks a network they did not write.
 """
 
 import time
