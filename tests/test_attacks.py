@@ -312,6 +312,29 @@ class _Bar(tqdm):
         return shown
 
 
+def test_pool_layout_does_not_change_results(trained_mlp, mnist_small, monkeypatch):
+    """Short runs keep one pool, long ones shrink it for the tail (`pool_sizes`); the pairs are
+    independent, so an attack gives the same records either way, with and without a bar."""
+    from adprf.attacks import _loop, run_attack
+
+    assert _loop.pool_sizes(256, 41) == [(256, 0)]
+    assert _loop.pool_sizes(256, 1001) == [(256, 64), (64, 16), (16, 0)]
+    _, _, x, y = mnist_small
+    kw = dict(method=PGD(steps=10, step_size=0.02), threat=linf(0.1), objective="cross-entropy", key=KEY, batch_size=64)
+    runs = {}
+    for shrink_after in (1, _loop.SHRINK_AFTER):
+        monkeypatch.setattr(_loop, "SHRINK_AFTER", shrink_after)
+        for progress in (False, "layout"):
+            runs[shrink_after, progress] = run_attack(
+                trained_mlp, x[:150], y[:150], [0.0, 0.05, 0.1], progress=progress, **kw
+            )
+    first = runs[1, False]
+    assert 0 < int(np.sum(first.success)) < first.success.size
+    for other in runs.values():
+        for name in ("success", "distance", "gradient_evaluations", "adversarial"):
+            np.testing.assert_array_equal(getattr(first, name), getattr(other, name), err_msg=name)
+
+
 @pytest.mark.parametrize("case", ["pgd", "minimal-nested", "ensemble"])
 def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_small, monkeypatch):
     """With a bar the loop runs as compiled chunks that return to the host between them
@@ -321,10 +344,11 @@ def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_sm
     several moves."""
     from conftest import LinearClassifier
 
-    from adprf.attacks import Ensemble, _shards, run_attack
+    from adprf.attacks import Ensemble, _loop, _shards, run_attack
 
     bars, traced = [], []
     monkeypatch.setattr(_shards, "tqdm", lambda **kw: bars.append(_Bar(**kw)) or bars[-1])
+    monkeypatch.setattr(_loop, "SHRINK_AFTER", 1)  # these short runs move through every pool size
 
     def spy(replicated, batched, offset, n_valid, carry, stage_of=_shards._attack_shard):
         traced.append(replicated[1][0])  # runs when a stage is traced, not when it runs

@@ -29,7 +29,7 @@ import numpy as np
 from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
 from ._ensemble import Ensemble, MemberKeys
-from ._loop import AttackLoop, run_compiled
+from ._loop import AttackLoop, run_compiled, run_length
 from ._members import members_of
 from ._methods import AbstractMethod
 from ._objectives import AbstractObjective, as_objective
@@ -226,7 +226,7 @@ def run_attack(
     replicated = (members, keys, epsilons, objective, threat, method, options, jnp.asarray(n, jnp.int32))
     split = sharding.SplitBatch(replicated, (x, y), devices=mesh)
     label = (progress if isinstance(progress, str) else type(method).__name__) if progress else None
-    records = run_shards(split, options.slots, label, total=n_eps * n * members.count)
+    records = run_shards(split, options.slots, label, total=n_eps * n * members.count, evaluations=run_length(method))
     # Back from per-example records (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
     records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, members.axes + 1), records)

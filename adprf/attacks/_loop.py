@@ -18,7 +18,8 @@ once (`turnover`), so most iterations of a PGD pay for none of it:
 
 A slot carries its pair's clean input, target and radius, gathered from the queue once, when
 the pair enters. Once the queue is drained the pairs still in flight move to a pool a quarter
-the size (`shrink`), so the tail of the work does not pay for empty slots.
+the size (`shrink`), so the tail of a long attack does not pay for empty slots (short ones keep
+one pool: see `SHRINK_AFTER`).
 """
 
 import dataclasses
@@ -42,13 +43,26 @@ def _select(mask: Bool[Array, " slots"], a: PyTree, b: PyTree) -> PyTree:
     return jax.tree.map(lambda u, v: jnp.where(mask.reshape(mask.shape + (1,) * (u.ndim - 1)), u, v), a, b)
 
 
-def pool_sizes(slots: int) -> list[tuple[int, int]]:
-    """The pool sizes the work moves through (`slots`, then a quarter at a time while above
-    16), each with the next one's (0 after the last)."""
+SHRINK_AFTER = 100
+"""Runs of at least this many evaluations per pair ((steps + 1) · restarts) shrink the pool for
+the tail of the work; shorter ones keep one pool. Without shrinking, the tail costs at most one
+run of the whole pool; each further pool size compiles another copy of the loop (about a second
+of XLA on a CPU), which for short runs (FGSM, PGD-40) is the larger cost."""
+
+
+def pool_sizes(slots: int, run_length: int = SHRINK_AFTER) -> list[tuple[int, int]]:
+    """The pool sizes the work moves through (`slots`, then, for runs of at least `SHRINK_AFTER`
+    evaluations per pair, a quarter at a time while above 16), each with the next one's (0
+    after the last)."""
     sizes = [slots]
-    while sizes[-1] > 16:
+    while run_length >= SHRINK_AFTER and sizes[-1] > 16:
         sizes.append(sizes[-1] // 4)
     return list(zip(sizes, sizes[1:] + [0]))
+
+
+def run_length(method: AbstractMethod) -> int:
+    """The most evaluations one pair can take: (steps + 1) per run, `restarts` runs."""
+    return (method.steps + 1) * method.restarts
 
 
 class AttackLoop(eqx.Module):
@@ -400,7 +414,7 @@ class AttackLoop(eqx.Module):
     def run(self) -> Records:
         """Attack every pair of the queue. **Returns:** the records (see `records`)."""
         state = self.initial_state()
-        for size, next_size in pool_sizes(self.options.slots):
+        for size, next_size in pool_sizes(self.options.slots, run_length(self.method)):
             if size != state.slots.pair.shape[0]:
                 state = self.shrink(state, size)
             state = self.run_pool(state, next_size)

@@ -141,17 +141,18 @@ def _attack_shard(replicated, batched, offset, n_valid, carry):
     return jax.tree.map(per_example, out)
 
 
-def run_shards(split: sharding.SplitBatch, slots: int, progress: str | None, total: int):
+def run_shards(split: sharding.SplitBatch, slots: int, progress: str | None, total: int, evaluations: int):
     """The per-example records of the attack `split` holds (its replicated part: members,
     keys, radii, objective, threat, method, options and batch size), in one call, or with a
-    progress bar labelled `progress` over the `total` (ε, example) pairs, in chunks."""
+    progress bar labelled `progress` over the `total` (ε, example) pairs, in chunks; the pool
+    shrinks as `pool_sizes` says for runs of `evaluations` per pair."""
     if progress is None:
         records = split.examples(split.map(_attack_shard, (Whole(), None)))
         return jax.block_until_ready(records)
     with tqdm(total=total, leave=False, unit="pair", desc=progress) as bar:
         state = split.map(_attack_shard, (Start(), None))
         budget, iterations = 1, 0
-        for size, next_size in pool_sizes(slots):
+        for size, next_size in pool_sizes(slots, evaluations):
             if size != slots:
                 state = split.map(_attack_shard, (Shrink(size), None), state)
             running = True
