@@ -196,11 +196,13 @@ def _stiff_solver(rtol: float, atol: float) -> dfx.Kvaerno5:
 
 def _continuation(model, field, rates, scale, start, ligands, steps: int):
     """Pseudo-transient continuation (Kelley & Keyes 1998) from `start`: implicit Euler steps
-    (I/Δt − J) δ = g(u) on the relative residual g = du/dt / rate, Δt growing as the residual
-    falls (switched evolution relaxation) from 0.1 to Newton's limit. It follows the dynamics
-    where they are nonlinear, so Newton, started where it ends, meets the steady state the cell
-    relaxes to rather than another root. A step that leaves a non-finite or unphysical state is
-    refused and Δt cut tenfold. At most `steps` steps; the start for Newton, gradient stopped."""
+    (I/Δt − J) δ = g(u) on the relative residual g = du/dt / rate (Δt in units of each variable's
+    relaxation time), Δt growing from 0.1 as the residual falls (switched evolution relaxation),
+    at least twofold a step. It follows the dynamics where they are nonlinear, so Newton, started
+    where it ends, meets the steady state the cell relaxes to rather than another root. A step
+    that leaves a non-finite or unphysical state is refused and Δt cut tenfold. It stops once
+    the residual is below 1e-3 or Δt above 1e4 (Newton takes over), after at most `steps` steps;
+    returns Newton's start, gradient stopped."""
     residual = _Residual(field, rates)
     flat0, unravel = ravel_pytree(jax.lax.stop_gradient(start))
 
@@ -220,7 +222,7 @@ def _continuation(model, field, rates, scale, start, ligands, steps: int):
         ok = admissible(new) & jnp.all(jnp.isfinite(g_new))
         norm, norm_new = jnp.linalg.norm(gv), jnp.linalg.norm(g_new)
         grown = jnp.clip(dt * norm / jnp.where(ok, norm_new, 1.0), 2 * dt, 1e3 * dt)
-        return i + 1, jnp.where(ok, new, v), jnp.where(ok, g_new, gv), jnp.where(ok, jnp.minimum(grown, 1e12), dt / 10)
+        return i + 1, jnp.where(ok, new, v), jnp.where(ok, g_new, gv), jnp.where(ok, grown, dt / 10)
 
     def going(carry):
         i, v, gv, dt = carry
