@@ -34,6 +34,7 @@ accuracy.
 
 Run: python benchmarks/sbml_steady_state.py              # about a minute on 2 cores
      python benchmarks/sbml_steady_state.py --n 200 --rr-n 50
+     python benchmarks/sbml_steady_state.py --n 100000 --rr-n 0   # adprf alone (a GPU without libRoadRunner)
 """
 
 import argparse
@@ -142,7 +143,9 @@ def errors(values, grads, rates, ref_values, ref_grads) -> tuple[float, float, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="parameter sets in the batch")
-    parser.add_argument("--rr-n", type=int, default=200, help="sets libRoadRunner solves (extrapolated)")
+    parser.add_argument(
+        "--rr-n", type=int, default=200, help="sets libRoadRunner solves (extrapolated); 0: adprf only (e.g. on a GPU)"
+    )
     parser.add_argument("--spread", type=float, default=0.3, help="σ of the log-normal rate factors")
     parser.add_argument("--fd-step", type=float, default=1e-4, help="relative finite-difference step")
     parser.add_argument("--repeats", type=int, default=5)
@@ -152,6 +155,8 @@ def main() -> None:
         sbml = to_sbml(SHP1Feedback(), Ligands.of(*MIXTURE))
     rates = parameter_sets(args.n, args.spread)
     ref_values, ref_grads = reference(rates)
+    if args.rr_n < 0 or args.n < 1:
+        parser.error(f"--n must be ≥ 1 and --rr-n ≥ 0, got --n {args.n}, --rr-n {args.rr_n}")
     rr_n = min(args.rr_n, args.n)
     rows, compile_s = [], {}
     for solver in ("newton", "ode"):
@@ -159,12 +164,12 @@ def main() -> None:
         compile_s[solver] = first - median
         label = f"adprf SBMLResponse, vmap + implicit grad ({solver})"
         rows.append((label, args.n, median, errors(values, grads, rates, ref_values, ref_grads), failed))
-    for bare, label in ((True, "steadyStateSolver.solve()"), (False, "steadyState()")):
+    for bare, label in ((True, "steadyStateSolver.solve()"), (False, "steadyState()")) if rr_n > 0 else ():
         n = rr_n if bare else min(rr_n, 20)  # steadyState() costs ~0.1 s a call
         seconds, values, grads, failed = roadrunner_path(sbml, rates[:n], args.fd_step, bare)
         e = errors(values, grads, rates[:n], ref_values[:n], ref_grads[:n])
         rows.append((f"libRoadRunner {label} + central FD (13 solves/set)", n, seconds / n * args.n, e, failed))
-    peer = rows[2][2]  # the faster libRoadRunner route, its batch time
+    peer = rows[2][2] if rr_n > 0 else float("nan")  # the faster libRoadRunner route, its batch time
 
     print(f"SHP-1 feedback (N = 5, m = 1) from SBML, {args.n} parameter sets (6 rates, log-normal σ = {args.spread})")
     print("steady-state output + gradient in the 6 rates; reference: the closed form of SHP1Feedback (jax.grad)\n")
@@ -175,12 +180,16 @@ def main() -> None:
     print("|" + "---|" * 8)
     for name, n, batch, e, fail in rows:
         label = f"{batch:.2f} s" + (" (extrapolated)" if n < args.n else "")
-        per_set, speed = 1e3 * batch / args.n, peer / batch
+        per_set = 1e3 * batch / args.n
+        speed = f"{peer / batch:.1f}×" if rr_n > 0 else "—"
         print(
-            f"| {name} | {n} | {per_set:.3f} ms | {label} | {speed:.1f}× | {e[0]:.1e} / {e[1]:.1e} | "
+            f"| {name} | {n} | {per_set:.3f} ms | {label} | {speed} | {e[0]:.1e} / {e[1]:.1e} | "
             f"{e[2]:.1e} / {e[3]:.1e} | {fail} |"
         )
     print("\nadprf compile (first call − median): " + ", ".join(f"{k} {v:.1f} s" for k, v in compile_s.items()))
+    if rr_n == 0:
+        print("goal: not judged (--rr-n 0: libRoadRunner not run; compare with a CPU run's solve() row)")
+        return
     default = rows[0]
     accurate = default[4] == 0 and default[3][2] <= max(rows[2][3][2], 1e-6)
     verdict = "PASS" if peer / default[2] >= GOAL and accurate else "FAIL"
