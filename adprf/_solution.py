@@ -36,8 +36,9 @@ class RESULTS(eqx.Enumeration):
         "for NaN or huge values"
     )
     unphysical = (
-        "the solver converged to an unphysical root (negative complexes, or more bound than ligands or "
-        "receptors): use method='closed-form' or method='ode'"
+        "the solver converged to an unphysical root (a negative species, or more bound than ligands or "
+        "receptors): use method='ode', method='closed-form' (built-in models), or, for an SBML cell, "
+        "leave out scale= so that Newton starts by continuation from the initial state"
     )
 
 

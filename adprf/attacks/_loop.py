@@ -50,12 +50,12 @@ run of the whole pool; each further pool size compiles another copy of the loop 
 of XLA on a CPU), which for short runs (FGSM, PGD-40) is the larger cost."""
 
 
-def pool_sizes(slots: int, run_length: int = SHRINK_AFTER) -> list[tuple[int, int]]:
+def pool_sizes(slots: int, evaluations: int) -> list[tuple[int, int]]:
     """The pool sizes the work moves through (`slots`, then, for runs of at least `SHRINK_AFTER`
-    evaluations per pair, a quarter at a time while above 16), each with the next one's (0
+    `evaluations` per pair, a quarter at a time while above 16), each with the next one's (0
     after the last)."""
     sizes = [slots]
-    while run_length >= SHRINK_AFTER and sizes[-1] > 16:
+    while evaluations >= SHRINK_AFTER and sizes[-1] > 16:
         sizes.append(sizes[-1] // 4)
     return list(zip(sizes, sizes[1:] + [0]))
 

@@ -204,6 +204,11 @@ class AbstractSteadyStateModel(AbstractCellModel):
         """Whether a state is physically meaningful (a root finder may find other roots)."""
         return True
 
+    def relaxes_before_newton(self) -> bool:
+        """Whether Newton starts where a pseudo-transient continuation from `unbound_state` leads
+        (True: networks without a reliable estimate, the SBML cells) or at `scale` (False)."""
+        return False
+
     def steady_state(self, ligands: Ligands, **options):
         """`cells.steady_state(self, ligands, method=self.solver, **options)`."""
         from ._steady_state import steady_state  # the solvers use this module's checks

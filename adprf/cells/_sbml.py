@@ -169,6 +169,10 @@ class _AbstractSBMLModel(AbstractSteadyStateModel):
         values = self.quantities(ligands)
         return self.network.reduced_state(self.network.initial_state(values))
 
+    def relaxes_before_newton(self) -> bool:
+        """True unless `scale=` gave Newton its start."""
+        return self.relax
+
     def closed_form(self, ligands: Ligands):
         raise ValueError(f"{type(self).__name__}: an SBML network has no closed form; use method='newton' or 'ode'")
 

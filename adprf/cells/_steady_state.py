@@ -5,7 +5,7 @@ Three ways to the same steady state, all differentiable in every τ_i and L_i:
 - `"closed-form"`: the model's own formula (1-D root finds where feedback couples species);
 - `"newton"`: Newton's method on dC/dt = 0 (optimistix), gradients by the implicit
   function theorem (lineax solve with the Jacobian); from the estimate `model.scale`, or, for
-  models with `relax` set (the SBML cells), from where a bounded pseudo-transient continuation
+  models that `relaxes_before_newton` (the SBML cells), from where a bounded pseudo-transient continuation
   (Kelley & Keyes 1998) leads from the initial state;
 - `"ode"`: integrate from the unbound state until dC/dt ≈ 0 (diffrax, stiff `Kvaerno5`,
   `steady_state_event`), gradients by `diffrax.ImplicitAdjoint`.
@@ -42,7 +42,7 @@ from .._types import Array, Bool, Float, Int, PyTree
 from ._base import AbstractSteadyStateModel, check_integer, check_rate, integer
 
 METHODS = ("closed-form", "newton", "ode")
-RELAXATION_STEPS = 64  # pseudo-transient steps before Newton, for models with `relax` set
+RELAXATION_STEPS = 64  # pseudo-transient steps before Newton (`relaxes_before_newton`)
 
 
 class Solution(eqx.Module):
@@ -323,7 +323,7 @@ def steady_state(
         rates = _relaxation_rates(field, jax.tree.map(jnp.ones_like, scale), ligands)
         if method == "newton":
             start = jax.tree.map(jnp.ones_like, scale)
-            if getattr(model, "relax", False):  # from where the cell starts, along its dynamics
+            if model.relaxes_before_newton():  # from where the cell starts, along its dynamics
                 initial = jax.tree.map(jnp.divide, model.unbound_state(ligands), scale)
                 start = _continuation(model, field, rates, scale, initial, ligands, RELAXATION_STEPS)
             u, result, steps = _newton(field, rates, start, ligands, rtol, atol, max_steps)
