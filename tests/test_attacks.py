@@ -335,6 +335,42 @@ def test_pool_layout_does_not_change_results(trained_mlp, mnist_small, monkeypat
             np.testing.assert_array_equal(getattr(first, name), getattr(other, name), err_msg=name)
 
 
+def test_batches_of_one_bucket_share_a_program_and_give_the_same_records(trained_mlp, mnist_small):
+    """On one device a batch is padded to the next power of two (`sharding.bucket`) and the
+    padding is never queued: 40 and 50 examples (both padded to 64) run one compiled program,
+    and with one radius (pair index = example index, so the same random starts) the first 40
+    examples get the same records either way; 70 examples (padded to 128) need another."""
+    import jax.monitoring
+
+    from adprf import sharding
+    from adprf.attacks import run_attack
+
+    assert [sharding.bucket(n) for n in (1, 2, 3, 33, 64, 65, 500)] == [1, 2, 4, 64, 64, 128, 512]
+    _, _, x, y = mnist_small
+    kw = dict(method=PGD(steps=10, step_size=0.02), threat=linf(0.1), objective="cross-entropy", key=KEY, batch_size=16)
+    compiled = []
+
+    def count(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    try:
+        runs = {}
+        for n in (40, 50, 70):
+            before = len(compiled)
+            runs[n] = run_attack(trained_mlp, x[:n], y[:n], [0.1], **kw)
+            runs[n, "programs"] = len(compiled) - before
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert runs[50, "programs"] < runs[70, "programs"], runs  # the loop itself is not compiled again for 50
+    assert runs[50].success.shape == (1, 50)
+    assert 0 < int(np.sum(runs[40].success)) < 40
+    for name in ("success", "distance", "gradient_evaluations", "adversarial"):
+        np.testing.assert_array_equal(getattr(runs[40], name), getattr(runs[50], name)[:, :40], err_msg=name)
+        np.testing.assert_array_equal(getattr(runs[40], name), getattr(runs[70], name)[:, :40], err_msg=name)
+
+
 @pytest.mark.parametrize("case", ["pgd", "minimal-nested", "ensemble"])
 def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_small, monkeypatch):
     """With a bar the loop runs as compiled chunks that return to the host between them

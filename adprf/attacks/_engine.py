@@ -224,14 +224,20 @@ def run_attack(
         nested=nested,
     )
     replicated = (members, keys, epsilons, objective, threat, method, options, jnp.asarray(n, jnp.int32))
-    split = sharding.SplitBatch(replicated, (x, y), devices=mesh)
+    split = sharding.SplitBatch(replicated, (x, y), devices=mesh, bucketed=True)
     label = (progress if isinstance(progress, str) else type(method).__name__) if progress else None
     records = run_shards(split, options.slots, label, total=n_eps * n * members.count, evaluations=run_length(method))
     # Back from per-example records (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
-    records = jax.tree.map(lambda a: jnp.moveaxis(a, 0, members.axes + 1), records)
+    records = _pairs_after_members(records, members.axes + 1)
     check_finite(records.nonfinite, nonfinite)
     return AttackResult(records.adversarial, records.success, records.distance, records.evaluations, records.nonfinite)
+
+
+@eqx.filter_jit
+def _pairs_after_members(records, axis: int):
+    """The example axis of every record moved from the front to `axis`, in one compiled call."""
+    return jax.tree.map(lambda a: jnp.moveaxis(a, 0, axis), records)
 
 
 def _check_parts(method, threat, objective, nonfinite: str) -> AbstractObjective:

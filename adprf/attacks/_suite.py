@@ -225,9 +225,13 @@ def _run(model, x, y, todo, eps, suite_attack: SuiteAttack, threat, key, batch_s
     success, failed = np.zeros((len(eps), n), bool), np.zeros((len(eps), n), bool)
     if todo.size == 0:
         return success, failed, 0
-    xs, ys = jax.tree.map(lambda a: a[todo], x), y[todo]
-    if suite_attack.targets:
-        ys = jnp.concatenate([ys[:, None], _top_classes(model, xs, ys, suite_attack.targets)], axis=1)
+    # the target classes of the whole batch, then the subset: one compiled program per batch
+    ys = (
+        y
+        if not suite_attack.targets
+        else jnp.concatenate([y[:, None], _top_classes(model, x, y, suite_attack.targets)], axis=1)
+    )
+    xs, ys = jax.tree.map(lambda a: a[todo], x), ys[todo]
     result = run_attack(
         model,
         xs,
