@@ -13,6 +13,9 @@ of the batched matrix products inside the model, and with them the floating-poin
 order: changing `batch_size` can move results in the last bit, which a sign step (FGSM) can
 turn into a different step for an example on the edge (measured: 1 image in 1,000 at some ε
 for the paper-preset MLP, batch 512 vs 128). A fixed `batch_size` gives bit-identical results.
+On one device the examples are padded to the next power of two (`adprf.sharding.bucket`; the
+padding is never queued) and their number is data, so attacks on batches of nearby sizes, such
+as the still-robust subsets the standard suite's attacks take up, share one compiled loop.
 
 This module is the public boundary: it checks the arguments, turns the model (or `Ensemble`)
 into its members once (`members_of`), splits the examples across devices and shows progress.
