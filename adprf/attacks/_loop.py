@@ -309,8 +309,16 @@ class AttackLoop(eqx.Module):
         x_clean, target, epsilon = jax.vmap(self.gather)(pair)
         new_r = jnp.where(finished, 0, jnp.where(restart, slots.restart + 1, slots.restart))
         need_init = finished | restart
-        x_new, s_new = _select(
-            need_init, jax.vmap(self.start)(pair, new_r, x_clean, epsilon), (slots.x, slots.method_state)
+
+        def started(_):
+            return _select(
+                need_init, jax.vmap(self.start)(pair, new_r, x_clean, epsilon), (slots.x, slots.method_state)
+            )
+
+        # Random starts cost as much as a step: skipped when no slot starts a real run (the
+        # queue drained, nothing restarting); a slot left empty keeps its old iterate, unused.
+        x_new, s_new = jax.lax.cond(
+            jnp.any(need_init & (pair < self.work)), started, lambda _: (slots.x, slots.method_state), None
         )
         return Slots(
             pair=pair,
