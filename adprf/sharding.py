@@ -84,7 +84,9 @@ def bucket(n: int) -> int:
     """The padded size of a batch of `n` examples that runs on one device: the next power of two.
     Batches of 33 to 64 examples then share one compiled program (e.g. the still-robust subsets
     that successive attacks of the standard suite take up)."""
-    return 1 << max(n - 1, 0).bit_length()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"bucket needs a count of examples ≥ 1, got {n!r}")
+    return 1 << (int(n) - 1).bit_length()
 
 
 def _pad(a, n_padded: int):
@@ -222,8 +224,8 @@ class SplitBatch:
             self.replicated = replicated
             self.batched = batched if self.n_padded == self.n else _padded(batched, self.n_padded)
             return
-        n_padded = math.ceil(self.n / self.mesh.size) * self.mesh.size
-        batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), n_padded), batched)
+        self.n_padded = math.ceil(self.n / self.mesh.size) * self.mesh.size
+        batched = jax.tree.map(lambda a: _pad(jnp.asarray(a), self.n_padded), batched)
         dyn_replicated, static_replicated = eqx.partition(replicated, eqx.is_array)
         if jax.process_count() > 1:
             dyn_replicated, batched = _from_process_zero((dyn_replicated, batched))

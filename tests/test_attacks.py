@@ -346,6 +346,9 @@ def test_batches_of_one_bucket_share_a_program_and_give_the_same_records(trained
     from adprf.attacks import run_attack
 
     assert [sharding.bucket(n) for n in (1, 2, 3, 33, 64, 65, 500)] == [1, 2, 4, 64, 64, 128, 512]
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="count of examples ≥ 1"):
+            sharding.bucket(bad)
     _, _, x, y = mnist_small
     kw = dict(method=PGD(steps=10, step_size=0.02), threat=linf(0.1), objective="cross-entropy", key=KEY, batch_size=16)
     compiled = []
