@@ -378,3 +378,53 @@ def test_the_suite_joins_the_tables_and_the_cache_key(mnist_small):
     curves = evaluate_cerebellum(run, "tag", model, {"m": 1}, data, attack=protocol, seed=0, batch_size=40)
     assert run.stages[0]["suite"] == "fast"
     assert curves.suite is not None and np.all(np.asarray(curves.suite) <= np.asarray(curves.pgd) + 1e-6)
+
+
+def test_the_suite_at_some_radii_only(mnist_small):
+    """`suite_epsilons`: the suite runs at those radii only, its record says so (and so does the
+    cache key), the tables read it there, and its values are `evaluate_robustness`'s at those radii
+    with the protocol's key; radii outside the curves, or without a suite, are refused by name."""
+    from adprf.attacks import evaluate_robustness
+    from adprf.cerebellum import (
+        AttackProtocol,
+        CerebellumSpec,
+        RobustnessCurves,
+        SplitData,
+        evaluate_cerebellum,
+        mean_curves,
+        robustness_curves_figure,
+        summarise_seeds,
+        train_cerebellum,
+    )
+
+    eps = (0.0, 0.05, 0.1, 0.3)
+    a = RobustnessCurves(
+        0.9, (0.9, 0.7, 0.5, 0.2), (0.9, 0.6, 0.3, 0.0), 1.0, suite=(0.25, 0.05), suite_epsilons=(0.1, 0.3)
+    )
+    assert summarise_seeds([a], eps) == [90.0, 50.0, 20.0, 30.0, 0.0, 25.0, 5.0]
+    assert RobustnessCurves.from_dict(a.as_dict()) == a
+    curves = mean_curves([a, a])
+    assert curves["suite"] == pytest.approx([0.25, 0.05]) and curves["suite_epsilons"] == [0.1, 0.3]
+    figure = robustness_curves_figure({"a": curves}, eps, "t", {"g": ["a"]})
+    dotted = [line for line in figure.axes[0].lines if line.get_linestyle() == ":"]
+    assert list(dotted[0].get_xdata()) == [0.1, 0.3] and list(dotted[0].get_ydata()) == pytest.approx([25.0, 5.0])
+    with pytest.raises(ValueError, match="suite=None"):
+        AttackProtocol(n_test=1, epsilons=eps, suite_epsilons=(0.1,))
+    with pytest.raises(ValueError, match=r"ε = 0.2 is not in the attacked grid"):
+        AttackProtocol(n_test=1, epsilons=eps, suite="fast", suite_epsilons=(0.1, 0.2))
+    with pytest.raises(ValueError, match="empty"):
+        AttackProtocol(n_test=1, epsilons=eps, suite="fast", suite_epsilons=())
+
+    xtr, ytr, x, y = mnist_small
+    model = CerebellumSpec.sparse(4, 400).build(jax.random.PRNGKey(0))
+    model, _ = train_cerebellum(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=2, select="last", progress=False)
+    data = SplitData(xtr, ytr, x[:40], y[:40], "test data")
+    protocol = AttackProtocol(n_test=40, epsilons=eps, pgd_steps=10, suite="fast", suite_epsilons=(0.1, 0.3))
+    run = _ComputingRun({})
+    result = evaluate_cerebellum(run, "tag", model, {"m": 1}, data, attack=protocol, seed=0, batch_size=40)
+    assert run.stages[0]["suite_epsilons"] == [0.1, 0.3] and result.suite_epsilons == (0.1, 0.3)
+    direct = evaluate_robustness(
+        model, x[:40], y[:40], [0.1, 0.3], key=jax.random.PRNGKey(1000), budget="fast", batch_size=40
+    )
+    assert result.suite == tuple(np.asarray(direct.accuracy).tolist())
+    assert len(result.pgd) == 4 and np.all(np.asarray(result.suite) <= np.asarray(result.pgd)[[2, 3]] + 1e-6)

@@ -144,6 +144,8 @@ class AttackProtocol:
     - `epsilons`: the L∞ radii of the curves (`PAPER_EPSILONS`).
     - `suite`: also the standard suite (`adprf.attacks.evaluate_robustness`: APGD-CE, APGD-T,
       Square, on the classes' argmax, not the MSE) at this budget, "fast" or "standard"; None: not.
+    - `suite_epsilons`: the radii the suite runs at, some of `epsilons` (None: all of them). The
+      suite is the costliest evaluation by far; the tables read it at ε = 0.1 and 0.3 only.
     """
 
     n_test: int
@@ -151,6 +153,24 @@ class AttackProtocol:
     pgd_step_size: float | None = 0.01
     epsilons: tuple[float, ...] = PAPER_EPSILONS
     suite: str | None = None
+    suite_epsilons: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        if self.suite_epsilons is None:
+            return
+        if self.suite is None:
+            raise ValueError(
+                f"AttackProtocol: suite_epsilons={list(self.suite_epsilons)} but suite=None; "
+                f"give the suite's budget (suite='fast' or 'standard') or leave suite_epsilons out"
+            )
+        if not self.suite_epsilons:
+            raise ValueError("AttackProtocol: suite_epsilons is empty; give some of epsilons, or None for all")
+        for epsilon in self.suite_epsilons:  # each is one of the curves' radii (a clear error if not)
+            epsilon_index(self.epsilons, epsilon)
+
+    def suite_radii(self) -> tuple[float, ...]:
+        """The radii the suite runs at: `suite_epsilons`, or else all of `epsilons`."""
+        return self.epsilons if self.suite_epsilons is None else self.suite_epsilons
 
     def pgd_spec(self) -> dict[str, Any]:
         """`{"steps", "step_size"}`, part of the shared cache key of the curves."""
@@ -255,24 +275,38 @@ def attack_batch(width: int, cap: int = 256) -> int:
 class RobustnessCurves:
     """One model's evaluation: `clean` accuracy on the whole test split, `fgsm` and `pgd` accuracy
     on the attacked images at each ε of the protocol (fractions in [0, 1]), the standard suite's
-    worst case there (`suite`, None when not run), and the `seconds` the evaluation took."""
+    worst case (`suite`, None when not run) at `suite_epsilons` (None: at each ε of the protocol
+    too), and the `seconds` the evaluation took."""
 
     clean: float
     fgsm: tuple[float, ...]
     pgd: tuple[float, ...]
     seconds: float
     suite: tuple[float, ...] | None = None
+    suite_epsilons: tuple[float, ...] | None = None
 
     @classmethod
     def from_dict(cls, stored: Mapping[str, Any]) -> "RobustnessCurves":
-        """From the cached record `{"clean", "FGSM", "PGD", "seconds"}` (and `"suite"`, if run)."""
+        """From the cached record `{"clean", "FGSM", "PGD", "seconds"}` (and `"suite"`, if run,
+        with `"suite_epsilons"` if it ran at some radii only)."""
         suite = tuple(stored["suite"]) if stored.get("suite") is not None else None
-        return cls(stored["clean"], tuple(stored["FGSM"]), tuple(stored["PGD"]), stored["seconds"], suite)
+        radii = tuple(stored["suite_epsilons"]) if stored.get("suite_epsilons") is not None else None
+        return cls(stored["clean"], tuple(stored["FGSM"]), tuple(stored["PGD"]), stored["seconds"], suite, radii)
 
     def as_dict(self) -> dict[str, Any]:
-        """`{"clean", "FGSM", "PGD", "seconds"}` (curves as lists; `"suite"` too if run), the cached record."""
-        record = {"clean": self.clean, "FGSM": list(self.fgsm), "PGD": list(self.pgd), "seconds": self.seconds}
-        return record if self.suite is None else {**record, "suite": list(self.suite)}
+        """`{"clean", "FGSM", "PGD", "seconds"}` (curves as lists; `"suite"` too if run, and
+        `"suite_epsilons"` if given), the cached record."""
+        record: dict[str, Any] = {
+            "clean": self.clean,
+            "FGSM": list(self.fgsm),
+            "PGD": list(self.pgd),
+            "seconds": self.seconds,
+        }
+        if self.suite is not None:
+            record["suite"] = list(self.suite)
+        if self.suite_epsilons is not None:
+            record["suite_epsilons"] = list(self.suite_epsilons)
+        return record
 
 
 def evaluate_cerebellum(
@@ -345,6 +379,7 @@ def evaluate_seeds(
             "objective": objective,
             "attack_seed": 1000 + seed,
             **({"suite": attack.suite} if attack.suite else {}),
+            **({"suite_epsilons": list(attack.suite_epsilons)} if attack.suite_epsilons else {}),
         }
         for model_spec, seed in zip(model_specs, seeds)
     ]
@@ -375,6 +410,8 @@ def evaluate_seeds(
         if attack.suite:
             for i in indices:  # the suite takes one model at a time
                 out[i]["suite"] = _suite_curve(models[i], xte[:n], yte[:n], attack, 1000 + seeds[i], attack_size)
+                if attack.suite_epsilons is not None:
+                    out[i]["suite_epsilons"] = list(attack.suite_epsilons)
         seconds = (time.perf_counter() - start) / len(indices)
         return {i: {**o, "seconds": seconds} for i, o in out.items()}
 
@@ -385,13 +422,13 @@ def evaluate_seeds(
 
 
 def _suite_curve(model, x, y, attack: AttackProtocol, seed: int, batch_size: int) -> list[float]:
-    """The standard suite's robust accuracy per ε of `attack` (its budget `attack.suite`)."""
+    """The standard suite's robust accuracy per ε of `attack.suite_radii()` (its budget `attack.suite`)."""
     assert attack.suite is not None
     result = evaluate_robustness(
         model,
         x,
         y,
-        attack.epsilons,
+        attack.suite_radii(),
         key=jax.random.PRNGKey(seed),
         budget=attack.suite,
         batch_size=batch_size,
@@ -421,11 +458,13 @@ def summarise_seeds(
 ) -> list[float]:
     """Mean over seeds of (Test, FGSM at[0], FGSM at[1], PGD at[0], PGD at[1]) in %, rounded to
     0.1 (MNIST: ε = .1 and .3, the columns `TABLE_COLUMNS`), then the suite's at[0] and at[1]
-    when it was run (`table_columns`)."""
+    when it was run (`table_columns`; read at its own radii, `RobustnessCurves.suite_epsilons`)."""
     i1, i3 = (epsilon_index(epsilons, e) for e in at)
     rows = [[r.clean, r.fgsm[i1], r.fgsm[i3], r.pgd[i1], r.pgd[i3]] for r in results]
     if all(r.suite is not None for r in results):
-        rows = [row + [r.suite[i1], r.suite[i3]] for row, r in zip(rows, results)]  # type: ignore[index]
+        for row, r in zip(rows, results):
+            radii = r.suite_epsilons or epsilons
+            row += [r.suite[epsilon_index(radii, e)] for e in at]  # type: ignore[index]
     return [round(100 * float(v), 1) for v in np.mean(rows, axis=0)]
 
 
@@ -437,13 +476,18 @@ def table_columns(attack: AttackProtocol) -> tuple[str, ...]:
 
 def mean_curves(results: Sequence[RobustnessCurves]) -> dict[str, list[float]]:
     """Mean over seeds of the curves: `{"FGSM": [...], "PGD": [...]}` (and `"suite"`, if run;
-    fractions, one per ε)."""
+    fractions, one per ε; with `"suite_epsilons"`, its radii, if the suite ran at some only)."""
     curves = {
         "FGSM": np.mean([r.fgsm for r in results], axis=0).tolist(),
         "PGD": np.mean([r.pgd for r in results], axis=0).tolist(),
     }
     if all(r.suite is not None for r in results):
+        radii = {r.suite_epsilons for r in results}
+        if len(radii) > 1:
+            raise ValueError(f"mean_curves: the seeds' suites ran at different radii {sorted(map(str, radii))}")
         curves["suite"] = np.mean([r.suite for r in results if r.suite is not None], axis=0).tolist()
+        if results[0].suite_epsilons is not None:
+            curves["suite_epsilons"] = list(results[0].suite_epsilons)
     return curves
 
 
@@ -502,7 +546,7 @@ def robustness_curves_figure(
 ) -> Figure:
     """Robust accuracy vs ε (plotted at `epsilons`, in the units `xlabel` names), one panel per
     group of model names; FGSM dashed, PGD solid, the suite dotted. `curves`: name → `{"FGSM", "PGD"}`
-    (and `"suite"`) fractions."""
+    (and `"suite"`, at `"suite_epsilons"` if given, else at `epsilons`) fractions (`mean_curves`)."""
     fig = Figure(figsize=(5.2 * len(groups), 3.8))
     axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)
     for ax, (group, names) in zip(axes[0], groups.items()):
@@ -511,7 +555,8 @@ def robustness_curves_figure(
             ax.plot(epsilons, 100 * np.asarray(curves[name]["PGD"]), "-o", ms=3, color=colour, label=name)
             ax.plot(epsilons, 100 * np.asarray(curves[name]["FGSM"]), "--", color=colour, alpha=0.7)
             if "suite" in curves[name]:
-                ax.plot(epsilons, 100 * np.asarray(curves[name]["suite"]), ":", color=colour, lw=2)
+                radii = curves[name].get("suite_epsilons", epsilons)
+                ax.plot(radii, 100 * np.asarray(curves[name]["suite"]), ":o", ms=2, color=colour, lw=2)
         ax.set(title=group, xlabel=xlabel, ylim=(-2, 102))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -27,7 +27,8 @@ class CerebellarConfig(AbstractConfig):
     - `seeds`: one model per seed; the tables average over them (0 and 123 in the paper).
     - `epochs`, `rule`: training length and plasticity rule (`train_cerebellum`).
     - `pgd`: the PGD attack; `epsilons`: the L∞ radii of the curves.
-    - `suite`: also the standard suite at this budget ("fast" | "standard"; None: not run).
+    - `suite`: also the standard suite at this budget ("fast" | "standard"; None: not run), at
+      `suite_epsilons` (some of `epsilons`; None: all of them).
     """
 
     dataset: str
@@ -39,6 +40,7 @@ class CerebellarConfig(AbstractConfig):
     pgd: PGDConfig = PGDConfig()
     epsilons: tuple[float, ...] = PAPER_EPSILONS
     suite: str | None = None
+    suite_epsilons: tuple[float, ...] | None = None
 
     def schedule(self, batch_size: int) -> TrainingSchedule:
         """The training schedule with `batch_size`."""
@@ -53,4 +55,5 @@ class CerebellarConfig(AbstractConfig):
             pgd_step_size=self.pgd.step_size,
             epsilons=self.epsilons,
             suite=self.suite,
+            suite_epsilons=self.suite_epsilons,
         )
