@@ -170,7 +170,8 @@ def test_values_are_leaves_and_structure_is_static():
     same = [
         (PGD(step_size=0.01), PGD(step_size=0.5)),
         (PGD(relative_step=0.1), PGD(relative_step=0.2)),
-        (GradientDescent(0.2), GradientDescent(0.3)),
+        (PGD(steps=40), PGD(steps=200, restarts=5)),  # counts too, once `budget_as_data` makes them arrays
+        (GradientDescent(0.2), GradientDescent(0.3, steps=20)),
         (Minimal(c=1.0, confidence=0.0), Minimal(c=3.0, confidence=2.0)),
         (Box(0.0, 1.0), Box(-1.0, 2.0)),
         (NonNegative(floor=0.0, reset=0.1), NonNegative(floor=-1.0, reset=0.5)),
@@ -185,7 +186,7 @@ def test_values_are_leaves_and_structure_is_static():
     different = [
         (PGD(step_size=0.01), PGD()),
         (PGD(step_size=0.01), PGD(relative_step=0.01)),
-        (PGD(steps=10), PGD(steps=20)),
+        (PGD(random_start=True), PGD(random_start=False)),
         (NonNegative(reset=0.1), NonNegative()),
         (move_binding_times(0.1, tau_c=3.0), move_binding_times(0.1)),
     ]

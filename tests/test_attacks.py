@@ -317,8 +317,10 @@ def test_pool_layout_does_not_change_results(trained_mlp, mnist_small, monkeypat
     independent, so an attack gives the same records either way, with and without a bar."""
     from adprf.attacks import _loop, run_attack
 
-    assert _loop.pool_sizes(256, 41) == [(256, 0)]
-    assert _loop.pool_sizes(256, 1001) == [(256, 64), (64, 16), (16, 0)]
+    assert _loop.pool_sizes(256, False) == [(256, 0)]
+    assert _loop.pool_sizes(256, True) == [(256, 64), (64, 16), (16, 0)]
+    assert not _loop.shrinks(PGD(steps=40), 256) and _loop.shrinks(PGD(steps=200), 256)
+    assert _loop.shrinks(PGD(restarts=5), 64) and not _loop.shrinks(PGD(steps=200), 16)
     _, _, x, y = mnist_small
     kw = dict(method=PGD(steps=10, step_size=0.02), threat=linf(0.1), objective="cross-entropy", key=KEY, batch_size=64)
     runs = {}
@@ -372,6 +374,51 @@ def test_batches_of_one_bucket_share_a_program_and_give_the_same_records(trained
     for name in ("success", "distance", "gradient_evaluations", "adversarial"):
         np.testing.assert_array_equal(getattr(runs[40], name), getattr(runs[50], name)[:, :40], err_msg=name)
         np.testing.assert_array_equal(getattr(runs[40], name), getattr(runs[70], name)[:, :40], err_msg=name)
+
+
+def test_steps_and_restarts_are_data_one_program_and_the_closed_form_budget(trained_mlp, mnist_small):
+    """PGD's `steps` and `restarts` reach the compiled loop as data (`budget_as_data`): PGD-3,
+    PGD-7 and PGD-3 with 2 restarts run one program (the later calls compile nothing), and at a
+    radius too small to fool anything each correctly classified pair takes exactly
+    (steps + 1) · restarts evaluations; a misclassified one, a single evaluation."""
+    import jax.monitoring
+
+    from adprf.attacks import run_attack
+
+    _, _, x, y = mnist_small
+    compiled = []
+
+    def count(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(count)
+    runs = {}
+    try:
+        for steps, restarts in ((3, 1), (7, 1), (3, 2)):
+            before = len(compiled)
+            method = PGD(steps=steps, step_size=1e-7, restarts=restarts)
+            runs[steps, restarts] = run_attack(
+                trained_mlp,
+                x[:30],
+                y[:30],
+                [1e-6],
+                method=method,
+                threat=linf(1e-6),
+                objective="cross-entropy",
+                key=KEY,
+                batch_size=8,
+            )
+            runs[steps, restarts, "programs"] = len(compiled) - before
+    finally:
+        jax.monitoring.unregister_event_duration_listener(count)
+    assert runs[3, 1, "programs"] > 0 and runs[7, 1, "programs"] == 0 and runs[3, 2, "programs"] == 0, runs
+    clean = np.asarray(jnp.argmax(jax.vmap(trained_mlp)(x[:30]), axis=-1) == y[:30])
+    assert clean.sum() > 0
+    for (steps, restarts), result in ((k, v) for k, v in runs.items() if len(k) == 2):
+        np.testing.assert_array_equal(np.asarray(result.success[0]), ~clean)
+        expected = np.where(clean, (steps + 1) * restarts, 1)
+        np.testing.assert_array_equal(np.asarray(result.gradient_evaluations[0]), expected)
 
 
 @pytest.mark.parametrize("case", ["pgd", "minimal-nested", "ensemble"])

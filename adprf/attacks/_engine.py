@@ -32,7 +32,7 @@ import numpy as np
 from .. import sharding
 from .._types import Array, Bool, Float, Input, Int, PRNGKeyArray
 from ._ensemble import Ensemble, MemberKeys
-from ._loop import AttackLoop, run_compiled, run_length
+from ._loop import AttackLoop, run_compiled, shrinks
 from ._members import members_of
 from ._methods import AbstractMethod
 from ._objectives import AbstractObjective, as_objective
@@ -221,15 +221,13 @@ def run_attack(
     n_eps = epsilons.shape[0]
     mesh = sharding.batch_mesh(devices)
     shards = 1 if mesh is None else mesh.size
-    options = LoopOptions(
-        slots=min(batch_size, n_eps * -(-n // shards)),
-        keep_adversarial=keep_adversarial,
-        nested=nested,
-    )
-    replicated = (members, keys, epsilons, objective, threat, method, options, jnp.asarray(n, jnp.int32))
+    slots = min(batch_size, n_eps * -(-n // shards))
+    options = LoopOptions(slots=slots, keep_adversarial=keep_adversarial, nested=nested, shrink=shrinks(method, slots))
+    dynamic = method.budget_as_data()  # attacks differing only in steps or restarts share a loop
+    replicated = (members, keys, epsilons, objective, threat, dynamic, options, jnp.asarray(n, jnp.int32))
     split = sharding.SplitBatch(replicated, (x, y), devices=mesh, bucketed=True)
     label = (progress if isinstance(progress, str) else type(method).__name__) if progress else None
-    records = run_shards(split, options.slots, label, total=n_eps * n * members.count, evaluations=run_length(method))
+    records = run_shards(split, options, label, total=n_eps * n * members.count)
     # Back from per-example records (n, [members,] n_eps, ...) to the ([members,] n_eps, n, ...)
     # layout of results.
     records = _pairs_after_members(records, members.axes + 1)
@@ -345,7 +343,7 @@ def perturb(
         objective=objective,
         threat=threat,
         method=method,
-        options=LoopOptions(slots=n, keep_adversarial=True),
+        options=LoopOptions(slots=n, keep_adversarial=True, shrink=shrinks(method, n)),
         shard=Shard.whole(n),
     )
     return jax.lax.stop_gradient(run_compiled(loop).adversarial)

@@ -50,19 +50,30 @@ run of the whole pool; each further pool size compiles another copy of the loop 
 of XLA on a CPU), which for short runs (FGSM, PGD-40) is the larger cost."""
 
 
-def pool_sizes(slots: int, evaluations: int) -> list[tuple[int, int]]:
-    """The pool sizes the work moves through (`slots`, then, for runs of at least `SHRINK_AFTER`
-    `evaluations` per pair, a quarter at a time while above 16), each with the next one's (0
-    after the last)."""
+SMALLEST_POOL = 16
+"""A pool shrinks while above this size."""
+
+
+def pool_sizes(slots: int, shrink: bool) -> list[tuple[int, int]]:
+    """The pool sizes the work moves through (`slots`, then, if it `shrink`s, a quarter at a
+    time while above `SMALLEST_POOL`), each with the next one's (0 after the last)."""
     sizes = [slots]
-    while evaluations >= SHRINK_AFTER and sizes[-1] > 16:
+    while shrink and sizes[-1] > SMALLEST_POOL:
         sizes.append(sizes[-1] // 4)
     return list(zip(sizes, sizes[1:] + [0]))
 
 
 def run_length(method: AbstractMethod) -> int:
-    """The most evaluations one pair can take: (steps + 1) per run, `restarts` runs."""
-    return (method.steps + 1) * method.restarts
+    """The most evaluations one pair can take: (steps + 1) per run, `restarts` runs (of a
+    method built outside `jit`, whose counts are concrete)."""
+    return (int(method.steps) + 1) * int(method.restarts)
+
+
+def shrinks(method: AbstractMethod, slots: int) -> bool:
+    """Whether a pool of `slots` shrinks for the tail of `method`'s work: for runs of at least
+    `SHRINK_AFTER` evaluations per pair (`run_length`), from a pool above `SMALLEST_POOL`. (A
+    pool that would not shrink says so, and shares its program with shorter runs'.)"""
+    return slots > SMALLEST_POOL and run_length(method) >= SHRINK_AFTER
 
 
 class AttackLoop(eqx.Module):
@@ -422,7 +433,7 @@ class AttackLoop(eqx.Module):
     def run(self) -> Records:
         """Attack every pair of the queue. **Returns:** the records (see `records`)."""
         state = self.initial_state()
-        for size, next_size in pool_sizes(self.options.slots, run_length(self.method)):
+        for size, next_size in pool_sizes(self.options.slots, self.options.shrink):
             if size != state.slots.pair.shape[0]:
                 state = self.shrink(state, size)
             state = self.run_pool(state, next_size)

@@ -7,11 +7,13 @@ stops finished examples, handles restarts and keeps the worst case.
 """
 
 import abc
+import dataclasses
 from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from .._types import ArrayLike, Float, Input, PRNGKeyArray, Scalar
@@ -45,6 +47,18 @@ class AbstractMethod(eqx.Module):
         self, x: Input, state: Any, loss: Scalar, grad: Input, x_clean: Input, threat: ThreatModel
     ) -> tuple[Input, Any]: ...
 
+    def budget_as_data(self) -> "AbstractMethod":
+        """This method with `steps` and `restarts` as int32 array leaves where they are plain
+        fields (data), so that attacks differing only in them share one compiled loop; the
+        engine calls it at the compile boundary. Methods whose schedule is built from them in
+        Python (APGD's checkpoints, Square's) hold them static and come back as they are."""
+        static = {field.name for field in dataclasses.fields(self) if field.metadata.get("static", False)}
+        names = [name for name in ("steps", "restarts") if name not in static]
+        if not names:
+            return self
+        counts = [np.asarray(getattr(self, name), np.int32) for name in names]
+        return eqx.tree_at(lambda method: [getattr(method, name) for name in names], self, counts)
+
     def __check_init__(self):
         if not (isinstance(self.steps, int) and self.steps >= 1):
             raise ValueError(f"{type(self).__name__}: steps must be an integer ≥ 1, got {self.steps!r}")
@@ -69,7 +83,9 @@ class PGD(AbstractMethod):
     loop, and `jax.vmap` can sweep it. Give it as an absolute `step_size`, or as
     `relative_step` k, so that α = k · ε at each radius of a sweep (`run_attack`,
     `robust_accuracy` run every radius in one call; with an absolute step they would all take
-    the same α). Neither: α = 2.5 ε / steps (Madry et al.'s rule of thumb).
+    the same α). Neither: α = 2.5 ε / steps (Madry et al.'s rule of thumb). The engine
+    passes `steps` and `restarts` as data too (`budget_as_data`): PGD-40 and PGD-200, or one
+    and five restarts, run one compiled loop.
 
     **Arguments:**
     - `steps`: iterations per run (default 40).
@@ -84,10 +100,10 @@ class PGD(AbstractMethod):
       only; exclusive with `step_size`.
     """
 
-    steps: int = eqx.field(static=True, default=40)
+    steps: int = 40
     step_size: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value)
     random_start: bool = eqx.field(static=True, default=True)
-    restarts: int = eqx.field(static=True, default=1)
+    restarts: int = 1
     stop_at_success: bool = eqx.field(static=True, default=True)
     relative_step: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value, kw_only=True)
 
@@ -171,7 +187,7 @@ class GradientDescent(AbstractMethod):
     """
 
     step_size: Float[ArrayLike, ""] = eqx.field(default=0.2, converter=as_value)
-    steps: int = eqx.field(static=True, default=1000)
+    steps: int = 1000
     restarts: int = eqx.field(static=True, default=1, init=False)
 
     def __check_init__(self):
@@ -213,7 +229,7 @@ class Minimal(AbstractMethod):
     """
 
     optimizer: optax.GradientTransformation = eqx.field(static=True, default=_ADAM)
-    steps: int = eqx.field(static=True, default=200)
+    steps: int = 200
     c: Float[ArrayLike, ""] = eqx.field(default=1.0, converter=as_value)
     confidence: Float[ArrayLike, ""] = eqx.field(default=0.0, converter=as_value)
     restarts: int = eqx.field(static=True, default=1, init=False)

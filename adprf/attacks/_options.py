@@ -17,11 +17,14 @@ class LoopOptions(eqx.Module):
     - `keep_adversarial`: keep the worst-case input of every pair (else `None`).
     - `nested`: threat sets grow with ε: an example fooled at some ε counts as fooled at
       every larger ε, and those pairs are skipped.
+    - `shrink`: once the queue is drained, move the pairs in flight to smaller pools
+      (`adprf.attacks._loop.pool_sizes`; the engine sets it for long runs, `shrinks`).
     """
 
     slots: int = eqx.field(static=True)
     keep_adversarial: bool = eqx.field(static=True, default=True)
     nested: bool = eqx.field(static=True, default=False)
+    shrink: bool = eqx.field(static=True, default=False)
 
 
 class Shard(eqx.Module):

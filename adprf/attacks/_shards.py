@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .. import sharding
 from .._types import Array, Bool, Int, PyTree
 from ._loop import AttackLoop, pool_sizes
-from ._options import Shard
+from ._options import LoopOptions, Shard
 from ._state import LoopState
 
 UPDATES = 50
@@ -141,19 +141,19 @@ def _attack_shard(replicated, batched, offset, n_valid, carry):
     return jax.tree.map(per_example, out)
 
 
-def run_shards(split: sharding.SplitBatch, slots: int, progress: str | None, total: int, evaluations: int):
+def run_shards(split: sharding.SplitBatch, options: LoopOptions, progress: str | None, total: int):
     """The per-example records of the attack `split` holds (its replicated part: members,
-    keys, radii, objective, threat, method, options and batch size), in one call, or with a
-    progress bar labelled `progress` over the `total` (ε, example) pairs, in chunks; the pool
-    shrinks as `pool_sizes` says for runs of `evaluations` per pair."""
+    keys, radii, objective, threat, method, `options` and batch size), in one call, or with a
+    progress bar labelled `progress` over the `total` (ε, example) pairs, in chunks, through
+    the pools `pool_sizes` gives the options."""
     if progress is None:
         records = split.examples(split.map(_attack_shard, (Whole(), None)))
         return jax.block_until_ready(records)
     with tqdm(total=total, leave=False, unit="pair", desc=progress) as bar:
         state = split.map(_attack_shard, (Start(), None))
         budget, iterations = 1, 0
-        for size, next_size in pool_sizes(slots, evaluations):
-            if size != slots:
+        for size, next_size in pool_sizes(options.slots, options.shrink):
+            if size != options.slots:
                 state = split.map(_attack_shard, (Shrink(size), None), state)
             running = True
             while running:
