@@ -16,7 +16,8 @@ once (`turnover`), so most iterations of a PGD pay for none of it:
    whose example is already fooled at a smaller ε);
 6. `restart_runs`: the new pairs and the restarting ones start a run (discarding step 3's step).
 
-A slot carries its pair's clean input, target and radius, gathered from the queue once, when
+The pool starts empty: the first outer iteration takes no step, and its turnover fills every
+slot (`fill`). A slot carries its pair's clean input, target and radius, gathered from the queue once, when
 the pair enters. Once the queue is drained the pairs still in flight move to a pool a quarter
 the size (`shrink`), so the tail of a long attack does not pay for empty slots (short ones keep
 one pool: see `SHRINK_AFTER`).
@@ -176,13 +177,15 @@ class AttackLoop(eqx.Module):
     # --- the loop --------------------------------------------------------------------------
 
     def initial_state(self) -> LoopState:
-        """The first `slots` pairs of the queue started, nothing recorded."""
+        """Every slot empty, nothing recorded: the first cycle's turnover fills the pool from
+        the queue (see `fill`), with the code that refills it later, so the random starts
+        compile once (they are much of a small loop's compile time)."""
         slots = self.options.slots
-        p0 = jnp.arange(slots, dtype=jnp.int32)
-        p0 = jnp.where(p0 < self.work, p0, self.total)
+        p0 = jnp.full(slots, self.total, jnp.int32)
         x_clean, target, epsilon = jax.vmap(self.gather)(p0)
         zeros = jnp.zeros(slots, jnp.int32)
-        x0, s0 = jax.vmap(self.start)(p0, zeros, x_clean, epsilon)
+        started = jax.eval_shape(jax.vmap(self.start), p0, zeros, x_clean, epsilon)  # no random numbers drawn
+        x0, s0 = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), started)
         pool = Slots(
             pair=p0,
             x_clean=x_clean,
@@ -201,7 +204,7 @@ class AttackLoop(eqx.Module):
         )
         return LoopState(
             slots=pool,
-            head=jnp.minimum(slots, self.work).astype(jnp.int32),
+            head=jnp.asarray(0, jnp.int32),
             done=jnp.asarray(0, jnp.int32),
             fooled_epsilon=jnp.full(self.n, jnp.inf),
             records=Records.empty(self.total, self.x, self.options.keep_adversarial),
@@ -360,9 +363,17 @@ class AttackLoop(eqx.Module):
             records=records,
         )
 
-    def steps(self, slots: Slots) -> tuple[Slots, Bool[Array, " slots"], Bool[Array, " slots"]]:
-        """Steps 1–3, repeated until some slot's run is over (at least once); the slots, and
-        which pairs are finished and which restart."""
+    def fill(self, state: LoopState) -> Bool[Array, " slots"]:
+        """The empty slots while the queue holds pairs: every slot of `initial_state`, none
+        later (a turnover refills every finished slot while the queue lasts)."""
+        return (state.slots.pair >= self.work) & (state.head < self.work)
+
+    def steps(
+        self, slots: Slots, fill: Bool[Array, " slots"]
+    ) -> tuple[Slots, Bool[Array, " slots"], Bool[Array, " slots"]]:
+        """Steps 1–3, repeated until some slot's run is over (at least once, unless some slot
+        is to `fill`: then none); the slots, and which pairs are finished (or filled) and which
+        restart."""
 
         def step(carry):
             slots, _, _ = carry
@@ -378,12 +389,12 @@ class AttackLoop(eqx.Module):
             return ~jnp.any(finished | restart) & jnp.any(slots.pair < self.work)
 
         none = jnp.zeros(slots.pair.shape[0], bool)
-        return jax.lax.while_loop(going, step, (slots, none, none))
+        return jax.lax.while_loop(going, step, (slots, fill, none))
 
     def cycle(self, state: LoopState) -> LoopState:
         """The runs in flight step until one is over, then the turnover: one iteration of the
-        outer loop."""
-        slots, finished, restart = self.steps(state.slots)
+        outer loop (the first one only fills the empty pool)."""
+        slots, finished, restart = self.steps(state.slots, self.fill(state))
         return self.turnover(dataclasses.replace(state, slots=slots), finished, restart)
 
     def running(self, next_slots: int) -> Callable[[LoopState], Bool[Array, ""]]:
@@ -392,7 +403,7 @@ class AttackLoop(eqx.Module):
 
         def cond(state: LoopState):
             active = jnp.sum(state.slots.pair < self.work)
-            return (active > 0) & ((state.head < self.work) | (active > next_slots))
+            return (state.head < self.work) | (active > next_slots)
 
         return cond
 
