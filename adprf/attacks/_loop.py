@@ -418,8 +418,9 @@ class AttackLoop(eqx.Module):
 
     def run_pool(self, state: LoopState, next_size: int, budget: Int[Array, ""] | None = None) -> LoopState:
         """Run the pool of `state` until it is done (see `running`), or for at most `budget`
-        outer iterations, after which a call on the returned state goes on where this one
-        stopped: the same iterations, whichever the budgets."""
+        outer iterations (the one that only fills the empty pool is free, so that a first
+        budget of 1 already steps), after which a call on the returned state goes on where
+        this one stopped: the same iterations, whichever the budgets."""
         # The bodies are plain functions: a bound method of this module would be hashed with
         # its traced arrays.
         if budget is None:
@@ -427,7 +428,7 @@ class AttackLoop(eqx.Module):
         running = self.running(next_size)
         state, _ = jax.lax.while_loop(
             lambda carry: running(carry[0]) & (carry[1] < budget),
-            lambda carry: (self.cycle(carry[0]), carry[1] + 1),
+            lambda carry: (self.cycle(carry[0]), carry[1] + jnp.where(jnp.any(self.fill(carry[0])), 0, 1)),
             (state, jnp.asarray(0, jnp.int32)),
         )
         return state
