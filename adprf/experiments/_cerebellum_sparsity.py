@@ -4,7 +4,8 @@ Yuezhang et al. 2021, Table 2: m = ⌊4.8·10⁶/(k + 20)⌋ granule cells with 
 each. Their striking result: with LTD, k = 4 and k = 2 keep 55.8 and 57.3 % accuracy under
 PGD at ε = 0.1 (13–18 % for k ≥ 50), at a small cost in clean accuracy. `cerebellum-batch1`
 audits whether such numbers survive stronger attacks. The quick preset scales the synapse
-count down tenfold; training and attacks are those of `cerebellum-width`.
+count down tenfold; training and attacks are those of `cerebellum-width`, and its standard
+suite runs at the table's radii (ε = 0.1, 0.3) only.
 """
 
 from dataclasses import dataclass
