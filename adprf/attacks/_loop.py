@@ -17,10 +17,10 @@ once (`turnover`), so most iterations of a PGD pay for none of it:
 6. `restart_runs`: the new pairs and the restarting ones start a run (discarding step 3's step).
 
 The pool starts empty: the first outer iteration takes no step, and its turnover fills every
-slot (`fill`). A slot carries its pair's clean input, target and radius, gathered from the queue once, when
-the pair enters. Once the queue is drained the pairs still in flight move to a pool a quarter
-the size (`shrink`), so the tail of a long attack does not pay for empty slots (short ones keep
-one pool: see `SHRINK_AFTER`).
+slot (`fill`). A slot carries its pair's clean input, target and radius, gathered from the
+queue once, when the pair enters. Once the queue is drained the pairs still in flight move to a
+pool a quarter the size (`shrink`), so the tail of a long attack does not pay for empty slots
+(short ones, and pools of at most `SMALLEST_POOL` slots, keep one pool: see `shrinks`).
 """
 
 import dataclasses
