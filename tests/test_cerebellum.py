@@ -410,7 +410,7 @@ def test_the_suite_at_some_radii_only(mnist_small):
     assert list(dotted[0].get_xdata()) == [0.1, 0.3] and list(dotted[0].get_ydata()) == pytest.approx([25.0, 5.0])
     with pytest.raises(ValueError, match="suite=None"):
         AttackProtocol(n_test=1, epsilons=eps, suite_epsilons=(0.1,))
-    with pytest.raises(ValueError, match=r"ε = 0.2 is not in the attacked grid"):
+    with pytest.raises(ValueError, match=r"suite_epsilons \[0.2\] are not among the curves' epsilons"):
         AttackProtocol(n_test=1, epsilons=eps, suite="fast", suite_epsilons=(0.1, 0.2))
     with pytest.raises(ValueError, match="empty"):
         AttackProtocol(n_test=1, epsilons=eps, suite="fast", suite_epsilons=())

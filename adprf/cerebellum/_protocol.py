@@ -165,8 +165,12 @@ class AttackProtocol:
             )
         if not self.suite_epsilons:
             raise ValueError("AttackProtocol: suite_epsilons is empty; give some of epsilons, or None for all")
-        for epsilon in self.suite_epsilons:  # each is one of the curves' radii (a clear error if not)
-            epsilon_index(self.epsilons, epsilon)
+        outside = [e for e in self.suite_epsilons if not _in_grid(self.epsilons, e)]
+        if outside:
+            raise ValueError(
+                f"AttackProtocol: suite_epsilons {outside} are not among the curves' epsilons {list(self.epsilons)}; "
+                f"the suite runs at some of those radii (or at all of them with suite_epsilons=None)"
+            )
 
     def suite_radii(self) -> tuple[float, ...]:
         """The radii the suite runs at: `suite_epsilons`, or else all of `epsilons`."""
@@ -438,6 +442,15 @@ def _suite_curve(model, x, y, attack: AttackProtocol, seed: int, batch_size: int
 
 
 # ----------------------------------------------------------------------------- tabulating it
+
+
+def _in_grid(epsilons: Sequence[float], epsilon: float) -> bool:
+    """Whether `epsilon` is one of `epsilons` (up to float rounding)."""
+    try:
+        epsilon_index(epsilons, epsilon)
+    except ValueError:
+        return False
+    return True
 
 
 def epsilon_index(epsilons: Sequence[float], epsilon: float) -> int:
