@@ -345,19 +345,27 @@ class _ComputingRun(_RecordingRun):
         return build()
 
 
-def test_the_suite_joins_the_tables_and_the_cache_key(mnist_small):
+@pytest.fixture(scope="module")
+def tiny_cerebellum(mnist_small):
+    """A small RC cerebellum (k = 4, 400 cells) trained 2 epochs, and its first 40 test images."""
+    from adprf.cerebellum import CerebellumSpec, SplitData, train_cerebellum
+
+    xtr, ytr, x, y = mnist_small
+    model = CerebellumSpec.sparse(4, 400).build(jax.random.PRNGKey(0))
+    model, _ = train_cerebellum(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=2, select="last", progress=False)
+    return model, SplitData(xtr, ytr, x[:40], y[:40], "test data")
+
+
+def test_the_suite_joins_the_tables_and_the_cache_key(tiny_cerebellum):
     """With `suite`, a protocol's cached record, rows and columns gain the standard suite's worst
     case; a real tiny cerebellum's suite curve is at most its PGD curve."""
     from adprf.cerebellum import (
         AttackProtocol,
-        CerebellumSpec,
         RobustnessCurves,
-        SplitData,
         evaluate_cerebellum,
         mean_curves,
         summarise_seeds,
         table_columns,
-        train_cerebellum,
     )
 
     eps = (0.0, 0.1, 0.3)
@@ -370,31 +378,25 @@ def test_the_suite_joins_the_tables_and_the_cache_key(mnist_small):
         table_columns(protocol)[-2:] == ("suite .1", "suite .3") and len(table_columns(AttackProtocol(n_test=1))) == 5
     )
 
-    xtr, ytr, x, y = mnist_small
-    model = CerebellumSpec.sparse(4, 400).build(jax.random.PRNGKey(0))
-    model, _ = train_cerebellum(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=2, select="last", progress=False)
-    data = SplitData(xtr, ytr, x[:40], y[:40], "test data")
+    model, data = tiny_cerebellum
     run = _ComputingRun({})
     curves = evaluate_cerebellum(run, "tag", model, {"m": 1}, data, attack=protocol, seed=0, batch_size=40)
     assert run.stages[0]["suite"] == "fast"
     assert curves.suite is not None and np.all(np.asarray(curves.suite) <= np.asarray(curves.pgd) + 1e-6)
 
 
-def test_the_suite_at_some_radii_only(mnist_small):
+def test_the_suite_at_some_radii_only(tiny_cerebellum):
     """`suite_epsilons`: the suite runs at those radii only, its record says so (and so does the
     cache key), the tables read it there, and its values are `evaluate_robustness`'s at those radii
     with the protocol's key; radii outside the curves, or without a suite, are refused by name."""
     from adprf.attacks import evaluate_robustness
     from adprf.cerebellum import (
         AttackProtocol,
-        CerebellumSpec,
         RobustnessCurves,
-        SplitData,
         evaluate_cerebellum,
         mean_curves,
         robustness_curves_figure,
         summarise_seeds,
-        train_cerebellum,
     )
 
     eps = (0.0, 0.05, 0.1, 0.3)
@@ -415,16 +417,12 @@ def test_the_suite_at_some_radii_only(mnist_small):
     with pytest.raises(ValueError, match="empty"):
         AttackProtocol(n_test=1, epsilons=eps, suite="fast", suite_epsilons=())
 
-    xtr, ytr, x, y = mnist_small
-    model = CerebellumSpec.sparse(4, 400).build(jax.random.PRNGKey(0))
-    model, _ = train_cerebellum(model, xtr, ytr, key=jax.random.PRNGKey(1), epochs=2, select="last", progress=False)
-    data = SplitData(xtr, ytr, x[:40], y[:40], "test data")
+    model, data = tiny_cerebellum
     protocol = AttackProtocol(n_test=40, epsilons=eps, pgd_steps=10, suite="fast", suite_epsilons=(0.1, 0.3))
     run = _ComputingRun({})
     result = evaluate_cerebellum(run, "tag", model, {"m": 1}, data, attack=protocol, seed=0, batch_size=40)
     assert run.stages[0]["suite_epsilons"] == [0.1, 0.3] and result.suite_epsilons == (0.1, 0.3)
-    direct = evaluate_robustness(
-        model, x[:40], y[:40], [0.1, 0.3], key=jax.random.PRNGKey(1000), budget="fast", batch_size=40
-    )
+    x, y = data.test_images, data.test_labels
+    direct = evaluate_robustness(model, x, y, [0.1, 0.3], key=jax.random.PRNGKey(1000), budget="fast", batch_size=40)
     assert result.suite == tuple(np.asarray(direct.accuracy).tolist())
     assert len(result.pgd) == 4 and np.all(np.asarray(result.suite) <= np.asarray(result.pgd)[[2, 3]] + 1e-6)

@@ -3,9 +3,9 @@ return to the host to report progress.
 
 `run_shards` without a progress bar runs the whole loop (`AttackLoop.run`) in one call. With
 a bar it runs the same loop as a sequence of compiled stages, the loop's state left on the
-devices between them: `Start` (the empty pool, which the first `Advance` fills), then for every pool `Shrink` (from
-the second on) and `Advance` repeatedly (at most `budget` outer iterations each), and
-`Finish` (the records). After each `Advance` the host reads how many pairs are done and
+devices between them: `Start` (the empty pool, which the first `Advance` fills), then for
+every pool `Shrink` (from the second on) and `Advance` repeatedly (at most `budget` outer
+iterations each), and `Finish` (the records). After each `Advance` the host reads how many pairs are done and
 moves the bar. Every stage is a program without host callbacks, so JAX's persistent
 compilation cache keeps all of them (it refuses programs that call back into Python); the
 chunks run the same iterations as the one call, so the results are the same bit for bit.
@@ -52,9 +52,9 @@ class Whole(AbstractStage):
 
 
 class Start(AbstractStage):
-    """The empty pool (`AttackLoop.initial_state`), nothing run; every leaf typed as the loop's iterations leave it
-    (a weakly typed `inf` becomes the loss's dtype), so that the next `Advance` call finds the
-    types of the ones after it and compiles once."""
+    """The empty pool (`AttackLoop.initial_state`), nothing run; every leaf typed as the loop's
+    iterations leave it (a weakly typed `inf` becomes the loss's dtype), so that the next
+    `Advance` call finds the types of the ones after it and compiles once."""
 
     per_example: ClassVar[bool] = False
 

@@ -165,7 +165,7 @@ class AttackProtocol:
             )
         if not self.suite_epsilons:
             raise ValueError("AttackProtocol: suite_epsilons is empty; give some of epsilons, or None for all")
-        outside = [e for e in self.suite_epsilons if not _in_grid(self.epsilons, e)]
+        outside = [e for e in self.suite_epsilons if not _matches(self.epsilons, e)]
         if outside:
             raise ValueError(
                 f"AttackProtocol: suite_epsilons {outside} are not among the curves' epsilons {list(self.epsilons)}; "
@@ -383,7 +383,7 @@ def evaluate_seeds(
             "objective": objective,
             "attack_seed": 1000 + seed,
             **({"suite": attack.suite} if attack.suite else {}),
-            **({"suite_epsilons": list(attack.suite_epsilons)} if attack.suite_epsilons else {}),
+            **({"suite_epsilons": list(attack.suite_epsilons)} if attack.suite_epsilons is not None else {}),
         }
         for model_spec, seed in zip(model_specs, seeds)
     ]
@@ -444,18 +444,14 @@ def _suite_curve(model, x, y, attack: AttackProtocol, seed: int, batch_size: int
 # ----------------------------------------------------------------------------- tabulating it
 
 
-def _in_grid(epsilons: Sequence[float], epsilon: float) -> bool:
-    """Whether `epsilon` is one of `epsilons` (up to float rounding)."""
-    try:
-        epsilon_index(epsilons, epsilon)
-    except ValueError:
-        return False
-    return True
+def _matches(epsilons: Sequence[float], epsilon: float) -> list[int]:
+    """Where `epsilon` lies in `epsilons`, up to float rounding (none: an empty list)."""
+    return [i for i, e in enumerate(epsilons) if abs(e - epsilon) <= 1e-9 + 1e-6 * abs(epsilon)]
 
 
 def epsilon_index(epsilons: Sequence[float], epsilon: float) -> int:
     """Where `epsilon` lies in the grid `epsilons` (up to float rounding); a clear error if absent."""
-    matches = [i for i, e in enumerate(epsilons) if abs(e - epsilon) <= 1e-9 + 1e-6 * abs(epsilon)]
+    matches = _matches(epsilons, epsilon)
     if not matches:
         raise ValueError(
             f"ε = {epsilon:g} is not in the attacked grid {list(epsilons)}: the table needs it, "
