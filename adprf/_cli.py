@@ -15,7 +15,23 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the registered experiments")
     run = sub.add_parser("run", help="run one experiment")
     run.add_argument("name", help="experiment name (see `adprf list`)")
-    for p in (run, sub.add_parser("reproduce", help="run every experiment's preset, then write the report")):
+    reproduce = sub.add_parser("reproduce", help="run every experiment's preset, then write the report")
+    reproduce.add_argument(
+        "--jobs",
+        type=_jobs_count,
+        default=1,
+        metavar="N",
+        help="run N experiments at once, each in its own process with its output in OUT/_logs/NAME.log "
+        "(default 1: one after the other, in this process); on a CPU, the number of cores is a good choice",
+    )
+    reproduce.add_argument(
+        "--only",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="run only these experiments (comma-separated; see `adprf list`); the report covers every finished one",
+    )
+    for p in (run, reproduce):
         p.add_argument(
             "--preset",
             choices=PRESETS + OPTIONAL_PRESETS,
@@ -69,6 +85,16 @@ def _parser() -> argparse.ArgumentParser:
         "absent (checks every file: MD5 where known, else structure)",
     )
     return parser
+
+
+def _jobs_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of experiments to run at once, 1 or more")
+    return value
 
 
 def _run_one(name: str, args) -> dict:
@@ -168,8 +194,12 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args, parser) -> int:
     if args.command == "data":
         return _data(args, parser)
+    parallel = args.command == "reproduce" and args.jobs > 1
+    if parallel and os.environ.get("JAX_COORDINATOR_ADDRESS", "").strip():
+        parser.error("--jobs runs experiments side by side on one host; a multi-host launch takes --jobs 1")
     if args.command in ("run", "reproduce"):
         _check_writable(args.out)
+    if args.command in ("run", "reproduce") and not parallel:  # with --jobs, each worker does this itself
         if not args.no_compilation_cache:
             from ._compilation_cache import enable_compilation_cache
 
@@ -201,10 +231,19 @@ def _dispatch(args, parser) -> int:
     elif args.command == "reproduce":
         start = time.perf_counter()
         records = {}
-        for name in REGISTRY:
-            if args.preset not in REGISTRY[name].presets:
+        unknown = [name for name in args.only or [] if name not in REGISTRY]
+        if unknown or args.only == []:
+            parser.error(f"--only {','.join(unknown)}: not an experiment; registered: {', '.join(REGISTRY)}")
+        chosen = [name for name in REGISTRY if args.only is None or name in args.only]
+        names = [name for name in chosen if args.preset in REGISTRY[name].presets]
+        for name in chosen:
+            if name not in names:
                 print(f"[adprf] {name}: has no {args.preset} preset, not run", flush=True)
-                continue
+        if parallel:
+            from ._jobs import run_in_workers
+
+            records = run_in_workers(names, args, args.jobs)
+        for name in [] if parallel else names:
             records[name] = _run_one(name, args)
             # One process compiles hundreds of programs; their code mappings can exhaust the
             # kernel's map count (LLVM "Cannot allocate memory"). Each experiment starts afresh,

@@ -28,6 +28,7 @@ process 0 decides for every process whether a cached file is valid, so all hosts
 same path through a run; the folder must be on a filesystem they share.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -38,11 +39,12 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, overload
 
 import equinox as eqx
+import jax
 import numpy as np
 
 from . import __version__, distributed
@@ -135,6 +137,42 @@ def clean_temporaries(folder: Path) -> list[Path]:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+_HELD: set[Path] = set()  # the locks this process holds (`flock` is not re-entrant across opens)
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on `path` for the block (`flock` on a hidden `.<name>.lock` beside
+    it), so that processes sharing a results folder (`adprf reproduce --jobs N`) build a shared
+    model or stage once: the second waits for the first, then reads its file. Says so when it
+    has to wait. Re-entrant within a process; unlocked where `fcntl` is absent (Windows) and
+    under `jax.distributed`."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path).absolute()
+    # Under jax.distributed the hosts take every step together (process 0 decides and writes):
+    # a host waiting on another's lock would stall their collectives.
+    if path in _HELD or jax.process_count() > 1:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[adprf] waiting for another process to finish {path} ...", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        _HELD.add(path)
+        try:
+            yield
+        finally:
+            _HELD.discard(path)
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 # --- verified files --------------------------------------------------------------------
@@ -419,14 +457,15 @@ class Run:
             "_data": {n: self._fingerprint(n) for n in data_names(spec)},
             "_adprf": __version__,
         }
-        return self._model(
-            path,
-            template,
-            build,
-            describe=lambda: atomic_write(
-                path.with_suffix(".json"), lambda f: json.dump(described, f, indent=1, default=str)
-            ),
-        )
+        with exclusive(path):
+            return self._model(
+                path,
+                template,
+                build,
+                describe=lambda: atomic_write(
+                    path.with_suffix(".json"), lambda f: json.dump(described, f, indent=1, default=str)
+                ),
+            )
 
     # stages -------------------------------------------------------------------------
     def _stale_inputs(self, inputs: dict[str, str]) -> list[str]:
@@ -472,7 +511,20 @@ class Run:
         """A JSON-able result shared between experiments (e.g. one model's robustness curve),
         cached under `<root>/_models/` by the hash of `spec` (which must say everything that
         determines it), of the named data sets' fingerprints and of the adprf version."""
-        return self._stage(self._shared_path("stage", spec, ".json"), build, extra={"spec": _jsonable(spec)})
+        path = self._shared_path("stage", spec, ".json")
+        with exclusive(path):
+            return self._stage(path, build, extra={"spec": _jsonable(spec)})
+
+    @contextlib.contextmanager
+    def holding_shared_stages(self, specs: list[dict]) -> Iterator[None]:
+        """Hold the locks of the shared stages of `specs` (in one order, so two processes cannot
+        deadlock) for the block: a process that computes several of them at once (checking
+        `has_shared_stage`, then computing what is missing) does so while no other does."""
+        paths = sorted({self._shared_path("stage", spec, ".json") for spec in specs})
+        with contextlib.ExitStack() as stack:
+            for path in paths:
+                stack.enter_context(exclusive(path))
+            yield
 
     # outputs ------------------------------------------------------------------------
     def save_figure(self, figure, filename: str) -> str:

@@ -419,9 +419,10 @@ def evaluate_seeds(
         seconds = (time.perf_counter() - start) / len(indices)
         return {i: {**o, "seconds": seconds} for i, o in out.items()}
 
-    missing = [i for i, spec in enumerate(specs) if not run.has_shared_stage(spec)]
-    computed = compute(missing) if missing else {}
-    stored = [run.shared_stage(spec, lambda i=i: computed[i]) for i, spec in enumerate(specs)]
+    with run.holding_shared_stages(specs):  # another process (reproduce --jobs) may want the same curves
+        missing = [i for i, spec in enumerate(specs) if not run.has_shared_stage(spec)]
+        computed = compute(missing) if missing else {}
+        stored = [run.shared_stage(spec, lambda i=i: computed[i]) for i, spec in enumerate(specs)]
     return [RobustnessCurves.from_dict(s) for s in stored]
 
 
