@@ -22,7 +22,7 @@ NAME = "two-regimes"
 
 
 LIGHTER = {"networks": {"n_test": 150}}
-"""The quick preset with the networks attacked on 150 images instead of 500 (its suite is most
+"""The quick preset with the networks attacked on 150 images instead of 250 (its suite is most
 of the run); the cells part is the preset's own."""
 
 
