@@ -1,8 +1,8 @@
 """`adprf reproduce --jobs N`: N experiments at once, each in a process of its own.
 
-Most of a quick experiment's time is spent in one thread: XLA compiles a program on one core,
+Much of a quick experiment's time is spent in one thread: XLA compiles a program on one core,
 and the quick presets' small batches seldom fill two. Running experiments side by side uses
-the cores that one process leaves idle (on 2 cores, about 1.4× the throughput of one process).
+the cores that one process leaves idle (on 2 cores, the quick preset in 0.75 of the time).
 
 Each experiment runs as `python -m adprf._jobs NAME OUTCOME OPTIONS`, which runs it as `adprf
 run` would (the same results folder and compilation cache) with its output in
@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
 OPTIONS = ("preset", "out", "force", "force_shared", "traceback", "no_compilation_cache", "allow_subset")
 """The command-line options a worker runs its experiment with."""
 
@@ -33,7 +35,8 @@ _POLL_S = 0.2
 
 def run_in_workers(names: list[str], args: argparse.Namespace, jobs: int) -> dict[str, dict]:
     """Run each experiment of `names` (the options of `args`) in its own process, `jobs` at a
-    time, in the order given; returns each one's outcome (`{"failed": message}` for a failure)."""
+    time, in the order given, under a progress bar that names the running ones; returns each
+    one's outcome (`{"failed": message}` for a failure)."""
     logs = Path(args.out) / "_logs"
     logs.mkdir(parents=True, exist_ok=True)
     options = json.dumps({k: getattr(args, k) for k in OPTIONS})
@@ -41,27 +44,40 @@ def run_in_workers(names: list[str], args: argparse.Namespace, jobs: int) -> dic
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     print(f"[adprf] {len(names)} experiments, {jobs} at a time; their output goes to {logs}/<name>.log", flush=True)
     pending, running, outcomes = list(names), {}, {}
+    bar = tqdm(total=len(names), desc="reproduce", unit="experiment", dynamic_ncols=True)
     try:
         while pending or running:
             while pending and len(running) < jobs:
                 name = pending.pop(0)
-                log, outcome = logs / f"{name}.log", logs / f".{name}.outcome.json"
-                outcome.unlink(missing_ok=True)
-                with open(log, "w") as stream:
-                    command = [sys.executable, "-m", "adprf._jobs", name, str(outcome), options]
-                    process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=env)
-                running[name] = (process, outcome, log, time.perf_counter())
-                print(f"[adprf] {name} ({args.preset}) started", flush=True)
+                running[name] = _start(name, logs, options, env)
+                bar.write(f"[adprf] {name} ({args.preset}) started")
+            now = time.perf_counter()
+            bar.set_postfix_str(", ".join(f"{name} {now - w[3]:.0f} s" for name, w in running.items()), refresh=False)
+            if time.time() - bar.last_print_t >= 1.0:  # tqdm keeps time.time()
+                bar.refresh()
             done = [name for name, (process, *_) in running.items() if process.poll() is not None]
             if not done:
                 time.sleep(_POLL_S)
             for name in done:
                 process, outcome, log, start = running.pop(name)
                 outcomes[name] = _collect(name, process.returncode, outcome, log, time.perf_counter() - start)
-                _announce(name, outcomes[name], log, args.out, len(outcomes), len(names))
+                line = _announce(name, outcomes[name], log, args.out, len(outcomes), len(names))
+                bar.write(line, file=sys.stderr if outcomes[name].get("failed") else sys.stdout)
+                bar.update(1)
     finally:
+        bar.close()
         _stop(running)
     return outcomes
+
+
+def _start(name: str, logs: Path, options: str, env: dict) -> tuple[subprocess.Popen, Path, Path, float]:
+    """Start experiment `name`'s worker: (process, its outcome file, its log, its start time)."""
+    log, outcome = logs / f"{name}.log", logs / f".{name}.outcome.json"
+    outcome.unlink(missing_ok=True)
+    with open(log, "w") as stream:
+        command = [sys.executable, "-m", "adprf._jobs", name, str(outcome), options]
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=env)
+    return process, outcome, log, time.perf_counter()
 
 
 def _collect(name: str, status: int, outcome: Path, log: Path, seconds: float) -> dict:
@@ -75,17 +91,15 @@ def _collect(name: str, status: int, outcome: Path, log: Path, seconds: float) -
     return {**record, "seconds": seconds}
 
 
-def _announce(name: str, record: dict, log: Path, out: str, finished: int, total: int) -> None:
-    count = f"[{finished}/{total}]"
+def _announce(name: str, record: dict, log: Path, out: str, finished: int, total: int) -> str:
+    """The line that says how experiment `name` ended."""
     if record.get("failed"):
-        failure = f"adprf: error: {name} failed after {record['seconds']:.1f} s: {record['failed']} (log: {log})"
-        print(failure, file=sys.stderr, flush=True)
-        return
+        return f"adprf: error: {name} failed after {record['seconds']:.1f} s: {record['failed']} (log: {log})"
     state = "already finished, loaded" if record.get("_loaded") else "done"
     if record.get("skipped"):
         state = f"skipped ({record['skipped']})"
     folder = Path(out) / name / record["hash"]
-    print(f"[adprf] {name}: {state} in {record['seconds']:.1f} s -> {folder} {count}", flush=True)
+    return f"[adprf] {name}: {state} in {record['seconds']:.1f} s -> {folder} [{finished}/{total}]"
 
 
 def _stop(running: dict) -> None:

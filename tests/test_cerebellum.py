@@ -1,5 +1,7 @@
 """The static cerebellum: granule layers, LTD state, Purkinje readout, delta-rule training."""
 
+import contextlib
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -260,6 +262,11 @@ class _RecordingRun:
         self.stages.append(spec)
         return self.stored
 
+    @contextlib.contextmanager
+    def holding_shared_stages(self, specs):
+        self.locked = list(specs)
+        yield
+
 
 def test_fit_and_evaluate_keep_the_cache_keys():
     from adprf.cerebellum import (
@@ -293,6 +300,7 @@ def test_fit_and_evaluate_keep_the_cache_keys():
     assert fitted.model.width == 50
     attack = AttackProtocol(n_test=300, epsilons=(0.0, 0.1))
     result = evaluate_cerebellum(run, "tag", fitted.model, fitted.spec, data, attack=attack, seed=3)
+    assert run.locked == run.stages  # the stages it stores are those it held the locks of
     assert run.stages == [
         {
             "model": old_key,
