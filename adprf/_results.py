@@ -147,8 +147,8 @@ def exclusive(path: Path) -> Iterator[None]:
     """Hold an advisory lock on `path` for the block (`flock` on a hidden `.<name>.lock` beside
     it), so that processes sharing a results folder (`adprf reproduce --jobs N`) build a shared
     model or stage once: the second waits for the first, then reads its file. Says so when it
-    has to wait. Re-entrant within a process; unlocked where `fcntl` is absent (Windows) and
-    under `jax.distributed`."""
+    has to wait. Re-entrant within a process; unlocked where `fcntl` is absent (Windows), where
+    the folder is read-only and under `jax.distributed`."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -160,8 +160,13 @@ def exclusive(path: Path) -> Iterator[None]:
     if path in _HELD or jax.process_count() > 1:
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a") as lock:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.parent / f".{path.name}.lock", "a")
+    except OSError:  # a folder this process cannot write: it only reads, and files appear whole
+        yield
+        return
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

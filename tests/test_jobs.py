@@ -102,3 +102,28 @@ def test_jobs_refuse_a_multi_host_launch(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["reproduce", "--jobs", "2", "--out", str(tmp_path)])
     assert "a multi-host launch takes --jobs 1" in capsys.readouterr().err
+
+
+def test_a_folder_it_cannot_write_is_read_unlocked(tmp_path, monkeypatch):
+    import builtins
+
+    import equinox as eqx
+    import jax
+
+    import adprf._results as results
+
+    template = eqx.nn.Linear(3, 2, key=jax.random.PRNGKey(0))
+    trained = results.Run("demo", "quick", {}, tmp_path).shared_model({"seed": 1}, template, lambda: template)
+
+    def read_only(file, mode="r", *args, **kwargs):
+        if str(file).endswith(".lock"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(results, "open", read_only, raising=False)
+
+    def build():
+        raise AssertionError("the cached model must be read, not built again")
+
+    loaded = results.Run("demo", "quick", {}, tmp_path).shared_model({"seed": 1}, template, build)
+    assert bool((loaded.weight == trained.weight).all())
