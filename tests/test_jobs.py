@@ -127,3 +127,52 @@ def test_a_folder_it_cannot_write_is_read_unlocked(tmp_path, monkeypatch):
 
     loaded = results.Run("demo", "quick", {}, tmp_path).shared_model({"seed": 1}, template, build)
     assert all(bool((a == b).all()) for a, b in zip(jax.tree.leaves(loaded), jax.tree.leaves(trained)))
+
+
+def _workers_of(out) -> list[int]:
+    """The pids of live processes whose command line names the results folder `out`."""
+    import os
+
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if "adprf._jobs" in command and str(out) in command:
+            pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_every_worker(tmp_path):
+    import signal
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "adprf", "reproduce", "--out", str(out), "--jobs", "2"]
+    command += ["--only", "cerebellum-width,ode-antagonism"]
+    parent = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # SIGINT goes to the parent alone, not to a process group
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    logs = [out / "_logs" / f"{name}.log" for name in ("cerebellum-width", "ode-antagonism")]
+    start = time.monotonic()
+    while not all(log.exists() and log.stat().st_size > 0 for log in logs):  # both experiments under way
+        assert parent.poll() is None and time.monotonic() - start < 120
+        time.sleep(0.2)
+    time.sleep(3.0)
+    parent.send_signal(signal.SIGINT)
+    status = parent.wait(timeout=30)
+    err = parent.stderr.read().decode() if parent.stderr else ""
+    assert status == 130, err
+    deadline = time.monotonic() + 15
+    while _workers_of(out) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _workers_of(out), "a worker outlived the interrupted parent"
+    for log in logs:
+        assert "interrupted: finished stages are saved" in log.read_text(errors="replace"), log
+    assert not list(out.glob("*/*/result.json"))  # neither had finished
