@@ -157,7 +157,6 @@ def test_ctrl_c_stops_every_worker(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # SIGINT goes to the parent alone, not to a process group
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     logs = [out / "_logs" / f"{name}.log" for name in ("cerebellum-width", "ode-antagonism")]
     start = time.monotonic()
