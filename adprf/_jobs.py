@@ -9,8 +9,8 @@ run` would (the same results folder and compilation cache) with its output in
 `OUT/_logs/<name>.log`, and writes a small outcome record (failed, skipped, loaded, hash) that
 the parent reads. A worker that dies without one (killed, out of memory) is reported as
 failed; the others go on. Models and stages two experiments share are built once: the second
-process waits for the first (`adprf._results.exclusive`). On Ctrl-C the workers stop with the
-parent; what they finished is saved, and running the same command again resumes.
+process waits for the first (`adprf._results.exclusive`). On Ctrl-C or SIGTERM the workers stop
+with the parent; what they finished is saved, and running the same command again resumes.
 
 With more than one job, GPU memory is not preallocated (`XLA_PYTHON_CLIENT_PREALLOCATE=false`
 unless set), so that the workers can share a device.
@@ -45,6 +45,7 @@ def run_in_workers(names: list[str], args: argparse.Namespace, jobs: int) -> dic
     print(f"[adprf] {len(names)} experiments, {jobs} at a time; their output goes to {logs}/<name>.log", flush=True)
     pending, running, outcomes = list(names), {}, {}
     bar = tqdm(total=len(names), desc="reproduce", unit="experiment", dynamic_ncols=True)
+    previous = signal.signal(signal.SIGTERM, _terminated)  # `kill` stops the workers too
     try:
         while pending or running:
             while pending and len(running) < jobs:
@@ -67,7 +68,14 @@ def run_in_workers(names: list[str], args: argparse.Namespace, jobs: int) -> dic
     finally:
         bar.close()
         _stop(running)
+        signal.signal(signal.SIGTERM, previous)
     return outcomes
+
+
+def _terminated(signum, frame):
+    """SIGTERM in the parent: unwind through `run_in_workers`' `finally`, which stops the workers."""
+    print("\n[adprf] terminated: finished stages are saved; run the same command again to resume", file=sys.stderr)
+    raise SystemExit(128 + signum)
 
 
 def _start(name: str, logs: Path, options: str, env: dict) -> tuple[subprocess.Popen, Path, Path, float]:
