@@ -115,20 +115,33 @@ def _run_one(name: str, args) -> dict:
     except Exception as error:
         if args.traceback:
             traceback.print_exc()
-        message = f"{type(error).__name__}: {error}"
-        print(
-            f"adprf: error: {name} failed after {time.perf_counter() - start:.1f} s: {message}"
-            + ("" if args.traceback else " (--traceback shows where)"),
-            file=sys.stderr,
-            flush=True,
-        )
-        return {"failed": message}
-    elapsed = time.perf_counter() - start
-    state = "already finished, loaded" if record["_loaded"] else "done"
+        record = {"failed": f"{type(error).__name__}: {error}"}
+        hint = "" if args.traceback else " (--traceback shows where)"
+        print(outcome_line(name, record, time.perf_counter() - start, out) + hint, file=sys.stderr, flush=True)
+        return record
+    print(outcome_line(name, record, time.perf_counter() - start, out), flush=True)
+    return record
+
+
+def outcome_line(name: str, record: dict, seconds: float, out: str) -> str:
+    """The line that says how experiment `name` ended: failed (`record["failed"]`), skipped,
+    loaded or done, and where its result is."""
+    if record.get("failed"):
+        return f"adprf: error: {name} failed after {seconds:.1f} s: {record['failed']}"
+    state = "already finished, loaded" if record.get("_loaded") else "done"
     if record.get("skipped"):
         state = f"skipped ({record['skipped']})"
-    print(f"[adprf] {name}: {state} in {elapsed:.1f} s -> {Path(out) / name / record['hash']}", flush=True)
-    return record
+    return f"[adprf] {name}: {state} in {seconds:.1f} s -> {Path(out) / name / record['hash']}"
+
+
+def prepare_process(args) -> None:
+    """What a process that runs experiments does first: the compilation cache (unless
+    `args.no_compilation_cache`), then joining the hosts of a multi-host launch."""
+    if not args.no_compilation_cache:
+        from ._compilation_cache import enable_compilation_cache
+
+        enable_compilation_cache()
+    _start_hosts()
 
 
 def _start_hosts() -> None:
@@ -200,11 +213,7 @@ def _dispatch(args, parser) -> int:
     if args.command in ("run", "reproduce"):
         _check_writable(args.out)
     if args.command in ("run", "reproduce") and not parallel:  # with --jobs, each worker does this itself
-        if not args.no_compilation_cache:
-            from ._compilation_cache import enable_compilation_cache
-
-            enable_compilation_cache()
-        _start_hosts()
+        prepare_process(args)
     from ._report import write_report
     from .experiments import REGISTRY
 

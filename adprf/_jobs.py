@@ -100,14 +100,11 @@ def _collect(name: str, status: int, outcome: Path, log: Path, seconds: float) -
 
 
 def _announce(name: str, record: dict, log: Path, out: str, finished: int, total: int) -> str:
-    """The line that says how experiment `name` ended."""
-    if record.get("failed"):
-        return f"adprf: error: {name} failed after {record['seconds']:.1f} s: {record['failed']} (log: {log})"
-    state = "already finished, loaded" if record.get("_loaded") else "done"
-    if record.get("skipped"):
-        state = f"skipped ({record['skipped']})"
-    folder = Path(out) / name / record["hash"]
-    return f"[adprf] {name}: {state} in {record['seconds']:.1f} s -> {folder} [{finished}/{total}]"
+    """The line that says how experiment `name` ended, with its log (a failure) or its count."""
+    from ._cli import outcome_line
+
+    line = outcome_line(name, record, record["seconds"], out)
+    return f"{line} (log: {log})" if record.get("failed") else f"{line} [{finished}/{total}]"
 
 
 def _stop(running: dict) -> None:
@@ -126,17 +123,13 @@ def _stop(running: dict) -> None:
 
 def _worker(name: str, outcome: str, options: str) -> int:
     """One experiment in this process, as `adprf run` runs it; writes its outcome record."""
-    from ._cli import _run_one, _start_hosts
+    from ._cli import _run_one, prepare_process
     from ._interrupts import ExitOnInterrupt
     from ._results import atomic_write
 
     args = argparse.Namespace(**json.loads(options))
     with ExitOnInterrupt(f"\n[adprf] {name} interrupted: finished stages are saved", status=130):
-        if not args.no_compilation_cache:
-            from ._compilation_cache import enable_compilation_cache
-
-            enable_compilation_cache()
-        _start_hosts()
+        prepare_process(args)
         record = _run_one(name, args)
         summary = {k: record[k] for k in ("failed", "skipped", "_loaded", "hash") if k in record}
         atomic_write(Path(outcome), lambda f: json.dump(summary, f))
