@@ -245,6 +245,11 @@ def _dispatch(args, parser) -> int:
             parser.error(f"--only {','.join(unknown)}: not an experiment; registered: {', '.join(REGISTRY)}")
         chosen = [name for name in REGISTRY if args.only is None or name in args.only]
         names = [name for name in chosen if args.preset in REGISTRY[name].presets]
+        if args.only is not None and not names:
+            having = [name for name, exp in REGISTRY.items() if args.preset in exp.presets]
+            parser.error(
+                f"--only {','.join(chosen)}: none has the {args.preset} preset; those with it: {', '.join(having)}"
+            )
         for name in chosen:
             if name not in names:
                 print(f"[adprf] {name}: has no {args.preset} preset, not run", flush=True)

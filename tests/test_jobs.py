@@ -89,6 +89,7 @@ def test_a_worker_that_dies_without_an_outcome_is_a_failure(tmp_path):
         (["reproduce", "--jobs", "two"], "give a whole number"),
         (["reproduce", "--only", "mtl-to-ml,nope"], "--only nope: not an experiment"),
         (["reproduce", "--only", ","], "not an experiment"),
+        (["reproduce", "--only", "mtl-to-ml", "--preset", "paper-subset"], "none has the paper-subset preset"),
     ],
 )
 def test_bad_jobs_and_only_are_refused(argv, message, capsys):
