@@ -145,9 +145,11 @@ class AttackLoop(eqx.Module):
         method that asks for the loss only (`uses_gradient` false) the gradient is `None`.
 
         The gradient counts only on the coordinates the threat lets the attack move: a
-        derivative with respect to a fixed coordinate is never used, and left out of the check
-        XLA does not compute it (the amounts of a ligand descent that moves binding times: half
-        the gradient)."""
+        derivative with respect to a fixed coordinate is 0 (a method's step there is undone by
+        the projection, which restores the clean value) and never checked, so XLA does not
+        compute it (the amounts of a ligand descent that moves binding times: half the
+        gradient). The method gets the gradient that was checked: one array, which XLA computes
+        once, where a check of a restricted copy had XLA compute the gradient twice."""
 
         def loss_fn(z):
             output = self.model(z)
@@ -155,13 +157,17 @@ class AttackLoop(eqx.Module):
 
         if self.method.uses_gradient:
             (loss, output), grad = jax.value_and_grad(loss_fn, has_aux=True)(xi)
-            checked = (loss, output, self.threat.restrict(grad, xc))
+            grad = self.threat.restrict(grad, xc)
+            checked = (loss, output, grad)
         else:  # a query: one forward pass, no gradient
             (loss, output), grad = loss_fn(xi), None
             checked = (loss, output)
-        # Σ 0·a is 0 when every entry of a is finite and NaN otherwise: one fused reduction per
-        # leaf, where `all(isfinite(a))` costs XLA three passes.
-        finite = jnp.isfinite(sum(jnp.sum(a * 0) for a in jax.tree.leaves(checked)))
+        # Σ (a − a) is 0 when every entry of a is finite and NaN otherwise: one fused reduction
+        # per leaf, where `all(isfinite(a))` costs XLA three passes (and 0·a, a pass more on
+        # CPU, where XLA writes the 0 out as an array for the reduction to read). Integer and
+        # boolean leaves are finite.
+        inexact = [a for a in jax.tree.leaves(checked) if jnp.issubdtype(jnp.result_type(a), jnp.inexact)]
+        finite = jnp.isfinite(sum((jnp.sum(a - a) for a in inexact), jnp.zeros(())))
         return loss, self.objective.success(output, yi) & finite, grad, finite
 
     def distance(self, xi, xc, epsilon):
