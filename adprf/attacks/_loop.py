@@ -7,8 +7,9 @@ The (ε, example) pairs wait in a queue and run through a fixed pool of `slots`,
 2. `keep_worst`: each pair's worst case so far (a success beats a failure);
 3. `run_over`, `advance`: which runs are over; every slot takes a step of the method;
 
-until some slot's run is over. The outer loop (`AttackLoop.cycle`) then does the bookkeeping
-once (`turnover`), so most iterations of a PGD pay for none of it:
+until some slot's run is over (once the queue is drained, until a run restarts or none is left:
+a finished pair is parked until then). The outer loop (`AttackLoop.cycle`) then does the
+bookkeeping once (`turnover`), so most iterations of a PGD pay for none of it:
 
 4. `retire`: a pair whose run is over and that succeeded or has no restart left is finished
    and writes its records; the others restart;
@@ -243,11 +244,12 @@ class AttackLoop(eqx.Module):
         else:
             among_found = ev.loss > slots.best_loss
         better = jnp.where(slots.found, ev.success & among_found, ev.success | (ev.loss > slots.best_loss))
+        better = better & ev.active  # a parked pair's worst case is final (see `steps`)
         if ev.distance is not None:
             best_distance = jnp.where(better, ev.distance, slots.best_distance)
         return dataclasses.replace(
             slots,
-            evaluations=slots.evaluations + 1,
+            evaluations=slots.evaluations + ev.active.astype(jnp.int32),
             nonfinite=slots.nonfinite | (ev.active & ~ev.finite),
             best_x=_select(better, slots.x, slots.best_x),
             best_distance=best_distance,
@@ -375,32 +377,48 @@ class AttackLoop(eqx.Module):
         return (state.slots.pair >= self.work) & (state.head < self.work)
 
     def steps(
-        self, slots: Slots, fill: Bool[Array, " slots"]
+        self, slots: Slots, fill: Bool[Array, " slots"], drained: Bool[Array, ""], next_slots: int
     ) -> tuple[Slots, Bool[Array, " slots"], Bool[Array, " slots"]]:
         """Steps 1–3, repeated until some slot's run is over (at least once, unless some slot
         is to `fill`: then none); the slots, and which pairs are finished (or filled) and which
-        restart."""
+        restart.
+
+        Once the queue is `drained`, a finished pair has no successor to make room for: it is
+        parked (its worst case and evaluations frozen, its slot's steps ignored) and the other
+        runs go on, so that one turnover retires every pair that finished meanwhile. The steps
+        then stop when a run restarts, when no run is left, or when the runs left fit the next
+        pool (`next_slots`), at the step where a turnover after every finish would have stopped
+        the pool: the records and the pools are those of one turnover per finish."""
 
         def step(carry):
-            slots, _, _ = carry
+            slots, parked, _ = carry
             evaluation = self.evaluate(slots)
+            evaluation = dataclasses.replace(
+                evaluation, active=evaluation.active & ~parked, success=evaluation.success & ~parked
+            )
             slots = self.keep_worst(slots, evaluation)
             finished, restart = self.run_over(slots, evaluation)
-            return self.advance(slots, evaluation), finished, restart
+            return self.advance(slots, evaluation), parked | finished, restart
 
         def going(carry):
-            # Stop too when no slot holds a pair: under `vmap` (ensemble members) this loop also
-            # runs for a member whose work is done, and none of its runs would ever end.
+            # Stop too when no run is left: under `vmap` (ensemble members) this loop also runs
+            # for a member whose work is done, and none of its runs would ever end.
             slots, finished, restart = carry
-            return ~jnp.any(finished | restart) & jnp.any(slots.pair < self.work)
+            runs = (slots.pair < self.work) & ~finished
+            turnover = jnp.any(restart) | (
+                jnp.any(finished) & (~drained | (jnp.sum(runs, dtype=jnp.int32) <= next_slots))
+            )
+            return ~turnover & jnp.any(runs)
 
         none = jnp.zeros(slots.pair.shape[0], bool)
         return jax.lax.while_loop(going, step, (slots, fill, none))
 
-    def cycle(self, state: LoopState) -> LoopState:
-        """The runs in flight step until one is over, then the turnover: one iteration of the
-        outer loop (the first one only fills the empty pool)."""
-        slots, finished, restart = self.steps(state.slots, self.fill(state))
+    def cycle(self, state: LoopState, next_slots: int) -> LoopState:
+        """The runs in flight step until one is over (once the queue is drained: see `steps`),
+        then the turnover: one iteration of the outer loop (the first one only fills the empty
+        pool). `next_slots`: the size of the next, smaller pool (0 after the last)."""
+        drained = state.head >= self.work
+        slots, finished, restart = self.steps(state.slots, self.fill(state), drained, next_slots)
         return self.turnover(dataclasses.replace(state, slots=slots), finished, restart)
 
     def running(self, next_slots: int) -> Callable[[LoopState], Bool[Array, ""]]:
@@ -430,11 +448,11 @@ class AttackLoop(eqx.Module):
         # The bodies are plain functions: a bound method of this module would be hashed with
         # its traced arrays.
         if budget is None:
-            return jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state), state)
+            return jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state, next_size), state)
         running = self.running(next_size)
         state, _ = jax.lax.while_loop(
             lambda carry: running(carry[0]) & (carry[1] < budget),
-            lambda carry: (self.cycle(carry[0]), carry[1] + jnp.where(jnp.any(self.fill(carry[0])), 0, 1)),
+            lambda carry: (self.cycle(carry[0], next_size), carry[1] + jnp.where(jnp.any(self.fill(carry[0])), 0, 1)),
             (state, jnp.asarray(0, jnp.int32)),
         )
         return state

@@ -60,7 +60,7 @@ class Start(AbstractStage):
 
     def __call__(self, loop, state, budget):
         state = loop.initial_state()
-        after = jax.eval_shape(loop.cycle, state)
+        after = jax.eval_shape(lambda s: loop.cycle(s, 0), state)  # the pool sizes do not change types
         return jax.tree.map(
             lambda a, b: jax.lax.convert_element_type(a, b.dtype) if a.weak_type and not b.weak_type else a,
             state,
