@@ -340,15 +340,16 @@ def test_pool_layout_does_not_change_results(trained_mlp, mnist_small, monkeypat
 def test_parked_pairs_give_the_records_of_a_turnover_per_finish(trained_mlp, mnist_small, monkeypatch):
     """Once the queue is drained, a pair that finishes is parked until a run restarts, none is
     left or the pool shrinks (`AttackLoop.steps`), instead of a turnover at every finish. The
-    records must be those of a turnover per finish (the loop told the queue never drains), for
-    early stopping, restarts, a nested sweep, a minimal attack and a shrinking pool."""
+    records must be those of a turnover per finish (the loop told the queue never drains), in
+    one call and in chunks of steps (with a progress bar), for early stopping, restarts, a nested
+    sweep, a minimal attack and a shrinking pool."""
     from adprf.attacks import _loop, run_attack
 
     _, _, x, y = mnist_small
     steps = _loop.AttackLoop.steps
 
-    def never_drained(self, slots, fill, drained, next_slots):
-        return steps(self, slots, fill, jnp.asarray(False), next_slots)
+    def never_drained(self, slots, fill, drained, next_slots, limit=None):
+        return steps(self, slots, fill, jnp.asarray(False), next_slots, limit)
 
     cases = [  # method, threat, radii, nested, SHRINK_AFTER (1: the pool of 64 shrinks to 16)
         (PGD(steps=12, step_size=0.02, restarts=2), linf(0.1), [0.02, 0.05, 0.1], True, 1),
@@ -358,17 +359,18 @@ def test_parked_pairs_give_the_records_of_a_turnover_per_finish(trained_mlp, mni
     for method, threat, eps, nested, shrink_after in cases:
         monkeypatch.setattr(_loop, "SHRINK_AFTER", shrink_after)
         runs = []
-        for per_finish in (False, True):
+        for per_finish, progress in [(True, False), (False, False), (False, "chunks")]:
             if per_finish:
                 monkeypatch.setattr(_loop.AttackLoop, "steps", never_drained)
             jax.clear_caches()  # the loop is traced again, with the `steps` of this run
             kw = dict(method=method, threat=threat, objective="cross-entropy", key=KEY, batch_size=64, nested=nested)
-            runs.append(run_attack(trained_mlp, x[:100], y[:100], eps, **kw))
+            runs.append(run_attack(trained_mlp, x[:100], y[:100], eps, progress=progress, **kw))
             monkeypatch.setattr(_loop.AttackLoop, "steps", steps)
-        parked, turnover_per_finish = runs
-        assert 0 < int(np.sum(parked.success)) < parked.success.size  # some pairs finish early, some run out
-        for name in ("success", "distance", "gradient_evaluations", "adversarial"):
-            np.testing.assert_array_equal(getattr(parked, name), getattr(turnover_per_finish, name), err_msg=name)
+        turnover_per_finish = runs[0]
+        assert 0 < int(np.sum(turnover_per_finish.success)) < turnover_per_finish.success.size  # some finish early
+        for parked in runs[1:]:  # in one call, and in chunks of steps (a progress bar)
+            for name in ("success", "distance", "gradient_evaluations", "adversarial"):
+                np.testing.assert_array_equal(getattr(parked, name), getattr(turnover_per_finish, name), err_msg=name)
 
 
 def test_batches_of_one_bucket_share_a_program_and_give_the_same_records(trained_mlp, mnist_small):

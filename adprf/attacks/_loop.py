@@ -377,11 +377,16 @@ class AttackLoop(eqx.Module):
         return (state.slots.pair >= self.work) & (state.head < self.work)
 
     def steps(
-        self, slots: Slots, fill: Bool[Array, " slots"], drained: Bool[Array, ""], next_slots: int
-    ) -> tuple[Slots, Bool[Array, " slots"], Bool[Array, " slots"]]:
+        self,
+        slots: Slots,
+        fill: Bool[Array, " slots"],
+        drained: Bool[Array, ""],
+        next_slots: int,
+        limit: Int[Array, ""] | None = None,
+    ) -> tuple[Slots, Bool[Array, " slots"], Bool[Array, " slots"], Int[Array, ""]]:
         """Steps 1–3, repeated until some slot's run is over (at least once, unless some slot
-        is to `fill`: then none); the slots, and which pairs are finished (or filled) and which
-        restart.
+        is to `fill`: then none), or `limit` steps were taken; the slots, which pairs are
+        finished (or filled) and which restart, and the steps taken.
 
         Once the queue is `drained`, a finished pair has no successor to make room for: it is
         parked (its worst case and evaluations frozen, its slot's steps ignored) and the other
@@ -391,35 +396,41 @@ class AttackLoop(eqx.Module):
         the pool: the records and the pools are those of one turnover per finish."""
 
         def step(carry):
-            slots, parked, _ = carry
+            slots, parked, _, taken = carry
             evaluation = self.evaluate(slots)
             evaluation = dataclasses.replace(
                 evaluation, active=evaluation.active & ~parked, success=evaluation.success & ~parked
             )
             slots = self.keep_worst(slots, evaluation)
             finished, restart = self.run_over(slots, evaluation)
-            return self.advance(slots, evaluation), parked | finished, restart
+            return self.advance(slots, evaluation), parked | finished, restart, taken + 1
 
         def going(carry):
             # Stop too when no run is left: under `vmap` (ensemble members) this loop also runs
             # for a member whose work is done, and none of its runs would ever end.
-            slots, finished, restart = carry
+            slots, finished, restart, taken = carry
             runs = (slots.pair < self.work) & ~finished
             turnover = jnp.any(restart) | (
                 jnp.any(finished) & (~drained | (jnp.sum(runs, dtype=jnp.int32) <= next_slots))
             )
+            if limit is not None:
+                turnover = turnover | (taken >= limit)
             return ~turnover & jnp.any(runs)
 
         none = jnp.zeros(slots.pair.shape[0], bool)
-        return jax.lax.while_loop(going, step, (slots, fill, none))
+        return jax.lax.while_loop(going, step, (slots, fill, none, jnp.asarray(0, jnp.int32)))
 
-    def cycle(self, state: LoopState, next_slots: int) -> LoopState:
-        """The runs in flight step until one is over (once the queue is drained: see `steps`),
-        then the turnover: one iteration of the outer loop (the first one only fills the empty
-        pool). `next_slots`: the size of the next, smaller pool (0 after the last)."""
+    def cycle(
+        self, state: LoopState, next_slots: int, limit: Int[Array, ""] | None = None
+    ) -> tuple[LoopState, Int[Array, ""]]:
+        """The runs in flight step until one is over (once the queue is drained: see `steps`)
+        or `limit` steps were taken, then the turnover (a turnover with nothing finished or
+        restarting changes nothing): one iteration of the outer loop (the first one only fills
+        the empty pool, taking no step). `next_slots`: the size of the next, smaller pool (0
+        after the last). **Returns:** the state and the steps taken."""
         drained = state.head >= self.work
-        slots, finished, restart = self.steps(state.slots, self.fill(state), drained, next_slots)
-        return self.turnover(dataclasses.replace(state, slots=slots), finished, restart)
+        slots, finished, restart, taken = self.steps(state.slots, self.fill(state), drained, next_slots, limit)
+        return self.turnover(dataclasses.replace(state, slots=slots), finished, restart), taken
 
     def running(self, next_slots: int) -> Callable[[LoopState], Bool[Array, ""]]:
         """Run this pool while work remains, until the queue is drained and the pairs still in
@@ -442,18 +453,22 @@ class AttackLoop(eqx.Module):
 
     def run_pool(self, state: LoopState, next_size: int, budget: Int[Array, ""] | None = None) -> LoopState:
         """Run the pool of `state` until it is done (see `running`), or for at most `budget`
-        outer iterations (the one that only fills the empty pool is free, so that a first
-        budget of 1 already steps), after which a call on the returned state goes on where
-        this one stopped: the same iterations, whichever the budgets."""
+        steps (the first outer iteration, which only fills the empty pool, takes none), after
+        which a call on the returned state goes on where this one stopped: the same records,
+        whichever the budgets. A budget ends with a turnover, which retires the pairs parked
+        meanwhile, so that a progress bar moves as pairs finish."""
         # The bodies are plain functions: a bound method of this module would be hashed with
         # its traced arrays.
         if budget is None:
-            return jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state, next_size), state)
+            return jax.lax.while_loop(self.running(next_size), lambda state: self.cycle(state, next_size)[0], state)
         running = self.running(next_size)
+
+        def cycle(carry):
+            state, taken = self.cycle(carry[0], next_size, budget - carry[1])
+            return state, carry[1] + taken
+
         state, _ = jax.lax.while_loop(
-            lambda carry: running(carry[0]) & (carry[1] < budget),
-            lambda carry: (self.cycle(carry[0], next_size), carry[1] + jnp.where(jnp.any(self.fill(carry[0])), 0, 1)),
-            (state, jnp.asarray(0, jnp.int32)),
+            lambda carry: running(carry[0]) & (carry[1] < budget), cycle, (state, jnp.asarray(0, jnp.int32))
         )
         return state
 

@@ -4,11 +4,11 @@ return to the host to report progress.
 `run_shards` without a progress bar runs the whole loop (`AttackLoop.run`) in one call. With
 a bar it runs the same loop as a sequence of compiled stages, the loop's state left on the
 devices between them: `Start` (the empty pool, which the first `Advance` fills), then for
-every pool `Shrink` (from the second on) and `Advance` repeatedly (at most `budget` outer
-iterations each), and `Finish` (the records). After each `Advance` the host reads how many pairs are done and
-moves the bar. Every stage is a program without host callbacks, so JAX's persistent
+every pool `Shrink` (from the second on) and `Advance` repeatedly (at most `budget` steps
+each), and `Finish` (the records). After each `Advance` the host reads how many pairs are done
+and moves the bar. Every stage is a program without host callbacks, so JAX's persistent
 compilation cache keeps all of them (it refuses programs that call back into Python); the
-chunks run the same iterations as the one call, so the results are the same bit for bit.
+chunks run the same steps as the one call, so the results are the same bit for bit.
 """
 
 import abc
@@ -29,7 +29,7 @@ from ._state import LoopState
 
 UPDATES = 50
 """About how many times a progress bar moves over an attack: the chunks are sized (from the
-pairs done per iteration so far) to finish about 1/UPDATES of the pairs each."""
+pairs done per step so far) to finish about 1/UPDATES of the pairs each."""
 
 
 class AbstractStage(eqx.Module):
@@ -60,7 +60,7 @@ class Start(AbstractStage):
 
     def __call__(self, loop, state, budget):
         state = loop.initial_state()
-        after = jax.eval_shape(lambda s: loop.cycle(s, 0), state)  # the pool sizes do not change types
+        after = jax.eval_shape(lambda s: loop.cycle(s, 0)[0], state)  # the pool sizes do not change types
         return jax.tree.map(
             lambda a, b: jax.lax.convert_element_type(a, b.dtype) if a.weak_type and not b.weak_type else a,
             state,
@@ -79,7 +79,7 @@ class Shrink(AbstractStage):
 
 
 class Advance(AbstractStage):
-    """At most `budget` outer iterations of the current pool (see `AttackLoop.run_pool`);
+    """At most `budget` steps of the current pool (see `AttackLoop.run_pool`);
     the state and whether the pool still runs."""
 
     next_size: int = eqx.field(static=True)
@@ -151,7 +151,7 @@ def run_shards(split: sharding.SplitBatch, options: LoopOptions, progress: str |
         return jax.block_until_ready(records)
     with tqdm(total=total, leave=False, unit="pair", desc=progress) as bar:
         state = split.map(_attack_shard, (Start(), None))
-        budget, iterations = 1, 0
+        budget = 1
         for size, next_size in pool_sizes(options.slots, options.shrink):
             if size != options.slots:
                 state = split.map(_attack_shard, (Shrink(size), None), state)
@@ -159,17 +159,18 @@ def run_shards(split: sharding.SplitBatch, options: LoopOptions, progress: str |
             while running:
                 state, still = split.map(_attack_shard, (Advance(next_size), jnp.asarray(budget, jnp.int32)), state)
                 still, done = split.to_host((still, state.done))
-                running, done = bool(np.any(still)), int(np.sum(done))
-                bar.update(done - bar.n)
-                iterations += budget
-                budget = _next_budget(budget, iterations, done, total)
+                running, done, before = bool(np.any(still)), int(np.sum(done)), bar.n
+                bar.update(done - before)
+                budget = _next_budget(budget, budget, done - before, total)
         return split.examples(split.map(_attack_shard, (Finish(), None), state))
 
 
 def _next_budget(budget: int, iterations: int, done: int, total: int) -> int:
-    """Outer iterations for the next chunk: enough for about 1/UPDATES of the pairs at the
-    rate so far, growing at most twofold from one chunk to the next. It depends only on
-    values every process reads alike, so every process runs the same chunks."""
+    """Steps for the next chunk: enough for about 1/UPDATES of the pairs at the rate of the
+    last chunk (`done` pairs finished in `iterations` steps; the tail of an early-stopping
+    attack finishes pairs more slowly than its start), growing at most twofold from one chunk
+    to the next. It depends only on values every process reads alike, so every process runs
+    the same chunks."""
     if done == 0:
         return 2 * budget
     wanted = math.ceil(total / UPDATES * iterations / done)
