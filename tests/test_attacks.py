@@ -373,34 +373,6 @@ def test_parked_pairs_give_the_records_of_a_turnover_per_finish(trained_mlp, mni
                 np.testing.assert_array_equal(getattr(parked, name), getattr(turnover_per_finish, name), err_msg=name)
 
 
-def test_starts_drawn_for_the_starting_slots_only_are_those_of_every_slot(trained_mlp, mnist_small, monkeypatch):
-    """A refill that starts runs in at most an eighth of the pool draws the random starts of
-    those slots only (`AttackLoop.starts`); the records must be those of drawing every slot's
-    start, for uniform L∞ and L2 starts, restarts and a nested sweep that refills the pool."""
-    from adprf.attacks import _loop, run_attack
-
-    _, _, x, y = mnist_small
-
-    def every_slot(self, starting, pair, run, x_clean, epsilon, slots):
-        drawn = jax.vmap(self.start)(pair, run, x_clean, epsilon)
-        return _loop._select(starting, drawn, (slots.x, slots.method_state))
-
-    for threat, eps in [(linf(0.1), [0.02, 0.05, 0.1]), (l2(2.0), [0.5, 1.0, 2.0])]:
-        runs = []
-        for reference in (False, True):
-            if reference:
-                monkeypatch.setattr(_loop.AttackLoop, "starts", every_slot)
-            jax.clear_caches()  # the loop is traced again, with the `starts` of this run
-            method = PGD(steps=10, step_size=0.25 * eps[-1], restarts=2)
-            kw = dict(method=method, threat=threat, objective="cross-entropy", key=KEY, batch_size=64, nested=True)
-            runs.append(run_attack(trained_mlp, x[:120], y[:120], eps, **kw))
-            monkeypatch.undo()
-        some, every = runs
-        assert 0 < int(np.sum(some.success)) < some.success.size
-        for name in ("success", "distance", "gradient_evaluations", "adversarial"):
-            np.testing.assert_array_equal(getattr(some, name), getattr(every, name), err_msg=name)
-
-
 def test_batches_of_one_bucket_share_a_program_and_give_the_same_records(trained_mlp, mnist_small):
     """On one device a batch is padded to the next power of two (`sharding.bucket`) and the
     padding is never queued: 40 and 50 examples (both padded to 64) run one compiled program,

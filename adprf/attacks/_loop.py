@@ -325,41 +325,23 @@ class AttackLoop(eqx.Module):
         new_pair = jnp.where(finished, jnp.where(refill < self.work, refill, self.total), state.slots.pair)
         return new_pair.astype(jnp.int32), jnp.minimum(head, self.work).astype(jnp.int32)
 
-    def starts(self, starting, pair, run, x_clean, epsilon, slots: Slots):
-        """The iterate and method state of every slot, with a new run started in the slots
-        `starting` (pair `pair`, run `run`). Random starts cost as much as a step: none is drawn
-        when no slot starts, and when at most an eighth of the pool does (a refill after a few
-        pairs finished) only theirs are, gathered and scattered back. A start depends on its
-        pair and run only (`start`), so the values are those of drawing every slot's. A slot
-        left empty keeps its old iterate, unused."""
-        current = (slots.x, slots.method_state)
-        size = starting.shape[0]
-        few = max(1, size // 8)
-
-        def every(_):
-            return _select(starting, jax.vmap(self.start)(pair, run, x_clean, epsilon), current)
-
-        def some(_):
-            index = jnp.nonzero(starting, size=few, fill_value=0)[0]
-            drawn = jax.vmap(self.start)(
-                pair[index], run[index], jax.tree.map(lambda a: a[index], x_clean), epsilon[index]
-            )
-            target = jnp.where(jnp.arange(few) < jnp.sum(starting), index, size)  # size: dropped
-            return jax.tree.map(lambda a, b: a.at[target].set(b, mode="drop"), current, drawn)
-
-        count = jnp.sum(starting, dtype=jnp.int32)
-        if few == size:
-            return jax.lax.cond(count > 0, every, lambda _: current, None)
-        branch = jnp.where(count == 0, 0, jnp.where(count <= few, 1, 2))
-        return jax.lax.switch(branch, [lambda _: current, some, every], None)
-
     def restart_runs(self, slots: Slots, finished, restart, pair) -> Slots:
         """Step 6: the finished slots take their new pairs, and they and the restarting slots
         start a run."""
         x_clean, target, epsilon = jax.vmap(self.gather)(pair)
         new_r = jnp.where(finished, 0, jnp.where(restart, slots.restart + 1, slots.restart))
         need_init = finished | restart
-        x_new, s_new = self.starts(need_init & (pair < self.work), pair, new_r, x_clean, epsilon, slots)
+
+        def started(_):
+            return _select(
+                need_init, jax.vmap(self.start)(pair, new_r, x_clean, epsilon), (slots.x, slots.method_state)
+            )
+
+        # Random starts cost as much as a step: skipped when no slot starts a real run (the
+        # queue drained, nothing restarting); a slot left empty keeps its old iterate, unused.
+        x_new, s_new = jax.lax.cond(
+            jnp.any(need_init & (pair < self.work)), started, lambda _: (slots.x, slots.method_state), None
+        )
         return Slots(
             pair=pair,
             x_clean=x_clean,
