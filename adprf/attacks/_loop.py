@@ -217,12 +217,13 @@ class AttackLoop(eqx.Module):
             records=Records.empty(self.total, self.x, self.options.keep_adversarial),
         )
 
-    def evaluate(self, slots: Slots) -> Evaluation:
+    def evaluate(self, slots: Slots, parked: Bool[Array, " slots"]) -> Evaluation:
         """Step 1: the objective and its gradient at every slot's iterate (and the distance,
-        for methods that keep the smallest perturbation)."""
+        for methods that keep the smallest perturbation). A `parked` slot counts as inactive
+        (see `steps`)."""
         target = jax.vmap(self.objective.for_restart)(slots.target, slots.restart)
         loss, success, gradient, finite = jax.vmap(self.value_and_grad)(slots.x, target, slots.x_clean)
-        active = slots.pair < self.work
+        active = (slots.pair < self.work) & ~parked
         distance = jax.vmap(self.distance)(slots.x, slots.x_clean, slots.epsilon) if self.method.keep_smallest else None
         return Evaluation(
             active=active,
@@ -397,10 +398,7 @@ class AttackLoop(eqx.Module):
 
         def step(carry):
             slots, parked, _, taken = carry
-            evaluation = self.evaluate(slots)
-            evaluation = dataclasses.replace(
-                evaluation, active=evaluation.active & ~parked, success=evaluation.success & ~parked
-            )
+            evaluation = self.evaluate(slots, parked)
             slots = self.keep_worst(slots, evaluation)
             finished, restart = self.run_over(slots, evaluation)
             return self.advance(slots, evaluation), parked | finished, restart, taken + 1
