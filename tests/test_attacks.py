@@ -318,7 +318,7 @@ def test_pool_layout_does_not_change_results(trained_mlp, mnist_small, monkeypat
     from adprf.attacks import _loop, run_attack
 
     assert _loop.pool_sizes(256, False) == [(256, 0)]
-    assert _loop.pool_sizes(256, True) == [(256, 64), (64, 16), (16, 0)]
+    assert _loop.pool_sizes(256, True) == [(256, 128), (128, 64), (64, 32), (32, 16), (16, 0)]
     assert not _loop.shrinks(PGD(steps=40), 256) and _loop.shrinks(PGD(steps=200), 256)
     assert _loop.shrinks(PGD(restarts=5), 64) and not _loop.shrinks(PGD(steps=200), 16)
     _, _, x, y = mnist_small

@@ -20,8 +20,8 @@ bookkeeping once (`turnover`), so most iterations of a PGD pay for none of it:
 The pool starts empty: the first outer iteration takes no step, and its turnover fills every
 slot (`fill`). A slot carries its pair's clean input, target and radius, gathered from the
 queue once, when the pair enters. Once the queue is drained the pairs still in flight move to a
-pool a quarter the size (`shrink`), so the tail of a long attack does not pay for empty slots
-(short ones, and pools of at most `SMALLEST_POOL` slots, keep one pool: see `shrinks`).
+pool half the size, and so on (`shrink`), so the tail of a long attack does not pay for empty
+slots (short ones, and pools of at most `SMALLEST_POOL` slots, keep one pool: see `shrinks`).
 """
 
 import dataclasses
@@ -57,11 +57,11 @@ SMALLEST_POOL = 16
 
 
 def pool_sizes(slots: int, shrink: bool) -> list[tuple[int, int]]:
-    """The pool sizes the work moves through (`slots`, then, if it `shrink`s, a quarter at a
+    """The pool sizes the work moves through (`slots`, then, if it `shrink`s, half at a
     time while above `SMALLEST_POOL`), each with the next one's (0 after the last)."""
     sizes = [slots]
     while shrink and sizes[-1] > SMALLEST_POOL:
-        sizes.append(sizes[-1] // 4)
+        sizes.append(sizes[-1] // 2)
     return list(zip(sizes, sizes[1:] + [0]))
 
 
