@@ -206,6 +206,13 @@ def test_sparse_methods_values_and_gradients(method):
     probe = jax.random.normal(jax.random.PRNGKey(12), (3, 40))
     f = lambda g, xs: jnp.sum(probe * jax.vmap(g.drive)(xs))
     ref = lambda w, xs: jnp.sum(probe * (xs @ w))
+    rectified = lambda g, xs: jnp.sum(probe * jax.vmap(g)(xs))
+    np.testing.assert_allclose(
+        np.asarray(jax.grad(rectified, argnums=1)(granule, x)),
+        np.asarray(jax.grad(lambda xs: jnp.sum(probe * jax.nn.relu(xs @ dense)))(x)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     np.testing.assert_allclose(np.asarray(jax.vmap(granule.drive)(x)), np.asarray(x @ dense), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
         np.asarray(jax.grad(f, argnums=1)(granule, x)),
@@ -221,6 +228,42 @@ def test_sparse_methods_values_and_gradients(method):
     assert (
         SparseGranule(784, 10, 4, key=KEY).method == "gather" and SparseGranule(784, 10, 49, key=KEY).method == "dense"
     )
+
+
+def _sparse_oracle(x, probe, indices, weights):
+    """One example's rectified sparse drive and the input gradient of Σ probe · activity, in
+    float64 NumPy: the gather summed over the slots, and the scatter-add of its transpose."""
+    x, probe, indices, weights = (
+        np.asarray(a, np.float64 if a.dtype.kind == "f" else a.dtype) for a in (x, probe, indices, weights)
+    )
+    drive = np.sum(weights * x[indices], axis=1)
+    dx = np.zeros_like(x)
+    np.add.at(dx, indices, np.where(drive > 0, probe, 0)[:, None] * weights)
+    return np.maximum(drive, 0), dx
+
+
+def test_sparse_layer_batched_rule_against_an_oracle():
+    """The batched rule of the sparse kernel (cell-major rows) against a float64 oracle of one
+    example at a time: plain batches, nested batches (the outer level batches the rule's own
+    operations) and models with their own connectivity (batched indices: the plain rule)."""
+    granule = SparseGranule(60, 500, 4, method="gather", key=KEY)
+    x = jax.random.uniform(jax.random.PRNGKey(13), (6, 60))
+    probe = jax.random.normal(jax.random.PRNGKey(14), (6, 500))
+    loss = lambda g, xi, pi: jnp.sum(pi * g(xi))
+    per_example = jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0, 0))
+    values, gradients = np.asarray(jax.jit(jax.vmap(granule))(x)), np.asarray(jax.jit(per_example)(granule, x, probe))
+    nested = jax.vmap(per_example, in_axes=(None, 0, 0))(granule, x.reshape(2, 3, 60), probe.reshape(2, 3, 500))
+    models = eqx.filter_vmap(lambda k: SparseGranule(60, 500, 4, method="gather", key=k))(jax.random.split(KEY, 3))
+    by_model = eqx.filter_vmap(lambda g: per_example(g, x, probe))(models)
+    for i in range(6):
+        value, gradient = _sparse_oracle(x[i], probe[i], granule.indices, granule.weights)
+        np.testing.assert_allclose(values[i], value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(gradients[i], gradient, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(nested).reshape(6, 60)[i], gradient, rtol=1e-5, atol=1e-6)
+        for m in range(3):
+            _, gradient = _sparse_oracle(x[i], probe[i], models.indices[m], models.weights[m])
+            np.testing.assert_allclose(np.asarray(by_model[m, i]), gradient, rtol=1e-5, atol=1e-6)
+    assert 0 < np.mean(values > 0) < 1 and np.mean(gradients != 0) > 0.5
 
 
 # --- the protocol of Yuezhang et al. (2021): specs, cache keys, tabulation ----------------------------

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from .._types import Array, Float, Int, PRNGKeyArray
+from ._sparse_kernel import sparse_drive
 
 
 class AbstractGranule(eqx.Module):
@@ -67,7 +68,8 @@ class SparseGranule(AbstractGranule):
     compute it (`method`):
 
     - "gather": k gathers of m values, accumulated, with a hand-written VJP that
-      scatter-adds k times into the d inputs; memory O(batch · m), no d × m matrix and no
+      scatter-adds k times into the d inputs, and a batched rule that keeps a batch cell-major
+      (`adprf.cerebellum._sparse_kernel`); memory O(batch · m), no d × m matrix and no
       (batch, m, k) array (which a single fancy-indexing gather and its autodiff transpose
       write out in full).
     - "dense": the d × m matrix `as_dense()`, built once per call (not per example), then a
@@ -115,7 +117,12 @@ class SparseGranule(AbstractGranule):
     def drive(self, x: Float[Array, " d"]) -> Float[Array, " m"]:
         if self.method == "dense":
             return x @ self.as_dense()
-        return sparse_drive(x, self.indices, self.weights)
+        return sparse_drive(x, self.indices, self.weights, False)
+
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, " m"]:
+        if self.method == "gather":  # rectified inside the kernel, which then keeps its layout
+            return sparse_drive(x, self.indices, self.weights, True)
+        return super().__call__(x)
 
     def as_dense(self) -> Float[Array, "d m"]:
         cells = jnp.broadcast_to(jnp.arange(self.width)[:, None], self.indices.shape)
@@ -124,45 +131,6 @@ class SparseGranule(AbstractGranule):
 
 SPARSE_METHODS = ("auto", "gather", "dense")
 DENSE_FRACTION = 16  # "auto" gathers while k < d / DENSE_FRACTION
-
-
-@jax.custom_vjp
-def sparse_drive(x: Float[Array, " d"], indices: Int[Array, "m k"], weights: Float[Array, "m k"]) -> Float[Array, " m"]:
-    """Σ_j weights[:, j] · x[indices[:, j]], one gather of m values per input slot j."""
-
-    def slot(j, total):
-        return total + weights[:, j] * x[indices[:, j]]
-
-    return jax.lax.fori_loop(
-        0,
-        indices.shape[1],
-        slot,
-        jnp.zeros(indices.shape[0], jnp.result_type(x, weights)),
-        unroll=_unroll(indices.shape[1]),
-    )
-
-
-def _sparse_drive_fwd(x, indices, weights):
-    return sparse_drive(x, indices, weights), (x, indices, weights)
-
-
-def _sparse_drive_bwd(residuals, cotangent):
-    x, indices, weights = residuals
-
-    def slot(j, total):
-        return total.at[indices[:, j]].add(cotangent * weights[:, j])
-
-    dx = jax.lax.fori_loop(0, indices.shape[1], slot, jnp.zeros_like(x))  # one scatter at a time: O(m) memory
-    dweights = cotangent[:, None] * x[indices]  # only kept when the weights learn (backprop rule)
-    return dx, None, dweights
-
-
-sparse_drive.defvjp(_sparse_drive_fwd, _sparse_drive_bwd)
-
-
-def _unroll(k: int) -> int:
-    """Unroll the k slots fully while few (XLA then fuses them; a CPU while loop costs ~µs a trip)."""
-    return k if k <= 64 else 8
 
 
 def _check_sizes(inputs: int, width: int) -> None:
