@@ -52,7 +52,8 @@ def test_training_rejects_bad_arguments(mnist_small):
 
 
 def test_conv_vjp_matches_autodiff_of_lax_conv():
-    """The hand-written VJP (input and kernel gradients) against JAX's own."""
+    """The hand-written input gradient and JAX's kernel gradient against JAX's own rules, on a
+    batch, one example at a time under vmap, and through a second derivative."""
     from jax import lax
 
     from adprf.nets._conv import conv2d_same
@@ -68,6 +69,15 @@ def test_conv_vjp_matches_autodiff_of_lax_conv():
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(conv2d_same(x, k), reference(x, k), rtol=1e-5, atol=1e-5)
+    # one example at a time under vmap, as a training step calls a model: the kernel gradient
+    # summed over the batch
+    per_example = lambda f: lambda x, k: jnp.sum(jnp.sin(jax.vmap(lambda xi: f(xi[None], k)[0])(x)))
+    ours, theirs = jax.grad(per_example(conv2d_same), (0, 1))(x, k), jax.grad(loss(reference), (0, 1))(x, k)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-4, atol=1e-4)
+    # a second derivative through the input gradient: d/dk of |∂loss/∂x|²
+    penalty = lambda f: lambda k: jnp.sum(jax.grad(loss(f))(x, k) ** 2)
+    np.testing.assert_allclose(jax.grad(penalty(conv2d_same))(k), jax.grad(penalty(reference))(k), rtol=1e-3, atol=1e-3)
 
 
 # --- defences as data (adprf.nets._defences) -------------------------------------------
