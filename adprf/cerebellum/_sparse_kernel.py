@@ -9,7 +9,9 @@ batch of 256, that transposition was two thirds of a gradient evaluation. The ba
 (`jax.custom_batching.custom_vmap`) instead transposes the (batch, d) inputs once, gathers
 whole rows of the (d, batch) transpose, rectifies in that layout, and transposes the result
 once; the backward pass masks and scatter-adds whole rows. Each sum still runs over the k
-slots in order from zero, so a single example's values are those of the plain gather.
+slots in order from zero: the forward values are those of the plain per-example gather, and
+the gradients agree with it to the last bit (XLA may round the same sum differently in two
+programs).
 """
 
 from functools import partial

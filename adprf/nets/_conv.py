@@ -10,12 +10,11 @@ gradient as a channel-last convolution with the flipped, transposed kernel.
 
 The kernel gradient keeps JAX's own rule, outside the custom VJP: the output is JAX's
 convolution of the (gradient-stopped) input, passed through an identity whose VJP adds the
-input gradient. A
-kernel gradient inside a custom VJP would be computed per example under `vmap` (a
-convolution grouped by example, 191 of the 280 ms of a Madry CNN training step of 128
-images on this CPU) where JAX's rule sums over the batch in one convolution (about 95 ms a step).
-The one derivative this gives up: the kernel gradient's derivative with respect to the input
-(a second derivative mixing the two) is zero.
+input gradient. A kernel gradient inside a custom VJP would be computed per example under
+`vmap`, as a training step calls a model (a convolution grouped by example: 191 of the 280 ms
+of a Madry CNN training step of 128 images on this CPU), where JAX's rule sums over the batch
+in one convolution (about 95 ms a step). The one derivative this gives up: the kernel
+gradient's derivative with respect to the input (a second derivative mixing the two) is zero.
 """
 
 import math
