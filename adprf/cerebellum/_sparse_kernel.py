@@ -55,7 +55,10 @@ def _forward_rows(xt, indices, weights, rectify: bool):
     drive = _gather_rows(xt, indices, weights)
     if not rectify:
         return drive, jnp.ones(drive.shape, bool)
-    return lax.optimization_barrier(jax.nn.relu(drive)), drive > 0  # materialised once, cell-major
+    # Both materialised once, cell-major. The mask is an output of its own: recomputed in the
+    # backward pass from the (batch, cells) activity, XLA fuses it with the gathers and the
+    # transposition again (RC k = 4, m = 20,000, 256 images: 197 → 546 µs a gradient).
+    return lax.optimization_barrier(jax.nn.relu(drive)), drive > 0
 
 
 def _forward_one(x, indices, weights, *, rectify: bool):
