@@ -49,6 +49,14 @@ def test_training_rejects_bad_arguments(mnist_small):
         train_classifier(model, xtr, ytr[:10], key=jax.random.PRNGKey(0))
     with pytest.raises(ValueError, match="batch_size"):
         train_classifier(model, xtr[:10], ytr[:10], key=jax.random.PRNGKey(0), batch_size=100)
+    # a NaN pixel or an out-of-range label used to surface as "training diverged (loss nan)"
+    xs, ys = jnp.asarray(xtr[:10]), jnp.asarray(ytr[:10])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        train_classifier(model, xs.at[0, 3].set(jnp.nan), ys, key=jax.random.PRNGKey(0), batch_size=5)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\).*example 2 has 12"):
+        train_classifier(model, xs, ys.at[2].set(12), key=jax.random.PRNGKey(0), batch_size=5)
+    with pytest.raises(ValueError, match="example 0 has -1"):
+        train_classifier(model, xs, ys.at[0].set(-1), key=jax.random.PRNGKey(0), batch_size=5)
 
 
 def test_conv_vjp_matches_autodiff_of_lax_conv():

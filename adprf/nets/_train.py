@@ -11,6 +11,7 @@ import optax
 from tqdm import tqdm
 
 from .._types import Array, ArrayLike, Float, Int, PRNGKeyArray
+from ..attacks import CrossEntropy
 
 
 def predict(model: Callable, images: Float[ArrayLike, "n ..."], *, batch_size: int = 1000) -> Int[Array, " n"]:
@@ -115,6 +116,10 @@ def train_classifier(
         raise ValueError(f"batch_size must be in [1, {images.shape[0]}] (the training-set size), got {batch_size}")
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+    if not np.all(np.isfinite(np.asarray(images))):
+        raise ValueError("train_classifier: the images contain NaN or infinite values: clean the data first")
+    if np.issubdtype(labels.dtype, np.integer):  # class indices: in range for the model's outputs
+        CrossEntropy().check_targets(model, images[0], labels, "train_classifier")
     optimizer = optimizer or optax.adam(1e-3)
     opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     history: dict[str, list[float]] = {"loss": []}
