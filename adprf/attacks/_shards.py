@@ -5,10 +5,13 @@ return to the host to report progress.
 a bar it runs the same loop as a sequence of compiled stages, the loop's state left on the
 devices between them: `Start` (the empty pool, which the first `Advance` fills), then for
 every pool `Shrink` (from the second on) and `Advance` repeatedly (at most `budget` steps
-each), and `Finish` (the records). After each `Advance` the host reads how many pairs are done
-and moves the bar. Every stage is a program without host callbacks, so JAX's persistent
-compilation cache keeps all of them (it refuses programs that call back into Python); the
-chunks run the same steps as the one call, so the results are the same bit for bit.
+each), and `Finish` (the records). A pool that would take no step (the runs in flight already
+fit the one after it, or none is left) is skipped, so its stages are never compiled: the
+programs of the small pools are paid only by attacks whose tail needs them. After each
+`Advance` the host reads how many pairs are done and moves the bar. Every stage is a program
+without host callbacks, so JAX's persistent compilation cache keeps all of them (it refuses
+programs that call back into Python); the chunks run the same steps as the one call, so the
+results are the same bit for bit.
 """
 
 import abc
@@ -79,15 +82,16 @@ class Shrink(AbstractStage):
 
 
 class Advance(AbstractStage):
-    """At most `budget` steps of the current pool (see `AttackLoop.run_pool`);
-    the state and whether the pool still runs."""
+    """At most `budget` steps of the current pool (see `AttackLoop.run_pool`); the state,
+    whether the pool still runs, and how many pairs are in flight."""
 
     next_size: int = eqx.field(static=True)
     per_example: ClassVar[bool] = False
 
-    def __call__(self, loop, state, budget) -> tuple[LoopState, Bool[Array, ""]]:
+    def __call__(self, loop, state, budget) -> tuple[LoopState, Bool[Array, ""], Int[Array, ""]]:
         state = loop.run_pool(state, self.next_size, budget)
-        return state, loop.running(self.next_size)(state)
+        in_flight = jnp.sum(state.slots.pair < loop.work, dtype=jnp.int32)
+        return state, loop.running(self.next_size)(state), in_flight
 
 
 class Finish(AbstractStage):
@@ -151,15 +155,19 @@ def run_shards(split: sharding.SplitBatch, options: LoopOptions, progress: str |
         return jax.block_until_ready(records)
     with tqdm(total=total, leave=False, unit="pair", desc=progress) as bar:
         state = split.map(_attack_shard, (Start(), None))
-        budget = 1
+        budget, in_flight = 1, total
         for size, next_size in pool_sizes(options.slots, options.shrink):
             if size != options.slots:
+                if in_flight <= next_size:
+                    continue  # the pool would take no step (see `AttackLoop.running`): not compiled
                 state = split.map(_attack_shard, (Shrink(size), None), state)
             running = True
             while running:
-                state, still = split.map(_attack_shard, (Advance(next_size), jnp.asarray(budget, jnp.int32)), state)
-                still, done = split.to_host((still, state.done))
+                stage = (Advance(next_size), jnp.asarray(budget, jnp.int32))
+                state, still, flight = split.map(_attack_shard, stage, state)
+                still, done, flight = split.to_host((still, state.done, flight))
                 running, done, before = bool(np.any(still)), int(np.sum(done)), bar.n
+                in_flight = int(np.max(flight))
                 bar.update(done - before)
                 budget = _next_budget(budget, budget, done - before, total)
         return split.examples(split.map(_attack_shard, (Finish(), None), state))
