@@ -463,7 +463,8 @@ def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_sm
     (start, advance ×k per pool, shrink, finish), each compiled once: the results equal the
     one-call loop's bit for bit (restarts, the pools shrinking 64 → 16, nested skips, ensemble
     members finishing at different times), and the bar ends at the number of pairs after
-    several moves. A pool that no run is left for is skipped, never compiled."""
+    several moves. Without a bar a shrinking pool runs in the same stages, each pool to its end.
+    A pool that no run is left for is skipped, never compiled."""
     from conftest import LinearClassifier
 
     from adprf.attacks import Ensemble, _loop, _shards, run_attack
@@ -493,16 +494,22 @@ def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_sm
         y, members = (x @ w > 0).astype(jnp.int32), 2
         kw |= dict(method=PGD(steps=4, step_size=0.05, random_start=True, restarts=2), threat=linf(0.1))
         kw |= dict(objective="cross-entropy")
-    quiet = run_attack(model, x, y, epsilons, **kw)
+    with monkeypatch.context() as patch:  # the whole loop in one call, shrinking pools and all
+        patch.setattr(_shards, "one_call", lambda options, progress: True)
+        whole = run_attack(model, x, y, epsilons, **kw)
+    quiet = run_attack(model, x, y, epsilons, **kw)  # stages, each pool to its end
     shown = run_attack(model, x, y, epsilons, progress="chunks", **kw)
     for name in ("success", "distance", "gradient_evaluations", "nonfinite", "adversarial"):
-        np.testing.assert_array_equal(getattr(quiet, name), getattr(shown, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(whole, name), getattr(shown, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(whole, name), getattr(quiet, name), err_msg=name)
     assert 0 < int(np.sum(shown.success)) < shown.success.size  # some pairs fooled, some not
     (bar,) = bars
     assert bar.disable  # closed
     assert bar.n == bar.total == len(epsilons) * x.shape[0] * members
     assert len(bar.positions) >= 3 and bar.positions == sorted(bar.positions)
     # every stage compiles once: the chunks after the first find the types the first left
+    # every stage compiles once: the chunks after the first find the types the first left, and the
+    # stages without a bar are those with one (the budget is data)
     assert len(traced) == len(set(traced))
     stages = [type(t).__name__ for t in traced]
     if case == "minimal-nested":  # every run ends in the first pool: the smaller ones are never compiled

@@ -1,20 +1,22 @@
-"""The attack loop on every shard of the examples: in one compiled call, or in chunks that
-return to the host to report progress.
+"""The attack loop on every shard of the examples: in one compiled call, or in stages that
+return to the host between them.
 
-`run_shards` without a progress bar runs the whole loop (`AttackLoop.run`) in one call. With
-a bar it runs the same loop as a sequence of compiled stages, the loop's state left on the
-devices between them: `Start` (the empty pool, which the first `Advance` fills), then for
-every pool `Shrink` (from the second on) and `Advance` repeatedly (at most `budget` steps
-each), and `Finish` (the records). A pool that would take no step (the runs in flight already
-fit the one after it, or none is left) is skipped, so its stages are never compiled: the
-programs of the small pools are paid only by attacks whose tail needs them. After each
-`Advance` the host reads how many pairs are done and moves the bar. Every stage is a program
-without host callbacks, so JAX's persistent compilation cache keeps all of them (it refuses
-programs that call back into Python); the chunks run the same steps as the one call, so the
-results are the same bit for bit.
+`run_shards` without a progress bar runs the whole loop (`AttackLoop.run`) in one call when its
+pool never shrinks. With a bar, or a pool that shrinks, it runs the same loop as a sequence of
+compiled stages, the loop's state left on the devices between them: `Start` (the empty pool,
+which the first `Advance` fills), then for every pool `Shrink` (from the second on) and
+`Advance` (repeatedly with a bar, at most `budget` steps each; once without), and `Finish`
+(the records). A pool that would take no step (the runs in flight already fit the one after
+it, or none is left) is skipped, so its stages are never compiled: the programs of the small
+pools are paid only by attacks whose tail needs them. After each `Advance` the host reads how
+many pairs are done and moves the bar. Every stage is a program without host callbacks, so
+JAX's persistent compilation cache keeps all of them (it refuses programs that call back into
+Python); the stages run the same steps as the one call, so the results are the same bit for
+bit.
 """
 
 import abc
+import contextlib
 import math
 from typing import ClassVar
 
@@ -33,6 +35,9 @@ from ._state import LoopState
 UPDATES = 50
 """About how many times a progress bar moves over an attack: the chunks are sized (from the
 pairs done per step so far) to finish about 1/UPDATES of the pairs each."""
+
+UNLIMITED = np.iinfo(np.int32).max
+"""The steps of one `Advance` without a bar: the pool runs to its end."""
 
 
 class AbstractStage(eqx.Module):
@@ -145,17 +150,25 @@ def _attack_shard(replicated, batched, offset, n_valid, carry):
     return jax.tree.map(per_example, out)
 
 
+def one_call(options: LoopOptions, progress: str | None) -> bool:
+    """Whether the loop runs as one compiled call (`Whole`): without a bar, for a pool that
+    never shrinks. A shrinking pool runs in stages even without a bar (each pool to its end in
+    one `Advance`), so that the pools its tail does not need are never compiled."""
+    return progress is None and not options.shrink
+
+
 def run_shards(split: sharding.SplitBatch, options: LoopOptions, progress: str | None, total: int):
     """The per-example records of the attack `split` holds (its replicated part: members,
-    keys, radii, objective, threat, method, `options` and batch size), in one call, or with a
-    progress bar labelled `progress` over the `total` (ε, example) pairs, in chunks, through
-    the pools `pool_sizes` gives the options."""
-    if progress is None:
+    keys, radii, objective, threat, method, `options` and batch size), in one call (see
+    `one_call`) or in stages through the pools `pool_sizes` gives the options; with a progress
+    bar labelled `progress` over the `total` (ε, example) pairs, in chunks of steps."""
+    if one_call(options, progress):
         records = split.examples(split.map(_attack_shard, (Whole(), None)))
         return jax.block_until_ready(records)
-    with tqdm(total=total, leave=False, unit="pair", desc=progress) as bar:
+    bar = None if progress is None else tqdm(total=total, leave=False, unit="pair", desc=progress)
+    with contextlib.nullcontext() if bar is None else bar:
         state = split.map(_attack_shard, (Start(), None))
-        budget, in_flight = 1, total
+        budget, in_flight, finished = (UNLIMITED if bar is None else 1), total, 0
         for size, next_size in pool_sizes(options.slots, options.shrink):
             if size != options.slots:
                 if in_flight <= next_size:
@@ -166,10 +179,11 @@ def run_shards(split: sharding.SplitBatch, options: LoopOptions, progress: str |
                 stage = (Advance(next_size), jnp.asarray(budget, jnp.int32))
                 state, still, flight = split.map(_attack_shard, stage, state)
                 still, done, flight = split.to_host((still, state.done, flight))
-                running, done, before = bool(np.any(still)), int(np.sum(done)), bar.n
-                in_flight = int(np.max(flight))
-                bar.update(done - before)
-                budget = _next_budget(budget, budget, done - before, total)
+                running, done, in_flight = bool(np.any(still)), int(np.sum(done)), int(np.max(flight))
+                if bar is not None:
+                    bar.update(done - finished)
+                    budget = _next_budget(budget, budget, done - finished, total)
+                finished = done
         return split.examples(split.map(_attack_shard, (Finish(), None), state))
 
 
