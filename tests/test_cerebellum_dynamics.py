@@ -115,7 +115,7 @@ def test_stimulus_gradient_matches_finite_differences():
         )
         readout = eqx.filter_jit(ResponseAt(dynamics, 4, output=1))
         stimulus = jax.random.uniform(jax.random.PRNGKey(4), (7, 30), jnp.float64)
-        grad = eqx.filter_jit(jax.grad(readout))(stimulus)
+        grad = eqx.filter_jit(lambda s: jax.grad(readout)(s))(stimulus)
         assert np.all(np.asarray(grad[5:]) == 0.0)  # causal: bins after the read-out do not count
         h = 1e-5
         for seed in range(3):
