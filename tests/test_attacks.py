@@ -507,7 +507,6 @@ def test_progress_runs_the_same_iterations_in_chunks(case, trained_mlp, mnist_sm
     assert bar.disable  # closed
     assert bar.n == bar.total == len(epsilons) * x.shape[0] * members
     assert len(bar.positions) >= 3 and bar.positions == sorted(bar.positions)
-    # every stage compiles once: the chunks after the first find the types the first left
     # every stage compiles once: the chunks after the first find the types the first left, and the
     # stages without a bar are those with one (the budget is data)
     assert len(traced) == len(set(traced))
