@@ -18,6 +18,7 @@ from adprf.attacks import (
     FGSM,
     PGD,
     Budget,
+    GradientDescent,
     L1Ball,
     Mask,
     NonNegative,
@@ -203,6 +204,56 @@ def test_masks_keep_the_ball_for_what_moves():
     # equal threats built twice compare equal: the compiled attack is reused
     assert jax.tree.structure(move_binding_times(0.1, 3.0)) == jax.tree.structure(move_binding_times(0.2, 3.0))
     assert jax.tree.structure(add_ligands(1.0)) == jax.tree.structure(add_ligands(2.0))
+
+
+def _undeclared(threat):
+    """`threat` with its ligand mask as a plain function of the clean ligands, which declares no
+    fixed leaves: the attack loop then selects, steps and projects every leaf at every step."""
+    declared = threat.constraints[0].mask
+    return eqx.tree_at(lambda t: t.constraints[0], threat, Mask(lambda clean: declared(clean)))
+
+
+@pytest.mark.parametrize(
+    "case, fixed",
+    [("descent", [False, True]), ("pgd-restarts", [False, True]), ("add", [True, False])],
+)
+def test_fixed_leaves_are_carried_through_with_the_same_records(case, fixed):
+    """A leaf the threat fixes whole (the amounts when binding times move, the binding times when
+    ligands are added) is carried through the loop untouched: the records, adversarials bit for
+    bit, equal those of the same mask given as a plain function, which declares nothing."""
+    rng = np.random.default_rng(5)
+    mixtures = []
+    for agonist_tau in np.linspace(3.0, 3.5, 6):  # T_{3,1} from 0.90 to 1.25
+        tau = np.concatenate(
+            [agonist_tau + 0.1 * rng.normal(size=40), rng.uniform(1.5, 2.9, 12), np.abs(rng.normal(size=8) / 3)]
+        )
+        mixtures.append(Ligands.of(tau, rng.uniform(0.5, 2.0, tau.size)))
+    lig = jax.tree.map(lambda *a: jnp.stack(a), *mixtures)
+    model = AdaptiveProofreading(3, 1, tau_c=TAU_C)
+    runs = {
+        "descent": (GradientDescent(step_size=2.0, steps=300), v1_descent(TAU_C, 0.1), lig),
+        "pgd-restarts": (PGD(steps=20, restarts=2), move_binding_times(0.6, tau_c=TAU_C, norm="l2"), lig),
+        "add": (PGD(steps=30, random_start=False), add_ligands(20.0), with_candidates(lig, np.linspace(0.5, 2.5, 5))),
+    }
+    method, threat, x = runs[case]
+    assert jax.tree.leaves(threat.fixed_leaves(x)) == fixed
+    assert jax.tree.leaves(_undeclared(threat).fixed_leaves(x)) == [False, False]
+    carried, projected = (
+        attack(model, x, None, method=method, threat=t, objective=turn_off(model), key=KEY)
+        for t in (threat, _undeclared(threat))
+    )
+    assert 0 < int(np.sum(carried.success)) < 6  # successes and failures both compared
+    for name in ("success", "distance", "gradient_evaluations"):
+        np.testing.assert_array_equal(getattr(carried, name), getattr(projected, name))
+    for a, b in zip(jax.tree.leaves(carried.adversarial), jax.tree.leaves(projected.adversarial)):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    moved = np.asarray(jax.tree.leaves(carried.adversarial)[fixed.index(False)]) != np.asarray(
+        jax.tree.leaves(x)[fixed.index(False)]
+    )
+    assert moved.any()  # the leaf that may move did
+    np.testing.assert_array_equal(
+        jax.tree.leaves(carried.adversarial)[fixed.index(True)], jax.tree.leaves(x)[fixed.index(True)]
+    )
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2", "l1"])

@@ -31,6 +31,7 @@ and a budget attack (where do 1000 added ligands antagonise 4000 agonists most?)
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -52,6 +53,11 @@ def _amounts(ligands: Ligands):
     return ligands.amount
 
 
+def _flags(clean: Ligands, tau: bool, amount: bool) -> Any:
+    """A `Ligands`-shaped tree holding one Python boolean per field (see `fixed_leaves`)."""
+    return jax.tree.unflatten(jax.tree.structure(clean), [tau, amount])
+
+
 class _MovableBindingTimes(eqx.Module):
     """Binding times may move (all, or only where clean τ < τ_c); amounts never. τ_c is data
     (an array leaf): threats that differ only in it share one compiled attack."""
@@ -61,6 +67,9 @@ class _MovableBindingTimes(eqx.Module):
     def __call__(self, clean: Ligands) -> Ligands:
         tau = jnp.ones(jnp.shape(clean.tau), bool) if self.tau_c is None else clean.tau < like(self.tau_c, clean.tau)
         return Ligands(tau, jnp.zeros(jnp.shape(clean.amount), bool))
+
+    def fixed_leaves(self, clean: Ligands) -> Ligands:
+        return _flags(clean, tau=False, amount=True)
 
 
 class _AddableAmounts(eqx.Module):
@@ -72,6 +81,9 @@ class _AddableAmounts(eqx.Module):
     def __call__(self, clean: Ligands) -> Ligands:
         amount = jnp.ones(jnp.shape(clean.amount), bool) if self.existing else clean.amount == 0
         return Ligands(jnp.zeros(jnp.shape(clean.tau), bool), amount)
+
+    def fixed_leaves(self, clean: Ligands) -> Ligands:
+        return _flags(clean, tau=True, amount=False)
 
 
 _BALLS = {"linf": LinfBall, "l2": L2Ball, "l1": L1Ball}

@@ -37,7 +37,7 @@ from ._methods import AbstractMethod
 from ._objectives import AbstractObjective
 from ._options import LoopOptions, Shard
 from ._state import Evaluation, LoopState, Records, Slots
-from ._threats import ThreatModel
+from ._threats import ThreatModel, keep_fixed
 
 
 def _select(mask: Bool[Array, " slots"], a: PyTree, b: PyTree) -> PyTree:
@@ -138,7 +138,17 @@ class AttackLoop(eqx.Module):
         keyed by the pair's global index (so the slot or device that runs it does not matter)."""
         pair = (p // self.stride) * self.shard.n_global + self.shard.offset + p % self.stride
         key = jax.random.fold_in(jax.random.fold_in(self.key, pair), r)
-        return self.method.init(key, x_clean, self.threat.with_epsilon(epsilon))
+        x, state = self.method.init(key, x_clean, self.threat.with_epsilon(epsilon))
+        return keep_fixed(self.fixed, x, x_clean), state
+
+    @property
+    def fixed(self):
+        """The input's leaves that the threat fixes whole (Python booleans, see
+        `ThreatModel.fixed_leaves`): they hold the clean values from the start, and the steps
+        carry them through untouched (`keep_worst`, `advance`), where a select or a copy of
+        the clean leaf would cost a pass over it at every step (the amounts of a ligand descent
+        that moves binding times)."""
+        return self.threat.fixed_leaves(self.x)
 
     def value_and_grad(self, xi, yi, xc):
         """Loss, success (only where everything is finite), input gradient, and finiteness of
@@ -252,7 +262,7 @@ class AttackLoop(eqx.Module):
             slots,
             evaluations=slots.evaluations + ev.active.astype(jnp.int32),
             nonfinite=slots.nonfinite | (ev.active & ~ev.finite),
-            best_x=_select(better, slots.x, slots.best_x),
+            best_x=keep_fixed(self.fixed, _select(better, slots.x, slots.best_x), slots.best_x),
             best_distance=best_distance,
             best_loss=jnp.where(better, ev.loss, slots.best_loss),
             found=slots.found | ev.success,
@@ -277,6 +287,7 @@ class AttackLoop(eqx.Module):
         x, method_state = jax.vmap(self.update)(
             slots.x, slots.method_state, ev.loss, ev.gradient, slots.x_clean, slots.epsilon
         )
+        x = keep_fixed(self.fixed, x, slots.x)  # equal to the projection's clean leaf
         return dataclasses.replace(slots, x=x, method_state=method_state, step=slots.step + 1)
 
     def kept_distance(self, slots: Slots) -> Float[Array, " slots"]:

@@ -16,6 +16,7 @@ the sequential projection is the usual approximation (as in foolbox and cleverha
 
 import abc
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeAlias
 
@@ -28,7 +29,7 @@ import optax
 import optax.projections as projections  # the L∞ and L1 balls, the simplex
 from jax.flatten_util import ravel_pytree
 
-from .._types import ArrayLike, Float, Input, PRNGKeyArray, Scalar
+from .._types import ArrayLike, Float, Input, PRNGKeyArray, PyTree, Scalar
 from ._values import Value, as_mask, as_value, check_value, is_traced, like, number, shown
 
 
@@ -264,6 +265,11 @@ class Budget(AbstractSparseBall):
         return _sparse_random_start(key, x_clean, support, self.epsilon, signed=False)
 
 
+def keep_fixed(fixed: PyTree[bool], new: Input, old: Input) -> Input:
+    """`new`, with the leaves marked in `fixed` (Python booleans) taken from `old`."""
+    return jax.tree.map(lambda f, a, b: b if f else a, fixed, new, old)
+
+
 class AbstractConstraint(eqx.Module):
     """A projection applied after the ball: `constraint(x, x_clean) -> x`.
 
@@ -281,6 +287,11 @@ class AbstractConstraint(eqx.Module):
         """Zero the components of a perturbation direction on coordinates this constraint fixes
         (identity for constraints that only bound)."""
         return direction
+
+    def fixed_leaves(self, x_clean: Input) -> PyTree[bool]:
+        """Per leaf of the input, whether this constraint fixes the whole leaf, as Python
+        booleans read from the input's structure alone (none, unless it says so)."""
+        return jax.tree.map(lambda _: False, x_clean)
 
 
 class Box(AbstractConstraint):
@@ -366,6 +377,12 @@ class Mask(AbstractConstraint):
     def restrict(self, direction, x_clean):
         return jax.tree.map(lambda m, d: jnp.where(m, d, jnp.zeros_like(d)), self._mask(x_clean), direction)
 
+    def fixed_leaves(self, x_clean):
+        """What a mask function declares with a `fixed_leaves(x_clean)` method of its own (the
+        ligand threats' masks: amounts, or binding times); none for a mask of booleans."""
+        declared = getattr(self.mask, "fixed_leaves", None)
+        return declared(x_clean) if callable(declared) else super().fixed_leaves(x_clean)
+
 
 class ThreatModel(eqx.Module):
     """A norm ball (or none) followed by constraints, applied in order.
@@ -418,6 +435,15 @@ class ThreatModel(eqx.Module):
             direction = constraint.restrict(direction, x_clean)
         return direction
 
+    def fixed_leaves(self, x_clean: Input) -> PyTree[bool]:
+        """Per leaf of the input, whether the constraints fix it whole (Python booleans, from
+        the input's structure alone): `project` returns the clean leaf there, and the attack
+        loop carries such a leaf through its steps untouched instead of recomputing it."""
+        fixed = jax.tree.map(lambda _: False, x_clean)
+        for constraint in self._restricting:
+            fixed = jax.tree.map(operator.or_, fixed, constraint.fixed_leaves(x_clean))
+        return fixed
+
     def project(self, x: Input, x_clean: Input) -> Input:
         if self.ball is not None:
             for constraint in self._restricting:
@@ -425,7 +451,7 @@ class ThreatModel(eqx.Module):
             x = self.ball.project(x, x_clean)
         for constraint in self.constraints:
             x = constraint(x, x_clean)
-        return x
+        return keep_fixed(self.fixed_leaves(x_clean), x, x_clean)
 
     def random_start(self, key: PRNGKeyArray, x_clean: Input) -> Input:
         """A uniform draw from the ball (its section through the coordinates that may move),
