@@ -290,7 +290,8 @@ class AbstractConstraint(eqx.Module):
 
     def fixed_leaves(self, x_clean: Input) -> PyTree[bool]:
         """Per leaf of the input, whether this constraint fixes the whole leaf, as Python
-        booleans read from the input's structure alone (none, unless it says so)."""
+        booleans read from the input's structure alone (none, unless it says so; asked of the
+        constraints that restrict)."""
         return jax.tree.map(lambda _: False, x_clean)
 
 
