@@ -552,6 +552,9 @@ def test_bad_input_raises_clear_errors():
         with_candidates(lig, [0.5, -0.5])
     with pytest.raises(ValueError, match="non-empty"):
         with_candidates(lig, [])
+    with pytest.raises(TypeError, match="must be Ligands, got an array"):  # a ligand threat on images
+        images, threat = jnp.ones((2, 3)), move_binding_times(0.1, TAU_C)
+        attack(jnp.sum, images, None, method=PGD(steps=3), threat=threat, objective=turn_off(1.0), key=KEY)
     with pytest.raises(ValueError, match="coordinates"):
         Budget(jnp.asarray(1.0), coordinates=0)
     with pytest.raises(ValueError, match="radius"):

@@ -53,9 +53,20 @@ def _amounts(ligands: Ligands):
     return ligands.amount
 
 
-def _flags(clean: Ligands, tau: bool, amount: bool) -> Any:
+def _ligands(clean: Any) -> Ligands:
+    """`clean`, refused unless it is `Ligands` (a ligand threat on another input)."""
+    if not isinstance(clean, Ligands):
+        got = f"an array of shape {tuple(clean.shape)}" if hasattr(clean, "shape") else type(clean).__name__
+        raise TypeError(
+            f"this threat (move_binding_times, v1_descent or add_ligands) moves ligands: the attacked input must "
+            f"be Ligands, got {got}; for images use linf, l2 or l1"
+        )
+    return clean
+
+
+def _flags(clean: Any, tau: bool, amount: bool) -> Any:
     """A `Ligands`-shaped tree holding one Python boolean per field (see `fixed_leaves`)."""
-    return jax.tree.unflatten(jax.tree.structure(clean), [tau, amount])
+    return jax.tree.unflatten(jax.tree.structure(_ligands(clean)), [tau, amount])
 
 
 class _MovableBindingTimes(eqx.Module):
@@ -64,11 +75,12 @@ class _MovableBindingTimes(eqx.Module):
 
     tau_c: Float[ArrayLike, ""] | None = eqx.field(default=None, converter=as_value)
 
-    def __call__(self, clean: Ligands) -> Ligands:
+    def __call__(self, clean: Any) -> Ligands:  # any input: refused with a message unless Ligands
+        clean = _ligands(clean)
         tau = jnp.ones(jnp.shape(clean.tau), bool) if self.tau_c is None else clean.tau < like(self.tau_c, clean.tau)
         return Ligands(tau, jnp.zeros(jnp.shape(clean.amount), bool))
 
-    def fixed_leaves(self, clean: Ligands) -> Ligands:
+    def fixed_leaves(self, clean: Any) -> Ligands:
         return _flags(clean, tau=False, amount=True)
 
 
@@ -78,11 +90,12 @@ class _AddableAmounts(eqx.Module):
 
     existing: bool = eqx.field(static=True, default=False)
 
-    def __call__(self, clean: Ligands) -> Ligands:
+    def __call__(self, clean: Any) -> Ligands:  # any input: refused with a message unless Ligands
+        clean = _ligands(clean)
         amount = jnp.ones(jnp.shape(clean.amount), bool) if self.existing else clean.amount == 0
         return Ligands(jnp.zeros(jnp.shape(clean.tau), bool), amount)
 
-    def fixed_leaves(self, clean: Ligands) -> Ligands:
+    def fixed_leaves(self, clean: Any) -> Ligands:
         return _flags(clean, tau=True, amount=False)
 
 
