@@ -26,6 +26,7 @@ had not finished) a hidden temporary stays beside it, which the next `Run` of th
 removes (`adprf._results.clean_temporaries`).
 """
 
+import gc
 import os
 import select
 import signal
@@ -37,12 +38,17 @@ from typing import Literal
 _CALLBACK_MODULE = os.path.join("jax", "_src", "callback.py")
 
 
-def _in_host_callback(frame) -> bool:
-    """Whether `frame` runs inside a JAX host callback (e.g. `jax.debug.print`). XLA may run a
-    program, and call back into Python, on the main thread itself: raising there does not
-    stop the program, it fails the callback, which JAX logs with a traceback."""
+def _cannot_unwind(frame) -> bool:
+    """Whether `frame` runs where a raised `KeyboardInterrupt` would not unwind the program:
+    - inside a JAX host callback (e.g. `jax.debug.print`): XLA may run a program, and call back
+      into Python, on the main thread itself; raising there fails the callback, which JAX logs
+      with a traceback, and the program goes on;
+    - inside a garbage-collector callback (JAX registers one) or a `__del__`: Python prints the
+      exception as "Exception ignored in ..." with a traceback, and goes on."""
+    collector = {callback.__code__ for callback in gc.callbacks if hasattr(callback, "__code__")}
     while frame is not None:
-        if frame.f_code.co_filename.endswith(_CALLBACK_MODULE):
+        code = frame.f_code
+        if code.co_filename.endswith(_CALLBACK_MODULE) or code in collector or code.co_name == "__del__":
             return True
         frame = frame.f_back
     return False
@@ -106,10 +112,10 @@ class ExitOnInterrupt:
 
     def _on_signal(self, signum, frame):
         """Python-level SIGINT handler (main thread, between bytecodes): the first raises
-        `KeyboardInterrupt` to unwind, unless it lands in a host callback; later ones do
-        nothing, the watcher exits at once."""
+        `KeyboardInterrupt` to unwind, unless it lands where that cannot unwind (then the
+        watcher exits after `grace`); later ones do nothing, the watcher exits at once."""
         self.interrupted.set()
-        if not self._raised and not _in_host_callback(frame):
+        if not self._raised and not _cannot_unwind(frame):
             self._raised = True
             raise KeyboardInterrupt
 

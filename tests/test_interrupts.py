@@ -8,6 +8,7 @@ the program finished (minutes here). Each test therefore waits for the process t
 `WAIT_S`, longer than the crashes took to come) and checks its status, output and timing.
 """
 
+import gc
 import inspect
 import os
 import re
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from adprf._interrupts import ExitOnInterrupt
 from adprf._results import Run
 from adprf.experiments import AbstractConfig
 
@@ -208,6 +210,39 @@ def test_ctrl_c_while_the_attack_runs(tmp_path):
     """The main thread waits in XLA while the compiled loop runs: the watcher thread ends it."""
     status, err, took = _interrupt(tmp_path, "attack", _bar_moved)
     _assert_clean_exit(tmp_path, "attack", status, err, took)
+
+
+def test_ctrl_c_in_a_garbage_collector_callback_or_a_finaliser_is_left_to_the_watcher():
+    """Python prints, and otherwise ignores, an exception raised in a gc callback (JAX registers
+    one) or in `__del__`: the handler must not raise there, and must still record the interrupt
+    (it once printed "Exception ignored in: <function _xla_gc_callback>" with a traceback)."""
+    guard = ExitOnInterrupt("resume")
+    outcomes = []
+
+    def signal_here():
+        try:
+            guard._on_signal(signal.SIGINT, sys._getframe())
+            outcomes.append("left to the watcher")
+        except KeyboardInterrupt:
+            outcomes.append("raised")
+
+    class Finalised:
+        def __del__(self):
+            signal_here()
+
+    def collector_callback(phase, info):
+        if phase == "start" and not outcomes:
+            signal_here()
+
+    gc.callbacks.append(collector_callback)
+    try:
+        gc.collect()
+    finally:
+        gc.callbacks.remove(collector_callback)
+    Finalised()  # dropped at once: __del__ runs here
+    assert outcomes == ["left to the watcher"] * 2 and guard.interrupted.is_set()
+    with pytest.raises(KeyboardInterrupt):  # in plain Python code it unwinds
+        guard._on_signal(signal.SIGINT, sys._getframe())
 
 
 def test_ctrl_c_while_the_attack_compiles(tmp_path):
