@@ -24,8 +24,6 @@ from typing import cast
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
-from sklearn.svm import LinearSVC
 
 from ..data import Dataset, load_dataset
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
@@ -104,6 +102,9 @@ def boundary_tilting(
     2-D test points and class means of every panel, the SVM lines, the data sizes and the
     chance level (the larger class's share of the test images).
     """
+    from sklearn.decomposition import PCA  # here, not at import: scikit-learn takes 1 s to load
+    from sklearn.svm import LinearSVC
+
     x_train, y_train = two_digits(train, digits, limit)
     x_test, y_test = two_digits(test, digits, limit)
     if len(np.unique(y_train)) != 2 or len(np.unique(y_test)) != 2:
