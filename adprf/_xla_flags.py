@@ -6,9 +6,12 @@ XLA reads `XLA_FLAGS` once, when JAX starts its backend (the first computation o
 Most of the test suite's time is XLA compiling: thousands of small programs, each run a few
 times. `FAST_COMPILE` switches the CPU backend to its older loop emitters and LLVM to -O0:
 adprf's programs then compile about four times faster and run up to twice slower. The flags
-change which machine code runs, not the operations it computes. Long runs (the command line,
-benchmarks) keep XLA's defaults: the persistent compilation cache covers their compile time,
-and on the benchmarks the older emitters alone ran 0–30 % slower.
+change which machine code runs, not the operations it computes: float32 results can differ from
+the defaults' in their last bits (`tests/test_xla_flags.py` checks that decisions do not). Long
+runs (the command line, benchmarks) keep XLA's defaults: the persistent compilation cache covers
+their compile time, and on the benchmarks the older emitters alone ran 0–30 % slower. The
+optimisation level is not CPU-specific: on a GPU, `ADPRF_XLA_DEFAULTS=1` keeps the tests' GPU
+code optimised.
 """
 
 import os
