@@ -36,10 +36,11 @@ def add_xla_flags(flags: Mapping[str, object]) -> str:
 
     **Returns:** the new `XLA_FLAGS`.
 
-    **Raises:** `RuntimeError` if JAX's backend has started: XLA would ignore the flags.
+    **Raises:** `ValueError` for a malformed name or value; `RuntimeError` if JAX's backend has
+    started: XLA would ignore the flags.
     """
     current = os.environ.get("XLA_FLAGS", "")
-    new = [f"--{name}={value}" for name, value in flags.items() if f"--{name}=" not in current]
+    new = [f"--{name}={_value(name, value)}" for name, value in flags.items() if f"--{name}=" not in current]
     if not new:
         return current
     if xla_bridge.backends_are_initialized():
@@ -49,6 +50,22 @@ def add_xla_flags(flags: Mapping[str, object]) -> str:
         )
     os.environ["XLA_FLAGS"] = " ".join([current, *new]).strip()
     return os.environ["XLA_FLAGS"]
+
+
+def _value(name: str, value: object) -> str:
+    """`value` as XLA reads it (booleans as true/false), after checking `name` and `value`."""
+    if not isinstance(name, str) or not name or name.startswith("-") or any(c in name for c in "= \t\n"):
+        raise ValueError(
+            f"flag name {name!r}: give the name alone, e.g. 'xla_cpu_use_fusion_emitters', "
+            "without the leading -- or a value"
+        )
+    if isinstance(value, bool):
+        return str(value).lower()
+    if not isinstance(value, str | int | float):
+        raise ValueError(f"{name}={value!r}: give a string, a number or a boolean")
+    if any(c.isspace() for c in str(value)):
+        raise ValueError(f"{name}={value!r}: XLA_FLAGS separates flags by spaces, so a value cannot hold one")
+    return str(value)
 
 
 def fast_compile() -> str | None:
