@@ -75,10 +75,10 @@ def parse_args():
 
 if __name__ == "__main__":
     ARGS = parse_args()
-    # before JAX starts: XLA:CPU reads its device count once
-    _flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in _flags:
-        os.environ["XLA_FLAGS"] = f"{_flags} --xla_force_host_platform_device_count={ARGS.max_devices or 4}".strip()
+    # before JAX starts: XLA:CPU reads its device count once (a count already in XLA_FLAGS wins)
+    from adprf._xla_flags import add_xla_flags
+
+    add_xla_flags({"xla_force_host_platform_device_count": ARGS.max_devices or 4})
 
 import json  # noqa: E402
 import time  # noqa: E402
