@@ -294,3 +294,34 @@ def test_first_crossing_directions_nan_and_resolution():
     np.testing.assert_allclose(first_crossing(creeping, 1.0, 7.0), 5.0, rtol=1e-6)
     with pytest.raises(ValueError, match="direction"):
         first_crossing(f, 1.0, 7.0, direction="sideways")
+
+
+def test_first_crossing_traces_fn_once():
+    """The grid levels are one loop: fn is traced once, not once per level. The roots: one
+    exactly on a grid point (0.25), one at a jump between grid points (0.3)."""
+    traces = []
+
+    def fn(x):
+        traces.append(x)
+        return x - 0.25
+
+    np.testing.assert_allclose(first_crossing(fn, 0.0, 1.0, grid_size=5), 0.25, rtol=0, atol=1e-12)
+    assert len(traces) == 1
+    step = lambda x: jnp.where(x < 0.3, -1.0, 1.0)  # a jump: the bracket shrinks onto it
+    np.testing.assert_allclose(first_crossing(step, 0.0, 1.0, grid_size=11), 0.3, atol=1e-3)
+
+
+def test_critical_point_is_compiled_once_per_model_structure():
+    """Eager calls with other values (τ_c, ligands, interval) reuse one compiled search; the
+    roots are each model's closed form."""
+    calls = []
+
+    class Counted(AdaptiveProofreading):
+        def __call__(self, ligands):
+            calls.append(None)
+            return super().__call__(ligands)
+
+    for tau_c in (2.0, 3.0, 4.0):
+        root = critical_point(Counted(5, 2, tau_c=tau_c), Ligands.of([tau_c], [1.0]), lower=0.01 * tau_c)
+        np.testing.assert_allclose(root, tau_c * 0.4 ** (1 / 3), rtol=1e-4)
+    assert 0 < len(calls) <= 2  # traced for the first call only (grad may trace the model twice)

@@ -81,13 +81,15 @@ def first_crossing(
     interpolation across it (error ~ width² |fn''/fn'|: float64 resolution for smooth fn and
     grid_size ≳ 100). A root that falls exactly on a grid point, at any level, is therefore
     found (fn = 0 there is no sign of its own). Nested grids rather than a bisection loop: no
-    tolerance in fn's units (`optimistix.Bisection` stops on |fn| < atol), a fixed cost of
-    3 · grid_size evaluations in batches of one shape, and no loop to compile, so eager calls
-    over many models reuse JAX's per-primitive caches. Traceable and vmappable.
+    tolerance in fn's units (`optimistix.Bisection` stops on |fn| < atol), and a fixed cost of
+    `GRID_LEVELS` · grid_size evaluations in batches of one shape. The levels are a
+    `fori_loop`, so `fn` is traced and compiled once, not once per level. Traceable and
+    vmappable; called eagerly it compiles the loop on every call (`critical_point` and
+    `inflection_point` are compiled once per model structure instead).
 
     **Arguments:**
     - `fn`: scalar → scalar, traceable.
-    - `lower`, `upper`: the search interval.
+    - `lower`, `upper`: the search interval; fn's values are taken in its dtype.
     - `grid_size`: points of each grid; two roots closer than (upper − lower)/(grid_size − 1)
       can be missed.
     - `direction`: "up" (fn goes from < 0 to > 0, through zeros if any), "down" (from > 0 to
@@ -105,21 +107,29 @@ def first_crossing(
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     grid_size = checked_grid_size(grid_size)
 
+    index = jnp.arange(grid_size)
+
     def bracket(values, resolution):
         """(a sign change with finite values up to it, its bracket a, b)."""
         found, a, b = _first_sign_change(values, resolution, direction)
-        return found & ~jnp.any(~jnp.isfinite(values) & (jnp.arange(grid_size) <= b)), a, b
+        return found & ~jnp.any(~jnp.isfinite(values) & (index <= b)), a, b
 
-    grid = jnp.linspace(lower, upper, grid_size)
-    values = jax.vmap(fn)(grid)
-    valid, a, b = bracket(values, resolution)
-    for _ in range(GRID_LEVELS - 1):
+    def level(i, carry):
+        """Grid i: [lower, upper] for i = 0, then the last bracket, whose two end values are kept
+        (fn is evaluated there again, and that value dropped) so that it keeps its signs."""
+        grid, values, valid, a, b = carry
         x0, x1, f0, f1 = grid[a], grid[b], values[a], values[b]
-        inner = jnp.linspace(x0, x1, grid_size)[1:-1]
-        grid = jnp.concatenate([x0[None], inner, x1[None]])
-        values = jnp.concatenate([f0[None], jax.vmap(fn)(inner), f1[None]])
-        found, a, b = bracket(values, 0.0)
-        valid = valid & found
+        refined = jnp.concatenate([x0[None], jnp.linspace(x0, x1, grid_size)[1:-1], x1[None]])
+        grid = jnp.where(i == 0, grid, refined)
+        fresh = jax.vmap(fn)(grid).astype(grid.dtype)
+        values = jnp.where(i == 0, fresh, jnp.where(index == 0, f0, jnp.where(index == grid_size - 1, f1, fresh)))
+        found, a, b = bracket(values, jnp.where(i == 0, resolution, 0.0))
+        return grid, values, valid & found, a, b
+
+    start = jnp.linspace(lower, upper, grid_size)
+    zero = jnp.zeros((), int)
+    carry = (start, jnp.zeros_like(start), jnp.ones((), bool), zero, zero)
+    grid, values, valid, a, b = jax.lax.fori_loop(0, GRID_LEVELS, level, carry)
     x0, x1, f0, f1 = grid[a], grid[b], values[a], values[b]
     interpolated = jnp.clip(x0 - f0 * (x1 - x0) / (f1 - f0), x0, x1)
     root = jnp.where(b > a + 1, grid[a + 1], interpolated)  # between a and b every value is exactly 0
@@ -217,9 +227,19 @@ def _sign_change_of_gradient(model, ligands, lower, upper, grid_size, species, p
     """The first − → + sign change of g (derivative 0) or g' (derivative 1)."""
     lower, upper = _search_interval(model, lower, upper)
     probe_amount = _check_probe(ligands, species, probe_amount)
-    fn = _gradient_fn(model, ligands, species, probe_amount, derivative=derivative)
+    if probe_amount is not None:
+        probe_amount = jnp.asarray(probe_amount, ligands.amount.dtype)
     dtype = ligands.tau.dtype
-    return first_crossing(fn, jnp.asarray(lower, dtype), jnp.asarray(upper, dtype), grid_size=grid_size, direction="up")
+    lower, upper = jnp.asarray(lower, dtype), jnp.asarray(upper, dtype)
+    return _first_rise(model, ligands, lower, upper, probe_amount, checked_grid_size(grid_size), species, derivative)
+
+
+@eqx.filter_jit
+def _first_rise(model, ligands, lower, upper, probe_amount, grid_size: int, species: int | None, derivative: int):
+    """`first_crossing` of g or g' upwards, compiled once per model structure and grid: called
+    eagerly over many models, distributions or intervals it is not traced again."""
+    fn = _gradient_fn(model, ligands, species, probe_amount, derivative=derivative)
+    return first_crossing(fn, lower, upper, grid_size=grid_size, direction="up")
 
 
 def critical_point(

@@ -12,6 +12,7 @@ of the range (m = 0: the weakest ligands antagonise most) is reported as such, n
 from dataclasses import dataclass
 from typing import Any
 
+import equinox as eqx
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
@@ -38,6 +39,18 @@ class Config(AbstractConfig):
     N_max: int = 5
 
 
+@eqx.filter_jit
+def _searches(model: AdaptiveProofreading, mixture: Ligands, agonists: Ligands, lo: float, hi: float, points: int):
+    """The minimum and inflection point of T(τ2) in [lo, hi], and the agonists' probe critical
+    point below hi: one compiled program per model."""
+    search: dict[str, Any] = dict(species=1, lower=lo, upper=hi, grid_size=points)
+    return (
+        critical_point(model, mixture, **search),
+        inflection_point(model, mixture, **search),
+        critical_point(model, agonists, upper=hi, grid_size=points),
+    )
+
+
 def _curve(model: AdaptiveProofreading, cfg: Config) -> dict:
     """T(τ2) on the grid and its key numbers for one model."""
     lo, hi = cfg.tau2_range
@@ -46,9 +59,7 @@ def _curve(model: AdaptiveProofreading, cfg: Config) -> dict:
     t_agonists = float(model(agonists))
     fc = np.asarray(fold_change(model, agonists, grid, cfg.amount2))
     mixture = Ligands.of([cfg.tau1, lo], [cfg.amount1, cfg.amount2])
-    search: dict[str, Any] = dict(species=1, lower=lo, upper=hi, grid_size=cfg.search_points)
-    interior = float(critical_point(model, mixture, **search))
-    inflection = float(inflection_point(model, mixture, **search))
+    interior, inflection, probe = map(float, _searches(model, mixture, agonists, lo, hi, cfg.search_points))
     argmin = interior if np.isfinite(interior) else float(grid[np.argmin(fc)])
     fc_min = float(fold_change(model, agonists, argmin, cfg.amount2))
     return {
@@ -64,7 +75,7 @@ def _curve(model: AdaptiveProofreading, cfg: Config) -> dict:
         "T_at_zero": float(fold_change(model, agonists, 0.0, cfg.amount2)) * t_agonists,
         # The probe's critical point of the agonists alone (a small-amount antagonist); they sit
         # on the boundary, so it is τ_c (m/N)^(1/(N−m)).
-        "probe_critical_point": float(critical_point(model, agonists, upper=hi, grid_size=cfg.search_points)),
+        "probe_critical_point": probe,
     }
 
 
