@@ -4,6 +4,8 @@ model with conserved receptors), central finite differences, the Newton and ODE 
 each other, vmap against a loop, and every refusal with its message."""
 
 import os
+import subprocess
+import sys
 
 import equinox as eqx
 import jax
@@ -361,3 +363,25 @@ def test_response_refuses_non_finite_inputs_by_name():
             response(jnp.asarray([0.1, jnp.nan]))
         with pytest.raises(ValueError, match="input 'phi' is inf"):
             response({"phi": jnp.inf})
+
+
+def test_the_sbml_stack_is_imported_on_first_use():
+    """`import adprf` and every experiment leave libsbml, sbmlmath and sympy unimported (0.7 s
+    of every command's start); the first SBML name asked of `adprf.cells` imports them."""
+    code = (
+        "import sys, adprf, adprf.experiments, adprf.cells as cells\n"
+        "stack = ('libsbml', 'sbmlmath', 'sympy', 'sympy2jax')\n"
+        "print(sorted(m for m in stack if m in sys.modules))\n"
+        "print(cells.from_sbml.__module__, cells.SBMLError.__module__, 'SBMLCell' in dir(cells))\n"
+        "print(sorted(m for m in stack if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == [
+        "[]",
+        "adprf.cells._sbml adprf.cells._sbml_math True",
+        "['libsbml', 'sbmlmath', 'sympy', 'sympy2jax']",
+    ]
+    with pytest.raises(AttributeError, match="no attribute 'SBMLCel'"):
+        import adprf.cells
+
+        adprf.cells.SBMLCel  # noqa: B018

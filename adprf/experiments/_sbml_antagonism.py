@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from .._ligands import Ligands
 from ..analysis import antagonist_attack, decision_boundary, fold_change
-from ..cells import SHP1Feedback, from_sbml, to_sbml
+from ..cells import SHP1Feedback
 from ._experiment import AbstractConfig, Experiment, Rendered, Table
 from ._registry import register
 
@@ -46,6 +46,8 @@ class Config(AbstractConfig):
 
 def _sbml_cell(model: SHP1Feedback, ligands: int):
     """`model` through SBML: exported with `ligands` ligand species, read back as a network."""
+    from ..cells import from_sbml, to_sbml  # the SBML stack, imported when this experiment runs
+
     placeholder = Ligands(jnp.full((ligands,), TAU1), jnp.ones((ligands,)))
     slots = [{"amount": f"L_{i}", "tau": f"tau_{i}"} for i in range(ligands)]
     return from_sbml(to_sbml(model, placeholder), ligands=slots, output="output", threshold=model.threshold)
