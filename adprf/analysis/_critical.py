@@ -121,7 +121,10 @@ def first_crossing(
         x0, x1, f0, f1 = grid[a], grid[b], values[a], values[b]
         refined = jnp.concatenate([x0[None], jnp.linspace(x0, x1, grid_size)[1:-1], x1[None]])
         grid = jnp.where(i == 0, grid, refined)
-        fresh = jax.vmap(fn)(grid).astype(grid.dtype)
+        fresh = jax.vmap(fn)(grid)
+        if fresh.shape != grid.shape:
+            raise ValueError(f"fn must map a scalar to a scalar, but it returned shape {fresh.shape[1:]}")
+        fresh = fresh.astype(grid.dtype)
         values = jnp.where(i == 0, fresh, jnp.where(index == 0, f0, jnp.where(index == grid_size - 1, f1, fresh)))
         found, a, b = bracket(values, jnp.where(i == 0, resolution, 0.0))
         return grid, values, valid & found, a, b
