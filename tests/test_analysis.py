@@ -294,6 +294,9 @@ def test_first_crossing_directions_nan_and_resolution():
     np.testing.assert_allclose(first_crossing(creeping, 1.0, 7.0), 5.0, rtol=1e-6)
     with pytest.raises(ValueError, match="direction"):
         first_crossing(f, 1.0, 7.0, direction="sideways")
+    for lower, upper in [(7.0, 1.0), (2.0, 2.0), (np.nan, 7.0), (1.0, np.inf)]:
+        with pytest.raises(ValueError, match="need lower < upper, both finite"):
+            first_crossing(f, lower, upper)
     with pytest.raises(ValueError, match=r"scalar to a scalar, but it returned shape \(2,\)"):
         first_crossing(lambda x: jnp.stack([x, x]), 1.0, 7.0)
 

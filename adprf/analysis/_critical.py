@@ -89,7 +89,8 @@ def first_crossing(
 
     **Arguments:**
     - `fn`: scalar → scalar, traceable.
-    - `lower`, `upper`: the search interval; fn's values are taken in its dtype.
+    - `lower`, `upper`: the search interval, finite with lower < upper (checked unless traced);
+      fn's values are taken in its dtype.
     - `grid_size`: points of each grid; two roots closer than (upper − lower)/(grid_size − 1)
       can be missed.
     - `direction`: "up" (fn goes from < 0 to > 0, through zeros if any), "down" (from > 0 to
@@ -106,6 +107,10 @@ def first_crossing(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     grid_size = checked_grid_size(grid_size)
+    if not any(isinstance(x, jax.core.Tracer) for x in (lower, upper)):
+        lo, hi = float(lower), float(upper)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"need lower < upper, both finite, got lower={lo!r}, upper={hi!r}")
 
     index = jnp.arange(grid_size)
 
