@@ -30,7 +30,6 @@ Run: python benchmarks/attack_throughput.py [--models mlp,cnn] [--n 1000] [--rep
 """
 
 import argparse
-import os
 import warnings
 
 import jax
@@ -42,7 +41,7 @@ with warnings.catch_warnings():  # foolbox imports scipy.ndimage.filters (deprec
     import foolbox
 
 from _mnist_models import train_mnist_models
-from _timing import timed
+from _timing import machine, timed
 
 from adprf.attacks import PGD, robust_accuracy
 
@@ -98,10 +97,7 @@ def main():
     if not names or any(m not in ("mlp", "cnn") for m in names):
         p.error(f"--models must be a comma-separated subset of mlp,cnn, got {args.models!r}")
 
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, "
-        f"jax {jax.__version__}, foolbox {foolbox.__version__}"
-    )
+    print(machine(foolbox=foolbox.__version__))
     print(
         f"PGD-{STEPS} L∞, step {STEP_SIZE}, random start, no restarts; n={args.n}, "
         f"adprf batch_size={args.batch_size}; 1 warm-up + {args.repeats} timed runs, median reported\n"

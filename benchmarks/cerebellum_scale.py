@@ -62,7 +62,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _timing import timed
+from _timing import machine, timed
 
 from adprf.attacks import PGD, attack, linf
 from adprf.attacks._loop import AttackLoop, run_compiled
@@ -376,10 +376,7 @@ def main():
     cap = memory_cap_bytes(args.max_gb)
     on_gpu = jax.devices()[0].platform != "cpu"
 
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-        f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}"
-    )
+    print(machine(equinox=eqx.__version__, optax=optax.__version__, numpy=np.__version__))
     print(f"grid (m, k): {', '.join(f'({m:,}, {k})' for m, k in grid)}")
     print(
         f"training: one epoch, batch {BATCH}, delta rule + RMSprop, n = {args.n_train:,}; PGD-{STEPS} L∞ "

@@ -34,14 +34,13 @@ Run: python benchmarks/engine_overhead.py                  # n = 500, 5 repeats 
 """
 
 import argparse
-import os
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from _mnist_models import train_mnist_models
-from _timing import timed
+from _timing import machine, timed
 from ligand_descent import initial_distribution
 
 import adprf
@@ -234,10 +233,7 @@ def main():
     if not 0 <= m < N:
         p.error("--descent-model needs 0 ≤ m < N")
 
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-        f"equinox {eqx.__version__}, adprf {adprf.__version__}"
-    )
+    print(machine(equinox=eqx.__version__, adprf=adprf.__version__))
     print(
         f"PGD-{STEPS} L∞ ε = {EPS}, step {STEP_SIZE}, random start; n = {args.n}, one pool of n slots; "
         f"1 warm-up + {args.repeats} timed runs ({args.repeats_cnn} for the CNN), median reported\n"

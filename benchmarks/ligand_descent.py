@@ -34,13 +34,13 @@ Run: python benchmarks/ligand_descent.py                      # full grid, R = 1
 """
 
 import argparse
-import os
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import machine
 
 from adprf import Ligands, v1_mixture
 from adprf.analysis import boundary_descent
@@ -167,10 +167,7 @@ def main():
     if not (args.n_ligands >= 4 and args.max_iterations >= 1 and args.max_numpy_seconds > 0):
         p.error("--n-ligands must be ≥ 4, --max-iterations ≥ 1 and --max-numpy-seconds > 0")
 
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-        f"numpy {np.__version__}"
-    )
+    print(machine(numpy=np.__version__))
     print(
         f"v1 descent, R = {args.n_ligands}, τ_c = {TAU_C}, step {STEP}, reset {RESET}, cap {args.max_iterations:,}, "
         f"float64 on both sides; NumPy cut after {args.max_numpy_seconds:g} s per model\n"

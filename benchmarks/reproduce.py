@@ -48,7 +48,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import jax
+from _timing import machine
 
 import adprf
 from adprf.experiments import REGISTRY
@@ -290,10 +290,7 @@ def main():
     elif not cache.is_dir() or not any(cache.iterdir()):
         p.error(f"--passes warm needs the cache of a cold pass in {cache} (run with --keep DIR)")
 
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-        f"adprf {adprf.__version__}"
-    )
+    print(machine(adprf=adprf.__version__))
     print(
         f"adprf run NAME --out DIR --preset quick, one process per experiment, {args.jobs} at a time, "
         f"{len(names)} experiments, "

@@ -44,7 +44,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _timing import timed
+from _timing import machine, timed
 
 from adprf import Ligands
 from adprf.cells import SBMLResponse, SHP1Feedback, read_sbml, to_sbml
@@ -171,6 +171,7 @@ def main() -> None:
         rows.append((f"libRoadRunner {label} + central FD (13 solves/set)", n, seconds / n * args.n, e, failed))
     peer = rows[2][2] if rr_n > 0 else float("nan")  # the faster libRoadRunner route, its batch time
 
+    print(machine(equinox=eqx.__version__, numpy=np.__version__))
     print(f"SHP-1 feedback (N = 5, m = 1) from SBML, {args.n} parameter sets (6 rates, log-normal σ = {args.spread})")
     print("steady-state output + gradient in the 6 rates; reference: the closed form of SHP1Feedback (jax.grad)\n")
     print(

@@ -88,7 +88,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
-from _timing import timed  # noqa: E402
+from _timing import machine, timed  # noqa: E402
 
 from adprf.attacks import PGD, robust_accuracy  # noqa: E402
 from adprf.cerebellum import Cerebellum, train_cerebellum  # noqa: E402
@@ -181,11 +181,8 @@ def print_table(name, rows):
 def main(args):
     on_cpu = jax.devices()[0].platform == "cpu"
     counts = device_counts(args.max_devices)
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, devices={jax.devices()}, jax {jax.__version__}, "
-        f"equinox {eqx.__version__}, optax {optax.__version__}, numpy {np.__version__}"
-    )
-    print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; device counts {counts}")
+    print(machine(equinox=eqx.__version__, optax=optax.__version__, numpy=np.__version__))
+    print(f"device counts {counts}")
     print(
         f"robust_accuracy: PGD-{args.steps} L∞, step {STEP_SIZE}, random start, nested ε ∈ {EPSILONS}, "
         f"batch_size={args.batch_size} slots per device; n ∈ {args.n}; first call + {args.repeats} timed, median"

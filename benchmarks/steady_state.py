@@ -48,7 +48,6 @@ Run: python benchmarks/steady_state.py [--n 4096] [--scipy-n 48] [--repeats 3] [
 """
 
 import argparse
-import os
 import time
 
 import diffrax
@@ -58,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix
 import scipy
-from _timing import timed
+from _timing import machine, timed
 from scipy.integrate import solve_ivp
 
 from adprf import RESULTS, Ligands
@@ -363,10 +362,13 @@ def main():
         p.error(f"--models must be a comma-separated subset of shp1,kinase, got {args.models!r}")
 
     print(
-        f"machine: os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
-        f"devices={jax.devices()}, jax {jax.__version__}, equinox {eqx.__version__}, "
-        f"diffrax {diffrax.__version__}, optimistix {optimistix.__version__}, scipy {scipy.__version__}, "
-        f"numpy {np.__version__}"
+        machine(
+            equinox=eqx.__version__,
+            diffrax=diffrax.__version__,
+            optimistix=optimistix.__version__,
+            scipy=scipy.__version__,
+            numpy=np.__version__,
+        )
     )
     print(
         f"{args.n} two-species mixtures (seed {SEED}): τ1 ~ U[3, 10] s, L1 ~ logU[1e2, 1e4], "

@@ -48,7 +48,7 @@ import equinox as eqx
 import jax
 import numpy as np
 from _mnist_models import train_mnist_models
-from _timing import timed
+from _timing import machine, timed
 
 import adprf
 from adprf.attacks import (
@@ -251,10 +251,7 @@ def main():
         p.error("--images must be in [1, 1000], --repeats ≥ 1, --epsilon > 0")
     import art
 
-    print(
-        f"machine: os.cpu_count()={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, devices={jax.devices()}, "
-        f"jax {jax.__version__}, equinox {eqx.__version__}, adprf {adprf.__version__}, ART {art.__version__}"
-    )
+    print(machine(equinox=eqx.__version__, adprf=adprf.__version__, ART=art.__version__))
     steps, targets, queries = settings(args.budget, args.epsilon)
     print(
         f"L∞ ε = {args.epsilon}, box [0, 1], {args.images} images, budget {args.budget}: APGD {steps} steps, "
