@@ -8,7 +8,7 @@ import jax
 
 
 def machine(**versions: str) -> str:
-    """The first line of every benchmark's output: the cores and their load, the devices, JAX's
+    """The first line of every benchmark's output: the cores and their load (Unix only), the devices, JAX's
     version, the `versions` given (name=version, e.g. `numpy=np.__version__`) and the XLA flags
     the figures were measured under. `XLA_FLAGS` changes the code XLA generates, and with it
     compile and run times (e.g. the test suite's `--xla_cpu_use_fusion_emitters=false`), so a
@@ -16,7 +16,7 @@ def machine(**versions: str) -> str:
     flags = os.environ.get("XLA_FLAGS", "").strip()
     parts = [
         f"os.cpu_count()={os.cpu_count()}",
-        f"load average {os.getloadavg()[0]:.1f}",
+        f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load average n/a",
         f"devices={jax.devices()}",
         f"jax {jax.__version__}",
         *(f"{name} {version}" for name, version in versions.items()),

@@ -23,3 +23,8 @@ def test_the_header_names_the_xla_flags_or_the_defaults(monkeypatch):
         assert _timing.machine().endswith(f"jax {jax.__version__}, XLA's default flags")
     monkeypatch.delenv("XLA_FLAGS")
     assert _timing.machine().endswith("XLA's default flags")
+
+
+def test_the_header_does_without_a_load_average(monkeypatch):
+    monkeypatch.delattr(_timing.os, "getloadavg")  # Windows has none
+    assert ", load average n/a, " in _timing.machine()
