@@ -8,9 +8,9 @@ import jax
 
 
 def machine(**versions: str) -> str:
-    """The first line of every benchmark's output: the cores and their load (Unix only), the devices, JAX's
-    version, the `versions` given (name=version, e.g. `numpy=np.__version__`) and the XLA flags
-    the figures were measured under. `XLA_FLAGS` changes the code XLA generates, and with it
+    """The first line of every benchmark's output: the cores and their load (Unix only), the
+    devices, JAX's version, the `versions` given (name=version, e.g. `numpy=np.__version__`) and
+    the XLA flags the figures were measured under. `XLA_FLAGS` changes the code XLA generates, and with it
     compile and run times (e.g. the test suite's `--xla_cpu_use_fusion_emitters=false`), so a
     table measured under other flags says so."""
     flags = os.environ.get("XLA_FLAGS", "").strip()

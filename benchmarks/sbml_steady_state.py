@@ -150,13 +150,14 @@ def main() -> None:
     parser.add_argument("--fd-step", type=float, default=1e-4, help="relative finite-difference step")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    if args.rr_n < 0 or args.n < 1:
+        parser.error(f"--n must be ≥ 1 and --rr-n ≥ 0, got --n {args.n}, --rr-n {args.rr_n}")
 
+    print(machine(equinox=eqx.__version__, numpy=np.__version__))  # before the work: the load it found
     with jax.enable_x64(True):
         sbml = to_sbml(SHP1Feedback(), Ligands.of(*MIXTURE))
     rates = parameter_sets(args.n, args.spread)
     ref_values, ref_grads = reference(rates)
-    if args.rr_n < 0 or args.n < 1:
-        parser.error(f"--n must be ≥ 1 and --rr-n ≥ 0, got --n {args.n}, --rr-n {args.rr_n}")
     rr_n = min(args.rr_n, args.n)
     rows, compile_s = [], {}
     for solver in ("newton", "ode"):
@@ -171,7 +172,6 @@ def main() -> None:
         rows.append((f"libRoadRunner {label} + central FD (13 solves/set)", n, seconds / n * args.n, e, failed))
     peer = rows[2][2] if rr_n > 0 else float("nan")  # the faster libRoadRunner route, its batch time
 
-    print(machine(equinox=eqx.__version__, numpy=np.__version__))
     print(f"SHP-1 feedback (N = 5, m = 1) from SBML, {args.n} parameter sets (6 rates, log-normal σ = {args.spread})")
     print("steady-state output + gradient in the 6 rates; reference: the closed form of SHP1Feedback (jax.grad)\n")
     print(
