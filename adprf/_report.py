@@ -3,7 +3,7 @@
 import warnings
 from pathlib import Path
 
-from ._results import CacheWarning, atomic_write, check_json
+from ._results import CacheWarning, atomic_write, finished_results
 
 
 def markdown_table(columns: list[str], rows: list[list]) -> str:
@@ -18,23 +18,14 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
 
 
 def _latest_results(root: Path) -> dict[tuple[str, str], dict]:
-    latest: dict[tuple[str, str], tuple[float, dict]] = {}
-    for path in root.glob("*/*/result.json"):
-        record, problem = check_json(path)
-        if record is None or "experiment" not in record or "preset" not in record:
-            warnings.warn(
-                f"adprf: {path} is left out of the report ({problem or 'not a result record'}); "
-                f"`adprf run` recomputes it",
-                CacheWarning,
-                stacklevel=2,
-            )
-            continue
-        record["_dir"] = path.parent.relative_to(root).as_posix()
-        key = (record["experiment"], record["preset"])
-        mtime = path.stat().st_mtime
-        if key not in latest or mtime > latest[key][0]:
-            latest[key] = (mtime, record)
-    return {k: v for k, (_, v) in latest.items()}
+    results, problems = finished_results(root)
+    for path, problem in problems:
+        warnings.warn(
+            f"adprf: {path} is left out of the report ({problem}); `adprf run` recomputes it",
+            CacheWarning,
+            stacklevel=2,
+        )
+    return results
 
 
 def render_audits(audits: dict[str, dict]) -> list[str]:

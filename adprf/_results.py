@@ -256,6 +256,25 @@ def check_json(path: Path) -> tuple[dict | None, str]:
     return record, ""
 
 
+def finished_results(root: Path) -> tuple[dict[tuple[str, str], dict], list[tuple[Path, str]]]:
+    """The newest verified `result.json` of every (experiment, preset) under `root` (each with
+    `"_dir"`, its folder relative to `root`), and the result files that could not be used, each
+    with the reason (damaged, altered, not a result record)."""
+    latest: dict[tuple[str, str], tuple[float, dict]] = {}
+    problems: list[tuple[Path, str]] = []
+    for path in sorted(Path(root).glob("*/*/result.json")):
+        record, problem = check_json(path)
+        if record is None or "experiment" not in record or "preset" not in record:
+            problems.append((path, problem or "not a result record"))
+            continue
+        record["_dir"] = path.parent.relative_to(root).as_posix()
+        key = (record["experiment"], record["preset"])
+        mtime = path.stat().st_mtime
+        if key not in latest or mtime > latest[key][0]:
+            latest[key] = (mtime, record)
+    return {k: v for k, (_, v) in latest.items()}, problems
+
+
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
