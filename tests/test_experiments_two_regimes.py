@@ -55,7 +55,7 @@ def test_record_has_tables_figures_and_runs_in_time(quick):
     assert record["figures"] == ["cells_success.png", "cells_histograms.png", "networks.png"]
     for figure in record["figures"]:
         assert (quick["run"].directory / figure).stat().st_size > 10_000
-    assert len(record["tables"]) == 5 and record["notes"]
+    assert len(record["tables"]) == 6 and record["notes"]
     print(f"two-regimes quick: {record['wall_time_s']} s")
 
 

@@ -749,8 +749,7 @@ def _summary(cfg: Config, facts: dict) -> str:
         f"layer, and adversarially (the models of biomimetic-defence); and T_{{N,m}} (τ_c = {cel.tau_c:g}) in "
         f"binding-time space around {cel.mixtures} mixture(s) of {cel.n_ligands} ligands "
         f"({cel.agonist_fraction:g} agonists), ε ∈ [−{cel.span:g}, {cel.span:g}], "
-        f"for (N, m) = {', '.join(f'({N}, {m})' for N, m in cel.models)}. "
-        f"Wall time {facts['seconds']:.1f} s (training included where the models were not cached)."
+        f"for (N, m) = {', '.join(f'({N}, {m})' for N, m in cel.models)}."
     )
 
 

@@ -174,7 +174,7 @@ def render(cfg: Config, facts: dict) -> Rendered:
                 ["path", "budget / min L2*", "budget", "switched off", "τ2 chosen", "amount added", "output after"],
                 rows,
             ),
-            Table("Compute (s, compilation included)", ["path", "fold-change curve", "budget attacks"], timing),
+            Table("Compute (compilation included)", ["path", "fold-change curve s", "budget attacks s"], timing),
         ],
         figures={"sbml_fold_change.png": _plot(facts, cfg)},
         notes=[agreement_note(curves), attack_note(attacks)],
