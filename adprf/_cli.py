@@ -1,4 +1,4 @@
-"""Command line: `adprf list | run NAME | reproduce | report | data fetch NAME | data info`."""
+"""Command line: `adprf list | run NAME | reproduce | report | compare OLD NEW | data fetch NAME | data info`."""
 
 import argparse
 import os
@@ -73,6 +73,19 @@ def _parser() -> argparse.ArgumentParser:
         )
     report = sub.add_parser("report", help="rewrite report.md from finished results")
     report.add_argument("--out", default="results", help="results folder (default: ./results)")
+    compare = sub.add_parser(
+        "compare",
+        help="compare the finished runs of two results folders, experiment by experiment, timings aside; "
+        "exit 0 when every number agrees",
+    )
+    compare.add_argument("old", help="the results folder to compare against (e.g. a reference run)")
+    compare.add_argument("new", help="the results folder to check")
+    compare.add_argument(
+        "--rtol", type=_tolerance, default=0.0, help="relative tolerance (default 0: numbers must be equal)"
+    )
+    compare.add_argument("--atol", type=_tolerance, default=0.0, help="absolute tolerance (default 0)")
+    compare.add_argument("--only", type=_names, default=None, help="compare only these experiments (comma-separated)")
+    compare.add_argument("--limit", type=_count, default=5, help="differences shown per experiment (default 5; 0: all)")
     data = sub.add_parser("data", help="data sets: fetch or inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download a data set into the cache (ADPRF_DATA)")
@@ -95,6 +108,56 @@ def _jobs_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of experiments to run at once, 1 or more")
     return value
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number ≥ 0, e.g. 1e-6")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number ≥ 0 (0 shows every difference)")
+    return int(text)
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: give experiment names separated by commas")
+    return names
+
+
+def _compare(args) -> int:
+    """`adprf compare OLD NEW`: 0 when every experiment agrees, 1 when one differs, is missing
+    from a folder or cannot be read."""
+    from ._compare import compare_results, format_comparison
+
+    try:
+        comparison = compare_results(args.old, args.new, rtol=args.rtol, atol=args.atol, experiments=args.only)
+    except ValueError as error:
+        print(f"adprf: error: {error}", file=sys.stderr)
+        return 2
+    if not comparison.experiments and not comparison.unreadable:
+        print(f"adprf: error: no finished run in {args.old} or {args.new}", file=sys.stderr)
+        return 2
+    rule = f"--rtol {args.rtol:g} --atol {args.atol:g}" if args.rtol or args.atol else "numbers must be equal"
+    print(f"[adprf] {args.new} against {args.old}, timings aside ({rule})")
+    print("\n".join(format_comparison(comparison, args.old, args.new, limit=args.limit)))
+    differ = [e.experiment for e in comparison.experiments if not e.same]
+    if comparison.same:
+        print(f"[adprf] all {len(comparison.experiments)} agree")
+        return 0
+    print(
+        f"[adprf] {len(differ)} of {len(comparison.experiments)} differ"
+        + (f"; {len(comparison.unreadable)} result files unreadable" if comparison.unreadable else "")
+    )
+    return 1
 
 
 def _run_one(name: str, args) -> dict:
@@ -207,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args, parser) -> int:
     if args.command == "data":
         return _data(args, parser)
+    if args.command == "compare":
+        return _compare(args)
     parallel = args.command == "reproduce" and args.jobs > 1
     if parallel and os.environ.get("JAX_COORDINATOR_ADDRESS", "").strip():
         parser.error("--jobs runs experiments side by side on one host; a multi-host launch takes --jobs 1")
