@@ -24,7 +24,9 @@ Two passes. **cold**: an empty cache folder and an empty results folder; **warm*
 results folder and the cache the cold pass filled, so everything is recomputed but programs are
 read back (adprf writes every program, however quick to compile; tracing and lowering still
 run, so a warm pass still spends some compile seconds). Goals (issue 15, 2 quiet cores): total cold ≤ 8 min, total
-warm ≤ 4 min, every experiment's compile share ≤ 15 %.
+warm ≤ 4 min, every experiment's compile share ≤ 15 %. After both passes it says whether the
+warm pass, whose programs were read back from the cache, gave the cold pass's numbers exactly
+(`adprf compare`, timings aside), and lists the differences if not.
 
 With `--jobs N` (as `adprf reproduce --jobs N`) N experiments run at once; each row's wall s
 then includes the slowdown of sharing the cores, and the pass's total is its elapsed time from
@@ -51,6 +53,7 @@ from pathlib import Path
 from _timing import machine
 
 import adprf
+from adprf._compare import compare_results, format_comparison
 from adprf.experiments import REGISTRY
 
 GOAL_COLD_S, GOAL_WARM_S, GOAL_SHARE = 8 * 60, 4 * 60, 0.15
@@ -257,6 +260,20 @@ def print_tables(names: list[str], passes: dict[str, list[dict]], elapsed: dict[
             )
 
 
+def print_agreement(cold: Path, warm: Path) -> None:
+    """Whether the warm pass, whose programs came from the cache, gave the cold pass's numbers
+    (`adprf compare`: exactly, timings aside)."""
+    comparison = compare_results(cold, warm)
+    differ = [e for e in comparison.experiments if not e.same]
+    if comparison.same:
+        print(
+            f"\nnumbers: the warm pass gives the cold pass's, exactly, in all {len(comparison.experiments)} experiments"
+        )
+        return
+    print(f"\nnumbers: {len(differ)} experiments differ between the passes (adprf compare):\n")
+    print("\n".join(format_comparison(comparison, "cold", "warm")))
+
+
 def main():
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     p.add_argument("--only", nargs="+", metavar="NAME", help="run only these experiments (registry order kept)")
@@ -304,6 +321,8 @@ def main():
             passes[pass_name] = list(pool.map(lambda n: run_one(n, results, cache, logs, pass_name), names))
         elapsed[pass_name] = time.perf_counter() - start
     print_tables(names, passes, elapsed, args.jobs)
+    if len(passes) == 2:
+        print_agreement(root / "results-cold", root / "results-warm")
     if args.json:
         Path(args.json).write_text(json.dumps(passes, indent=1))
         print(f"\nrows written to {args.json}")
