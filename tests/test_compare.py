@@ -200,3 +200,10 @@ def test_tolerance_is_relative_to_the_old_value(tmp_path):
     assert compare_records(old, new, rtol=1e-3).values == []
     (moved,) = compare_records(old, new, rtol=1e-6).values
     assert moved.path == "numbers.small" and compare_records(old, new, atol=1e-6).values[0].path == "numbers.big"
+
+
+def test_a_list_of_another_length_is_structure_not_a_moved_number(tmp_path):
+    old = _record(tmp_path, "a", notes=["a", "b"])
+    new = _record(tmp_path, "b", notes=["a"])
+    result = compare_records(old, new, atol=5.0)
+    assert [d.path for d in result.values] == ["notes#length", "notes[1]"] and result.max_abs == 0.0
