@@ -73,19 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         )
     report = sub.add_parser("report", help="rewrite report.md from finished results")
     report.add_argument("--out", default="results", help="results folder (default: ./results)")
-    compare = sub.add_parser(
-        "compare",
-        help="compare the finished runs of two results folders, experiment by experiment, timings aside; "
-        "exit 0 when every number agrees",
-    )
-    compare.add_argument("old", help="the results folder to compare against (e.g. a reference run)")
-    compare.add_argument("new", help="the results folder to check")
-    compare.add_argument(
-        "--rtol", type=_tolerance, default=0.0, help="relative tolerance (default 0: numbers must be equal)"
-    )
-    compare.add_argument("--atol", type=_tolerance, default=0.0, help="absolute tolerance (default 0)")
-    compare.add_argument("--only", type=_names, default=None, help="compare only these experiments (comma-separated)")
-    compare.add_argument("--limit", type=_count, default=5, help="differences shown per experiment (default 5; 0: all)")
+    _add_compare(sub)
     data = sub.add_parser("data", help="data sets: fetch or inspect")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     fetch = data_sub.add_parser("fetch", help="download a data set into the cache (ADPRF_DATA)")
@@ -108,6 +96,23 @@ def _jobs_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of experiments to run at once, 1 or more")
     return value
+
+
+def _add_compare(sub) -> None:
+    """`adprf compare OLD NEW [--rtol R] [--atol A] [--only NAMES] [--limit N]`."""
+    compare = sub.add_parser(
+        "compare",
+        help="compare the finished runs of two results folders, experiment by experiment, timings aside; "
+        "exit 0 when every number agrees",
+    )
+    compare.add_argument("old", help="the results folder to compare against (e.g. a reference run)")
+    compare.add_argument("new", help="the results folder to check")
+    compare.add_argument(
+        "--rtol", type=_tolerance, default=0.0, help="relative tolerance (default 0: numbers must be equal)"
+    )
+    compare.add_argument("--atol", type=_tolerance, default=0.0, help="absolute tolerance (default 0)")
+    compare.add_argument("--only", type=_names, default=None, help="compare only these experiments (comma-separated)")
+    compare.add_argument("--limit", type=_count, default=5, help="differences shown per experiment (default 5; 0: all)")
 
 
 def _tolerance(text: str) -> float:
