@@ -198,6 +198,16 @@ class Comparison:
         return not self.unreadable and all(e.same for e in self.experiments)
 
 
+def _check_root(root: Path) -> None:
+    """Refuse what is not a results folder, naming the folder that would be."""
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such results folder (give the folder `adprf reproduce --out` wrote)")
+    for depth, above in ((0, root.parent.parent), (1, root.parent)):
+        if not any(root.glob("*/*/result.json")) and any(root.glob("*/" * depth + "result.json")):
+            what = "one run's folder" if depth == 0 else "one experiment's folder"
+            raise ValueError(f"{root} is {what}: give the results folder that holds it, {above}")
+
+
 def compare_results(
     old: str | Path,
     new: str | Path,
@@ -221,8 +231,7 @@ def compare_results(
             raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     roots = [Path(old), Path(new)]
     for root in roots:
-        if not root.is_dir():
-            raise ValueError(f"{root}: no such results folder (give the folder `adprf reproduce --out` wrote)")
+        _check_root(root)
     (runs_old, bad_old), (runs_new, bad_new) = finished_results(roots[0]), finished_results(roots[1])
     keys = sorted(set(runs_old) | set(runs_new))
     if experiments is not None:

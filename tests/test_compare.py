@@ -207,3 +207,13 @@ def test_a_list_of_another_length_is_structure_not_a_moved_number(tmp_path):
     new = _record(tmp_path, "b", notes=["a"])
     result = compare_records(old, new, atol=5.0)
     assert [d.path for d in result.values] == ["notes#length", "notes[1]"] and result.max_abs == 0.0
+
+
+def test_an_experiment_or_run_folder_is_refused_with_the_results_folder_above_it(tmp_path):
+    _record(tmp_path, "a")
+    with pytest.raises(
+        ValueError, match=f"one experiment's folder: give the results folder that holds it, {tmp_path / 'a'}$"
+    ):
+        compare_results(tmp_path / "a" / "e", tmp_path / "a")
+    with pytest.raises(ValueError, match=f"one run's folder: give the results folder that holds it, {tmp_path / 'a'}$"):
+        compare_results(tmp_path / "a", tmp_path / "a" / "e" / "h1")
