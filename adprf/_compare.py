@@ -2,9 +2,9 @@
 
 `adprf compare OLD NEW` pairs the newest finished run of every (experiment, preset) in each
 folder and compares what the run measured: its `numbers`, every table cell, the summary and
-the notes. Timings are left out (keys `seconds`, `*_seconds`, `*_s`; table columns named
-`seconds` or ending in " s"); so are the run's identity fields (hash, adprf version, finish
-time, digest) and the figures' file names. What the runs were asked to do is compared first:
+the notes. Timings are left out of these (keys `seconds`, `*_seconds`, `*_s`; table columns
+named `seconds` or ending in " s"), not of the config; so are the run's identity fields (hash,
+adprf version, finish time, digest) and the figures' file names. What the runs were asked to do is compared first:
 a different config or other data (their fingerprints) is named, since numbers from two
 different runs are not a reproduction of one another.
 
@@ -87,16 +87,17 @@ class ExperimentComparison:
         return self.status in ("identical", "within tolerance", "skipped in both")
 
 
-def _flatten(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
-    """Leaves of a JSON value by path, timing keys left out; tables by title, row and column."""
+def _flatten(value: Any, path: str, out: dict[str, Any], *, timings: bool = False) -> dict[str, Any]:
+    """Leaves of a JSON value by path; timing keys left out unless `timings` (a config's
+    durations are what the run was asked to do, and are compared)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            if not is_timing(str(key)):
-                _flatten(item, f"{path}.{key}" if path else str(key), out)
+            if timings or not is_timing(str(key)):
+                _flatten(item, f"{path}.{key}" if path else str(key), out, timings=timings)
     elif isinstance(value, list):
         out[f"{path}#length"] = len(value)
         for i, item in enumerate(value):
-            _flatten(item, f"{path}[{i}]", out)
+            _flatten(item, f"{path}[{i}]", out, timings=timings)
     else:
         out[path] = value
     return out
@@ -150,8 +151,10 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> list[Difference]:
 
 def compare_records(old: dict, new: dict, *, rtol: float = 0.0, atol: float = 0.0) -> ExperimentComparison:
     """Compare two result records of one (experiment, preset): see the module docstring."""
-    config = _diff(_flatten(old.get("config"), "config", {}), _flatten(new.get("config"), "config", {}))
-    data = _diff(_flatten(old.get("data"), "data", {}), _flatten(new.get("data"), "data", {}))
+    config, data = (
+        _diff(_flatten(old.get(part), part, {}, timings=True), _flatten(new.get(part), part, {}, timings=True))
+        for part in ("config", "data")
+    )
     skipped = bool(old.get("skipped")) and bool(new.get("skipped"))
     # A run skipped for lack of data measured nothing; its message names a local folder.
     measured_old, measured_new = ({}, {}) if skipped else (_measured(old), _measured(new))

@@ -217,3 +217,9 @@ def test_an_experiment_or_run_folder_is_refused_with_the_results_folder_above_it
         compare_results(tmp_path / "a" / "e", tmp_path / "a")
     with pytest.raises(ValueError, match=f"one run's folder: give the results folder that holds it, {tmp_path / 'a'}$"):
         compare_results(tmp_path / "a", tmp_path / "a" / "e" / "h1")
+
+
+def test_a_duration_in_the_config_is_compared(tmp_path):
+    old = _record(tmp_path, "a", config={"n_test": 200, "t_max_s": 10.0})
+    new = _record(tmp_path, "b", config={"n_test": 200, "t_max_s": 20.0})
+    assert [d.path for d in compare_records(old, new).config] == ["config.t_max_s"]
