@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     reproduce.add_argument(
         "--only",
-        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        type=_names,
         default=None,
         metavar="NAME[,NAME...]",
         help="run only these experiments (comma-separated; see `adprf list`); the report covers every finished one",
@@ -88,14 +88,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _jobs_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of experiments to run at once, 1 or more")
-    return value
+def _whole_number(minimum: int, what: str):
+    """An argparse type: a whole number ≥ `minimum`, else an error asking for `what`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: give {what}")
+        return value
+
+    return parse
+
+
+def _names(text: str) -> list[str]:
+    """Comma-separated experiment names, blanks dropped (an empty list is for the caller to refuse)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+_jobs_count = _whole_number(1, "a whole number of experiments to run at once, 1 or more")
 
 
 def _add_compare(sub) -> None:
@@ -112,7 +125,12 @@ def _add_compare(sub) -> None:
     )
     compare.add_argument("--atol", type=_tolerance, default=0.0, help="absolute tolerance (default 0)")
     compare.add_argument("--only", type=_names, default=None, help="compare only these experiments (comma-separated)")
-    compare.add_argument("--limit", type=_count, default=5, help="differences shown per experiment (default 5; 0: all)")
+    compare.add_argument(
+        "--limit",
+        type=_whole_number(0, "a whole number ≥ 0 (0 shows every difference)"),
+        default=5,
+        help="differences shown per experiment (default 5; 0: all)",
+    )
 
 
 def _tolerance(text: str) -> float:
@@ -125,24 +143,14 @@ def _tolerance(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number ≥ 0 (0 shows every difference)")
-    return int(text)
-
-
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"{text!r}: give experiment names separated by commas")
-    return names
-
-
 def _compare(args) -> int:
     """`adprf compare OLD NEW`: 0 when every experiment agrees, 1 when one differs, is missing
     from a folder or cannot be read."""
     from ._compare import compare_results, format_comparison
 
+    if args.only == []:
+        print("adprf: error: --only: give experiment names separated by commas", file=sys.stderr)
+        return 2
     try:
         comparison = compare_results(args.old, args.new, rtol=args.rtol, atol=args.atol, experiments=args.only)
     except ValueError as error:

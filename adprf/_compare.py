@@ -4,9 +4,9 @@
 folder and compares what the run measured: its `numbers`, every table cell, the summary and
 the notes. Timings are left out of these (keys `seconds`, `*_seconds`, `*_s`; table columns
 named `seconds` or ending in " s"), not of the config; so are the run's identity fields (hash,
-adprf version, finish time, digest) and the figures' file names. What the runs were asked to do is compared first:
-a different config or other data (their fingerprints) is named, since numbers from two
-different runs are not a reproduction of one another.
+adprf version, finish time, digest) and the figures' file names. What the runs were asked to
+do is compared first: a different config or other data (their fingerprints) is named, since
+numbers from two different runs are not a reproduction of one another.
 
 Numbers are equal when they are the same float (both NaN counts as equal), or, with a
 tolerance, when |new − old| ≤ atol + rtol·|old| (NumPy's `isclose` rule); text and structure

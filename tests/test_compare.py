@@ -169,6 +169,7 @@ def test_runs_skipped_for_lack_of_data_agree_whatever_folder_they_name(tmp_path,
         (["{a}", "{missing}"], "no such results folder"),
         (["{a}", "{a}", "--only", "nope"], "no finished run of nope in either folder (found: e)"),
         (["{empty}", "{empty}"], "no finished run in"),
+        (["{a}", "{a}", "--only", ","], "--only: give experiment names separated by commas"),
     ],
 )
 def test_bad_input_is_refused_by_name(tmp_path, capsys, args, message):
